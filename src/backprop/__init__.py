@@ -1,0 +1,19 @@
+"""backprop: a scalar reverse-mode autograd engine and a toolkit for learning backprop."""
+
+from .engine import Value, is_grad_enabled, no_grad
+from .nn import MLP, Layer, Module, Neuron
+from .viz import draw_dot, trace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Value",
+    "no_grad",
+    "is_grad_enabled",
+    "Module",
+    "Neuron",
+    "Layer",
+    "MLP",
+    "draw_dot",
+    "trace",
+]

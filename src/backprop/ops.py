@@ -1,0 +1,199 @@
+"""The op table: every primitive's forward rule and local derivative, side by side.
+
+Each rule is written once against a small maths namespace ``m`` so that the same row serves
+eager mode (``m = SCALAR``, plain Python floats) and the compiled replay (``m`` = numpy, whole
+arrays at a time). A rule never raises on undefined maths: like PyTorch it gives ``nan`` or
+``inf``.
+
+Signatures, for an op with inputs ``x...`` and constant argument ``k`` (only when ``has_arg``):
+  forward(m, *x, [k]) -> out
+  backward(m, g, out, *x, [k]) -> one gradient per input, each already multiplied by g
+
+The backward formulas follow PyTorch's own (``tools/autograd/derivatives.yaml``) term by term,
+so gradients agree with it to the last bit wherever the forward values do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+__all__ = ["Op", "OPS", "SCALAR", "ScalarMath"]
+
+INF = math.inf
+NAN = math.nan
+
+
+class ScalarMath:
+    """Python-float maths with IEEE results instead of exceptions (as numpy and PyTorch do)."""
+
+    @staticmethod
+    def exp(x: float) -> float:
+        try:
+            return math.exp(x)
+        except OverflowError:
+            return INF
+
+    @staticmethod
+    def log(x: float) -> float:
+        if x > 0.0:
+            return math.log(x)
+        if x == 0.0:
+            return -INF
+        return NAN  # log of a negative number, or of nan
+
+    @staticmethod
+    def sqrt(x: float) -> float:
+        return math.sqrt(x) if x >= 0.0 else NAN
+
+    @staticmethod
+    def tanh(x: float) -> float:
+        return math.tanh(x)
+
+    @staticmethod
+    def pow(a: float, b: float) -> float:
+        try:
+            return math.pow(a, b)
+        except OverflowError:
+            # |a|**b is too big: the sign is negative only for a negative base and odd integer b
+            odd = float(b).is_integer() and b % 2 == 1
+            return -INF if a < 0 and odd else INF
+        except ValueError:
+            if a == 0.0:  # 0 ** negative
+                odd = float(b).is_integer() and b % 2 == 1
+                return -INF if odd and math.copysign(1.0, a) < 0 else INF
+            return NAN  # negative base, fractional exponent: no real result
+
+    @staticmethod
+    def sigmoid(x: float) -> float:
+        # 1 / (1 + e^-x) as PyTorch computes it; e^-x may overflow to inf, giving exactly 0
+        return 1.0 / (1.0 + ScalarMath.exp(-x))
+
+    @staticmethod
+    def sign(x: float) -> float:
+        return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else x * 0.0)
+
+    @staticmethod
+    def where(cond: bool, x: float, y: float) -> float:
+        return x if cond else y
+
+    @staticmethod
+    def maximum(a: float, b: float) -> float:
+        return a if (a > b or a != a) else b  # nan propagates, as in numpy and torch
+
+
+SCALAR = ScalarMath()
+
+
+@dataclass(frozen=True)
+class Op:
+    """One primitive: its name, how it is drawn, and its two rules."""
+
+    name: str
+    symbol: str  # what Value._op shows, e.g. '+' or 'tanh'
+    arity: int
+    forward: Callable
+    backward: Callable
+    has_arg: bool = False  # takes a constant, e.g. the exponent of x**2
+
+    def label(self, arg: float | None = None) -> str:
+        """The op as drawn on a node: '**2' for a constant power, else the symbol."""
+        if self.has_arg:
+            return f"{self.symbol}{_short(arg)}"
+        return self.symbol
+
+
+def _short(k: float) -> str:
+    return str(int(k)) if float(k).is_integer() and abs(k) < 1e15 else repr(k)
+
+
+OPS: dict[str, Op] = {}
+
+
+def _op(name, symbol, arity, forward, backward, has_arg=False) -> Op:
+    op = Op(name, symbol, arity, forward, backward, has_arg)
+    OPS[name] = op
+    return op
+
+
+# fmt: off
+# ---- binary ---------------------------------------------------------------------------------
+ADD = _op("add", "+", 2,
+          lambda m, a, b: a + b,
+          lambda m, g, out, a, b: (g, g))
+SUB = _op("sub", "-", 2,
+          lambda m, a, b: a - b,
+          lambda m, g, out, a, b: (g, -g))
+MUL = _op("mul", "*", 2,
+          lambda m, a, b: a * b,
+          # d(ab)/da = b, d(ab)/db = a
+          lambda m, g, out, a, b: (g * b, g * a))
+DIV = _op("div", "/", 2,
+          lambda m, a, b: _div(m, a, b),
+          # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2, computed as torch does: -g * ((a / b) / b)
+          lambda m, g, out, a, b: (_div(m, g, b), -g * _div(m, _div(m, a, b), b)))
+POW = _op("pow", "**", 2,
+          lambda m, a, b: m.pow(a, b),
+          # d(a^b)/da = b a^(b-1) (0 when b == 0), d(a^b)/db = a^b log(a) (0 when a == 0, b >= 0)
+          lambda m, g, out, a, b: (
+              m.where(b == 0.0, 0.0, g * (b * m.pow(a, b - 1.0))),
+              g * m.where((a == 0.0) & (b >= 0.0), 0.0, out * m.log(a))))
+
+# ---- unary, with a constant argument --------------------------------------------------------
+POWC = _op("powc", "**", 1,
+           lambda m, a, k: m.pow(a, k),
+           # d(a^k)/da = k a^(k-1), and exactly 0 for k == 0
+           lambda m, g, out, a, k: (m.where(k == 0.0, 0.0, g * (k * m.pow(a, k - 1.0))),),
+           has_arg=True)
+RPOW = _op("rpow", "^", 1,  # k ** a for a constant base k, e.g. 2 ** v
+           lambda m, a, k: m.pow(k, a),
+           # d(k^a)/da = k^a log(k), 0 when k == 0 and a >= 0
+           lambda m, g, out, a, k: (g * m.where((k == 0.0) & (a >= 0.0), 0.0, out * m.log(k)),),
+           has_arg=True)
+
+# ---- unary ----------------------------------------------------------------------------------
+NEG = _op("neg", "neg", 1,
+          lambda m, a: -a,
+          lambda m, g, out, a: (-g,))
+EXP = _op("exp", "exp", 1,
+          lambda m, a: m.exp(a),
+          # d/dx e^x = e^x
+          lambda m, g, out, a: (g * out,))
+LOG = _op("log", "log", 1,
+          lambda m, a: m.log(a),
+          # d/dx log x = 1/x
+          lambda m, g, out, a: (_div(m, g, a),))
+TANH = _op("tanh", "tanh", 1,
+           lambda m, a: m.tanh(a),
+           # d/dx tanh(x) = 1 - tanh(x)^2
+           lambda m, g, out, a: (g * (1.0 - out * out),))
+SIGMOID = _op("sigmoid", "sigmoid", 1,
+              lambda m, a: m.sigmoid(a),
+              # d/dx s(x) = (1 - s(x)) s(x)
+              lambda m, g, out, a: (g * (1.0 - out) * out,))
+RELU = _op("relu", "ReLU", 1,
+           lambda m, a: m.maximum(a, 0.0),
+           # 1 where the output is positive (torch's threshold_backward)
+           lambda m, g, out, a: (m.where(out <= 0.0, 0.0, g),))
+SQRT = _op("sqrt", "sqrt", 1,
+           lambda m, a: m.sqrt(a),
+           # d/dx sqrt(x) = 1 / (2 sqrt(x))
+           lambda m, g, out, a: (_div(m, g, 2.0 * out),))
+ABS = _op("abs", "abs", 1,
+          lambda m, a: abs(a),
+          # d/dx |x| = sign(x), 0 at 0
+          lambda m, g, out, a: (g * m.sign(a),))
+# fmt: on
+
+
+def _div(m, a, b):
+    """a / b with IEEE results (inf, nan) for b == 0, for floats and arrays alike."""
+    if m is SCALAR:
+        try:
+            return a / b
+        except ZeroDivisionError:
+            if a != a or a == 0.0:
+                return NAN
+            return math.copysign(INF, a) * math.copysign(1.0, b)
+    return a / b
