@@ -82,8 +82,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     random.seed(args.seed)
     model = MLP(3, [4, 4, 1])
     print(f"model: {model}")
-    print(f"training on the notebook's 4 points: {args.steps} steps of gradient descent, "
-          f"lr {args.lr}")
+    print(
+        f"training on the notebook's 4 points: {args.steps} steps of gradient descent, lr {args.lr}"
+    )
     every = max(1, args.steps // 10)
     for k in range(args.steps):
         ypred = [model(x) for x in TOY_XS]
@@ -121,9 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=_positive_int, default=100, help="gradient steps (100)")
     demo.add_argument("--lr", type=_positive_float, default=0.1, help="step size (0.1)")
     demo.add_argument("--seed", type=int, default=0, help="random seed for the weights (0)")
-    demo.add_argument("--graph", default="neuron.svg", metavar="PATH",
-                      help="where to draw the neuron's graph, .svg or .png (neuron.svg); "
-                           "'' to skip")
+    demo.add_argument(
+        "--graph",
+        default="neuron.svg",
+        metavar="PATH",
+        help="where to draw the neuron's graph, .svg or .png (neuron.svg); '' to skip",
+    )
     demo.set_defaults(run=cmd_demo)
     return parser
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numbers
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from . import ops
 from .ops import SCALAR, Op
@@ -228,10 +228,9 @@ class Value:
 
 
 def _lift(x: object) -> Value | None:
-    """The operand as a Value, or None if it is not a number (the op then returns NotImplemented)."""
+    """The operand as a Value, or None for a non-number (the op then returns NotImplemented)."""
     if isinstance(x, Value):
         return x
     if isinstance(x, numbers.Real):
         return Value(x)
     return None
-

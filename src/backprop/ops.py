@@ -16,8 +16,8 @@ so gradients agree with it to the last bit wherever the forward values do.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 __all__ = ["Op", "OPS", "SCALAR", "ScalarMath"]
 
