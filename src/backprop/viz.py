@@ -1,20 +1,52 @@
-"""Drawing computation graphs: trace() collects a graph, draw_dot() draws it with Graphviz."""
+"""Drawing computation graphs: draw_dot() as in the notebook, text exports, and explain().
+
+``draw_dot`` uses Graphviz's ``dot`` program when it is installed. Without it, SVG output (and
+inline display in Jupyter) falls back to our own pure-Python drawing of the same record-style
+graph, and PNG to a matplotlib drawing of it; a one-time warning says how to install Graphviz.
+``to_dot``, ``to_mermaid`` and ``to_json`` export a graph as text. ``explain`` (in explain.py)
+builds a step-through page of the backward pass.
+"""
 
 from __future__ import annotations
 
+import html
+import io
+import json
+import math
+import os
 import shutil
 import warnings
 from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from .engine import Value
+from .layout import layout
 
-__all__ = ["trace", "draw_dot", "GraphvizMissing", "DOT_INSTALL_HINT"]
+__all__ = [
+    "trace",
+    "draw_dot",
+    "to_dot",
+    "to_mermaid",
+    "to_json",
+    "explain",
+    "node_names",
+    "GraphvizMissing",
+    "DOT_INSTALL_HINT",
+]
 
 DOT_INSTALL_HINT = (
     "Graphviz's 'dot' program is not installed, so the graph cannot be rendered. Install it with "
     "'apt-get install graphviz' (Debian/Ubuntu), 'brew install graphviz' (macOS), "
     "'conda install graphviz' or 'winget install graphviz' (Windows)."
 )
+FALLBACK_WARNING = (
+    "Graphviz's 'dot' program is not installed: drawing the graph with backprop's own "
+    "pure-Python renderer instead. For Graphviz's full renderer install it with "
+    "'apt-get install graphviz' (Debian/Ubuntu), 'brew install graphviz' (macOS), "
+    "'conda install graphviz' or 'winget install graphviz' (Windows)."
+)
+_fallback_warned = False  # the warning above is given once per session
 
 
 class GraphvizMissing(RuntimeError):
@@ -37,6 +69,33 @@ def trace(root: Value) -> tuple[set[Value], set[tuple[Value, Value]]]:
     return nodes, edges
 
 
+def node_names(order: list[Value]) -> dict[int, str]:
+    """A readable, unique name for every node, keyed by ``id(node)``.
+
+    A node's label when it has one (a repeated label gets '#2', '#3', ...); otherwise an
+    automatic name from what it is: ``v1, v2, ...`` for unlabelled inputs, ``mul1, tanh1, ...``
+    for unlabelled results, numbered in ``order`` and never equal to a real label.
+    """
+    taken = {v.label for v in order if v.label}
+    seen: Counter[str] = Counter()
+    counters: Counter[str] = Counter()
+    names: dict[int, str] = {}
+    for v in order:
+        if v.label:
+            seen[v.label] += 1
+            k = seen[v.label]
+            names[id(v)] = v.label if k == 1 else f"{v.label}#{k}"
+            continue
+        stem = "v" if v._fn is None else v._fn.name
+        while True:
+            counters[stem] += 1
+            name = f"{stem}{counters[stem]}"
+            if name not in taken:
+                break
+        names[id(v)] = name
+    return names
+
+
 def _nearest(root: Value, limit: int) -> list[Value]:
     """Up to `limit` nodes, breadth-first from the root (the part of a big graph worth drawing)."""
     seen = {id(root)}
@@ -53,9 +112,86 @@ def _nearest(root: Value, limit: int) -> list[Value]:
 
 def _escape(text: str) -> str:
     """Escape the characters that mean something inside a Graphviz record label."""
+    text = " ".join(text.splitlines())
     for ch in '\\{}|<>"':
         text = text.replace(ch, "\\" + ch)
     return text
+
+
+def _check_root(root: object, who: str) -> None:
+    if not isinstance(root, Value):
+        raise TypeError(f"{who} expects a Value, got {type(root).__name__}")
+
+
+# ---- the drawing: boxes and edges, shared by Graphviz, our SVG and the text exports ----------
+
+
+@dataclass
+class _Box:
+    id: str
+    kind: str  # 'value' (a record: label | data | grad), 'op' (an ellipse) or 'more'
+    cells: tuple[str, ...]
+
+
+@dataclass
+class _Drawing:
+    boxes: list[_Box]
+    edges: list[tuple[str, str, bool]]  # tail, head, dashed
+    rankdir: str = "LR"
+    title: str = ""
+    sizes: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def _record_cells(v: Value) -> tuple[str, str, str]:
+    return (v.label, "data %.4f" % v.data, "grad %.4f" % v.grad)
+
+
+def _drawing(root: Value, rankdir: str, max_nodes: int | None) -> _Drawing:
+    order = root.topological_order()
+    title = ""
+    shown = order
+    if max_nodes is not None and len(order) > max_nodes:
+        keep = {id(v) for v in _nearest(root, max_nodes)}
+        shown = [v for v in order if id(v) in keep]
+        ops = Counter(v._op for v in order if v._op)
+        summary = ", ".join(f"{op} \u00d7{k}" for op, k in ops.most_common(6))
+        title = (
+            f"showing the {len(shown)} nodes nearest the output of {len(order)} "
+            f"({summary}); draw_dot(..., max_nodes=None) draws all"
+        )
+    ids = {id(v): f"n{i}" for i, v in enumerate(shown)}
+    boxes: list[_Box] = []
+    edges: list[tuple[str, str, bool]] = []
+    for v in shown:
+        uid = ids[id(v)]
+        boxes.append(_Box(uid, "value", _record_cells(v)))
+        if v._op:
+            boxes.append(_Box(uid + "_op", "op", (v._op,)))
+            edges.append((uid + "_op", uid, False))
+            hidden = 0
+            for child in v._prev:  # operand order, so both edges of a*a are drawn
+                if id(child) in ids:
+                    edges.append((ids[id(child)], uid + "_op", False))
+                else:
+                    hidden += 1
+            if hidden:
+                boxes.append(_Box(uid + "_more", "more", (f"\u2026 {hidden} more",)))
+                edges.append((uid + "_more", uid + "_op", True))
+    return _Drawing(boxes, edges, rankdir, title)
+
+
+# ---- Graphviz -------------------------------------------------------------------------------
+
+
+def _dot_available() -> bool:
+    return shutil.which("dot") is not None
+
+
+def _warn_fallback() -> None:
+    global _fallback_warned
+    if not _fallback_warned:
+        _fallback_warned = True
+        warnings.warn(FALLBACK_WARNING, stacklevel=4)
 
 
 def _digraph_class():
@@ -67,26 +203,61 @@ def _digraph_class():
         ) from e
 
     class Digraph(graphviz.Digraph):
-        """A graphviz.Digraph whose rendering says how to install Graphviz when it is missing."""
+        """A graphviz.Digraph that, without the dot program, draws SVG (and PNG) in Python."""
 
-        def pipe(self, *args, **kwargs):
-            _require_dot()
-            return super().pipe(*args, **kwargs)
+        _backprop_drawing: _Drawing | None = None
 
-        def render(self, *args, **kwargs):
-            _require_dot()
-            return super().render(*args, **kwargs)
+        def _fallback(self, fmt: str) -> bytes:
+            if self._backprop_drawing is None or fmt not in ("svg", "png"):
+                raise GraphvizMissing(DOT_INSTALL_HINT)
+            _warn_fallback()
+            if fmt == "svg":
+                return svg_drawing(self._backprop_drawing).encode("utf-8")
+            return _png_drawing(self._backprop_drawing)
 
-        def _repr_mimebundle_(self, *args, **kwargs):
-            _require_dot()
-            return super()._repr_mimebundle_(*args, **kwargs)
+        def pipe(self, format=None, *args, encoding=None, **kwargs):
+            if _dot_available():
+                return super().pipe(format, *args, encoding=encoding, **kwargs)
+            data = self._fallback(format or self.format)
+            return data.decode(encoding) if encoding else data
+
+        def render(self, filename=None, directory=None, view=False, cleanup=False, format=None,
+                   *args, outfile=None, **kwargs):  # fmt: skip
+            if _dot_available():
+                return super().render(filename, directory, view, cleanup, format, *args,
+                                      outfile=outfile, **kwargs)  # fmt: skip
+            if outfile is not None:
+                out = Path(outfile)
+                fmt = format or out.suffix.lstrip(".") or self.format
+                source = out.with_suffix(".gv")
+            else:
+                fmt = format or self.format
+                base = Path(directory or self.directory or "") / (filename or self.filename)
+                source, out = base, Path(f"{base}.{fmt}")
+            data = self._fallback(fmt)
+            if not cleanup:
+                source.parent.mkdir(parents=True, exist_ok=True)
+                source.write_text(self.source, encoding="utf-8")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+            return os.fspath(out)
+
+        def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+            if _dot_available():
+                return super()._repr_mimebundle_(include, exclude, **kwargs)
+            wanted = set(include) if include is not None else {"image/svg+xml"}
+            wanted -= set(exclude or [])
+            bundle = {}
+            if "image/svg+xml" in wanted:
+                bundle["image/svg+xml"] = self._repr_svg_()
+            if "image/png" in wanted:
+                bundle["image/png"] = self._fallback("png")
+            return bundle
+
+        def _repr_svg_(self) -> str:
+            return self.pipe(format="svg", encoding="utf-8")
 
     return Digraph
-
-
-def _require_dot() -> None:
-    if shutil.which("dot") is None:
-        raise GraphvizMissing(DOT_INSTALL_HINT)
 
 
 def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR", max_nodes: int | None = 500):
@@ -94,45 +265,269 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR", max_nodes: i
     value and a small node for each operation.
 
     Returns a ``graphviz.Digraph``: it displays inline in Jupyter, and ``.render(path)`` writes a
-    file. A graph of more than ``max_nodes`` values is cut down to the ``max_nodes`` nearest the
+    file. Without Graphviz's ``dot`` program, SVG (and inline display) and PNG come from
+    backprop's own pure-Python drawing, with a one-time warning saying how to install Graphviz.
+    A graph of more than ``max_nodes`` values is cut down to the ``max_nodes`` nearest the
     root, with a note saying how much was left out (``max_nodes=None`` draws everything, which
     for tens of thousands of nodes can take Graphviz minutes).
     """
-    if not isinstance(root, Value):
-        raise TypeError(f"draw_dot expects a Value, got {type(root).__name__}")
+    _check_root(root, "draw_dot")
     if rankdir not in ("LR", "RL", "TB", "BT"):
         raise ValueError(f"rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
-    nodes, edges = trace(root)
+    if max_nodes is not None and (isinstance(max_nodes, bool) or max_nodes < 1):
+        raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
+    drawing = _drawing(root, rankdir, max_nodes)
+    if drawing.title:
+        warnings.warn(f"graph too large to read: {drawing.title}", stacklevel=2)
     dot = _digraph_class()(format=format, graph_attr={"rankdir": rankdir})
-    shown = nodes
-    if max_nodes is not None and len(nodes) > max_nodes:
-        shown = set(_nearest(root, max_nodes))
-        ops = Counter(n._op for n in nodes if n._op)
-        summary = ", ".join(f"{op} \u00d7{k}" for op, k in ops.most_common(6))
-        message = (
-            f"showing the {len(shown)} nodes nearest the output of {len(nodes)} "
-            f"({summary}); draw_dot(..., max_nodes=None) draws all"
-        )
-        warnings.warn(f"graph too large to read: {message}", stacklevel=2)
-        dot.attr(label=message, labelloc="t")
-
-    for n in shown:
-        uid = str(id(n))
-        label = "{ %s | data %.4f | grad %.4f }" % (_escape(n.label), n.data, n.grad)
-        dot.node(name=uid, label=label, shape="record")
-        if n._op:
-            dot.node(name=uid + n._op, label=n._op)
-            dot.edge(uid + n._op, uid)
-    hidden_inputs = Counter()
-    for child, parent in edges:
-        if parent not in shown:
-            continue
-        if child in shown:
-            dot.edge(str(id(child)), str(id(parent)) + parent._op)
+    dot._backprop_drawing = drawing
+    if drawing.title:
+        dot.attr(label=drawing.title, labelloc="t")
+    for box in drawing.boxes:
+        if box.kind == "value":
+            dot.node(box.id, "{ %s | %s | %s }" % tuple(_escape(c) for c in box.cells),
+                     shape="record")  # fmt: skip
+        elif box.kind == "op":
+            dot.node(box.id, box.cells[0])
         else:
-            hidden_inputs[parent] += 1
-    for parent, k in hidden_inputs.items():
-        uid = f"{id(parent)}hidden"
-        dot.node(uid, label=f"\u2026 {k} more", shape="plaintext", fontcolor="gray40")
-        dot.edge(uid, str(id(parent)) + parent._op, style="dashed", color="gray60")
+            dot.node(box.id, box.cells[0], shape="plaintext", fontcolor="gray40")
+    for tail, head, dashed in drawing.edges:
+        if dashed:
+            dot.edge(tail, head, style="dashed", color="gray60")
+        else:
+            dot.edge(tail, head)
     return dot
+
+
+# ---- text exports ---------------------------------------------------------------------------
+
+
+def to_dot(root: Value, rankdir: str = "LR") -> str:
+    """The graph as Graphviz DOT source, the same drawing as ``draw_dot`` (every node)."""
+    return draw_dot(root, rankdir=rankdir, max_nodes=None).source
+
+
+_MERMAID_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:_+-=()*/^")
+
+
+def _mermaid_text(text: str) -> str:
+    """Text for a quoted Mermaid label: anything but plain characters as an entity code."""
+    return "".join(ch if ch in _MERMAID_SAFE else f"#{ord(ch)};" for ch in text)
+
+
+def to_mermaid(root: Value, rankdir: str = "LR") -> str:
+    """The graph as a Mermaid flowchart (paste it into Markdown on GitHub, GitLab, ...)."""
+    _check_root(root, "to_mermaid")
+    if rankdir not in ("LR", "RL", "TB", "BT"):
+        raise ValueError(f"rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
+    drawing = _drawing(root, rankdir, None)
+    lines = [f"flowchart {rankdir}"]
+    for box in drawing.boxes:
+        text = _mermaid_text(" | ".join(box.cells) if box.kind == "value" else box.cells[0])
+        shape = '(("%s"))' if box.kind == "op" else '["%s"]'
+        lines.append(f"    {box.id}{shape % text}")
+    lines.extend(f"    {tail} --> {head}" for tail, head, _ in drawing.edges)
+    return "\n".join(lines) + "\n"
+
+
+def _json_number(x: float) -> float | str:
+    """A float for JSON, which has no nan or infinity: those become the strings 'nan', 'inf'."""
+    return x if math.isfinite(x) else repr(x)
+
+
+def to_json(root: Value, indent: int | None = 1) -> str:
+    """The graph as JSON: every node in topological order (inputs first) with its id, label,
+    readable name, data, grad, op and the ids of its inputs in operand order. Non-finite numbers
+    are written as the strings "nan", "inf" and "-inf"."""
+    _check_root(root, "to_json")
+    order = root.topological_order()
+    names = node_names(order)
+    ids = {id(v): f"n{i}" for i, v in enumerate(order)}
+    nodes = [
+        {
+            "id": ids[id(v)],
+            "label": v.label,
+            "name": names[id(v)],
+            "data": _json_number(v.data),
+            "grad": _json_number(v.grad),
+            "op": v._op or None,
+            "op_name": None if v._fn is None else v._fn.name,
+            "arg": None if v._arg is None else _json_number(v._arg),
+            "inputs": [ids[id(c)] for c in v._prev],
+        }
+        for v in order
+    ]
+    doc = {"format": "backprop-graph", "version": 1, "root": ids[id(root)], "nodes": nodes}
+    return json.dumps(doc, indent=indent, ensure_ascii=False, allow_nan=False)
+
+
+def explain(root: Value, **options):
+    """A step-through page of the backward pass from root; see ``backprop.explain.explain``."""
+    from .explain import explain as _explain
+
+    return _explain(root, **options)
+
+
+# ---- our own renderer: SVG text, and PNG through matplotlib -----------------------------------
+
+FONT = "Helvetica, Arial, sans-serif"
+FONT_SIZE = 12.0
+CHAR_WIDTH = 7.0  # a generous average width of a 12px sans-serif character
+CELL_PAD = 8.0
+BOX_HEIGHT = 28.0
+
+
+def text_width(text: str, char_width: float = CHAR_WIDTH) -> float:
+    """Estimated width of text in pixels (no font metrics without a browser)."""
+    return len(text) * char_width
+
+
+def _cell_widths(box: _Box) -> list[float]:
+    if box.kind == "value":
+        return [max(text_width(c), 14.0) + 2 * CELL_PAD for c in box.cells]
+    if box.kind == "op":
+        return [max(text_width(box.cells[0]) + 22.0, BOX_HEIGHT + 10.0)]
+    return [text_width(box.cells[0]) + 8.0]
+
+
+def _placed(drawing: _Drawing):
+    """Lay the drawing out: the size of every box, their centres and the drawing's size."""
+    sizes = {b.id: (sum(_cell_widths(b)), BOX_HEIGHT) for b in drawing.boxes}
+    flow = "TB" if drawing.rankdir in ("TB", "BT") else "LR"
+    placed = layout(sizes, [(t, h) for t, h, _ in drawing.edges], rankdir=flow)
+    positions = placed.positions
+    if drawing.rankdir == "RL":
+        positions = {k: (placed.width - x, y) for k, (x, y) in positions.items()}
+    elif drawing.rankdir == "BT":
+        positions = {k: (x, placed.height - y) for k, (x, y) in positions.items()}
+    return sizes, positions, placed.width, placed.height
+
+
+def _edge_ends(rankdir, tail, head):
+    (tx, ty, tw, th), (hx, hy, hw, hh) = tail, head
+    if rankdir in ("LR", "RL"):
+        sign = 1 if rankdir == "LR" else -1
+        return (tx + sign * tw / 2, ty), (hx - sign * hw / 2, hy), True
+    sign = 1 if rankdir == "TB" else -1
+    return (tx, ty + sign * th / 2), (hx, hy - sign * hh / 2), False
+
+
+def edge_path(rankdir: str, tail, head) -> str:
+    """An SVG path from tail to head, boxes given as (x, y, w, h): a smooth S-curve."""
+    (x1, y1), (x2, y2), horizontal = _edge_ends(rankdir, tail, head)
+    if horizontal:
+        mid = (x1 + x2) / 2
+        return f"M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
+    mid = (y1 + y2) / 2
+    return f"M{x1:.1f},{y1:.1f} C{x1:.1f},{mid:.1f} {x2:.1f},{mid:.1f} {x2:.1f},{y2:.1f}"
+
+
+def svg_drawing(drawing: _Drawing) -> str:
+    """The drawing as a standalone SVG document, in the style of Graphviz's record nodes."""
+    sizes, positions, width, height = _placed(drawing)
+    margin = 8.0
+    top = margin + (22.0 if drawing.title else 0.0)
+    esc = html.escape
+    out = [
+        '<?xml version="1.0" encoding="UTF-8" standalone="no"?>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 2 * margin:.0f}pt" '
+        f'height="{height + top + margin:.0f}pt" viewBox="0 0 {width + 2 * margin:.1f} '
+        f'{height + top + margin:.1f}" font-family="{FONT}" font-size="{FONT_SIZE:g}">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" '
+        'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
+        '<path d="M0,0 L10,5 L0,10 z" fill="#333"/></marker></defs>',
+        '<rect width="100%" height="100%" fill="white"/>',
+    ]
+    if drawing.title:
+        out.append(f'<text x="{margin}" y="{margin + 12}" fill="#444">{esc(drawing.title)}</text>')
+    out.append(f'<g transform="translate({margin},{top})">')
+
+    def box_of(name):
+        x, y = positions[name]
+        return (x, y, *sizes[name])
+
+    for tail, head, dashed in drawing.edges:
+        style = ' stroke-dasharray="4,3" stroke="#999"' if dashed else ' stroke="#333"'
+        path = edge_path(drawing.rankdir, box_of(tail), box_of(head))
+        out.append(f'<path d="{path}" fill="none"{style} marker-end="url(#arrow)"/>')
+    for box in drawing.boxes:
+        x, y, w, h = box_of(box.id)
+        left, topy = x - w / 2, y - h / 2
+        if box.kind == "value":
+            out.append(f'<g class="node"><rect x="{left:.1f}" y="{topy:.1f}" width="{w:.1f}" '
+                       f'height="{h:.1f}" fill="white" stroke="#333"/>')  # fmt: skip
+            cx = left
+            for i, (cell, cw) in enumerate(zip(box.cells, _cell_widths(box))):
+                if i:
+                    out.append(f'<line x1="{cx:.1f}" y1="{topy:.1f}" x2="{cx:.1f}" '
+                               f'y2="{topy + h:.1f}" stroke="#333"/>')  # fmt: skip
+                out.append(f'<text x="{cx + cw / 2:.1f}" y="{y + 4:.1f}" '
+                           f'text-anchor="middle">{esc(cell)}</text>')  # fmt: skip
+                cx += cw
+            out.append("</g>")
+        elif box.kind == "op":
+            out.append(f'<g class="op"><ellipse cx="{x:.1f}" cy="{y:.1f}" rx="{w / 2:.1f}" '
+                       f'ry="{h / 2:.1f}" fill="white" stroke="#333"/>'
+                       f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle">'
+                       f"{esc(box.cells[0])}</text></g>")  # fmt: skip
+        else:
+            out.append(f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle" '
+                       f'fill="#666">{esc(box.cells[0])}</text>')  # fmt: skip
+    out.append("</g></svg>")
+    return "\n".join(out) + "\n"
+
+
+def _png_drawing(drawing: _Drawing, dpi: int = 96) -> bytes:
+    """The drawing rasterised with matplotlib (no Graphviz needed)."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Ellipse, FancyArrowPatch, Rectangle
+    from matplotlib.path import Path as MplPath
+
+    sizes, positions, width, height = _placed(drawing)
+    margin = 8.0
+    top = margin + (22.0 if drawing.title else 0.0)
+    full_w, full_h = width + 2 * margin, height + top + margin
+    fig = Figure(figsize=(full_w / 72, full_h / 72), dpi=dpi)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, full_w)
+    ax.set_ylim(full_h, 0)  # y grows downwards, as in SVG
+    ax.axis("off")
+    font = {"fontsize": FONT_SIZE * 0.75, "family": "sans-serif"}  # pt at 72 units per inch
+
+    def box_of(name):
+        x, y = positions[name]
+        return (x + margin, y + top, *sizes[name])
+
+    if drawing.title:
+        ax.text(margin, margin + 8, drawing.title, color="#444", va="center", **font)
+    for tail, head, dashed in drawing.edges:
+        (x1, y1), (x2, y2), horizontal = _edge_ends(drawing.rankdir, box_of(tail), box_of(head))
+        if horizontal:
+            mid = (x1 + x2) / 2
+            verts = [(x1, y1), (mid, y1), (mid, y2), (x2, y2)]
+        else:
+            mid = (y1 + y2) / 2
+            verts = [(x1, y1), (x1, mid), (x2, mid), (x2, y2)]
+        codes = [MplPath.MOVETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4]
+        ax.add_patch(FancyArrowPatch(path=MplPath(verts, codes), arrowstyle="-|>",
+                                     mutation_scale=8, lw=0.8,
+                                     color="#999" if dashed else "#333",
+                                     linestyle="--" if dashed else "-"))  # fmt: skip
+    for box in drawing.boxes:
+        x, y, w, h = box_of(box.id)
+        if box.kind == "value":
+            ax.add_patch(Rectangle((x - w / 2, y - h / 2), w, h, fc="white", ec="#333", lw=0.8))
+            cx = x - w / 2
+            for i, (cell, cw) in enumerate(zip(box.cells, _cell_widths(box))):
+                if i:
+                    ax.plot([cx, cx], [y - h / 2, y + h / 2], color="#333", lw=0.8)
+                ax.text(cx + cw / 2, y, cell, ha="center", va="center", **font)
+                cx += cw
+        elif box.kind == "op":
+            ax.add_patch(Ellipse((x, y), w, h, fc="white", ec="#333", lw=0.8))
+            ax.text(x, y, box.cells[0], ha="center", va="center", **font)
+        else:
+            ax.text(x, y, box.cells[0], ha="center", va="center", color="#666", **font)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
