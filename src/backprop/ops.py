@@ -142,7 +142,7 @@ POW = _op("pow", "**", 2,
 
 # ---- unary, with a constant argument --------------------------------------------------------
 POWC = _op("powc", "**", 1,
-           lambda m, a, k: m.pow(a, k),
+           lambda m, a, k: m.where(k == 2.0, a * a, m.pow(a, k)),  # x*x is exact, pow may not be
            # d(a^k)/da = k a^(k-1), and exactly 0 for k == 0
            lambda m, g, out, a, k: (m.where(k == 0.0, 0.0, g * (k * m.pow(a, k - 1.0))),),
            has_arg=True)
@@ -167,7 +167,7 @@ LOG = _op("log", "log", 1,
 TANH = _op("tanh", "tanh", 1,
            lambda m, a: m.tanh(a),
            # d/dx tanh(x) = 1 - tanh(x)^2
-           lambda m, g, out, a: (g * (1.0 - out * out),))
+           lambda m, g, out, a: (g * _one_minus_square(out),))
 SIGMOID = _op("sigmoid", "sigmoid", 1,
               lambda m, a: m.sigmoid(a),
               # d/dx s(x) = (1 - s(x)) s(x)
@@ -185,6 +185,20 @@ ABS = _op("abs", "abs", 1,
           # d/dx |x| = sign(x), 0 at 0
           lambda m, g, out, a: (g * m.sign(a),))
 # fmt: on
+
+
+def _one_minus_square(y):
+    """1 - y*y rounded once, as a fused multiply-add gives it (and as PyTorch computes tanh's
+    derivative). Near |y| = 1 the plain formula loses digits to cancellation. Dekker's exact
+    product gives y*y = p + e, Fast2Sum gives 1 - p = s + t exactly; one rounding remains."""
+    c = 134217729.0 * y  # 2**27 + 1: Veltkamp's split of y into hi + lo, 26 bits each
+    hi = c - (c - y)
+    lo = y - hi
+    p = y * y
+    e = ((hi * hi - p) + 2.0 * hi * lo) + lo * lo
+    s = 1.0 - p
+    t = (1.0 - s) - p
+    return s + (t - e)
 
 
 def _div(m, a, b):
