@@ -1,0 +1,162 @@
+"""Neuron, Layer, MLP: the notebook's defaults, activation choice, seeding, bad input."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from backprop import MLP, Layer, Module, Neuron, Value
+
+
+def test_notebook_architecture():
+    n = MLP(3, [4, 4, 1])
+    assert len(n.parameters()) == 41
+    assert len(n.layers) == 3
+    assert len(n.layers[0].neurons) == 4
+    w = n.layers[0].neurons[0].w[0]
+    assert isinstance(w, Value) and -1 <= w.data <= 1
+    assert isinstance(n.layers[0].neurons[0].b, Value)
+    out = n([2.0, 3.0, -1.0])
+    assert isinstance(out, Value)  # a layer of one neuron returns a single Value
+    assert out._op == "tanh"  # the output applies tanh too
+
+
+def test_weights_are_uniform_minus_one_to_one():
+    ws = [p.data for p in MLP(10, [50, 50, 1], seed=3).parameters()]
+    assert min(ws) >= -1 and max(ws) <= 1
+    assert min(ws) < -0.9 and max(ws) > 0.9
+
+
+def test_inputs_may_be_floats_or_values():
+    n = MLP(2, [3, 1], seed=0)
+    a = n([1.0, -2.0]).data
+    b = n([Value(1.0), Value(-2.0)]).data
+    assert a == b
+
+
+def test_layer_of_many_returns_a_list():
+    out = Layer(2, 3, seed=0)([1.0, 2.0])
+    assert isinstance(out, list) and len(out) == 3
+
+
+def test_micrograd_classic_is_one_argument_away():
+    n = MLP(2, [16, 16, 1], activation="relu", output_activation="linear", seed=1)
+    assert n.activations == ["relu", "relu", "linear"]
+    assert n.sizes == [2, 16, 16, 1]
+    out = n([0.5, -0.3])
+    assert out._op == "+"  # linear output: the bias add is the last node
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu", "sigmoid", "linear"])
+def test_each_activation_matches_pytorch(act):
+    n = MLP(3, [5, 2], activation=act, seed=7)
+    x = [0.3, -1.2, 2.0]
+    outs = n(x)
+    loss = sum(o * o for o in outs)
+    loss.backward()
+
+    torch_act = {
+        "tanh": torch.tanh,
+        "relu": torch.relu,
+        "sigmoid": torch.sigmoid,
+        "linear": lambda t: t,
+    }[act]
+    h = torch.tensor(x, dtype=torch.float64)
+    params = []
+    for layer in n.layers:
+        W = torch.tensor(
+            [[w.data for w in ne.w] for ne in layer.neurons],
+            dtype=torch.float64,
+            requires_grad=True,
+        )
+        b = torch.tensor(
+            [ne.b.data for ne in layer.neurons], dtype=torch.float64, requires_grad=True
+        )
+        params.append((W, b))
+        h = torch_act(W @ h + b)
+    (h * h).sum().backward()
+    for layer, (W, b) in zip(n.layers, params):
+        for i, ne in enumerate(layer.neurons):
+            for j, w in enumerate(ne.w):
+                assert w.grad == pytest.approx(W.grad[i, j].item(), rel=1e-12, abs=1e-15)
+            assert ne.b.grad == pytest.approx(b.grad[i].item(), rel=1e-12, abs=1e-15)
+
+
+def test_per_layer_activations():
+    n = MLP(2, [3, 3, 1], activation=["relu", "sigmoid", "tanh"], seed=0)
+    assert n.activations == ["relu", "sigmoid", "tanh"]
+    with pytest.raises(ValueError, match="2 activations for 3 layers"):
+        MLP(2, [3, 3, 1], activation=["relu", "relu"])
+
+
+def test_seed_reproduces_and_differs():
+    a = [p.data for p in MLP(3, [4, 1], seed=42).parameters()]
+    b = [p.data for p in MLP(3, [4, 1], seed=42).parameters()]
+    c = [p.data for p in MLP(3, [4, 1], seed=43).parameters()]
+    assert a == b and a != c
+    rng = random.Random(5)
+    d = [p.data for p in MLP(3, [4, 1], seed=rng).parameters()]
+    assert d == [p.data for p in MLP(3, [4, 1], seed=random.Random(5)).parameters()]
+
+
+def test_global_random_seed_applies_by_default():
+    random.seed(11)
+    a = [p.data for p in MLP(3, [4, 1]).parameters()]
+    random.seed(11)
+    b = [p.data for p in MLP(3, [4, 1]).parameters()]
+    assert a == b
+
+
+def test_zero_grad_and_training_reduces_loss():
+    n = MLP(3, [4, 4, 1], seed=0)
+    xs = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+    ys = [1.0, -1.0, -1.0, 1.0]
+    losses = []
+    for _ in range(30):
+        loss = sum((n(x) - y) ** 2 for x, y in zip(xs, ys))
+        n.zero_grad()
+        assert all(p.grad == 0.0 for p in n.parameters())
+        loss.backward()
+        for p in n.parameters():
+            p.data -= 0.1 * p.grad
+        losses.append(loss.data)
+    assert losses[-1] < 0.1 * losses[0]
+
+
+def test_module_base_has_no_parameters():
+    assert Module().parameters() == []
+
+
+def test_repr_shows_the_architecture():
+    r = repr(MLP(3, [4, 4, 1]))
+    assert "Layer(3, 4" in r and "Layer(4, 1" in r and "41 parameters" in r
+    assert repr(Neuron(2, "relu")) == "Neuron(2, activation='relu')"
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: MLP(0, [1]), "nin must be a positive int"),
+        (lambda: MLP(2, []), "non-empty"),
+        (lambda: MLP(2, 3), "non-empty list"),
+        (lambda: MLP(2, [3, -1]), "layer size must be a positive int, got -1"),
+        (lambda: MLP(2, [3.5]), "3.5"),
+        (lambda: Neuron(2, "gelu"), "unknown activation 'gelu'"),
+        (lambda: Layer(2, 0), "nout"),
+    ],
+)
+def test_bad_architecture_raises_value_error(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_wrong_number_of_inputs():
+    with pytest.raises(ValueError, match="expects 3 inputs, got 2"):
+        MLP(3, [1])([1.0, 2.0])
+
+
+def test_bad_seed_type():
+    with pytest.raises(TypeError, match="seed"):
+        MLP(2, [1], seed="abc")
