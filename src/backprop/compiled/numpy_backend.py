@@ -1,0 +1,477 @@
+"""The numpy backend: the tape fused into sums of products, scheduled by level, run as arrays.
+
+Planning turns the scalar tape into a short list of steps, each one vectorized numpy call or a
+few, so replay loops over steps (about a dozen for an MLP), never over nodes:
+
+1. Fusion. A chain of adds whose inner nodes have one consumer each (what ``sum()`` over a list
+   builds) becomes one n-ary sum node, and a product with a single consumer inside such a chain
+   becomes one of its terms. Every sum node is then ``sum_k left_k * right_k``, where a plain
+   term x is written ``x * 1`` (and the right operand of a subtraction ``x * -1``).
+2. Levels. A node's level is one more than its inputs' highest (fused nodes add none), so all
+   nodes of one level depend only on lower ones. Nodes of one op at one level form one step.
+3. Matrix products. The sum nodes of one level that share their term pattern are factored:
+   when their left operands take nR distinct rows, their right operands nC distinct rows, and
+   every (row, column) pair occurs exactly once, the block is ``W @ X`` (plus a bias for terms
+   multiplied by the constant 1). An MLP layer over a batch of points is exactly such a block.
+   What does not factor is summed segment by segment.
+4. Memory layout. Every materialized node gets a slot in one float array, leaves first; each
+   step's outputs are a contiguous run, ordered like its inputs, so most reads are views.
+
+The op rules are ops.OPS's own forward/backward rows, called with ``NUMPY`` as ``m``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops import ADD, MUL, SUB, Op
+from .tape import OP_LIST, Tape
+
+__all__ = ["NumpyBackend", "NumpyMath", "NUMPY"]
+
+MIN_BLOCK = 8  # fewer sum nodes than this are cheaper summed as segments than as a matmul
+SUM = len(OP_LIST)  # the kind of a fused sum node, after the op codes
+
+
+class NumpyMath:
+    """The maths namespace ``m`` over float64 arrays. Call under np.errstate(all='ignore'):
+    like eager mode, undefined maths gives nan or inf silently."""
+
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    sqrt = staticmethod(np.sqrt)
+    tanh = staticmethod(np.tanh)
+    pow = staticmethod(np.power)
+    where = staticmethod(np.where)
+    maximum = staticmethod(np.maximum)
+    sign = staticmethod(np.sign)
+
+    @staticmethod
+    def sigmoid(x):
+        return 1.0 / (1.0 + np.exp(-x))  # as ScalarMath.sigmoid, so the two agree bit for bit
+
+
+NUMPY = NumpyMath()
+
+
+class NumpyBackend:
+    """Vectorized replay with numpy (the default backend)."""
+
+    name = "numpy"
+
+    def prepare(self, tape: Tape) -> NumpyExecutor:
+        return NumpyExecutor(tape)
+
+
+# ---- where a step reads and writes --------------------------------------------------------
+
+
+class _Index:
+    """A set of slots read by a step: a view when they are one contiguous run, else a gather.
+
+    ``add_to`` scatter-adds gradients back; repeated slots (x*x, a weight shared by two
+    nodes) go through one bincount over the distinct slots, never np.add.at.
+    """
+
+    __slots__ = ("idx", "shape", "start", "stop", "uniq", "inv")
+
+    def __init__(self, idx: np.ndarray) -> None:
+        idx = np.ascontiguousarray(idx, dtype=np.intp)
+        self.idx, self.shape = idx, idx.shape
+        self.start = self.stop = None
+        self.uniq = self.inv = None
+        flat = idx.ravel()
+        n = flat.size
+        if n and flat[-1] - flat[0] == n - 1 and (n == 1 or (np.diff(flat) == 1).all()):
+            self.start, self.stop = int(flat[0]), int(flat[0]) + n
+            return
+        uniq, inv = np.unique(flat, return_inverse=True)
+        if uniq.size < n:
+            self.uniq, self.inv = uniq, inv.ravel()
+
+    def take(self, a: np.ndarray) -> np.ndarray:
+        if self.start is not None:
+            return a[self.start : self.stop].reshape(self.shape)
+        return a.take(self.idx)
+
+    def add_to(self, a: np.ndarray, x) -> None:
+        if self.start is not None:
+            view = a[self.start : self.stop].reshape(self.shape)
+            view += x
+        elif self.uniq is None:
+            a[self.idx] += x  # distinct slots: a buffered fancy add is exact
+        else:
+            x = np.broadcast_to(x, self.shape).ravel()
+            a[self.uniq] += np.bincount(self.inv, weights=x, minlength=self.uniq.size)
+
+    def __len__(self) -> int:
+        return self.idx.size
+
+
+# ---- steps: each computes one run of slots from lower ones --------------------------------
+
+
+class _Elementwise:
+    """Nodes of one op at one level: the op's own rule applied to whole arrays."""
+
+    def __init__(self, op: Op, ins: list[_Index], start: int, stop: int, arg) -> None:
+        self.op, self.ins, self.start, self.stop, self.arg = op, ins, start, stop, arg
+        self.extra = (arg,) if op.has_arg else ()
+        self.xs: list[np.ndarray] = []
+
+    def forward(self, val: np.ndarray) -> None:
+        self.xs = [ix.take(val) for ix in self.ins]
+        val[self.start : self.stop] = self.op.forward(NUMPY, *self.xs, *self.extra)
+
+    def backward(self, val: np.ndarray, grad: np.ndarray) -> None:
+        s, e = self.start, self.stop
+        grads = self.op.backward(NUMPY, grad[s:e], val[s:e], *self.xs, *self.extra)
+        for ix, g in zip(self.ins, grads):
+            ix.add_to(grad, g)
+
+    def describe(self) -> str:
+        return f"{self.op.name} x{self.stop - self.start}"
+
+
+class _SegmentSum:
+    """Sum nodes summed term by term: out[n] = sum over its terms of left * right.
+
+    ``left`` and ``right`` are (nodes, K) when every node has K terms, else flat with
+    ``starts`` marking each node's first term. ``right`` is None when every right operand is
+    the constant 1 (a plain sum); ``right_var`` drops constant right operands from the scatter.
+    """
+
+    def __init__(self, left, right, right_var, counts, start, stop) -> None:
+        self.left, self.right, self.right_var = left, right, right_var
+        self.counts, self.start, self.stop = counts, start, stop
+        self.uniform = left.idx.ndim == 2
+        self.starts = None if self.uniform else np.r_[0, np.cumsum(counts)[:-1]]
+        self.lv = self.rv = None
+
+    def forward(self, val: np.ndarray) -> None:
+        lv = self.lv = self.left.take(val)
+        rv = self.rv = None if self.right is None else self.right.take(val)
+        out = val[self.start : self.stop]
+        if self.stop - self.start == 1:
+            out[0] = lv.sum() if rv is None else np.dot(lv.ravel(), rv.ravel())
+            return
+        terms = lv if rv is None else lv * rv
+        if self.uniform:
+            np.sum(terms, axis=1, out=out)
+        else:
+            np.add.reduceat(terms, self.starts, out=out)
+
+    def backward(self, val: np.ndarray, grad: np.ndarray) -> None:
+        g = grad[self.start : self.stop]
+        g = g[:, None] if self.uniform else np.repeat(g, self.counts)
+        if self.right is None:
+            self.left.add_to(grad, np.broadcast_to(g, self.left.shape))
+            return
+        self.left.add_to(grad, g * self.rv)
+        if self.right_var is not None:
+            mask, index = self.right_var
+            index.add_to(grad, (g * self.lv)[mask])
+
+    def describe(self) -> str:
+        n, terms = self.stop - self.start, int(np.sum(self.counts))
+        kind = "sum" if self.right is None else "sum of products"
+        return f"{kind} x{n} ({terms} terms)"
+
+
+class _MatMul:
+    """A block of sum nodes that is a matrix product: out[i, j] = (W @ XT)[i, j] + bias[i]."""
+
+    def __init__(self, w: _Index, xt: _Index, bias: _Index | None, coefs, start, stop) -> None:
+        self.w, self.xt, self.bias, self.coefs = w, xt, bias, coefs
+        self.start, self.stop = start, stop
+        self.shape = (w.shape[0], xt.shape[1])
+        self.a = self.b = None
+
+    def forward(self, val: np.ndarray) -> None:
+        a = self.a = self.w.take(val)
+        b = self.b = self.xt.take(val)
+        out = val[self.start : self.stop].reshape(self.shape)
+        np.matmul(a, b, out=out)
+        if self.bias is not None:
+            out += (self.bias.take(val) @ self.coefs)[:, None]
+
+    def backward(self, val: np.ndarray, grad: np.ndarray) -> None:
+        g = grad[self.start : self.stop].reshape(self.shape)
+        self.w.add_to(grad, g @ self.b.T)  # dL/dW = G X^T
+        self.xt.add_to(grad, self.a.T @ g)  # dL/dX = W^T G
+        if self.bias is not None:
+            self.bias.add_to(grad, g.sum(axis=1)[:, None] * self.coefs)
+
+    def describe(self) -> str:
+        (r, k), c = self.w.shape, self.shape[1]
+        bias = f" + bias ({len(self.coefs)} terms)" if self.bias is not None else ""
+        return f"matmul {r}x{k} @ {k}x{c}{bias}"
+
+
+# ---- the executor -------------------------------------------------------------------------
+
+
+class NumpyExecutor:
+    def __init__(self, tape: Tape) -> None:
+        self.n_leaves = len(tape.leaf_ids)
+        self.steps, self.levels, self.slot, n_slots, self.step_levels = _plan(tape)
+        self.root_slot = int(self.slot[tape.root])
+        self.val = np.zeros(n_slots)
+        self.val[self.n_leaves] = 1.0  # the constants that plain terms are multiplied by
+        self.val[self.n_leaves + 1] = -1.0
+        self.grad = np.zeros(n_slots)
+
+    def forward(self, leaf_data: np.ndarray) -> float:
+        val = self.val
+        val[: self.n_leaves] = leaf_data
+        with np.errstate(all="ignore"):
+            for step in self.steps:
+                step.forward(val)
+        return float(val[self.root_slot])
+
+    def backward(self, grad: float, leaf_grads: np.ndarray) -> np.ndarray:
+        adjoint = self.grad
+        adjoint[: self.n_leaves] = leaf_grads
+        adjoint[self.n_leaves :] = 0.0
+        adjoint[self.root_slot] += grad
+        with np.errstate(all="ignore"):
+            for step in reversed(self.steps):
+                step.backward(self.val, adjoint)
+        return adjoint[: self.n_leaves]
+
+    def describe(self) -> str:
+        lines = [f"numpy: {len(self.steps)} steps over {self.levels} levels"]
+        lines += [f"  level {level}: {step.describe()}" for level, step in self.step_levels]
+        return "\n".join(lines)
+
+
+def _plan(tape: Tape):
+    """Fuse, level and order the tape; return (steps, number of levels, slot of each node,
+    number of slots). Python loops here run over nodes once (levels) and over steps."""
+    n = len(tape)
+    one, minus_one = n, n + 1  # node ids of the two constants terms are multiplied by
+    code = np.array(tape.codes, dtype=np.intp)
+    args = np.array(tape.args, dtype=float)
+    cols = [np.array(c, dtype=np.intp) for c in tape.columns]
+    ids = np.arange(n)
+
+    # consumers: how many edges read each node; for single-use nodes, which node and operand
+    used = np.zeros(n, dtype=np.intp)
+    consumer = np.full(n, -1, dtype=np.intp)
+    operand = np.zeros(n, dtype=np.intp)
+    for k, col in enumerate(cols):
+        has = col >= 0
+        used += np.bincount(col[has], minlength=n)
+        consumer[col[has]] = ids[has]
+        operand[col[has]] = k
+
+    # fusion: a single-use add/sub/mul read by an add (or as a sub's left) joins that sum
+    summing = (code == OP_LIST.index(ADD)) | (code == OP_LIST.index(SUB))
+    is_mul = code == OP_LIST.index(MUL)
+    is_sub = code == OP_LIST.index(SUB)
+    fused = (used == 1) & (summing | is_mul)
+    c = np.where(fused, consumer, 0)
+    fused &= summing[c] & ((operand == 0) | ~is_sub[c])
+    # each fused node's sum root, by pointer jumping (log depth rounds)
+    up = np.where(fused, consumer, ids)
+    while True:
+        nxt = up[up]
+        if np.array_equal(nxt, up):
+            break
+        up = nxt
+
+    # levels, in one pass over the topological order
+    rise = (~fused & (code >= 0)).tolist()
+    level = [0] * (n + 1)  # level[-1] is a 0 for the -1 of a missing operand
+    if len(cols) == 2:
+        for i, x, y, r in zip(range(n), tape.columns[0], tape.columns[1], rise):
+            p, q = level[x], level[y]
+            level[i] = (p if p > q else q) + r
+    else:
+        for i, r in enumerate(rise):
+            level[i] = max(level[col[i]] for col in tape.columns) + r
+    levels = np.array(level[:n], dtype=np.intp)
+
+    # the terms of every sum node: (root, left, right), in the sum's own order
+    left, right, owner, key = [], [], [], []
+    s = np.flatnonzero(summing)
+    for k in (0, 1):
+        x = cols[k][s]
+        keep = ~(fused[x] & summing[x])  # a fused inner sum contributes its own terms
+        xs, ss = x[keep], s[keep]
+        product = fused[xs] & is_mul[xs]
+        plain = np.where(is_sub[ss] & (k == 1), minus_one, one)
+        left.append(np.where(product, cols[0][xs], xs))
+        right.append(np.where(product, cols[1][xs], plain))
+        owner.append(up[ss])
+        key.append(ss * 2 + k)
+    left, right, owner, key = (np.concatenate(a) for a in (left, right, owner, key))
+    order = np.lexsort((key, owner))
+    left, right, owner = left[order], right[order], owner[order]
+    term_start = np.zeros(n + 1, dtype=np.intp)
+    term_count = np.bincount(owner, minlength=n)
+    term_start[1:] = np.cumsum(term_count)
+
+    # slots: leaves first (in tape order), then the constants 1 and -1, then steps' outputs
+    slot = np.full(n + 2, -1, dtype=np.intp)
+    n_leaves = len(tape.leaf_ids)
+    slot[np.array(tape.leaf_ids, dtype=np.intp)] = np.arange(n_leaves)
+    slot[one], slot[minus_one] = n_leaves, n_leaves + 1
+    next_slot = n_leaves + 2
+
+    def claim(outs: np.ndarray) -> tuple[int, int]:
+        nonlocal next_slot
+        start = next_slot
+        slot[outs] = np.arange(start, start + outs.size)
+        next_slot += outs.size
+        return start, next_slot
+
+    nodes = np.flatnonzero((code >= 0) & ~fused)
+    kind = np.where(summing[nodes], SUM, code[nodes])
+    nodes = nodes[np.lexsort((kind, levels[nodes]))]
+    kind = np.where(summing[nodes], SUM, code[nodes])
+    group_level = levels[nodes]
+    cuts = np.flatnonzero((np.diff(group_level) != 0) | (np.diff(kind) != 0)) + 1
+    steps, step_levels = [], []
+    for group in np.split(nodes, cuts):
+        if group.size == 0:
+            continue
+        lvl = int(levels[group[0]])
+        if summing[group[0]]:
+            new = _plan_sums(group, left, right, term_start, term_count, slot, claim, one)
+        else:
+            new = [_plan_elementwise(group, code, cols, args, slot, claim)]
+        steps += new
+        step_levels += [(lvl, step) for step in new]
+    return steps, int(levels.max(initial=0)), slot, next_slot, step_levels
+
+
+def _plan_elementwise(group, code, cols, args, slot, claim) -> _Elementwise:
+    op = OP_LIST[int(code[group[0]])]
+    # order outputs like their first input, so that a step reading a whole step is a view
+    group = group[np.argsort(slot[cols[0][group]], kind="stable")]
+    ins = [_Index(slot[cols[k][group]]) for k in range(op.arity)]
+    arg = None
+    if op.has_arg:
+        values = args[group]
+        arg = float(values[0]) if (values == values[0]).all() else values
+    start, stop = claim(group)
+    return _Elementwise(op, ins, start, stop, arg)
+
+
+def _plan_sums(group, left, right, term_start, term_count, slot, claim, one) -> list:
+    """Sum nodes of one level: matrix-product blocks where the terms factor, segments else."""
+    steps, rest = [], []
+    counts = term_count[group]
+    for k in np.unique(counts):
+        roots = group[counts == k]
+        terms = term_start[roots][:, None] + np.arange(k)
+        lm, rm = left[terms], right[terms]
+        blocks, leftover = _factor(lm, rm)
+        for rows, rid, cid in blocks:
+            if (rm[rows] >= one).all():  # every right operand a constant: nothing to multiply
+                leftover = np.concatenate([leftover, rows])
+                continue
+            steps.append(_matmul_step(roots[rows], lm[rows], rm[rows], rid, cid, slot, claim, one))
+        rest.append(roots[leftover])
+    rest = np.concatenate(rest)
+    if rest.size:
+        steps.append(_segment_step(rest, left, right, term_start, term_count, slot, claim, one))
+    return steps
+
+
+def _row_ids(m: np.ndarray) -> tuple[np.ndarray, int]:
+    """An id per row of m, equal ids for equal rows: a random hash, checked exactly."""
+    weights = np.random.default_rng(0).integers(1, 2**62, size=m.shape[1])
+    with np.errstate(over="ignore"):
+        h = (m.astype(np.int64) * weights).sum(axis=1)  # wraps modulo 2**64, as intended
+    uniq, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    inv = inv.ravel()
+    if not (m[first][inv] == m).all():  # a hash collision: fall back to sorting rows
+        uniq, inv = np.unique(m, axis=0, return_inverse=True)
+        inv = inv.ravel()
+    return inv, len(uniq)
+
+
+def _factor(lm: np.ndarray, rm: np.ndarray):
+    """Split sum nodes (rows of term operands lm, rm) into matrix-product blocks and the rest.
+
+    Nodes sharing a left row or a right row are connected; a connected set is a block when it
+    holds every (left row, right row) pair exactly once. Returns a list of blocks as (row
+    indices, their left-row ids, their right-row ids), and the leftover row indices.
+    """
+    n = len(lm)
+    everything = np.arange(n)
+    if n < MIN_BLOCK:
+        return [], everything
+    rid, n_rows = _row_ids(lm)
+    cid, n_cols = _row_ids(rm)
+    # connected components by label propagation between row ids and column ids
+    big = np.iinfo(np.intp).max
+    label_row = np.arange(n_rows)
+    for _ in range(64):
+        label_col = np.full(n_cols, big)
+        np.minimum.at(label_col, cid, label_row[rid])
+        new = np.full(n_rows, big)
+        np.minimum.at(new, rid, label_col[cid])
+        if np.array_equal(new, label_row):
+            break
+        label_row = new
+    else:
+        return [], everything  # too tangled to be worth it
+    component = label_row[rid]
+    order = np.argsort(component, kind="stable")
+    cuts = np.flatnonzero(np.diff(component[order])) + 1
+    blocks, leftover = [], []
+    for rows in np.split(order, cuts):
+        r, c = rid[rows], cid[rows]
+        n_r, n_c = np.unique(r).size, np.unique(c).size
+        grid = rows.size >= MIN_BLOCK and rows.size == n_r * n_c
+        if grid and np.unique(r * n_cols + c).size == rows.size:
+            blocks.append((rows, r, c))
+        else:
+            leftover.append(rows)
+    return blocks, np.concatenate(leftover) if leftover else np.zeros(0, dtype=np.intp)
+
+
+def _matmul_step(roots, lm, rm, rid, cid, slot, claim, one):
+    """Lay out one factored block as W (rows x K) @ XT (K x cols), outputs row-major."""
+    _, first_r, ri = np.unique(rid, return_index=True, return_inverse=True)
+    _, first_c, ci = np.unique(cid, return_index=True, return_inverse=True)
+    ur, uc, ri, ci = lm[first_r], rm[first_c], ri.ravel(), ci.ravel()
+    grid = np.empty((len(ur), len(uc)), dtype=np.intp)
+    grid[ri, ci] = roots
+    # right operands that are the same constant in every column become a bias
+    const = (uc == uc[0]).all(axis=0) & (uc[0] >= one)
+    var = ~const
+    w, xt = slot[ur], slot[uc].T
+    # rows in the order of their weights, columns in the order of their inputs
+    first = np.argmax(var) if var.any() else 0
+    prow = np.argsort(w[:, first], kind="stable")
+    pcol = np.argsort(xt[first], kind="stable")
+    w, xt, grid = w[prow], xt[:, pcol], grid[prow][:, pcol]
+    bias = None
+    coefs = None
+    if const.any():
+        bias = _Index(w[:, const])
+        coefs = np.where(uc[0][const] == one, 1.0, -1.0)
+    start, stop = claim(grid.ravel())
+    return _MatMul(_Index(w[:, var]), _Index(xt[var]), bias, coefs, start, stop)
+
+
+def _segment_step(roots, left, right, term_start, term_count, slot, claim, one):
+    counts = term_count[roots]
+    start, stop = claim(roots)
+    if (counts == counts[0]).all():
+        terms = term_start[roots][:, None] + np.arange(counts[0])
+    else:
+        terms = np.repeat(term_start[roots] - np.r_[0, np.cumsum(counts)[:-1]], counts)
+        terms += np.arange(terms.size)
+    lm, rm = left[terms], right[terms]
+    right_index = right_var = None
+    if not (rm == one).all():
+        right_index = _Index(slot[rm])
+        mask = rm < one  # constants 1 and -1 take no gradient
+        if mask.any():
+            right_var = (mask, _Index(slot[rm[mask]]))
+    return _SegmentSum(_Index(slot[lm]), right_index, right_var, counts, start, stop)

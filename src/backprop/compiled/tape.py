@@ -1,0 +1,115 @@
+"""Tracing: a graph of Values recorded once as a flat tape of op codes, operand indices and constants."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..engine import Value
+from ..ops import OPS, Op
+
+__all__ = ["Tape", "TraceError", "trace", "OP_LIST"]
+
+# Op codes are positions in this list; a leaf has code -1. One table serves eager and compiled.
+OP_LIST: list[Op] = list(OPS.values())
+_CODE_OF: dict[Op | None, int] = {op: code for code, op in enumerate(OP_LIST)}
+_CODE_OF[None] = -1
+MAX_ARITY = max(op.arity for op in OP_LIST)
+
+
+class TraceError(ValueError):
+    """The graph cannot be recorded (for example it holds an op that ops.OPS does not know)."""
+
+
+@dataclass
+class Tape:
+    """A graph in topological order: node i is computed by OP_LIST[codes[i]] from the nodes
+    columns[0][i], columns[1][i], ... (-1 past the op's arity) and the constant args[i] (nan
+    when the op takes none).
+
+    Leaves (code -1) read their value from ``leaves[k].data``, where node ``leaf_ids[k]`` is the
+    k-th leaf. The root is the last node. Arrays are plain lists so that tracing needs no numpy.
+    """
+
+    codes: list[int]
+    columns: list[list[int]]  # columns[k][i]: the k-th operand of node i, or -1
+    args: list[float]
+    leaf_ids: list[int]
+    leaves: list[Value]
+    labels: list[str] = field(repr=False)
+
+    @property
+    def root(self) -> int:
+        return len(self.codes) - 1
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def operands(self, i: int) -> tuple[int, ...]:
+        code = self.codes[i]
+        arity = OP_LIST[code].arity if code >= 0 else 0
+        return tuple(column[i] for column in self.columns[:arity])
+
+    def equations(self) -> list[tuple[int, Op, tuple[int, ...], float | None]]:
+        """(out, op, inputs, arg) for every non-leaf node, in order: the program to replay."""
+        return [
+            (i, OP_LIST[c], self.operands(i), self.args[i] if OP_LIST[c].has_arg else None)
+            for i, c in enumerate(self.codes)
+            if c >= 0
+        ]
+
+    def line(self, i: int, value: float | None = None) -> str:
+        """Node i as one line of a listing, e.g. '%7 = mul %3 %5' or '%0 = leaf 2.0  # x1'."""
+        code = self.codes[i]
+        if code < 0:
+            text = f"%{i} = leaf"
+        else:
+            op = OP_LIST[code]
+            text = f"%{i} = {op.name} " + " ".join(f"%{j}" for j in self.operands(i))
+            if op.has_arg:
+                text += f", {self.args[i]!r}"
+        if value is not None:
+            text += f"  = {value!r}" if code >= 0 else f" {value!r}"
+        if self.labels[i]:
+            text += f"  # {self.labels[i]}"
+        return text
+
+    def listing(self, limit: int | None = None, values: list[float] | None = None) -> str:
+        """The tape as text, one node a line; ``limit`` keeps the first and last lines."""
+        n = len(self.codes)
+        show = range(n) if limit is None or n <= limit else None
+
+        def one(i: int) -> str:
+            return self.line(i, None if values is None else values[i])
+
+        if show is not None:
+            return "\n".join(one(i) for i in show)
+        head, tail = limit // 2, limit - limit // 2
+        lines = [one(i) for i in range(head)]
+        lines.append(f"... {n - limit} more nodes ...")
+        lines += [one(i) for i in range(n - tail, n)]
+        return "\n".join(lines)
+
+
+def trace(root: Value) -> Tape:
+    """Record the graph under root, in the order ``root.topological_order()`` gives."""
+    if not isinstance(root, Value):
+        raise TypeError(f"compile() needs a Value, got {type(root).__name__}: {root!r:.60}")
+    order = root.topological_order()
+    index = {id(v): i for i, v in enumerate(order)}
+    try:
+        codes = [_CODE_OF[v._fn] for v in order]
+    except KeyError:
+        bad = next(v for v in order if v._fn not in _CODE_OF)
+        raise TraceError(
+            f"cannot compile op {bad._fn!r} of node {bad!r}: it is not a row of ops.OPS"
+        ) from None
+    prevs = [v._prev for v in order]
+    columns = [
+        [index[id(p[k])] if len(p) > k else -1 for p in prevs] for k in range(MAX_ARITY)
+    ]
+    args = [math.nan if v._arg is None else v._arg for v in order]
+    leaf_ids = [i for i, c in enumerate(codes) if c < 0]
+    leaves = [order[i] for i in leaf_ids]
+    labels = [v.label for v in order]
+    return Tape(codes, columns, args, leaf_ids, leaves, labels)
