@@ -1,5 +1,6 @@
 """backprop: a scalar reverse-mode autograd engine and a toolkit for learning backprop."""
 
+from .compiled import Program, compile
 from .engine import Value, is_grad_enabled, no_grad
 from .nn import MLP, Layer, Module, Neuron
 from .viz import draw_dot, trace
@@ -7,6 +8,8 @@ from .viz import draw_dot, trace
 __version__ = "0.1.0"
 
 __all__ = [
+    "compile",
+    "Program",
     "Value",
     "no_grad",
     "is_grad_enabled",

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 from collections import deque
 from collections.abc import Iterable, Sequence
 from itertools import repeat
 from operator import attrgetter
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from ..engine import Value
-from .numpy_backend import NumpyBackend
 from .reference import PythonBackend
 from .tape import Tape, trace
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["compile", "Program", "LeafMismatchError", "Backend", "BACKENDS"]
 
@@ -46,7 +47,21 @@ class Backend(Protocol):
     def prepare(self, tape: Tape) -> Executor: ...
 
 
-BACKENDS: dict[str, Backend] = {"numpy": NumpyBackend(), "python": PythonBackend()}
+class _Deferred:
+    """A backend whose module loads on first use, so that ``import backprop`` needs no numpy."""
+
+    def __init__(self, name: str, module: str, attribute: str) -> None:
+        self.name, self.module, self.attribute = name, module, attribute
+
+    def prepare(self, tape: Tape) -> Executor:
+        backend = getattr(importlib.import_module(self.module, __package__), self.attribute)
+        return backend().prepare(tape)
+
+
+BACKENDS: dict[str, Backend] = {
+    "numpy": _Deferred("numpy", ".numpy_backend", "NumpyBackend"),
+    "python": PythonBackend(),
+}
 
 
 def compile(
@@ -163,7 +178,7 @@ class Program:
         if not self._ran_forward:
             self.forward()
         new = self.executor.backward(grad, self._read(_grad, "grad"))
-        new = new.tolist() if isinstance(new, np.ndarray) else list(new)
+        new = new.tolist() if hasattr(new, "tolist") else list(new)
         deque(map(setattr, self.leaves, repeat("grad"), new), maxlen=0)  # no Python loop
 
     def zero_grad(self) -> None:
@@ -182,6 +197,8 @@ class Program:
                 node.data, node.grad = value, g
 
     def _assign_inputs(self, inputs) -> None:
+        import numpy as np
+
         try:
             flat = np.asarray(inputs, dtype=float).ravel()
         except (TypeError, ValueError):
@@ -194,6 +211,8 @@ class Program:
         deque(map(setattr, self.inputs, repeat("data"), flat.tolist()), maxlen=0)
 
     def _read(self, getter, what: str) -> np.ndarray:
+        import numpy as np  # already loaded after the first call: a dictionary lookup
+
         n = len(self.leaves)
         try:
             return np.fromiter(map(getter, self.leaves), float, n)

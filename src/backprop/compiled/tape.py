@@ -1,4 +1,4 @@
-"""Tracing: a graph of Values recorded once as a flat tape of op codes, operand indices and constants."""
+"""Tracing: a graph of Values recorded once as a flat tape of op codes, operands and constants."""
 
 from __future__ import annotations
 
