@@ -1,0 +1,665 @@
+"""explain(root): a self-contained HTML page that steps through the backward pass from root.
+
+The numbers come from Python, not from the page: explain() copies the graph, seeds the copy's
+root with ``grad`` and replays ``_backward()`` node by node in the order ``backward()`` uses
+(reverse of ``topological_order()``), recording every term it adds to an input's ``.grad``. So
+the page's gradients are exactly those of a fresh ``backward()`` (all ``.grad`` starting at 0,
+as after ``zero_grad()``), and the user's graph, its ``.data`` and ``.grad``, is left untouched.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .engine import Value, _to_float
+from .layout import layout
+from .ops import OPS, SCALAR
+from .viz import node_names, text_width
+
+__all__ = ["explain", "Explanation", "Step", "Contribution", "LOCAL_DERIVATIVES", "fmt"]
+
+MAX_NODES = 20000  # beyond this the page gets too heavy for a browser (tens of MB)
+
+
+def fmt(x: float) -> str:
+    """A number as the page shows it: at most 4 decimals, trailing zeros cut (2.0, 0.7071)."""
+    if x != x:
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0.0:
+        return "0.0"  # also for -0.0, which would only puzzle a learner
+    if 1e-3 <= abs(x) < 1e7:
+        text = f"{x:.4f}".rstrip("0")
+        if text.endswith("."):
+            text += "0"
+        if text in ("0.0", "-0.0"):  # a tiny number that rounds away: show its digits
+            return f"{x:.4g}"
+        return text
+    return f"{x:.4g}"
+
+
+# ---- the local derivative of every op, in words a learner can check by hand ----------------
+# Placeholders: {a} {b} {out} are node names, {a.data} {b.data} {out.data} their values,
+# {k} the op's constant and {km1} that constant minus one.
+
+
+@dataclass(frozen=True)
+class LocalDerivative:
+    computes: str  # what the node computes
+    locals: tuple[str, ...]  # d out / d input, one per input
+    why: str  # the rule in one sentence
+
+
+LOCAL_DERIVATIVES: dict[str, LocalDerivative] = {
+    "add": LocalDerivative(
+        "{out} = {a} + {b}", ("1", "1"), "a sum passes its gradient to both inputs unchanged"
+    ),
+    "sub": LocalDerivative(
+        "{out} = {a} \u2212 {b}",
+        ("1", "\u22121"),
+        "a difference passes its gradient to the first input and its negative to the second",
+    ),
+    "mul": LocalDerivative(
+        "{out} = {a} \u00d7 {b}",
+        ("{b.data}", "{a.data}"),
+        "in a product, each input's local derivative is the other input",
+    ),
+    "div": LocalDerivative(
+        "{out} = {a} / {b}",
+        ("1 / {b.data}", "\u2212{a.data} / {b.data}\u00b2"),
+        "d(a/b)/da = 1/b and d(a/b)/db = \u2212a/b\u00b2",
+    ),
+    "pow": LocalDerivative(
+        "{out} = {a} ** {b}",
+        ("{b.data} \u00d7 {a.data} ** ({b.data} \u2212 1)", "{out.data} \u00d7 ln({a.data})"),
+        "d(a^b)/da = b\u00b7a^(b\u22121) and d(a^b)/db = a^b\u00b7ln(a)",
+    ),
+    "powc": LocalDerivative(
+        "{out} = {a} ** {k}",
+        ("{k} \u00d7 {a.data} ** {km1}",),
+        "the power rule: d(x^k)/dx = k\u00b7x^(k\u22121)",
+    ),
+    "rpow": LocalDerivative(
+        "{out} = {k} ** {a}",
+        ("{out.data} \u00d7 ln({k})",),
+        "d(k^x)/dx = k^x\u00b7ln(k)",
+    ),
+    "neg": LocalDerivative("{out} = \u2212{a}", ("\u22121",), "negation flips the gradient's sign"),
+    "exp": LocalDerivative(
+        "{out} = exp({a})", ("{out.data}",), "e^x is its own derivative: d(e^x)/dx = e^x"
+    ),
+    "log": LocalDerivative("{out} = ln({a})", ("1 / {a.data}",), "d(ln x)/dx = 1/x"),
+    "tanh": LocalDerivative(
+        "{out} = tanh({a})",
+        ("1 \u2212 {out.data}\u00b2",),
+        "d(tanh x)/dx = 1 \u2212 tanh(x)\u00b2, and tanh(x) is this node's own data",
+    ),
+    "sigmoid": LocalDerivative(
+        "{out} = sigmoid({a})",
+        ("{out.data} \u00d7 (1 \u2212 {out.data})",),
+        "d\u03c3(x)/dx = \u03c3(x)\u00b7(1 \u2212 \u03c3(x)), and \u03c3(x) is this node's data",
+    ),
+    "relu": LocalDerivative(
+        "{out} = ReLU({a}) = max({a}, 0)",
+        ("1 if {out.data} > 0 else 0",),
+        "ReLU passes the gradient through where its output is positive and blocks it elsewhere",
+    ),
+    "sqrt": LocalDerivative(
+        "{out} = sqrt({a})",
+        ("1 / (2 \u00d7 {out.data})",),
+        "d(\u221ax)/dx = 1/(2\u221ax), and \u221ax is this node's data",
+    ),
+    "abs": LocalDerivative(
+        "{out} = |{a}|", ("sign({a.data})",), "d|x|/dx = sign(x): +1, \u22121, or 0 at 0"
+    ),
+}
+assert set(LOCAL_DERIVATIVES) == set(OPS), "every op in ops.OPS needs an explanation"
+
+_PLACEHOLDER = re.compile(r"\{(a|b|out)(\.data)?\}|\{(k|km1)\}")
+
+
+def _same_number(text: str, x: float) -> bool:
+    """True when text already is the number x as fmt() writes it (so need not be repeated)."""
+    plain = text.replace("\u2212", "-").strip("()")
+    try:
+        return fmt(float(plain)) == fmt(x)
+    except ValueError:
+        return False
+
+
+def _ref(name: str) -> str:
+    """A node name as written in a formula: bracketed unless it is a plain identifier."""
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_#]*", name) else f"({name})"
+
+
+def _fill(template: str, names: dict[str, str], values: dict[str, float], numeric: bool) -> str:
+    """The template with names (x1.data) or, when numeric, the numbers themselves."""
+
+    def sub(m: re.Match) -> str:
+        if m.group(3):
+            return fmt(values[m.group(3)])
+        key = m.group(1)
+        if m.group(2) is None:
+            return _ref(names[key])
+        if not numeric:
+            return f"{_ref(names[key])}.data"
+        text = fmt(values[key])
+        return f"({text})" if text.startswith("-") else text
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+# ---- the replay -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One chain-rule term added to an input's grad during a step."""
+
+    node: int  # index of the input receiving the term (into Explanation.names)
+    local: float  # d out / d input
+    term: float  # local x out.grad, exactly as _backward() computes it
+    before: float
+    after: float
+    text: str  # the chain-rule line, e.g. 'w1.grad += x1.data x x1w1.grad = 2.0 x 0.5 = 1.0'
+
+
+@dataclass
+class Step:
+    """One step of the page: the seed, one _backward() call, or the summary at the end."""
+
+    kind: str  # 'seed', 'backward' or 'done'
+    node: int | None  # the node whose _backward() runs (the root for 'seed')
+    title: str
+    lines: list[str] = field(default_factory=list)  # prose, one sentence each
+    sums: list[str] = field(default_factory=list)  # formulas: accumulations, final grads
+    contributions: list[Contribution] = field(default_factory=list)
+
+
+class Explanation:
+    """The backward pass of one graph, step by step: ``.save(path)`` writes the page, Jupyter
+    displays it inline, and ``.steps``, ``.names`` and ``.grads`` hold the numbers."""
+
+    def __init__(self, order, names, root_index, seed, steps, grads, engine, title) -> None:
+        index = {id(v): i for i, v in enumerate(order)}
+        self.values = [v.data for v in order]
+        self.labels = [v.label for v in order]
+        self.ops = [None if v._fn is None else v._fn.name for v in order]
+        self.op_symbols = [v._op for v in order]
+        self.inputs = [tuple(index[id(p)] for p in v._prev) for v in order]
+        self.args = [v._arg for v in order]
+        self.names: list[str] = names
+        self.root = root_index
+        self.seed = seed
+        self.steps: list[Step] = steps
+        self.grads: list[float] = grads  # final, equal to a fresh backward() from the root
+        self.layout_engine = engine
+        self.title = title
+        self._html: str | None = None
+
+    @property
+    def grad_by_name(self) -> dict[str, float]:
+        """Final gradients keyed by node name."""
+        return dict(zip(self.names, self.grads))
+
+    @property
+    def html(self) -> str:
+        """The self-contained page (no network needed)."""
+        if self._html is None:
+            self._html = _page(self)
+        return self._html
+
+    def save(self, path: str | Path) -> Path:
+        """Write the page to path (e.g. 'page.html') and return the path."""
+        path = Path(path)
+        path.write_text(self.html, encoding="utf-8")
+        return path
+
+    def _repr_html_(self) -> str:
+        # an iframe keeps the page's script and styles apart from the notebook's, and runs it
+        page = html.escape(self.html, quote=True)
+        return (
+            f'<iframe srcdoc="{page}" sandbox="allow-scripts" '
+            'style="width:100%;height:640px;border:1px solid #ddd;border-radius:6px" '
+            f'title="{html.escape(self.title)}"></iframe>'
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<Explanation of the backward pass from {self.names[self.root]!r}: "
+            f"{len(self.names)} nodes, {len(self.steps)} steps>"
+        )
+
+
+def explain(
+    root: Value,
+    grad: float = 1.0,
+    *,
+    title: str | None = None,
+    layout_engine: str = "auto",
+    max_nodes: int = MAX_NODES,
+) -> Explanation:
+    """Step through ``root.backward(grad)``: returns an Explanation that displays inline in
+    Jupyter and writes a self-contained page with ``.save("page.html")``.
+
+    The gradients shown are those of a fresh ``backward()`` (every ``.grad`` starting at 0, as
+    after ``zero_grad()``), computed by replaying ``_backward()`` on a copy of the graph: the
+    graph you pass in, its ``.data`` and its ``.grad``, is not changed.
+
+    >>> from backprop import Value
+    >>> a = Value(2.0, label="a")
+    >>> page = explain(a * a + a)
+    >>> page.grad_by_name["a"]
+    5.0
+    """
+    if not isinstance(root, Value):
+        raise TypeError(f"explain expects a Value, got {type(root).__name__}")
+    seed = _to_float(grad)
+    order = root.topological_order()
+    if len(order) > max_nodes:
+        raise ValueError(
+            f"the graph has {len(order)} nodes, more than max_nodes={max_nodes} that a browser "
+            "page handles well; explain a smaller part of it (a sub-expression) or pass a "
+            "larger max_nodes"
+        )
+    index = {id(v): i for i, v in enumerate(order)}
+    by_id = node_names(order)
+    names = [by_id[id(v)] for v in order]
+    # the copy: same data, ops and edges, every grad 0
+    copies: list[Value] = []
+    for v in order:
+        c = Value.__new__(Value)
+        c.data, c.grad, c.label = v.data, 0.0, v.label
+        c._prev = tuple(copies[index[id(p)]] for p in v._prev)
+        c._fn, c._arg = v._fn, v._arg
+        copies.append(c)
+    root_index = len(order) - 1
+    steps = _replay(copies, names, root_index, seed)
+    grads = [c.grad for c in copies]
+    text = title or f"The backward pass of {names[root_index]}"
+    return Explanation(order, names, root_index, seed, steps, grads, layout_engine, text)
+
+
+def _replay(copies: list[Value], names: list[str], root: int, seed: float) -> list[Step]:
+    """Run backward() on the copy as backward() itself does, recording each step's terms."""
+    position = {id(c): i for i, c in enumerate(copies)}
+    out_name = _ref(names[root])
+    received: list[list[tuple[int, float]]] = [[] for _ in copies]  # (from step node, term)
+    copies[root].grad += seed
+    steps = [
+        Step(
+            "seed",
+            root,
+            f"Start at the output: {out_name}.grad = {fmt(seed)}",
+            [
+                f"The derivative of {out_name} with respect to itself is "
+                f"{'1' if seed == 1.0 else fmt(seed)}, so backward() starts with "
+                f"{out_name}.grad = {fmt(seed)}. Every other grad starts at 0.",
+                "Each following step takes one node, newest first, and passes its gradient to "
+                "its inputs with the chain rule: input.grad += (local derivative) \u00d7 "
+                "node.grad.",
+            ],
+        )
+    ]
+    for i in range(len(copies) - 1, -1, -1):  # reversed(topological_order())
+        node = copies[i]
+        fn = node._fn
+        if fn is None:  # a leaf: its _backward() does nothing
+            continue
+        inputs = node._prev
+        xs = [v.data for v in inputs]
+        if fn.has_arg:
+            xs.append(node._arg)
+        befores = [v.grad for v in inputs]
+        g = node.grad
+        terms = fn.backward(SCALAR, g, node.data, *xs)  # what _backward() adds, term by term
+        locals_ = fn.backward(SCALAR, 1.0, node.data, *xs)
+        node._backward()  # the real thing, on the copy
+        explained = LOCAL_DERIVATIVES[fn.name]
+        labels = {"out": names[i]}
+        values = {"out": node.data}
+        for key, v in zip("ab", inputs):
+            labels[key] = names[position[id(v)]]
+            values[key] = v.data
+        if fn.has_arg:
+            values["k"], values["km1"] = node._arg, node._arg - 1.0
+        me = _ref(names[i])
+        step = Step(
+            "backward",
+            i,
+            f"{me}._backward(): " + _fill(explained.computes, labels, values, False),
+            [
+                f"{me}.grad = {fmt(g)} is final: every node that uses {me} has already passed "
+                "its gradient back to it.",
+                f"Local derivative: {explained.why}.",
+            ],
+        )
+        running = {}
+        for k, (v, term, local) in enumerate(zip(inputs, terms, locals_)):
+            j = position[id(v)]
+            who = _ref(names[j])
+            before = running.get(j, befores[k])
+            after = before + term  # the same sum, in the same order, as _backward()
+            running[j] = after
+            symbolic = _fill(explained.locals[k], labels, values, False)
+            numeric = _fill(explained.locals[k], labels, values, True)
+            if fn.name == "relu":
+                symbolic = numeric = "1" if local else "0"
+                sign = ">" if local else "\u2264"
+                step.lines.append(
+                    f"Here {me}.data = {fmt(node.data)} {sign} 0, so the local derivative is "
+                    f"{symbolic}."
+                )
+            wrap = (lambda s: f"({s})") if (" " in symbolic) else (lambda s: s)
+            line = (
+                f"{who}.grad += {wrap(symbolic)} \u00d7 {me}.grad = {wrap(numeric)} \u00d7 {fmt(g)}"
+            )
+            if not _same_number(numeric, local):
+                line += f" = {fmt(local)} \u00d7 {fmt(g)}"
+            line += f" = {fmt(term)}"
+            received[j].append((i, term))
+            step.contributions.append(Contribution(j, local, term, before, after, line))
+        for j in dict.fromkeys(c.node for c in step.contributions):
+            got = received[j]
+            if len(got) > 1:
+                parts = " + ".join(fmt(t) for _, t in got)
+                by = Counter(_ref(names[s]) for s, _ in got)
+                uses = ", ".join(f"{k} by {u}" for u, k in by.items())
+                step.sums.append(
+                    f"{_ref(names[j])} is used {len(got)} times ({uses}), so its "
+                    f"gradient is the sum of one term per use: {_ref(names[j])}.grad = {parts} "
+                    f"= {fmt(copies[j].grad)}"
+                )
+        steps.append(step)
+    leaves = [i for i, c in enumerate(copies) if c._fn is None and i != root]
+    summary = [
+        f"Every gradient is now final. Each one says how {out_name} responds to a small nudge h "
+        f"of that node: {out_name} changes by about grad \u00d7 h.",
+    ]
+    sums = [f"{_ref(names[i])}.grad = {fmt(copies[i].grad)}" for i in leaves[:12]]
+    if len(leaves) > 12:
+        summary.append(f"The first 12 of {len(leaves)} inputs (click a node to see its grad):")
+    done = Step("done", None, "Done: the backward pass is complete", summary, sums)
+    steps.append(done)
+    return steps
+
+
+# ---- the page -------------------------------------------------------------------------------
+
+CHAR = 6.8  # px per character of the page's 12px sans-serif (generous, so text fits)
+PAD = 8.0
+HEIGHT = 30.0
+
+
+def _json_float(x: float) -> float | str:
+    """JSON has no nan or infinity: send those as the strings JavaScript's Number() reads."""
+    if x != x:
+        return "NaN"
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    return x
+
+
+def _page(ex: Explanation) -> str:
+    """The whole page: CSS, an SVG of the graph, the steps as JSON, and the script."""
+    from .explain_assets import CSS, SCRIPT
+
+    n = len(ex.names)
+    # every grad text a node will show, to size its grad cell once
+    shown: list[set[str]] = [{"grad 0.0"} for _ in range(n)]
+    shown[ex.root].add(f"grad {fmt(ex.seed)}")
+    step_of = [-1] * n  # the step where a node's _backward() runs
+    last_touch = [-1] * n  # the step of the last term added to a node's grad
+    last_touch[ex.root] = 0
+    for k, step in enumerate(ex.steps):
+        if step.kind == "backward":
+            step_of[step.node] = k
+        for c in step.contributions:
+            shown[c.node].add(f"grad {fmt(c.after)}")
+            last_touch[c.node] = k
+
+    cells = []
+    sizes: dict[str, tuple[float, float]] = {}
+    edges: list[tuple[str, str]] = []
+    for i in range(n):
+        texts = [ex.names[i], f"data {fmt(ex.values[i])}", max(shown[i], key=len)]
+        widths = [max(text_width(t, CHAR), 16.0) + 2 * PAD for t in texts]
+        cells.append(widths)
+        sizes[f"v{i}"] = (sum(widths), HEIGHT)
+        if ex.ops[i] is not None:
+            symbol = _pretty(ex.op_symbols[i])
+            sizes[f"o{i}"] = (max(text_width(symbol, CHAR) + 24.0, 40.0), HEIGHT)
+            edges.extend((f"v{p}", f"o{i}") for p in ex.inputs[i])
+            edges.append((f"o{i}", f"v{i}"))
+    placed = layout(sizes, edges, rankdir="LR", engine=ex.layout_engine)
+    pos = placed.positions
+
+    esc = html.escape
+    svg: list[str] = []
+    # edges first, so boxes sit on top of them
+    for i in range(n):
+        if ex.ops[i] is None:
+            continue
+        ox, oy = pos[f"o{i}"]
+        ow = sizes[f"o{i}"][0]
+        count: dict[int, int] = {}
+        for p in ex.inputs[i]:
+            count[p] = count.get(p, 0) + 1
+        seen: dict[int, int] = {}
+        for p in ex.inputs[i]:
+            k = seen[p] = seen.get(p, -1) + 1
+            shift = (k - (count[p] - 1) / 2) * 8.0  # fan out the two edges of a*a
+            px, py = pos[f"v{p}"]
+            pw = sizes[f"v{p}"][0]
+            svg.append(_edge(px + pw / 2, py + shift, ox - ow / 2, oy + shift, f"e{p}-{i}", i, p))
+        vx, vy = pos[f"v{i}"]
+        vw = sizes[f"v{i}"][0]
+        svg.append(_edge(ox + ow / 2, oy, vx - vw / 2, vy, f"r{i}", i, i))
+    for i in range(n):
+        x, y = pos[f"v{i}"]
+        w, h = sizes[f"v{i}"]
+        left, top = x - w / 2, y - h / 2
+        auto = " auto" if not ex.labels[i] else ""
+        leaf = " leaf" if ex.ops[i] is None else ""
+        parts = [
+            f'<g class="vnode{leaf}" id="v{i}" data-i="{i}" data-name="{esc(ex.names[i])}" '
+            f'data-grad="0.0" data-data="{esc(repr(ex.values[i]))}" '
+            f'transform="translate({left:.1f},{top:.1f})">',
+            f'<rect class="box" width="{w:.1f}" height="{h:.1f}" rx="4"/>',
+        ]
+        cx = 0.0
+        for k, (cls, cw) in enumerate(zip(("name", "data", "grad"), cells[i])):
+            if k:
+                parts.append(f'<line class="sep" x1="{cx:.1f}" y1="0" x2="{cx:.1f}" y2="{h}"/>')
+            if cls == "grad":
+                parts.append(f'<rect class="gradcell" x="{cx:.1f}" width="{cw:.1f}" '
+                             f'height="{h:.1f}" rx="4"/>')  # fmt: skip
+            text = {"name": ex.names[i], "data": f"data {fmt(ex.values[i])}", "grad": "grad 0.0"}
+            extra = auto if cls == "name" else ""
+            parts.append(
+                f'<text class="{cls}{extra}" x="{cx + cw / 2:.1f}" y="{h / 2 + 4:.1f}">'
+                f"{esc(text[cls])}</text>"
+            )
+            cx += cw
+        parts.append(f"<title>{esc(ex.names[i])}: data {esc(repr(ex.values[i]))}</title></g>")
+        svg.append("".join(parts))
+        if ex.ops[i] is not None:
+            ox, oy = pos[f"o{i}"]
+            ow, oh = sizes[f"o{i}"]
+            svg.append(
+                f'<g class="opnode" id="o{i}" data-i="{i}"><ellipse cx="{ox:.1f}" cy="{oy:.1f}" '
+                f'rx="{ow / 2:.1f}" ry="{oh / 2:.1f}"/><text x="{ox:.1f}" y="{oy + 4:.1f}">'
+                f"{esc(_pretty(ex.op_symbols[i]))}</text><title>{esc(ex.ops[i])}</title></g>"
+            )
+
+    data = {
+        "names": ex.names,
+        "inputs": [list(p) for p in ex.inputs],
+        "ops": ex.ops,
+        "data": [_json_float(v) for v in ex.values],
+        "dataText": [fmt(v) for v in ex.values],
+        "root": ex.root,
+        "stepOf": step_of,
+        "lastTouch": last_touch,
+        "width": placed.width,
+        "height": placed.height,
+        "steps": [
+            {
+                "kind": s.kind,
+                "node": s.node,
+                "title": s.title,
+                "lines": s.lines,
+                "sums": s.sums,
+                "changes": (
+                    [[ex.root, 0.0, _json_float(ex.seed), "0.0", fmt(ex.seed)]]
+                    if s.kind == "seed"
+                    else [
+                        [
+                            c.node,
+                            _json_float(c.before),
+                            _json_float(c.after),
+                            fmt(c.before),
+                            fmt(c.after),
+                            c.text,
+                            fmt(c.term),
+                        ]  # fmt: skip
+                        for c in s.contributions
+                    ]
+                ),
+            }
+            for s in ex.steps
+        ],
+    }
+    # '</' would end the script element early; JSON allows '<\/' for it
+    payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
+    title = esc(ex.title)
+    return PAGE.format(
+        title=title,
+        css=CSS,
+        script=SCRIPT,
+        payload=payload,
+        svg="\n".join(svg),
+        width=f"{placed.width:.0f}",
+        height=f"{placed.height:.0f}",
+        nodes=n,
+        steps=len(ex.steps) - 1,
+        root=esc(_ref(ex.names[ex.root])),
+        engine=esc(placed.engine),
+    )
+
+
+def _pretty(symbol: str) -> str:
+    """An op's symbol as typeset maths: '*' as a times sign, '-' as a minus sign."""
+    return {"*": "\u00d7", "-": "\u2212", "neg": "\u2212x"}.get(symbol, symbol)
+
+
+def _edge(x1, y1, x2, y2, eid, node, source) -> str:
+    mid = (x1 + x2) / 2
+    return (
+        f'<path class="edge" id="{eid}" data-node="{node}" data-src="{source}" '
+        f'd="M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}" '
+        'marker-end="url(#arrow)"/>'
+    )
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="backprop.explain">
+<title>{title}</title>
+<style>{css}</style>
+</head>
+<body>
+<header>
+  <h1>{title}</h1>
+  <p class="sub">Watch backpropagation compute every gradient of {root}, one
+  <code>_backward()</code> call at a time, in the order <code>{root}.backward()</code> uses.
+  {nodes} nodes, {steps} steps.</p>
+</header>
+<nav id="controls" aria-label="step controls">
+  <button id="bp-first" title="first step (Home)" aria-label="first step">&#x00AB; First</button>
+  <button id="bp-prev" title="previous step (left arrow)" aria-label="previous step">&#x25C0;
+  Prev</button>
+  <button id="bp-play" title="play or pause (space)" aria-label="play">&#x25B6; Play</button>
+  <button id="bp-next" title="next step (right arrow)" aria-label="next step">Next
+  &#x25B6;</button>
+  <button id="bp-last" title="last step (End)" aria-label="last step">Last &#x00BB;</button>
+  <input id="bp-slider" type="range" min="0" max="{steps}" value="0" step="1"
+   aria-label="step">
+  <span id="bp-counter" aria-live="polite">step 0 / {steps}</span>
+  <select id="bp-speed" aria-label="playback speed" title="playback speed">
+    <option value="2000">slow</option><option value="1000" selected>normal</option>
+    <option value="400">fast</option><option value="60">very fast</option>
+  </select>
+  <span class="spacer"></span>
+  <input id="bp-search" type="search" placeholder="find a node by name" aria-label="find a node">
+  <span id="bp-found"></span>
+  <label title="hide everything but the current step and its neighbours">
+  <input id="bp-near" type="checkbox"> neighbourhood only</label>
+  <label title="keep the current step in view"><input id="bp-follow" type="checkbox" checked>
+  follow</label>
+</nav>
+<main>
+  <section id="graph" aria-label="computation graph">
+    <div class="zoombar">
+      <button id="bp-fit" title="show the whole graph">fit</button>
+      <button id="bp-zoomin" title="zoom in" aria-label="zoom in">+</button>
+      <button id="bp-zoomout" title="zoom out" aria-label="zoom out">&#x2212;</button>
+    </div>
+    <svg id="bp-svg" xmlns="http://www.w3.org/2000/svg" viewBox="-20 -20 {width} {height}"
+     font-family="Helvetica, Arial, sans-serif" font-size="12">
+      <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8"
+       markerHeight="8" markerUnits="userSpaceOnUse" orient="auto-start-reverse">
+       <path d="M0,0 L10,5 L0,10 z"/></marker>
+      </defs>
+      <g id="bp-world">
+{svg}
+      </g>
+    </svg>
+    <div class="hint">drag to pan &middot; scroll to zoom &middot; click a node for details
+    &middot; layout: {engine}</div>
+  </section>
+  <aside id="panel">
+    <section id="bp-step" aria-live="polite">
+      <h2 id="bp-title"></h2>
+      <div id="bp-lines"></div>
+      <div id="bp-terms"></div>
+    </section>
+    <section id="bp-node" hidden></section>
+    <details id="legend" open>
+      <summary>How to read this page</summary>
+      <ul>
+        <li><span class="sw cur"></span> the node whose <code>_backward()</code> runs in this
+        step</li>
+        <li><span class="sw rec"></span> its inputs: the chain rule just added to their
+        <code>grad</code></li>
+        <li><span class="sw fin"></span> <code>grad</code> is final (nothing more will be
+        added)</li>
+        <li><span class="sw pen"></span> no gradient has reached it yet: <code>grad</code> is
+        still 0</li>
+      </ul>
+      <p><b>data</b> is the value the forward pass computed. <b>grad</b> is the derivative of
+      the output {root} with respect to that node: if the node's data grew by a small h,
+      {root} would change by about grad &times; h.</p>
+      <p>Arrows point forward, from inputs through an operation (oval) to its result.
+      Gradients flow the other way: from the output back to the inputs, one node at a time,
+      each node's grad complete before it is passed on (reverse topological order). Inputs
+      (leaves) have no step of their own: their <code>_backward()</code> does nothing.</p>
+      <p>Keys: &larr; &rarr; step, space plays, Home / End jump to the start / end.</p>
+    </details>
+  </aside>
+</main>
+<script type="application/json" id="bp-data">{payload}</script>
+<script>{script}</script>
+</body>
+</html>
+"""

@@ -1,0 +1,448 @@
+"""The CSS and JavaScript of explain()'s page, kept as strings so the page needs no files."""
+
+CSS = r"""
+:root {
+  --cur: #f59e0b; --cur-bg: #fff4d6; --rec: #2563eb; --rec-bg: #e3edff;
+  --fin-bg: #eaf7ee; --fin: #4d9a66; --ink: #1f2933; --muted: #8a94a0; --line: #cfd6de;
+}
+* { box-sizing: border-box; }
+html, body { height: 100%; margin: 0; }
+body { display: flex; flex-direction: column; font: 14px/1.45 system-ui, -apple-system,
+  "Segoe UI", Helvetica, Arial, sans-serif; color: var(--ink); background: #f6f7f9; }
+header { padding: 10px 16px 4px; }
+h1 { font-size: 18px; margin: 0; }
+.sub { margin: 2px 0 0; color: #52606d; font-size: 13px; }
+code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace;
+  font-size: 12.5px; }
+nav { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; padding: 6px 16px;
+  border-bottom: 1px solid var(--line); }
+nav button, nav select { font: inherit; padding: 3px 10px; border: 1px solid #b8c2cc;
+  border-radius: 6px; background: white; cursor: pointer; }
+nav button:hover { background: #eef2f6; }
+nav button:disabled { opacity: .4; cursor: default; }
+#bp-play { min-width: 82px; font-weight: 600; }
+#bp-slider { width: 220px; }
+#bp-counter { min-width: 96px; font-variant-numeric: tabular-nums; color: #52606d; }
+nav label { font-size: 13px; color: #3e4c59; white-space: nowrap; }
+#bp-search { font: inherit; padding: 3px 8px; border: 1px solid #b8c2cc; border-radius: 6px;
+  width: 150px; }
+#bp-found { font-size: 12px; color: #52606d; min-width: 20px; }
+.spacer { flex: 1; }
+main { flex: 1; display: flex; min-height: 0; }
+#graph { flex: 1; position: relative; min-width: 0; background: white; }
+.zoombar { position: absolute; right: 10px; top: 8px; display: flex; gap: 4px; }
+.zoombar button { font: inherit; min-width: 32px; padding: 2px 8px; border: 1px solid #b8c2cc;
+  border-radius: 6px; background: rgba(255,255,255,.9); cursor: pointer; }
+#bp-svg { width: 100%; height: 100%; display: block; cursor: grab; user-select: none;
+  touch-action: none; }
+#bp-svg.dragging { cursor: grabbing; }
+.hint { position: absolute; left: 10px; bottom: 6px; font-size: 11px; color: var(--muted);
+  background: rgba(255,255,255,.85); padding: 1px 6px; border-radius: 4px; }
+#panel { width: 380px; max-width: 45%; overflow: auto; padding: 12px 16px;
+  border-left: 1px solid var(--line); background: #fbfcfd; }
+#panel h2 { font-size: 15px; margin: 0 0 6px; }
+#bp-lines p { margin: 0 0 6px; }
+#bp-terms .term { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px;
+  background: var(--rec-bg); border-left: 3px solid var(--rec); padding: 5px 8px;
+  margin: 6px 0; border-radius: 3px; overflow-wrap: anywhere; }
+#bp-terms .sum { background: #f1f5f9; border-left-color: #64748b; }
+#bp-node { margin-top: 12px; padding: 8px 10px; border: 1px solid var(--line);
+  border-radius: 6px; background: white; font-size: 13px; }
+#bp-node h3 { margin: 0 0 4px; font-size: 14px; }
+#bp-node ul { margin: 4px 0; padding-left: 18px; }
+#bp-node button { font: inherit; font-size: 12px; margin-top: 4px; }
+#legend { margin-top: 14px; font-size: 13px; color: #3e4c59; }
+#legend summary { cursor: pointer; font-weight: 600; color: var(--ink); }
+#legend ul { list-style: none; padding: 0; margin: 6px 0; }
+#legend li { margin: 3px 0; }
+#legend p { margin: 6px 0; }
+.sw { display: inline-block; width: 26px; height: 13px; border-radius: 3px;
+  vertical-align: -2px; margin-right: 4px; border: 1.5px solid #555; background: white; }
+.sw.cur { background: var(--cur-bg); border: 2.5px solid var(--cur); }
+.sw.rec { background: var(--rec-bg); border: 2.5px solid var(--rec); }
+.sw.fin { background: var(--fin-bg); border-color: var(--fin); }
+.sw.pen { background: white; border-color: #b8c2cc; }
+
+/* the graph */
+.vnode .box { fill: white; stroke: #9aa5b1; stroke-width: 1.2; }
+.vnode .gradcell { fill: transparent; stroke: none; }
+.vnode .sep { stroke: #cfd6de; }
+.vnode text { text-anchor: middle; fill: var(--ink); }
+.vnode text.name { font-weight: 600; }
+.vnode text.name.auto { font-weight: 400; font-style: italic; fill: #6b7785; }
+.vnode text.grad { fill: #a0a9b4; }
+.vnode.reached text.grad { fill: var(--ink); font-weight: 600; }
+.vnode.final .box { fill: var(--fin-bg); stroke: var(--fin); }
+.vnode.rec .box { fill: var(--rec-bg); stroke: var(--rec); stroke-width: 2.5; }
+.vnode.rec .gradcell { fill: #c9dbff; }
+.vnode.cur .box { fill: var(--cur-bg); stroke: var(--cur); stroke-width: 3; }
+.vnode.match .box { stroke: #d946ef; stroke-width: 3; stroke-dasharray: 5 3; }
+.vnode.selected .box { filter: drop-shadow(0 0 4px rgba(30, 64, 175, .6)); }
+.vnode, .opnode { cursor: pointer; }
+.opnode ellipse { fill: #f8fafc; stroke: #9aa5b1; stroke-width: 1.2; }
+.opnode text { text-anchor: middle; fill: #3e4c59; font-weight: 600; font-size: 13px; }
+.opnode.cur ellipse { fill: var(--cur-bg); stroke: var(--cur); stroke-width: 2.5; }
+.edge { fill: none; stroke: #b0b9c3; stroke-width: 1.3; }
+marker path { fill: #8a94a0; }
+.edge.active { stroke: var(--cur); stroke-width: 2.5; stroke-dasharray: 7 5;
+  animation: flow 0.9s linear infinite; }
+@keyframes flow { to { stroke-dashoffset: 24; } }  /* dashes run from the output back */
+.filtered .vnode:not(.near), .filtered .opnode:not(.near), .filtered .edge:not(.near) {
+  display: none; }
+"""
+
+SCRIPT = r"""
+(function () {
+  "use strict";
+  const D = JSON.parse(document.getElementById("bp-data").textContent);
+  const N = D.names.length, S = D.steps.length;
+  const $ = (id) => document.getElementById(id);
+  const svg = $("bp-svg"), slider = $("bp-slider"), playBtn = $("bp-play");
+  const vnode = [], opnode = [], gradText = [];
+  for (let i = 0; i < N; i++) {
+    vnode.push($("v" + i));
+    opnode.push($("o" + i));
+    gradText.push(vnode[i].querySelector("text.grad"));
+  }
+  const edgesOf = Array.from({ length: N }, () => []);  // edges drawn into node i (and its op)
+  const edgesFrom = Array.from({ length: N }, () => []);
+  for (const e of svg.querySelectorAll("path.edge")) {
+    edgesOf[+e.dataset.node].push(e);
+    edgesFrom[+e.dataset.src].push(e);
+  }
+  const users = Array.from({ length: N }, () => []);
+  D.inputs.forEach((ins, i) => ins.forEach((p) => users[p].push(i)));
+
+  // ---- state: grads after applying steps 0..cur --------------------------------------------
+  const grad = new Array(N).fill(0), gradShown = new Array(N).fill("0.0");
+  const hits = new Array(N).fill(0);  // how many terms a node has received so far
+  let cur = -1;
+
+  function apply(k, forward) {
+    for (const c of D.steps[k].changes) {
+      const i = c[0];
+      grad[i] = Number(forward ? c[2] : c[1]);
+      gradShown[i] = forward ? c[4] : c[3];
+      hits[i] += forward ? 1 : -1;
+    }
+  }
+
+  function touchedBy(k, set) {
+    const s = D.steps[k];
+    if (s.node !== null) set.add(s.node);
+    for (const c of s.changes) set.add(c[0]);
+  }
+
+  function paint(i, k) {
+    const g = vnode[i];
+    gradText[i].textContent = "grad " + gradShown[i];
+    g.dataset.grad = String(grad[i]);
+    g.classList.toggle("reached", hits[i] > 0);
+    g.classList.toggle("final", D.lastTouch[i] >= 0 && D.lastTouch[i] <= k);
+  }
+
+  function go(k) {
+    k = Math.max(0, Math.min(S - 1, Math.round(k)));
+    if (k === cur) return;
+    const dirty = new Set();
+    if (cur >= 0) touchedBy(cur, dirty);
+    while (cur < k) { cur += 1; apply(cur, true); touchedBy(cur, dirty); }
+    while (cur > k) { apply(cur, false); touchedBy(cur, dirty); cur -= 1; }
+    for (const el of svg.querySelectorAll(".cur, .rec, .active")) {
+      el.classList.remove("cur", "rec", "active");
+    }
+    dirty.forEach((i) => paint(i, k));
+    const s = D.steps[k];
+    if (s.node !== null) {
+      vnode[s.node].classList.add("cur");
+      if (opnode[s.node]) opnode[s.node].classList.add("cur");
+      if (s.kind === "backward") edgesOf[s.node].forEach((e) => e.classList.add("active"));
+    }
+    if (s.kind === "backward") s.changes.forEach((c) => vnode[c[0]].classList.add("rec"));
+    slider.value = k;
+    $("bp-counter").textContent = "step " + k + " / " + (S - 1);
+    $("bp-first").disabled = $("bp-prev").disabled = k === 0;
+    $("bp-next").disabled = $("bp-last").disabled = k === S - 1;
+    document.body.dataset.step = k;
+    showStep(s, k);
+    if (nearOn) neighbourhood();
+    if ($("bp-follow").checked && s.node !== null) reveal(s.node, false);
+    if (selected !== null) showNode(selected);
+  }
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function showStep(s, k) {
+    $("bp-title").textContent = (k === 0 || k === S - 1 ? "" : "Step " + k + ": ") + s.title;
+    const lines = $("bp-lines"), terms = $("bp-terms");
+    lines.replaceChildren();
+    terms.replaceChildren();
+    for (const t of s.lines) lines.appendChild(el("p", "", t));
+    if (s.kind === "backward") {
+      lines.appendChild(el("p", "", "Chain rule, one term per input:"));
+      for (const c of s.changes) terms.appendChild(el("div", "term", c[5]));
+    }
+    for (const t of s.sums) terms.appendChild(el("div", "term sum", t));
+  }
+
+  // ---- node details ----------------------------------------------------------------------
+  let selected = null;
+  function showNode(i) {
+    selected = i;
+    for (const e of svg.querySelectorAll(".selected")) e.classList.remove("selected");
+    vnode[i].classList.add("selected");
+    const box = $("bp-node");
+    box.hidden = false;
+    box.replaceChildren();
+    box.appendChild(el("h3", "", D.names[i]));
+    const kind = D.ops[i] === null ? "an input (leaf)" : "the result of " + D.ops[i] + "(" +
+      D.inputs[i].map((p) => D.names[p]).join(", ") + ")";
+    box.appendChild(el("div", "", D.names[i] + " is " + kind + "."));
+    box.appendChild(el("div", "", "data = " + D.dataText[i] + ", grad now = " + gradShown[i]));
+    const got = [];
+    for (let k = 0; k <= cur; k++) {
+      for (const c of D.steps[k].changes) {
+        if (c[0] === i && D.steps[k].kind === "backward") {
+          got.push("+ " + c[6] + " from " + D.names[D.steps[k].node] + " (step " + k + ")");
+        }
+      }
+    }
+    if (got.length) {
+      box.appendChild(el("div", "", "Terms received so far:"));
+      const ul = el("ul");
+      got.forEach((t) => ul.appendChild(el("li", "", t)));
+      box.appendChild(ul);
+    }
+    if (users[i].length > 1) {
+      box.appendChild(el("div", "", "Used by " + users[i].length + " nodes, so its grad " +
+        "is the sum of " + users[i].length + " terms."));
+    }
+    if (D.stepOf[i] >= 0) {
+      const b = el("button", "", "go to its step (" + D.stepOf[i] + ")");
+      b.onclick = () => go(D.stepOf[i]);
+      box.appendChild(b);
+    } else if (D.lastTouch[i] > 0) {
+      const b = el("button", "", "go to where its grad is complete (step " +
+        D.lastTouch[i] + ")");
+      b.onclick = () => go(D.lastTouch[i]);
+      box.appendChild(b);
+    }
+  }
+  svg.addEventListener("click", (e) => {
+    if (moved) return;
+    const g = e.target.closest(".vnode, .opnode");
+    if (g) showNode(+g.dataset.i);
+  });
+
+  // ---- playing -----------------------------------------------------------------------------
+  let timer = null;
+  function setPlaying(on) {
+    if (on && cur === S - 1) go(0);
+    clearInterval(timer);
+    timer = null;
+    if (on) {
+      timer = setInterval(() => { if (cur >= S - 1) setPlaying(false); else go(cur + 1); },
+        +$("bp-speed").value);
+    }
+    playBtn.textContent = on ? "\u275A\u275A Pause" : "\u25B6 Play";
+    playBtn.setAttribute("aria-label", on ? "pause" : "play");
+    playBtn.setAttribute("aria-pressed", on ? "true" : "false");
+  }
+  const stop = () => setPlaying(false);
+  playBtn.onclick = () => setPlaying(timer === null);
+  $("bp-speed").onchange = () => { if (timer !== null) setPlaying(true); };
+  $("bp-next").onclick = () => { stop(); go(cur + 1); };
+  $("bp-prev").onclick = () => { stop(); go(cur - 1); };
+  $("bp-first").onclick = () => { stop(); go(0); };
+  $("bp-last").onclick = () => { stop(); go(S - 1); };
+  slider.addEventListener("input", () => { stop(); go(+slider.value); });
+  document.addEventListener("keydown", (e) => {
+    const t = e.target;
+    if (t === slider || (t.tagName === "INPUT" && t.type !== "checkbox") ||
+        t.tagName === "SELECT" || e.altKey || e.ctrlKey || e.metaKey) return;
+    const keys = {
+      ArrowRight: () => { stop(); go(cur + 1); }, ArrowLeft: () => { stop(); go(cur - 1); },
+      Home: () => { stop(); go(0); }, End: () => { stop(); go(S - 1); },
+      " ": () => setPlaying(timer === null),
+    };
+    if (keys[e.key]) {
+      e.preventDefault();
+      if (t.tagName === "BUTTON") t.blur();  // space would also click the focused button
+      keys[e.key]();
+    }
+  });
+
+  // ---- pan and zoom ------------------------------------------------------------------------
+  const view = { x: -20, y: -20, w: D.width + 40, h: D.height + 40 };
+  function setView() {
+    svg.setAttribute("viewBox", view.x + " " + view.y + " " + view.w + " " + view.h);
+  }
+  function screenScale() {  // svg units per screen pixel
+    const r = svg.getBoundingClientRect();
+    return Math.max(view.w / Math.max(r.width, 1), view.h / Math.max(r.height, 1));
+  }
+  function zoom(factor, cx, cy) {
+    const r = svg.getBoundingClientRect();
+    const s = screenScale();
+    const px = cx === undefined ? view.x + view.w / 2 : view.x + (cx - r.left) * s;
+    const py = cy === undefined ? view.y + view.h / 2 : view.y + (cy - r.top) * s;
+    const w = Math.min(Math.max(view.w * factor, 60), (D.width + 200) * 4);
+    const f = w / view.w;
+    view.x = px - (px - view.x) * f;
+    view.y = py - (py - view.y) * f;
+    view.w *= f;
+    view.h *= f;
+    setView();
+  }
+  function fitTo(x0, y0, x1, y1) {
+    const r = svg.getBoundingClientRect();
+    const pad = 30;
+    const w = x1 - x0 + 2 * pad, h = y1 - y0 + 2 * pad;
+    const aspect = Math.max(r.width, 1) / Math.max(r.height, 1);
+    view.w = Math.max(w, h * aspect, r.width / 1.5);  // never blow a small graph up past 1.5x
+    view.h = view.w / aspect;
+    view.x = (x0 + x1) / 2 - view.w / 2;
+    view.y = (y0 + y1) / 2 - view.h / 2;
+    setView();
+  }
+  function fit() {
+    const b = $("bp-world").getBBox();
+    fitTo(b.x, b.y, b.x + b.width, b.y + b.height);
+  }
+  function boxOf(g) {  // a node's box in graph coordinates
+    const b = g.getBBox();
+    const t = g.transform.baseVal;
+    const m = t.numberOfItems ? t.consolidate().matrix : { e: 0, f: 0 };
+    return [m.e + b.x, m.f + b.y, m.e + b.x + b.width, m.f + b.y + b.height];
+  }
+  function around(ids) {  // the bounding box of some nodes with their op ovals
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const i of ids) {
+      for (const g of [vnode[i], opnode[i]]) {
+        if (!g) continue;
+        const b = boxOf(g);
+        x0 = Math.min(x0, b[0]); y0 = Math.min(y0, b[1]);
+        x1 = Math.max(x1, b[2]); y1 = Math.max(y1, b[3]);
+      }
+    }
+    return [x0, y0, x1, y1];
+  }
+  function reveal(i, always) {  // bring node i and its inputs into view
+    const b = around([i].concat(D.inputs[i]));
+    const pad = 20;
+    const inside = b[0] - pad > view.x && b[2] + pad < view.x + view.w &&
+      b[1] - pad > view.y && b[3] + pad < view.y + view.h;
+    if (inside && !always) return;
+    if (b[2] - b[0] + 2 * pad > view.w || b[3] - b[1] + 2 * pad > view.h) {
+      fitTo(b[0], b[1], b[2], b[3]);
+      return;
+    }
+    view.x = (b[0] + b[2]) / 2 - view.w / 2;
+    view.y = (b[1] + b[3]) / 2 - view.h / 2;
+    setView();
+  }
+  svg.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    zoom(Math.exp(e.deltaY * 0.0015), e.clientX, e.clientY);
+  }, { passive: false });
+  let drag = null, moved = false;
+  svg.addEventListener("pointerdown", (e) => {
+    drag = { x: e.clientX, y: e.clientY, vx: view.x, vy: view.y, s: screenScale() };
+    moved = false;
+  });
+  window.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+    if (Math.abs(dx) + Math.abs(dy) > 3) { moved = true; svg.classList.add("dragging"); }
+    view.x = drag.vx - dx * drag.s;
+    view.y = drag.vy - dy * drag.s;
+    setView();
+  });
+  window.addEventListener("pointerup", () => { drag = null; svg.classList.remove("dragging"); });
+  $("bp-fit").onclick = fit;
+  $("bp-zoomin").onclick = () => zoom(1 / 1.4);
+  $("bp-zoomout").onclick = () => zoom(1.4);
+
+  // ---- filtering: search, and only the current step's neighbourhood ------------------------
+  let matches = [], matchAt = -1;
+  $("bp-search").addEventListener("input", () => {
+    const q = $("bp-search").value.trim().toLowerCase();
+    for (const e of svg.querySelectorAll(".match")) e.classList.remove("match");
+    matches = [];
+    matchAt = -1;
+    if (q) {
+      for (let i = 0; i < N; i++) {
+        if (!D.names[i].toLowerCase().includes(q)) continue;
+        matches.push(i);
+        vnode[i].classList.add("match");
+      }
+    }
+    const hint = matches.length ? " (Enter)" : "";
+    $("bp-found").textContent = q ? matches.length + " found" + hint : "";
+  });
+  $("bp-search").addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || !matches.length) return;
+    matchAt = (matchAt + 1) % matches.length;
+    const i = matches[matchAt];
+    showNode(i);
+    reveal(i, true);
+  });
+  let nearOn = false;
+  const near = new Set();
+  function neighbourhood() {
+    for (const e of svg.querySelectorAll(".near")) e.classList.remove("near");
+    near.clear();
+    const s = D.steps[cur];
+    const start = s.node === null ? D.root : s.node;
+    let frontier = [start];
+    near.add(start);
+    for (let d = 0; d < 2; d++) {  // two hops, either way along the edges
+      const next = [];
+      for (const i of frontier) {
+        for (const j of D.inputs[i].concat(users[i])) {
+          if (!near.has(j)) { near.add(j); next.push(j); }
+        }
+      }
+      frontier = next;
+    }
+    near.forEach((i) => {
+      vnode[i].classList.add("near");
+      if (opnode[i]) opnode[i].classList.add("near");
+      for (const e of edgesOf[i]) if (near.has(+e.dataset.src)) e.classList.add("near");
+    });
+    const b = around(Array.from(near));
+    fitTo(b[0], b[1], b[2], b[3]);
+  }
+  $("bp-near").addEventListener("change", () => {
+    nearOn = $("bp-near").checked;
+    svg.classList.toggle("filtered", nearOn);
+    if (nearOn) neighbourhood(); else fit();
+  });
+
+  // ---- start -------------------------------------------------------------------------------
+  window.backprop = {
+    go: go,
+    step: () => cur,
+    steps: S,
+    names: D.names,
+    grads: () => grad.slice(),
+    playing: () => timer !== null,
+  };
+  go(0);
+  fit();
+  const box = svg.getBoundingClientRect();
+  if (box.width / view.w < 0.6) {  // too small to read when fitted: start readable, at the output
+    view.w = box.width / 0.9;
+    view.h = box.height / 0.9;
+    reveal(D.root, true);
+  }
+  window.addEventListener("resize", () => { const r = svg.getBoundingClientRect();
+    view.h = view.w * r.height / Math.max(r.width, 1); setView(); });
+  document.body.dataset.ready = "1";
+})();
+"""
