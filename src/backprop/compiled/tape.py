@@ -37,6 +37,7 @@ class Tape:
     leaf_ids: list[int]
     leaves: list[Value]
     labels: list[str] = field(repr=False)
+    _leaf_of: dict[int, Value] | None = field(default=None, repr=False)
 
     @property
     def root(self) -> int:
@@ -58,37 +59,28 @@ class Tape:
             if c >= 0
         ]
 
-    def line(self, i: int, value: float | None = None) -> str:
-        """Node i as one line of a listing, e.g. '%7 = mul %3 %5' or '%0 = leaf 2.0  # x1'."""
+    def line(self, i: int) -> str:
+        """Node i as one line of a listing: '%7 = mul %3 %5', '%0 = leaf 2.0  # x1'."""
         code = self.codes[i]
         if code < 0:
-            text = f"%{i} = leaf"
+            if self._leaf_of is None:
+                self._leaf_of = dict(zip(self.leaf_ids, self.leaves))
+            text = f"%{i} = leaf {self._leaf_of[i].data!r}"
         else:
             op = OP_LIST[code]
             text = f"%{i} = {op.name} " + " ".join(f"%{j}" for j in self.operands(i))
             if op.has_arg:
                 text += f", {self.args[i]!r}"
-        if value is not None:
-            text += f"  = {value!r}" if code >= 0 else f" {value!r}"
-        if self.labels[i]:
-            text += f"  # {self.labels[i]}"
-        return text
+        return f"{text}  # {self.labels[i]}" if self.labels[i] else text
 
-    def listing(self, limit: int | None = None, values: list[float] | None = None) -> str:
-        """The tape as text, one node a line; ``limit`` keeps the first and last lines."""
+    def listing(self, limit: int | None = None) -> str:
+        """The tape as text, one node a line; past ``limit`` lines, the first and last ones."""
         n = len(self.codes)
-        show = range(n) if limit is None or n <= limit else None
-
-        def one(i: int) -> str:
-            return self.line(i, None if values is None else values[i])
-
-        if show is not None:
-            return "\n".join(one(i) for i in show)
-        head, tail = limit // 2, limit - limit // 2
-        lines = [one(i) for i in range(head)]
-        lines.append(f"... {n - limit} more nodes ...")
-        lines += [one(i) for i in range(n - tail, n)]
-        return "\n".join(lines)
+        if limit is None or n <= limit:
+            return "\n".join(map(self.line, range(n)))
+        head = [self.line(i) for i in range(limit // 2)]
+        tail = [self.line(i) for i in range(n - (limit - limit // 2), n)]
+        return "\n".join(head + [f"... {n - limit} more nodes ..."] + tail)
 
 
 def trace(root: Value) -> Tape:
@@ -105,9 +97,7 @@ def trace(root: Value) -> Tape:
             f"cannot compile op {bad._fn!r} of node {bad!r}: it is not a row of ops.OPS"
         ) from None
     prevs = [v._prev for v in order]
-    columns = [
-        [index[id(p[k])] if len(p) > k else -1 for p in prevs] for k in range(MAX_ARITY)
-    ]
+    columns = [[index[id(p[k])] if len(p) > k else -1 for p in prevs] for k in range(MAX_ARITY)]
     args = [math.nan if v._arg is None else v._arg for v in order]
     leaf_ids = [i for i, c in enumerate(codes) if c < 0]
     leaves = [order[i] for i in leaf_ids]

@@ -1,0 +1,478 @@
+"""Compiled mode against eager mode: every op, random graphs, MLPs, the tracing limits, errors.
+
+The python backend replays eager mode's own arithmetic in eager order, so it must agree bit for
+bit. The numpy backend sums fused terms in another order (matrix products, reductions), so it
+agrees to rounding: 1e-12 relative.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+from catalog import CASES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import backprop
+from backprop import MLP, Value, no_grad
+from backprop.compiled import LeafMismatchError, TraceError
+from backprop.ops import OPS, Op
+
+BACKENDS = ["numpy", "python"]
+REL = {"numpy": 1e-12, "python": 0.0}
+
+
+def same(a: float, b: float, rel: float) -> bool:
+    """Equal, both nan, or within rel (rel=0: bit for bit)."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if a == b:
+        return True
+    return rel > 0 and abs(a - b) <= rel * max(abs(a), abs(b))
+
+
+def eager(build, leaves):
+    """Build and backpropagate eagerly; return (root value, leaf grads), grads reset after."""
+    for v in leaves:
+        v.grad = 0.0
+    root = build()
+    root.backward()
+    grads = [v.grad for v in leaves]
+    for v in leaves:
+        v.grad = 0.0
+    return root.data, grads
+
+
+def compiled(build, leaves, backend):
+    """Trace once, then replay: (root value, leaf grads) from program.forward/backward."""
+    root = build()
+    program = backprop.compile(root, backend=backend)
+    for v in leaves:
+        v.grad = 0.0
+    value = program.forward()
+    program.backward()
+    grads = [v.grad for v in leaves]
+    for v in leaves:
+        v.grad = 0.0
+    return value, grads
+
+
+def assert_agree(build, leaves, backend):
+    value, grads = eager(build, leaves)
+    c_value, c_grads = compiled(build, leaves, backend)
+    rel = REL[backend]
+    assert same(c_value, value, rel), (c_value, value)
+    for i, (g, e) in enumerate(zip(c_grads, grads)):
+        assert same(g, e, rel), (i, g, e)
+
+
+# ---- every op -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_every_op_matches_eager(case, backend):
+    rng = random.Random(case.name)
+    lo = 0.1 if case.positive else case.low
+    # many copies side by side: one level, so the numpy backend runs them as one array op
+    leaves = [[Value(rng.uniform(lo, case.high)) for _ in range(case.arity)] for _ in range(30)]
+    flat = [v for row in leaves for v in row]
+
+    def build():
+        return sum(case.ours(*row) * (i + 1) for i, row in enumerate(leaves))
+
+    assert_agree(build, flat, backend)
+
+
+def test_every_op_of_the_table_is_compiled():
+    covered = set()
+    for case in CASES:
+        root = case.ours(*[Value(0.7)] * case.arity)
+        program = backprop.compile(root)
+        covered.update(line.split()[2] for line in program.listing().splitlines()[1:])
+    assert set(OPS) <= covered
+
+
+# Undefined or overflowing maths gives nan or inf silently, in compiled mode as in eager mode
+EDGES = [
+    lambda x: (x * 1000.0).tanh(),
+    lambda x: (x * -1000.0).sigmoid(),
+    lambda x: (x * 1000.0).exp(),
+    lambda x: (x - 1.0).log(),
+    lambda x: (x - 0.5).log(),
+    lambda x: (x - 0.5).sqrt(),
+    lambda x: 1.0 / (x - 0.5),
+    lambda x: (x - 0.5) ** -1,
+    lambda x: (x - 1.0) ** 0.5,
+    lambda x: (x - 1.0) ** x,
+    lambda x: (x * 0.0) ** x,
+    lambda x: 0.0**x,
+    lambda x: (-2.0) ** x,
+    lambda x: (x * math.inf).relu(),
+    lambda x: (x * math.nan).relu() + x,
+    lambda x: abs(x * math.inf) - x * math.inf,
+    lambda x: (x * 1e308) * (x * 1e308),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("edge", range(len(EDGES)))
+def test_nan_and_inf_like_eager(edge, backend):
+    xs = [Value(0.5), Value(-0.5), Value(0.0), Value(2.0)]
+    assert_agree(lambda: sum(EDGES[edge](x) for x in xs), xs, backend)
+
+
+# ---- graphs ---------------------------------------------------------------------------------
+
+UNARY = {
+    "neg": lambda a: -a,
+    "exp": lambda a: a.exp(),
+    "log": lambda a: a.log(),
+    "tanh": lambda a: a.tanh(),
+    "sigmoid": lambda a: a.sigmoid(),
+    "relu": lambda a: a.relu(),
+    "sqrt": lambda a: a.sqrt(),
+    "abs": lambda a: abs(a),
+    "square": lambda a: a**2,
+    "powc": lambda a: a**-1.5,
+    "rpow": lambda a: 1.5**a,
+    "scale": lambda a: 0.5 * a,
+}
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: abs(a) ** b,
+}
+
+graphs = st.lists(
+    st.tuples(
+        st.sampled_from(sorted(UNARY) + sorted(BINARY) * 2),
+        st.integers(0, 10**6),
+        st.integers(0, 10**6),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.lists(st.floats(-2.0, 2.0), min_size=1, max_size=4),
+    steps=graphs,
+    batch=st.integers(1, 3),
+)
+def test_random_graphs_match_eager(data, steps, batch, backend):
+    """Random DAGs with reused nodes; `batch` copies side by side exercise the grouping."""
+    leaves = [Value(x) for x in data]
+
+    def build():
+        roots = []
+        for copy in range(batch):
+            nodes = [v * (copy + 1.0) for v in leaves] if copy else list(leaves)
+            for name, i, j in steps:
+                a, b = nodes[i % len(nodes)], nodes[j % len(nodes)]
+                nodes.append(UNARY[name](a) if name in UNARY else BINARY[name](a, b))
+            roots.append(sum(nodes[-3:]))
+        return sum(roots)
+
+    value, grads = eager(build, leaves)
+    c_value, c_grads = compiled(build, leaves, backend)
+    # fused sums reorder additions; where they cancel, compare against the terms' size
+    scale = 1e-12 if backend == "numpy" else 0.0
+    assert same(c_value, value, scale) or abs(c_value - value) <= scale * 1e3
+    for g, e in zip(c_grads, grads):
+        assert same(g, e, scale) or abs(g - e) <= scale * max(1e3, abs(e))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reused_nodes_get_every_edge(backend):
+    x, y = Value(1.5), Value(-2.0)
+
+    def build():
+        s = x * y  # used four times
+        return x * x + (s + s) * s + x / s - s.tanh() * x
+
+    assert_agree(build, [x, y], backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sums_of_every_shape(backend):
+    """Chains, trees, subtractions, uneven lengths and a shared weight: each fusion path."""
+    rng = random.Random(3)
+    xs = [Value(rng.uniform(-1, 1)) for _ in range(40)]
+    shared = Value(0.3)
+
+    def build():
+        chain = sum(x * shared for x in xs)  # one weight read by every term
+        uneven = [sum(xs[: k + 2]) for k in range(10)]  # sums of 2..11 terms, one level
+        tree = (xs[0] + xs[1]) + (xs[2] - (xs[3] + xs[4]))
+        minus = xs[5] - xs[6] * xs[7] - xs[8] * 2.0
+        return chain * sum(u.tanh() for u in uneven) + tree * minus
+
+    assert_agree(build, xs + [shared], backend)
+
+
+def batch_mlp(activation, seed=0, points=12, sizes=(3, [5, 4, 1])):
+    rng = random.Random(seed)
+    model = MLP(sizes[0], sizes[1], activation=activation, seed=seed)
+    xs = [[Value(rng.uniform(-1, 1)) for _ in range(sizes[0])] for _ in range(points)]
+    ys = [rng.choice([-1.0, 1.0]) for _ in range(points)]
+
+    def build():
+        scores = [model(x) for x in xs]
+        data_loss = sum((s - y) ** 2 for s, y in zip(scores, ys)) * (1.0 / points)
+        return data_loss + 1e-4 * sum(p * p for p in model.parameters())
+
+    return model, xs, build
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
+def test_mlp_over_a_batch_matches_eager(activation, backend):
+    model, xs, build = batch_mlp(activation)
+    leaves = model.parameters() + [v for row in xs for v in row]
+    assert_agree(build, leaves, backend)
+
+
+def test_mlp_layers_become_matrix_products():
+    model, xs, build = batch_mlp("relu", points=20)
+    steps = backprop.compile(build()).describe()
+    assert steps.count("matmul") == 3, steps  # one per layer, the whole batch at once
+    assert "matmul 5x3 @ 3x20 + bias" in steps
+    assert "matmul 4x5 @ 5x20 + bias" in steps
+
+
+def test_weight_tying_scatters_every_use():
+    """The same weight in several rows of a recovered matrix product (repeated slots)."""
+    rng = random.Random(5)
+    w = [Value(rng.uniform(-1, 1)) for _ in range(3)]
+    rows = [w, [w[1], w[0], w[1]], [w[2], w[2], w[2]]] * 4  # 12 neurons, 3 distinct weights
+    xs = [[Value(rng.uniform(-1, 1)) for _ in range(3)] for _ in range(10)]
+
+    def build():
+        return sum(sum(a * b for a, b in zip(r, x)).tanh() for r in rows for x in xs)
+
+    leaves = w + [v for x in xs for v in x]
+    assert "matmul" in backprop.compile(build()).describe()
+    assert_agree(build, leaves, "numpy")
+
+
+def test_wide_and_deep_sums_are_one_step():
+    xs = [Value(float(i % 7) - 3.0) for i in range(20000)]
+    products = backprop.compile(sum(x * x for x in xs))
+    assert products.describe().count("\n") == 1, products.describe()  # a single dot product
+    chain = backprop.compile(sum(x.tanh() for x in xs))  # 20000 adds deep
+    assert chain.describe().count("\n") == 2, chain.describe()
+    for program in (products, chain):
+        program.forward()
+        program.backward()
+    assert products.root.data == pytest.approx(sum(x.data**2 for x in xs), rel=1e-12)
+    assert xs[1].grad == pytest.approx(2 * xs[1].data + (1 - math.tanh(xs[1].data) ** 2))
+
+
+# ---- replay semantics -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forward_sees_changed_parameters(backend):
+    model, xs, build = batch_mlp("tanh", seed=2)
+    program = backprop.compile(build(), backend=backend)
+    rng = random.Random(9)
+    for p in model.parameters():
+        p.data += rng.uniform(-0.1, 0.1)
+    for row in xs:
+        for v in row:
+            v.data = rng.uniform(-1, 1)
+    value = program.forward()
+    assert program.root.data == value
+    assert same(value, build().data, REL[backend])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_training_loop_matches_eager_training(backend):
+    """Ten SGD steps: compiled program vs rebuilding the graph each step."""
+    runs = []
+    for mode in ("eager", "compiled"):
+        model, xs, build = batch_mlp("relu", seed=4)
+        program = backprop.compile(build(), backend=backend) if mode == "compiled" else None
+        losses = []
+        for _ in range(10):
+            model.zero_grad()
+            if program is None:
+                loss = build()
+                loss.backward()
+                losses.append(loss.data)
+            else:
+                losses.append(program.forward())
+                program.backward()
+            for p in model.parameters():
+                p.data -= 0.1 * p.grad
+        runs.append((losses, [p.data for p in model.parameters()]))
+    (e_losses, e_params), (c_losses, c_params) = runs
+    rel = max(REL[backend], 0.0) * 100  # ten steps compound the rounding
+    assert all(same(c, e, rel) for c, e in zip(c_losses, e_losses))
+    assert all(same(c, e, rel) for c, e in zip(c_params, e_params))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_repeated_backward_accumulates_like_eager(backend):
+    x, y = Value(0.8), Value(-1.3)
+    root = (x * y).tanh() + x**2
+    root.backward()
+    root.backward()
+    twice = [x.grad, y.grad]
+    x.grad, y.grad = 5.0, 0.0  # leaves accumulate onto whatever they hold
+    root.backward()
+    onto_five = x.grad
+    program = backprop.compile(root, backend=backend)
+    x.grad = y.grad = 0.0
+    program.backward()  # runs forward first
+    program.backward()
+    assert [same(a, b, REL[backend]) for a, b in zip([x.grad, y.grad], twice)] == [True] * 2
+    x.grad, y.grad = 5.0, 0.0
+    program.backward()
+    assert same(x.grad, onto_five, REL[backend])
+    program.zero_grad()
+    assert x.grad == y.grad == 0.0
+
+
+def test_backward_with_a_seed_gradient():
+    x = Value(0.4)
+    root = x.exp() * 3.0
+    program = backprop.compile(root)
+    program.backward(2.5)
+    assert x.grad == pytest.approx(2.5 * 3.0 * math.exp(0.4), rel=1e-15)
+    with pytest.raises(TypeError, match="grad must be a real number"):
+        program.backward("one")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inputs_are_fed_per_batch(backend):
+    model, xs, build = batch_mlp("tanh", seed=6, points=8)
+    flat = [v for row in xs for v in row]
+    program = backprop.compile(build(), backend=backend, inputs=flat, parameters=model.parameters())
+    batch = np.random.default_rng(1).uniform(-1, 1, size=(8, 3))
+    model.zero_grad()
+    value = program.forward(inputs=batch)
+    program.backward()
+    grads = [p.grad for p in model.parameters()]
+    assert [v.data for v in flat] == batch.ravel().tolist()
+    e_value, e_grads = eager(build, model.parameters())
+    assert same(value, e_value, REL[backend])
+    assert all(same(g, e, REL[backend]) for g, e in zip(grads, e_grads))
+    with pytest.raises(ValueError, match="has 23 numbers.*24 input leaves"):
+        program.forward(inputs=batch.ravel()[:-1])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sync_writes_intermediate_nodes_like_eager(backend):
+    x = Value(0.5)
+    h = (x * 2.0).tanh()
+    root = h * h + x
+    program = backprop.compile(root, backend=backend)
+    x.data = -0.25
+    program.forward()
+    program.backward()
+    assert h.data == math.tanh(1.0)  # intermediate nodes keep their traced data
+    program.sync()
+    assert h.data == math.tanh(-0.5)
+    assert h.grad == 2 * h.data  # d(root)/dh, as eager backward leaves it
+    assert x.grad == pytest.approx(1 + 2 * h.data * 2 * (1 - h.data**2))
+
+
+def test_a_leaf_root_and_a_no_grad_root():
+    x = Value(3.0)
+    program = backprop.compile(x)
+    x.data = 4.0
+    assert program.forward() == 4.0
+    program.backward()
+    assert x.grad == 1.0  # like x.backward() on a leaf
+    with no_grad():
+        y = x * 2.0
+    assert backprop.compile(y).forward() == 8.0  # no graph recorded: y is a leaf
+
+
+def test_listing_reads_like_a_program():
+    x, w = Value(2.0, label="x"), Value(-3.0, label="w")
+    program = backprop.compile((x * w).tanh() ** 2)
+    text = program.listing()
+    assert text.splitlines() == [
+        "%0 = leaf 2.0  # x",
+        "%1 = leaf -3.0  # w",
+        "%2 = mul %0 %1",
+        "%3 = tanh %2",
+        "%4 = powc %3, 2.0",
+    ]
+    assert "Program(5 nodes, 2 leaves, backend='numpy')" in str(program)
+    assert "tanh" in program.describe()
+
+
+# ---- tracing limits -------------------------------------------------------------------------
+
+
+def test_python_branches_on_data_are_frozen():
+    """Tracing records the graph, not the Python that built it: an `if` on .data is taken once."""
+    x = Value(2.0)
+
+    def build():
+        return x * 3.0 if x.data > 0 else -x
+
+    program = backprop.compile(build())
+    x.data = -1.0
+    assert program.forward() == -3.0  # the traced branch, x * 3
+    assert build().data == 1.0  # eager takes the other branch
+
+
+def test_python_numbers_are_frozen_constants():
+    scale = 2.0
+    x = Value(1.5)
+    program = backprop.compile(x * scale)
+    scale = 10.0  # noqa: F841  (rebinding a Python name cannot reach the traced graph)
+    assert program.forward() == 3.0
+
+
+def test_a_rebuilt_graph_is_not_the_traced_one():
+    """Rebuilding the model's output makes new nodes; the program keeps replaying the old ones."""
+    x = Value(1.0)
+    program = backprop.compile(x * 2.0)
+    new_x = Value(5.0)  # a new input Value is not the traced leaf
+    with pytest.raises(LeafMismatchError, match="input 0 .* not a leaf"):
+        backprop.compile(x * 2.0, inputs=[new_x])
+    with pytest.raises(LeafMismatchError, match="parameter 0"):
+        program.check_leaves([new_x], "parameter")
+    assert program.forward() == 2.0
+
+
+# ---- named errors ---------------------------------------------------------------------------
+
+
+def test_errors_name_the_problem():
+    model, xs, build = batch_mlp("tanh", seed=1, points=2)
+    root = build()
+    other = MLP(3, [5, 4, 1], seed=1)  # same shape, other Value objects
+    with pytest.raises(LeafMismatchError, match="parameter 0 .* not a leaf"):
+        backprop.compile(root, parameters=other.parameters())
+    program = backprop.compile(root, parameters=model.parameters())
+    with pytest.raises(LeafMismatchError):
+        program.check_leaves(other.parameters())
+    with pytest.raises(ValueError, match="unknown backend 'cuda'"):
+        backprop.compile(root, backend="cuda")
+    with pytest.raises(TypeError, match="compile\\(\\) needs a Value, got float"):
+        backprop.compile(1.5)
+    model.parameters()[0].data = "oops"
+    with pytest.raises(TypeError, match="has .data = 'oops'"):
+        program.forward()
+
+
+def test_an_op_outside_the_table_cannot_be_traced():
+    x = Value(1.0)
+    y = x.exp()
+    y._fn = Op("cube", "^3", 1, lambda m, a: a * a * a, lambda m, g, out, a: (3 * g * a * a,))
+    with pytest.raises(TraceError, match="cube"):
+        backprop.compile(y + 1.0)
