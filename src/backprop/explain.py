@@ -134,6 +134,10 @@ def _same_number(text: str, x: float) -> bool:
         return False
 
 
+def _same_float(x: float, y: float) -> bool:
+    return x == y or (x != x and y != y)
+
+
 def _ref(name: str) -> str:
     """A node name as written in a formula: bracketed unless it is a plain identifier."""
     return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_#]*", name) else f"({name})"
@@ -269,22 +273,53 @@ def explain(
             "page handles well; explain a smaller part of it (a sub-expression) or pass a "
             "larger max_nodes"
         )
-    index = {id(v): i for i, v in enumerate(order)}
     by_id = node_names(order)
     names = [by_id[id(v)] for v in order]
-    # the copy: same data, ops and edges, every grad 0
-    copies: list[Value] = []
-    for v in order:
-        c = Value.__new__(Value)
-        c.data, c.grad, c.label = v.data, 0.0, v.label
-        c._prev = tuple(copies[index[id(p)]] for p in v._prev)
-        c._fn, c._arg = v._fn, v._arg
-        copies.append(c)
+    copies = _copy_graph(order)
     root_index = len(order) - 1
     steps = _replay(copies, names, root_index, seed)
     grads = [c.grad for c in copies]
     text = title or f"The backward pass of {names[root_index]}"
     return Explanation(order, names, root_index, seed, steps, grads, layout_engine, text)
+
+
+def _slot_names(cls: type) -> list[str]:
+    names: list[str] = []
+    for klass in cls.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        names.extend([slots] if isinstance(slots, str) else slots)
+    return names
+
+
+def _copy_graph(order: list[Value]) -> list[Value]:
+    """A copy of the graph (same data, ops and operand order) with every grad 0.
+
+    Each node is copied slot by slot and its references to operands (whichever slots hold
+    them) are pointed at the operands' copies, so this follows Value's layout without
+    depending on it; _backward() then runs on the copy exactly as it does on the original.
+    """
+    copies: dict[int, Value] = {}
+    slots = [name for name in _slot_names(Value) if name != "__weakref__"]
+    for v in order:
+        c = Value.__new__(Value)
+        for name in slots:
+            try:
+                x = getattr(v, name)
+            except AttributeError:
+                continue
+            if isinstance(x, Value):
+                x = copies[id(x)]
+            elif isinstance(x, tuple) and x and all(isinstance(p, Value) for p in x):
+                x = tuple(copies[id(p)] for p in x)
+            setattr(c, name, x)
+        c.grad = 0.0
+        copies[id(v)] = c
+    copied = [copies[id(v)] for v in order]
+    for v, c in zip(order, copied):
+        expected, got = [copies[id(p)] for p in v._prev], list(c._prev)
+        if len(expected) != len(got) or any(a is not b for a, b in zip(expected, got)):
+            raise RuntimeError("explain could not copy the graph: Value's layout changed")
+    return copied
 
 
 def _replay(copies: list[Value], names: list[str], root: int, seed: float) -> list[Step]:
@@ -321,7 +356,7 @@ def _replay(copies: list[Value], names: list[str], root: int, seed: float) -> li
         g = node.grad
         terms = fn.backward(SCALAR, g, node.data, *xs)  # what _backward() adds, term by term
         locals_ = fn.backward(SCALAR, 1.0, node.data, *xs)
-        node._backward()  # the real thing, on the copy
+        node._backward()  # the real thing, on the copy: its results are the ones shown
         explained = LOCAL_DERIVATIVES[fn.name]
         labels = {"out": names[i]}
         values = {"out": node.data}
@@ -366,6 +401,13 @@ def _replay(copies: list[Value], names: list[str], root: int, seed: float) -> li
             line += f" = {fmt(term)}"
             received[j].append((i, term))
             step.contributions.append(Contribution(j, local, term, before, after, line))
+        for k, c in enumerate(step.contributions):  # trust _backward()'s sums over ours
+            if k == max(m for m, d in enumerate(step.contributions) if d.node == c.node):
+                actual = copies[c.node].grad
+                if not _same_float(actual, c.after):  # pragma: no cover - they agree today
+                    step.contributions[k] = Contribution(
+                        c.node, c.local, actual - c.before, c.before, actual, c.text
+                    )
         for j in dict.fromkeys(c.node for c in step.contributions):
             got = received[j]
             if len(got) > 1:

@@ -1,0 +1,161 @@
+"""`backprop graph`: build a graph from an expression, backpropagate, and draw or export it.
+
+    backprop graph "tanh(x1*w1 + x2*w2 + b)" --set x1=2 w1=-3 x2=0 w2=1 b=6.8813735870195432 \\
+        --html neuron.html --svg neuron.svg
+
+The expression is parsed safely (backprop.expr: an allow-list, never eval).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+import warnings
+from pathlib import Path
+
+__all__ = ["add_graph_command", "run_graph"]
+
+EPILOG = (
+    "Allowed: numbers, variable names, + - * / **, unary -, and tanh exp log sigmoid relu "
+    "sqrt abs. Use '-' as PATH to write a text format (--dot, --mermaid, --json) to stdout."
+)
+
+
+def add_graph_command(sub) -> argparse.ArgumentParser:
+    """Register the 'graph' command on the subparsers of the backprop command."""
+    graph = sub.add_parser(
+        "graph",
+        help="draw an expression's graph and its gradients; a step-through page of backprop",
+        description=(
+            "Build the graph of an expression, run backward() from it, print the gradients "
+            "and write drawings: a step-through HTML page, SVG or PNG, DOT, Mermaid or JSON."
+        ),
+        epilog=EPILOG,
+    )
+    graph.add_argument("expression", help='e.g. "tanh(x1*w1 + x2*w2 + b)" (quote it)')
+    graph.add_argument(
+        "--set",
+        dest="assignments",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME=VALUE",
+        help="the value of each variable, e.g. --set x1=2 w1=-3",
+    )
+    graph.add_argument("--html", metavar="PATH", help="the step-through page of backward()")
+    graph.add_argument("--svg", metavar="PATH", help="the graph as SVG, drawn as draw_dot does")
+    graph.add_argument("--png", metavar="PATH", help="the graph as PNG")
+    graph.add_argument("--dot", metavar="PATH", help="Graphviz DOT source")
+    graph.add_argument("--mermaid", metavar="PATH", help="a Mermaid flowchart")
+    graph.add_argument("--json", metavar="PATH", help="nodes, values, gradients and edges")
+    graph.add_argument(
+        "--layout",
+        choices=("auto", "dot", "grandalf", "layered"),
+        default="auto",
+        help="how the HTML page places nodes (auto: Graphviz when installed, else Python)",
+    )
+    graph.set_defaults(run=run_graph)
+    return graph
+
+
+def _command_error(message: str) -> Exception:
+    from .cli import CommandError  # the command's one-line error, exit code 2
+
+    return CommandError(message)
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _parse_assignments(items: list[str]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not _NAME.fullmatch(name):
+            raise _command_error(f"--set expects NAME=VALUE, got {item!r}")
+        try:
+            value = float(text)
+        except ValueError:
+            raise _command_error(f"--set {name}: expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise _command_error(f"--set {name}: expected a finite number, got {text!r}")
+        if name in values:
+            raise _command_error(f"--set {name} is given twice")
+        values[name] = value
+    return values
+
+
+def _write(path: str, content: str | bytes, what: str, out) -> None:
+    if path == "-":
+        if isinstance(content, bytes):
+            raise _command_error(f"{what} is binary: give a file name, not '-'")
+        sys.stdout.write(content)
+        return
+    try:
+        if isinstance(content, bytes):
+            Path(path).write_bytes(content)
+        else:
+            Path(path).write_text(content, encoding="utf-8")
+    except OSError as e:
+        raise _command_error(f"cannot write {what} to {path}: {e.strerror or e}") from None
+    print(f"wrote {what}: {path}", file=out)
+
+
+def run_graph(args: argparse.Namespace) -> int:
+    """Build, backpropagate, print the gradients and write the requested outputs."""
+    from .expr import ExpressionError, build, parse
+    from .viz import GraphvizMissing, draw_dot, explain, to_dot, to_json, to_mermaid
+
+    values = _parse_assignments(args.assignments)
+    try:
+        expression = parse(args.expression)
+        unused = [name for name in values if name not in expression.variables]
+        if unused:
+            raise _command_error(
+                f"--set {', '.join(unused)}: not a variable of the expression "
+                f"(its variables: {', '.join(expression.variables) or 'none'})"
+            )
+        root, leaves = build(expression, values)
+    except ExpressionError as e:
+        message = e.message
+        if e.missing:
+            message += f": give {'it' if len(e.missing) == 1 else 'them'} with --set " + " ".join(
+                f"{name}=..." for name in e.missing
+            )
+        pointer = "\n".join("  " + line for line in e.pointer().splitlines())
+        raise _command_error(f"{message} (column {e.column + 1})\n{pointer}") from None
+    root.backward()
+
+    text_to_stdout = "-" in (args.dot, args.mermaid, args.json)
+    out = sys.stderr if text_to_stdout else sys.stdout  # keep stdout clean for the export
+    print(f"{args.expression.strip()} = {root.data!r}", file=out)
+    if leaves:
+        print(f"gradients, d({root.label})/d(variable):", file=out)
+        width = max(len(name) for name in leaves)
+        for name, leaf in leaves.items():
+            print(f"  {name:<{width}}  {leaf.grad!r}", file=out)
+    if args.html:
+        page = explain(root, layout_engine=args.layout, title=f"The backward pass of {root.label}")
+        _write(args.html, page.html, "the step-through page", out)
+    for fmt in ("svg", "png"):
+        path = getattr(args, fmt)
+        if not path:
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                data = draw_dot(root, format=fmt, max_nodes=None).pipe(format=fmt)
+            except GraphvizMissing as e:
+                raise _command_error(str(e)) from None
+        for w in caught:  # e.g. the note that our own renderer stands in for Graphviz
+            print(f"note: {w.message}", file=sys.stderr)
+        _write(path, data, f"the {fmt.upper()} drawing", out)
+    for fmt, export in (("dot", to_dot), ("mermaid", to_mermaid), ("json", to_json)):
+        path = getattr(args, fmt)
+        if path:
+            _write(path, export(root), f"the {fmt.upper() if fmt != 'mermaid' else 'Mermaid'}"
+                   " graph", out)  # fmt: skip
+    return 0
