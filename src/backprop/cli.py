@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .engine import Value
+from .graph_cli import add_graph_command
 from .nn import MLP
 
 __all__ = ["main", "build_parser"]
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to draw the neuron's graph, .svg or .png (neuron.svg); '' to skip",
     )
     demo.set_defaults(run=cmd_demo)
+    add_graph_command(sub)
     return parser
 
 
