@@ -373,13 +373,15 @@ def test_backward_from_a_leaf():
     assert x.grad == 1.0
 
 
-def test_topological_order_matches_the_notebooks_recursive_sort():
+def test_topological_order_puts_every_node_after_its_inputs():
     x1, x2, w1, w2, b = (Value(v) for v in (2.0, 0.0, -3.0, 1.0, 6.88))
-    o = ((x1 * w1 + x2 * w2) + b).tanh()
+    h = x1 * w1 + x2 * w2
+    o = (h + b).tanh() * h  # h is used twice
+    unrelated = Value(1.0) * x1  # made from a leaf of the graph, but not under o
 
     topo, visited = [], set()
 
-    def build(v):
+    def build(v):  # the notebook's recursive version
         if v not in visited:
             visited.add(v)
             for child in v._prev:
@@ -387,7 +389,14 @@ def test_topological_order_matches_the_notebooks_recursive_sort():
             topo.append(v)
 
     build(o)
-    assert o.topological_order() == topo
+    order = o.topological_order()
+    assert set(order) == set(topo) and len(order) == len(topo)
+    assert unrelated not in order
+    assert order[-1] is o
+    position = {id(v): i for i, v in enumerate(order)}
+    for v in order:
+        for child in v._prev:
+            assert position[id(child)] < position[id(v)]
 
 
 def test_a_million_op_chain_backpropagates_and_is_freed():

@@ -2,33 +2,47 @@
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from operator import attrgetter
 
 from . import ops
 from .ops import SCALAR, Op
 
 __all__ = ["Value", "no_grad", "is_grad_enabled"]
 
-_state = threading.local()
+
+class _GradMode(threading.local):
+    enabled = True  # the default on every thread
+
+
+_grad_mode = _GradMode()
+_open_no_grad_blocks = 0  # on any thread: lets the hot path skip the thread-local lookup
+_lock = threading.Lock()
 
 
 def is_grad_enabled() -> bool:
     """True unless inside a ``no_grad()`` block on this thread."""
-    return getattr(_state, "grad_enabled", True)
+    return _grad_mode.enabled
 
 
 @contextmanager
 def no_grad() -> Iterator[None]:
     """Within this block ops compute values but record no graph (per thread, nestable)."""
-    previous = is_grad_enabled()
-    _state.grad_enabled = False
+    global _open_no_grad_blocks
+    previous = _grad_mode.enabled
+    _grad_mode.enabled = False
+    with _lock:
+        _open_no_grad_blocks += 1
     try:
         yield
     finally:
-        _state.grad_enabled = previous
+        _grad_mode.enabled = previous
+        with _lock:
+            _open_no_grad_blocks -= 1
 
 
 def _to_float(data: object) -> float:
@@ -36,12 +50,61 @@ def _to_float(data: object) -> float:
         return data
     if isinstance(data, numbers.Real):  # int, bool, Fraction, numpy scalars
         return float(data)
-    shape = getattr(data, "shape", None)
-    if shape == ():  # a 0-d numpy array
+    if getattr(data, "shape", None) == ():  # a 0-d numpy array
         return _to_float(data.item())
     raise TypeError(
         f"Value needs a real number (int or float), got {type(data).__name__}: {data!r:.60}"
     )
+
+
+# ---- making nodes: every op's forward rule comes from its row in ops.py ---------------------
+
+
+def _node(fn: Op, data: float, a: Value, b: Value | None, arg: float | None) -> Value:
+    out = _new(Value)
+    out.data = data
+    out.grad = 0.0
+    out.label = ""
+    out._seq = _next_seq()
+    if _open_no_grad_blocks and not _grad_mode.enabled:
+        out._fn = out._a = out._b = out._arg = None
+    else:
+        out._fn, out._a, out._b, out._arg = fn, a, b, arg
+    return out
+
+
+def _binary_method(fn: Op, swapped: bool = False):
+    """Value's method for a binary op: self op other, or other op self when swapped (for
+    __radd__ and its kin). Numbers are lifted to leaf Values; anything else is NotImplemented."""
+    forward = fn.forward
+
+    def method(self: Value, other: Value | float) -> Value:
+        if other.__class__ is not Value and (other := _lift(other)) is None:
+            return NotImplemented
+        a, b = (other, self) if swapped else (self, other)
+        return _node(fn, forward(SCALAR, a.data, b.data), a, b, None)
+
+    return method
+
+
+def _unary_method(fn: Op):
+    """Value's method for a unary op, such as v.tanh()."""
+    forward = fn.forward
+
+    def method(self: Value) -> Value:
+        return _node(fn, forward(SCALAR, self.data), self, None, None)
+
+    method.__doc__ = f"{fn.name}(self), recorded in the graph"
+    return method
+
+
+def _lift(x: object) -> Value | None:
+    """The operand as a Value, or None for a non-number (the op then returns NotImplemented)."""
+    if isinstance(x, Value):
+        return x
+    if isinstance(x, numbers.Real):
+        return Value(x)
+    return None
 
 
 class Value:
@@ -54,19 +117,34 @@ class Value:
 
     # _fn is the op's row in ops.OPS and _arg its constant (the 2 of x**2). No per-node
     # closure means no reference cycle, so a graph is freed the moment its root is dropped.
-    __slots__ = ("data", "grad", "label", "_prev", "_fn", "_arg")
+    # The operands sit in two slots, _a and _b (None when absent), rather than in a tuple: one
+    # object fewer per node for the garbage collector to track, and the graph is most of the
+    # heap while it is alive. _seq numbers nodes in creation order: inputs always exist before
+    # the nodes that use them, so sorting by _seq gives a topological order without recursion.
+    __slots__ = ("data", "grad", "label", "_fn", "_a", "_b", "_arg", "_seq")
     __array_ufunc__ = None  # make numpy scalars defer: np.float64(2) * v calls v.__rmul__
 
     def __init__(self, data: float, label: str = "") -> None:
         self.data = _to_float(data)
         self.grad = 0.0
         self.label = label
-        self._prev: tuple[Value, ...] = ()
         self._fn: Op | None = None
+        self._a: Value | None = None
+        self._b: Value | None = None
         self._arg: float | None = None
+        self._seq = _next_seq()
+
+    @property
+    def _prev(self) -> tuple[Value, ...]:
+        """The operands, in order: (a, a) for a*a."""
+        a, b = self._a, self._b
+        if a is None:
+            return ()
+        return (a,) if b is None else (a, b)
 
     @property
     def _op(self) -> str:
+        """The op that made this node, as drawn: '+', '*', 'tanh', '**2'; '' for a leaf."""
         fn = self._fn
         return "" if fn is None else fn.label(self._arg)
 
@@ -78,99 +156,44 @@ class Value:
         label = f", label={self.label!r}" if self.label else ""
         return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
 
-    # ---- building the graph -------------------------------------------------------------------
+    def __float__(self) -> float:
+        return self.data
 
-    def _apply(self, fn: Op, inputs: tuple[Value, ...], arg: float | None = None) -> Value:
-        """Run fn's forward rule on the inputs and record the node (unless in no_grad)."""
-        xs = [v.data for v in inputs]
-        if arg is not None:
-            xs.append(arg)
-        out = Value.__new__(Value)
-        out.data = fn.forward(SCALAR, *xs)
-        out.grad = 0.0
-        out.label = ""
-        if getattr(_state, "grad_enabled", True):
-            out._prev, out._fn, out._arg = inputs, fn, arg
-        else:
-            out._prev, out._fn, out._arg = (), None, None
-        return out
+    # ---- the ops ------------------------------------------------------------------------------
 
-    def __add__(self, other: Value | float) -> Value:
-        other = _lift(other)
-        return NotImplemented if other is None else self._apply(ops.ADD, (self, other))
-
-    def __radd__(self, other: float) -> Value:
-        other = _lift(other)
-        return NotImplemented if other is None else other._apply(ops.ADD, (other, self))
-
-    def __sub__(self, other: Value | float) -> Value:
-        other = _lift(other)
-        return NotImplemented if other is None else self._apply(ops.SUB, (self, other))
-
-    def __rsub__(self, other: float) -> Value:
-        other = _lift(other)
-        return NotImplemented if other is None else other._apply(ops.SUB, (other, self))
-
-    def __mul__(self, other: Value | float) -> Value:
-        other = _lift(other)
-        return NotImplemented if other is None else self._apply(ops.MUL, (self, other))
-
-    def __rmul__(self, other: float) -> Value:
-        other = _lift(other)
-        return NotImplemented if other is None else other._apply(ops.MUL, (other, self))
-
-    def __truediv__(self, other: Value | float) -> Value:
-        other = _lift(other)
-        return NotImplemented if other is None else self._apply(ops.DIV, (self, other))
-
-    def __rtruediv__(self, other: float) -> Value:
-        other = _lift(other)
-        return NotImplemented if other is None else other._apply(ops.DIV, (other, self))
-
-    def __pow__(self, other: Value | float) -> Value:
-        if isinstance(other, Value):  # both base and exponent get a gradient
-            return self._apply(ops.POW, (self, other))
-        if isinstance(other, numbers.Real):
-            return self._apply(ops.POWC, (self,), float(other))
-        return NotImplemented
-
-    def __rpow__(self, other: float) -> Value:
-        if isinstance(other, numbers.Real):  # 2 ** v: a constant base
-            return self._apply(ops.RPOW, (self,), float(other))
-        return NotImplemented
-
-    def __neg__(self) -> Value:
-        return self._apply(ops.NEG, (self,))
+    __add__ = _binary_method(ops.ADD)
+    __radd__ = _binary_method(ops.ADD, swapped=True)
+    __sub__ = _binary_method(ops.SUB)
+    __rsub__ = _binary_method(ops.SUB, swapped=True)
+    __mul__ = _binary_method(ops.MUL)
+    __rmul__ = _binary_method(ops.MUL, swapped=True)
+    __truediv__ = _binary_method(ops.DIV)
+    __rtruediv__ = _binary_method(ops.DIV, swapped=True)
+    __neg__ = _unary_method(ops.NEG)
+    __abs__ = abs = _unary_method(ops.ABS)
+    exp = _unary_method(ops.EXP)
+    log = _unary_method(ops.LOG)
+    tanh = _unary_method(ops.TANH)
+    sigmoid = _unary_method(ops.SIGMOID)
+    relu = _unary_method(ops.RELU)
+    sqrt = _unary_method(ops.SQRT)
 
     def __pos__(self) -> Value:
         return self
 
-    def __abs__(self) -> Value:
-        return self._apply(ops.ABS, (self,))
+    def __pow__(self, other: Value | float) -> Value:
+        if isinstance(other, Value):  # both base and exponent get a gradient
+            return _node(ops.POW, ops.POW.forward(SCALAR, self.data, other.data), self, other, None)
+        if isinstance(other, numbers.Real):
+            k = float(other)
+            return _node(ops.POWC, ops.POWC.forward(SCALAR, self.data, k), self, None, k)
+        return NotImplemented
 
-    def exp(self) -> Value:
-        return self._apply(ops.EXP, (self,))
-
-    def log(self) -> Value:
-        return self._apply(ops.LOG, (self,))
-
-    def tanh(self) -> Value:
-        return self._apply(ops.TANH, (self,))
-
-    def sigmoid(self) -> Value:
-        return self._apply(ops.SIGMOID, (self,))
-
-    def relu(self) -> Value:
-        return self._apply(ops.RELU, (self,))
-
-    def sqrt(self) -> Value:
-        return self._apply(ops.SQRT, (self,))
-
-    def abs(self) -> Value:
-        return self._apply(ops.ABS, (self,))
-
-    def __float__(self) -> float:
-        return self.data
+    def __rpow__(self, other: float) -> Value:
+        if isinstance(other, numbers.Real):  # 2 ** v: a constant base
+            k = float(other)
+            return _node(ops.RPOW, ops.RPOW.forward(SCALAR, self.data, k), self, None, k)
+        return NotImplemented
 
     # ---- backpropagation ----------------------------------------------------------------------
 
@@ -179,36 +202,39 @@ class Value:
         fn = self._fn
         if fn is None:
             return
-        inputs = self._prev
-        xs = [v.data for v in inputs]
-        if fn.has_arg:
-            xs.append(self._arg)
-        grads = fn.backward(SCALAR, self.grad, self.data, *xs)
-        for v, g in zip(inputs, grads):
-            v.grad += g
+        a, b = self._a, self._b
+        if b is not None:
+            ga, gb = fn.backward(SCALAR, self.grad, self.data, a.data, b.data)
+            a.grad += ga
+            b.grad += gb
+        elif fn.has_arg:
+            (ga,) = fn.backward(SCALAR, self.grad, self.data, a.data, self._arg)
+            a.grad += ga
+        else:
+            (ga,) = fn.backward(SCALAR, self.grad, self.data, a.data)
+            a.grad += ga
 
     def topological_order(self) -> list[Value]:
         """Every node under self, each after all of its inputs (self is last).
 
-        An explicit stack instead of recursion, so depth is limited only by memory. Inputs are
-        visited in operand order, giving the same order as the recursive version.
+        An explicit stack collects the nodes, so depth is limited only by memory; creation order
+        (every input is made before the nodes that use it) then sorts them.
         """
-        order: list[Value] = []
-        visited: set[int] = set()
-        stack: list[tuple[Value, bool]] = [(self, False)]
+        seen = {self}
+        stack = [self]
         while stack:
-            node, inputs_done = stack.pop()
-            if inputs_done:
-                order.append(node)
-                continue
-            if id(node) in visited:
-                continue
-            visited.add(id(node))
-            stack.append((node, True))
-            for child in reversed(node._prev):
-                if id(child) not in visited:
-                    stack.append((child, False))
-        return order
+            node = stack.pop()
+            a = node._a
+            if a is None:
+                continue  # a leaf
+            if a not in seen:
+                seen.add(a)
+                stack.append(a)
+            b = node._b
+            if b is not None and b not in seen:
+                seen.add(b)
+                stack.append(b)
+        return sorted(seen, key=_seq_of)
 
     def backward(self, grad: float = 1.0) -> None:
         """Backpropagate from this node, adding d(self)/d(leaf) * grad into every leaf's .grad.
@@ -227,10 +253,6 @@ class Value:
             node._backward()
 
 
-def _lift(x: object) -> Value | None:
-    """The operand as a Value, or None for a non-number (the op then returns NotImplemented)."""
-    if isinstance(x, Value):
-        return x
-    if isinstance(x, numbers.Real):
-        return Value(x)
-    return None
+_new = Value.__new__
+_next_seq = itertools.count().__next__
+_seq_of = attrgetter("_seq")
