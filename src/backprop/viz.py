@@ -222,10 +222,10 @@ def _digraph_class():
             return data.decode(encoding) if encoding else data
 
         def render(self, filename=None, directory=None, view=False, cleanup=False, format=None,
-                   *args, outfile=None, **kwargs):  # fmt: skip
+                   *, outfile=None, **kwargs):  # fmt: skip
             if _dot_available():
-                return super().render(filename, directory, view, cleanup, format, *args,
-                                      outfile=outfile, **kwargs)  # fmt: skip
+                return super().render(filename, directory=directory, view=view, cleanup=cleanup,
+                                      format=format, outfile=outfile, **kwargs)  # fmt: skip
             if outfile is not None:
                 out = Path(outfile)
                 fmt = format or out.suffix.lstrip(".") or self.format
