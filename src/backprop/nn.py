@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from .engine import Value
 
@@ -51,6 +53,70 @@ class Module:
         """Set every parameter's .grad to 0 (gradients accumulate across backward() calls)."""
         for p in self.parameters():
             p.grad = 0.0
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        """(dotted name, parameter) pairs such as ('layers.0.neurons.3.w.1', Value(...)).
+
+        Found by walking the module's attributes: a Value, a list of Values, a Module or a list
+        of Modules. The order must match parameters(), which state_dict() relies on.
+        """
+        named: list[tuple[str, Value]] = []
+        for attr, x in vars(self).items():
+            items = list(enumerate(x)) if isinstance(x, (list, tuple)) else [(None, x)]
+            for i, item in items:
+                name = attr if i is None else f"{attr}.{i}"
+                if isinstance(item, Value):
+                    named.append((name, item))
+                elif isinstance(item, Module):
+                    named.extend((f"{name}.{n}", p) for n, p in item.named_parameters())
+        params = self.parameters()
+        if [id(p) for _, p in named] != [id(p) for p in params]:
+            raise TypeError(
+                f"{type(self).__name__}.parameters() does not match its attributes; "
+                "override named_parameters() to name them"
+            )
+        return named
+
+    def state_dict(self) -> dict[str, float]:
+        """Every parameter's value by name, in parameters() order (plain floats, JSON-ready)."""
+        return {name: p.data for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state_dict: Mapping[str, float]) -> None:
+        """Set the parameters from a state_dict() of a model with the same architecture.
+
+        Everything is checked first (the same names, real finite numbers), so on any error
+        the model is left exactly as it was.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+        named = self.named_parameters()
+        names = [name for name, _ in named]
+        missing = [n for n in names if n not in state_dict]
+        unexpected = [n for n in state_dict if n not in set(names)]
+        if missing or unexpected:
+            parts = []
+            if missing:
+                parts.append(f"missing {len(missing)} ({', '.join(missing[:3])}...)")
+            if unexpected:
+                parts.append(
+                    f"unexpected {len(unexpected)} ({', '.join(map(str, unexpected[:3]))}...)"
+                )
+            raise ValueError(
+                f"state_dict does not fit this {type(self).__name__} "
+                f"({len(names)} parameters): {'; '.join(parts)}"
+            )
+        values = []
+        for name in names:
+            x = state_dict[name]
+            if isinstance(x, Value):
+                x = x.data
+            if isinstance(x, bool) or not isinstance(x, numbers.Real):
+                raise TypeError(f"parameter {name} must be a real number, got {x!r:.60}")
+            if not math.isfinite(x):
+                raise ValueError(f"parameter {name} is not a finite number: {x!r}")
+            values.append(float(x))
+        for (_, p), x in zip(named, values):
+            p.data = x
 
 
 class Neuron(Module):
@@ -152,6 +218,10 @@ class MLP(Module):
     @property
     def activations(self) -> list[str]:
         return [layer.neurons[0].activation for layer in self.layers]
+
+    def architecture(self) -> dict:
+        """What it takes to rebuild this model: ``MLP(**model.architecture())``."""
+        return {"nin": self.sizes[0], "nouts": self.sizes[1:], "activation": self.activations}
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)

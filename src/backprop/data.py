@@ -1,0 +1,450 @@
+"""Datasets: seeded 2-D generators (moons, circles, spiral, xor, blobs), the notebook's toy set,
+CSV loading, a train/test split and a minibatch iterator. Pure Python, nothing downloaded.
+
+Every loader returns a ``Dataset``, which unpacks like scikit-learn's ``(X, y)``::
+
+    X, y = moons(100, noise=0.1, seed=1)   # X: 100 [x1, x2] rows, y: 100 labels 0 or 1
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import numbers
+import random
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "Dataset",
+    "moons",
+    "circles",
+    "spiral",
+    "xor",
+    "blobs",
+    "toy",
+    "load_csv",
+    "read_features_csv",
+    "train_test_split",
+    "minibatches",
+    "sorted_classes",
+    "DATASETS",
+    "get_dataset",
+    "CSVError",
+]
+
+
+class CSVError(ValueError):
+    """A malformed CSV file; the message names the file, line and column."""
+
+
+def sorted_classes(labels: Sequence[Hashable]) -> list:
+    """The distinct labels in order: numerically if all are numbers, else as strings."""
+    distinct = list(dict.fromkeys(labels))
+    if all(isinstance(c, numbers.Real) and not isinstance(c, bool) for c in distinct):
+        return sorted(distinct)
+    return sorted(distinct, key=str)
+
+
+@dataclass
+class Dataset:
+    """Feature rows ``X``, one label per row ``y``, and the label vocabulary ``classes``.
+
+    Unpacks as ``X, y = dataset``. ``classes`` lists the distinct labels in order; training
+    maps the first to the negative class (-1 for hinge, 0 for cross-entropy).
+    """
+
+    X: list[list[float]]
+    y: list
+    classes: list = field(default_factory=list)
+    feature_names: list[str] = field(default_factory=list)
+    name: str = ""
+    label_name: str = "label"
+
+    def __post_init__(self) -> None:
+        if len(self.X) != len(self.y):
+            raise ValueError(f"dataset has {len(self.X)} rows but {len(self.y)} labels")
+        if not self.classes:
+            self.classes = sorted_classes(self.y)
+        if not self.feature_names and self.X:
+            self.feature_names = [f"x{i + 1}" for i in range(len(self.X[0]))]
+
+    def __iter__(self) -> Iterator:
+        yield self.X
+        yield self.y
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    def __repr__(self) -> str:
+        name = f"{self.name}: " if self.name else ""
+        return (
+            f"Dataset({name}{len(self.X)} rows, {self.n_features} features, "
+            f"classes {self.classes!r})"
+        )
+
+
+def _check_count(name: str, n: object, minimum: int = 1) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {n!r}")
+    return n
+
+
+def _check_noise(noise: object) -> float:
+    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not 0 <= noise < math.inf:
+        raise ValueError(f"noise must be a number >= 0, got {noise!r}")
+    return float(noise)
+
+
+def _rng(seed: int | None) -> random.Random:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}: {seed!r}")
+    return random.Random(seed)
+
+
+def _finish(
+    rng: random.Random, X: list[list[float]], y: list, noise: float, name: str, **kw
+) -> Dataset:
+    """Add gaussian noise to every coordinate and shuffle the rows."""
+    X = [[v + rng.gauss(0.0, noise) if noise else v for v in row] for row in X]
+    order = list(range(len(X)))
+    rng.shuffle(order)
+    return Dataset([X[i] for i in order], [y[i] for i in order], name=name, **kw)
+
+
+def _linspace(start: float, stop: float, n: int) -> list[float]:
+    if n == 1:
+        return [start]
+    return [start + (stop - start) * i / (n - 1) for i in range(n)]
+
+
+def moons(n_samples: int = 100, noise: float = 0.1, seed: int | None = 0) -> Dataset:
+    """Two interleaving half circles (scikit-learn's make_moons); labels 0 and 1."""
+    _check_count("n_samples", n_samples, 2)
+    noise, rng = _check_noise(noise), _rng(seed)
+    n_out = n_samples // 2
+    n_in = n_samples - n_out
+    X = [[math.cos(t), math.sin(t)] for t in _linspace(0, math.pi, n_out)]
+    X += [[1 - math.cos(t), 0.5 - math.sin(t)] for t in _linspace(0, math.pi, n_in)]
+    return _finish(rng, X, [0] * n_out + [1] * n_in, noise, "moons", classes=[0, 1])
+
+
+def circles(
+    n_samples: int = 100, noise: float = 0.05, factor: float = 0.5, seed: int | None = 0
+) -> Dataset:
+    """A small circle (label 1) inside a large one (label 0), as scikit-learn's make_circles."""
+    _check_count("n_samples", n_samples, 2)
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
+        raise ValueError(f"factor must be a number in (0, 1), got {factor!r}")
+    noise, rng = _check_noise(noise), _rng(seed)
+    n_out = n_samples // 2
+    n_in = n_samples - n_out
+    ring = [2 * math.pi * i / n_out for i in range(n_out)]
+    inner = [2 * math.pi * i / n_in for i in range(n_in)]
+    X = [[math.cos(t), math.sin(t)] for t in ring]
+    X += [[factor * math.cos(t), factor * math.sin(t)] for t in inner]
+    return _finish(rng, X, [0] * n_out + [1] * n_in, noise, "circles", classes=[0, 1])
+
+
+def spiral(
+    n_samples: int = 150, classes: int = 3, noise: float = 0.2, seed: int | None = 0
+) -> Dataset:
+    """``classes`` interleaved spiral arms (CS231n's spiral data); labels 0 .. classes-1.
+
+    Arm j has radius r going 0 -> 1 and angle 4j + 4r plus gaussian noise of std ``noise``
+    (in radians), so each arm turns about 230 degrees.
+    """
+    _check_count("n_samples", n_samples, 2)
+    _check_count("classes", classes, 2)
+    if n_samples < classes:
+        raise ValueError(f"n_samples ({n_samples}) must be at least classes ({classes})")
+    noise, rng = _check_noise(noise), _rng(seed)
+    X: list[list[float]] = []
+    y: list[int] = []
+    for j in range(classes):
+        n = n_samples // classes + (1 if j < n_samples % classes else 0)
+        for r in _linspace(0.0, 1.0, n):
+            t = 4 * j + 4 * r + rng.gauss(0.0, noise)
+            X.append([r * math.sin(t), r * math.cos(t)])
+            y.append(j)
+    return _finish(rng, X, y, 0.0, "spiral", classes=list(range(classes)))
+
+
+def xor(n_samples: int = 100, noise: float = 0.0, seed: int | None = 0) -> Dataset:
+    """Points in [-1, 1]^2 away from the axes; label 1 where x1 * x2 > 0 (same-sign quadrants)."""
+    _check_count("n_samples", n_samples, 2)
+    noise, rng = _check_noise(noise), _rng(seed)
+    X, y = [], []
+    for _ in range(n_samples):
+        # a margin of 0.1 around the axes, as TensorFlow Playground's xor has
+        row = [rng.choice((-1, 1)) * rng.uniform(0.1, 1.0) for _ in range(2)]
+        X.append(row)
+        y.append(1 if row[0] * row[1] > 0 else 0)
+    return _finish(rng, X, y, noise, "xor", classes=[0, 1])
+
+
+def blobs(
+    n_samples: int = 100,
+    centers: int = 3,
+    std: float = 0.5,
+    box: float = 3.0,
+    seed: int | None = 0,
+) -> Dataset:
+    """Gaussian blobs around ``centers`` random centres in [-box, box]^2; labels 0 .. centers-1."""
+    _check_count("n_samples", n_samples, 2)
+    _check_count("centers", centers, 2)
+    if isinstance(box, bool) or not isinstance(box, numbers.Real) or not 0 < box < math.inf:
+        raise ValueError(f"box must be a positive number, got {box!r}")
+    std, rng = _check_noise(std), _rng(seed)
+    middles = [[rng.uniform(-box, box), rng.uniform(-box, box)] for _ in range(centers)]
+    y = [i % centers for i in range(n_samples)]
+    X = [list(middles[c]) for c in y]
+    return _finish(rng, X, y, std, "blobs", classes=list(range(centers)))
+
+
+def toy() -> Dataset:
+    """The notebook's 4 points: three inputs each and a target of -1 or +1."""
+    X = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+    y = [1.0, -1.0, -1.0, 1.0]
+    return Dataset(X, y, classes=[-1.0, 1.0], name="toy")
+
+
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "moons": moons,
+    "circles": circles,
+    "spiral": spiral,
+    "xor": xor,
+    "blobs": blobs,
+    "toy": toy,
+}
+
+
+def get_dataset(name: str, **options) -> Dataset:
+    """A registered dataset by name (``DATASETS``), or ``load_csv`` for a path ending in .csv.
+
+    Options a generator does not take (such as ``noise`` for ``toy``) are an error.
+    """
+    if name in DATASETS:
+        make = DATASETS[name]
+        import inspect
+
+        accepted = inspect.signature(make).parameters
+        unknown = [k for k, v in options.items() if v is not None and k not in accepted]
+        if unknown:
+            raise ValueError(f"dataset {name!r} does not take {', '.join(unknown)}")
+        return make(**{k: v for k, v in options.items() if v is not None})
+    if name.lower().endswith(".csv") or Path(name).exists():
+        return load_csv(name)
+    raise ValueError(
+        f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)} or give a .csv path"
+    )
+
+
+# ---- CSV --------------------------------------------------------------------------------------
+
+
+def _parse_float(text: str) -> float | None:
+    try:
+        x = float(text)
+    except ValueError:
+        return None
+    return x
+
+
+def _parse_label(text: str):
+    """'1' -> 1, '-1.0' -> -1.0, 'cat' -> 'cat' (whitespace stripped)."""
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    x = _parse_float(text)
+    return x if x is not None and math.isfinite(x) else text
+
+
+def _read_rows(path: str | Path) -> list[tuple[int, list[str]]]:
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            rows = [(reader.line_num, row) for row in reader]
+    except FileNotFoundError:
+        raise CSVError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CSVError(f"{path}: is a directory, not a CSV file") from None
+    except UnicodeDecodeError as e:
+        raise CSVError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
+    except csv.Error as e:
+        raise CSVError(f"{path}: {e}") from None
+    return [(line, [c.strip() for c in row]) for line, row in rows if any(c.strip() for c in row)]
+
+
+def _is_header(row: list[str], feature_columns: list[int]) -> bool:
+    return any(_parse_float(row[c]) is None for c in feature_columns if c < len(row))
+
+
+def load_csv(path: str | Path, label_column: int | str = -1, header: bool | None = None) -> Dataset:
+    """Read numeric feature columns and one label column from a CSV file.
+
+    ``label_column`` is an index (default -1, the last) or a header name. ``header=None``
+    detects a header: the first row is one if any of its feature cells is not a number.
+    Labels may be anything (0/1, -1/1, names). A malformed file raises ``CSVError`` naming
+    the line and column.
+    """
+    rows = _read_rows(path)
+    if not rows:
+        raise CSVError(f"{path}: the file holds no rows")
+    first_line, first = rows[0]
+    width = len(first)
+    if width < 2:
+        raise CSVError(
+            f"{path} line {first_line}: need at least 2 columns (features and a label), got {width}"
+        )
+    if isinstance(label_column, str):
+        if label_column not in first:
+            raise CSVError(f"{path}: no column named {label_column!r} in the header {first}")
+        label_index = first.index(label_column)
+        header = True
+    else:
+        if isinstance(label_column, bool) or not isinstance(label_column, int):
+            raise TypeError(f"label_column must be an int or a name, got {label_column!r}")
+        if not -width <= label_column < width:
+            raise CSVError(f"{path}: label column {label_column} is out of range for {width}")
+        label_index = label_column % width
+    feature_columns = [c for c in range(width) if c != label_index]
+    if header is None:
+        header = _is_header(first, feature_columns)
+    if header:
+        names = first
+        rows = rows[1:]
+        if not rows:
+            raise CSVError(f"{path}: the file has a header but no data rows")
+    else:
+        names = [f"x{i + 1}" for i in range(width)]
+        names[label_index] = "label"
+    X: list[list[float]] = []
+    y: list = []
+    for line, row in rows:
+        if len(row) != width:
+            raise CSVError(f"{path} line {line}: expected {width} fields, got {len(row)}")
+        features = []
+        for c in feature_columns:
+            x = _parse_float(row[c])
+            if x is None or not math.isfinite(x):
+                what = "a finite number" if x is not None else "a number"
+                raise CSVError(
+                    f"{path} line {line}, column {c + 1} ({names[c]!r}): "
+                    f"expected {what}, got {row[c]!r}"
+                )
+            features.append(x)
+        if row[label_index] == "":
+            raise CSVError(f"{path} line {line}, column {label_index + 1}: the label is empty")
+        X.append(features)
+        y.append(row[label_index])
+    labels = [_parse_label(t) for t in y]
+    if not all(isinstance(v, numbers.Real) for v in labels):
+        labels = y  # mixed numbers and names: keep every label as text
+    return Dataset(
+        X,
+        labels,
+        feature_names=[names[c] for c in feature_columns],
+        name=Path(path).name,
+        label_name=names[label_index],
+    )
+
+
+def read_features_csv(
+    path: str | Path, n_features: int, label_column: int = -1
+) -> list[list[float]]:
+    """Rows of ``n_features`` numbers for prediction; a header row is skipped.
+
+    A file with one extra column (the training file itself, say) has its label column dropped.
+    """
+    rows = _read_rows(path)
+    if not rows:
+        raise CSVError(f"{path}: the file holds no rows")
+    width = len(rows[0][1])
+    if width == n_features:
+        columns = list(range(width))
+    elif width == n_features + 1:
+        drop = label_column % width
+        columns = [c for c in range(width) if c != drop]
+    else:
+        raise CSVError(
+            f"{path} line {rows[0][0]}: the model takes {n_features} features, "
+            f"but the file has {width} columns"
+        )
+    if _is_header(rows[0][1], columns):
+        names = rows[0][1]
+        rows = rows[1:]
+    else:
+        names = [f"column {c + 1}" for c in range(width)]
+    X = []
+    for line, row in rows:
+        if len(row) != width:
+            raise CSVError(f"{path} line {line}: expected {width} fields, got {len(row)}")
+        features = []
+        for c in columns:
+            x = _parse_float(row[c])
+            if x is None or not math.isfinite(x):
+                raise CSVError(
+                    f"{path} line {line}, column {c + 1} ({names[c]!r}): "
+                    f"expected a finite number, got {row[c]!r}"
+                )
+            features.append(x)
+        X.append(features)
+    if not X:
+        raise CSVError(f"{path}: no data rows")
+    return X
+
+
+# ---- splitting and batching --------------------------------------------------------------------
+
+
+def train_test_split(
+    X: Sequence, y: Sequence, test_fraction: float = 0.2, seed: int | None = 0
+) -> tuple[list, list, list, list]:
+    """Shuffle and split into (X_train, X_test, y_train, y_test); the test part gets
+    round(test_fraction * n) rows, at least 1 and leaving at least 1 for training."""
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+    if len(X) < 2:
+        raise ValueError(f"need at least 2 rows to split, got {len(X)}")
+    f = test_fraction
+    if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 < f < 1:
+        raise ValueError(f"test_fraction must be a number between 0 and 1, got {f!r}")
+    order = list(range(len(X)))
+    _rng(seed).shuffle(order)
+    n_test = min(len(X) - 1, max(1, round(f * len(X))))
+    test, train = order[:n_test], order[n_test:]
+    return [X[i] for i in train], [X[i] for i in test], [y[i] for i in train], [y[i] for i in test]
+
+
+def minibatches(
+    X: Sequence,
+    y: Sequence,
+    batch_size: int = 0,
+    shuffle: bool = True,
+    seed: int | random.Random | None = 0,
+) -> Iterator[tuple[list, list]]:
+    """Yield (X_batch, y_batch) pairs covering every row once; batch_size 0 means one full batch.
+
+    Pass a ``random.Random`` as ``seed`` to get a new order every epoch from one stream.
+    """
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0:
+        raise ValueError(f"batch_size must be an int >= 0 (0 = full batch), got {batch_size!r}")
+    order = list(range(len(X)))
+    if shuffle:
+        rng = seed if isinstance(seed, random.Random) else _rng(seed)
+        rng.shuffle(order)
+    size = batch_size or len(X)
+    for start in range(0, len(X), size):
+        chunk = order[start : start + size]
+        yield [X[i] for i in chunk], [y[i] for i in chunk]

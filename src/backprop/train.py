@@ -1,0 +1,412 @@
+"""fit(): train a model on labelled rows with a progress bar, history, validation, early stopping.
+
+    from backprop import MLP
+    from backprop.data import moons
+    from backprop.train import fit
+
+    X, y = moons(100, noise=0.1, seed=1)
+    model = MLP(2, [16, 16, 1], activation="relu", output_activation="linear", seed=1)
+    history = fit(model, X, y, loss="hinge", optimizer="sgd", lr=1.0, epochs=100)
+    history.accuracy[-1]   # 1.0
+
+Labels can be anything (0/1, -1/1, names). ``classes`` (their order) maps them to what the loss
+needs: the first class is -1 for hinge and mse, 0 for bce, index 0 for cross-entropy.
+Every batch's loss is built by one function, ``batch_loss(model, inputs, targets)``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import random
+import sys
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+
+from . import losses
+from .data import minibatches, sorted_classes, train_test_split
+from .engine import Value, no_grad
+from .nn import MLP, Module
+from .optim import SGD, Adam, AdamW, CosineAnnealingLR, LinearLR, LRScheduler, Optimizer, StepLR
+
+__all__ = [
+    "Objective",
+    "OBJECTIVES",
+    "get_objective",
+    "make_batch_loss",
+    "fit",
+    "History",
+    "predict_outputs",
+    "predict",
+    "accuracy",
+    "make_optimizer",
+    "make_schedule",
+    "DEFAULT_LR",
+    "OPTIMIZERS",
+    "SCHEDULES",
+]
+
+
+# ---- objectives: a loss plus how class labels become its targets ------------------------------
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A loss for classification: how many outputs it reads, the target for class index i of
+    k, the loss of a batch of outputs, and the class an output predicts."""
+
+    name: str
+    binary: bool  # one output for 2 classes (hinge, bce, mse) rather than one per class
+
+    def n_outputs(self, n_classes: int) -> int:
+        return 1 if self.binary else n_classes
+
+    def target(self, index: int) -> float | int:
+        if self.name in ("hinge", "mse"):
+            return 1.0 if index == 1 else -1.0
+        if self.name == "bce":
+            return float(index)
+        return index
+
+    def loss(self, outputs: Sequence, targets: Sequence) -> Value:
+        if self.name == "hinge":
+            return losses.hinge(outputs, targets)
+        if self.name == "mse":
+            return losses.mse(outputs, targets)
+        if self.name == "bce":
+            return losses.binary_cross_entropy(outputs, targets)
+        return losses.cross_entropy(outputs, targets)
+
+    def predict(self, output) -> int:
+        """The class index an output stands for."""
+        if self.binary:
+            return 1 if float(output) > 0 else 0
+        scores = [float(v) for v in output]
+        return max(range(len(scores)), key=scores.__getitem__)
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "hinge": Objective("hinge", binary=True),
+    "bce": Objective("bce", binary=True),
+    "mse": Objective("mse", binary=True),
+    "cross-entropy": Objective("cross-entropy", binary=False),
+}
+
+
+def get_objective(loss: str | Objective) -> Objective:
+    if isinstance(loss, Objective):
+        return loss
+    if loss not in OBJECTIVES:
+        raise ValueError(f"unknown loss {loss!r}: choose one of {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[loss]
+
+
+def _outputs(model: Module, inputs: Sequence[Sequence[float]]) -> list:
+    return [model(x) for x in inputs]
+
+
+def make_batch_loss(
+    loss: str | Objective, l2: float = 0.0
+) -> Callable[[Module, Sequence, Sequence], Value]:
+    """The function fit() calls for every batch: (model, inputs, targets) -> loss Value.
+
+    ``targets`` are already in the loss's terms (see ``Objective.target``). The loss is the
+    mean data loss plus ``l2 * sum(p^2)`` over the model's parameters.
+    """
+    objective = get_objective(loss)
+
+    def batch_loss(model: Module, inputs: Sequence, targets: Sequence) -> Value:
+        data_loss = objective.loss(_outputs(model, inputs), targets)
+        if l2:
+            return data_loss + losses.l2_penalty(model.parameters(), l2)
+        return data_loss
+
+    return batch_loss
+
+
+# ---- fast prediction --------------------------------------------------------------------------
+
+
+def predict_outputs(model: Module, X: Sequence[Sequence[float]]) -> list:
+    """The model's outputs (floats, or lists of floats) for every row, without building a graph.
+
+    An MLP runs as numpy matrix products, which is what makes drawing a decision boundary over
+    a fine grid quick; any other Module runs its own __call__ under no_grad().
+    """
+    if not X:
+        return []
+    if isinstance(model, MLP):
+        import numpy as np
+
+        h = np.asarray(X, dtype=np.float64)
+        for layer in model.layers:
+            w = np.array([[p.data for p in n.w] for n in layer.neurons])
+            b = np.array([n.b.data for n in layer.neurons])
+            h = _NUMPY_ACTIVATIONS[layer.neurons[0].activation](np, h @ w.T + b)
+        return h[:, 0].tolist() if h.shape[1] == 1 else h.tolist()
+    with no_grad():
+        outs = [model(x) for x in X]
+    return [o.data if isinstance(o, Value) else [v.data for v in o] for o in outs]
+
+
+def _sigmoid(np, z):
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+_NUMPY_ACTIVATIONS = {
+    "tanh": lambda np, z: np.tanh(z),
+    "relu": lambda np, z: np.maximum(z, 0.0),
+    "sigmoid": _sigmoid,
+    "linear": lambda np, z: z,
+}
+
+
+def predict(
+    model: Module, X: Sequence[Sequence[float]], loss: str | Objective, classes: Sequence
+) -> list:
+    """The predicted label (from ``classes``) for every row."""
+    objective = get_objective(loss)
+    return [classes[objective.predict(o)] for o in predict_outputs(model, X)]
+
+
+def accuracy(predictions: Sequence, labels: Sequence) -> float:
+    """The fraction of predictions equal to their labels."""
+    if len(predictions) != len(labels):
+        raise ValueError(f"got {len(predictions)} predictions for {len(labels)} labels")
+    if not labels:
+        raise ValueError("accuracy of zero samples is undefined")
+    return sum(p == t for p, t in zip(predictions, labels)) / len(labels)
+
+
+# ---- optimizers and schedules by name ---------------------------------------------------------
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+# Learning rates that train the built-in datasets in about 100 full-batch epochs
+DEFAULT_LR = {"sgd": 1.0, "adam": 0.05, "adamw": 0.05}
+SCHEDULES = ("none", "linear", "step", "cosine")
+
+
+def make_optimizer(
+    name: str, parameters: Sequence[Value], lr: float | None = None, **options
+) -> Optimizer:
+    """An optimizer by name (sgd, adam, adamw); lr None means DEFAULT_LR[name]."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](parameters, lr=DEFAULT_LR[name] if lr is None else lr, **options)
+
+
+def make_schedule(name: str, optimizer: Optimizer, epochs: int) -> LRScheduler | None:
+    """none, linear (micrograd's: down to 0.1 lr), step (x0.1 every third of the run), cosine."""
+    if name == "none":
+        return None
+    if name == "linear":
+        return LinearLR(optimizer, 1.0, 0.1, total_iters=epochs)
+    if name == "step":
+        return StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1)
+    if name == "cosine":
+        return CosineAnnealingLR(optimizer, T_max=epochs)
+    raise ValueError(f"unknown schedule {name!r}: choose one of {', '.join(SCHEDULES)}")
+
+
+# ---- fit --------------------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of a fit() run; loss and accuracy are measured after each epoch."""
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    best_epoch: int | None = None  # 0-based index of the epoch whose weights the model keeps
+    stopped_early: bool = False
+    interrupted: bool = False
+    classes: list = field(default_factory=list)
+    loss_name: str = ""
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items()}
+
+
+def _check_xy(X: Sequence, y: Sequence, name: str = "X") -> None:
+    if len(X) != len(y):
+        raise ValueError(f"{name} has {len(X)} rows but y has {len(y)} labels")
+    if not X:
+        raise ValueError("no training rows")
+    width = len(X[0])
+    for i, row in enumerate(X):
+        if len(row) != width:
+            raise ValueError(f"row {i} of {name} has {len(row)} features, row 0 has {width}")
+        for x in row:
+            if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+                raise ValueError(f"row {i} of {name} holds {x!r}, not a finite number")
+
+
+def _evaluate(
+    model: Module, X: Sequence, indices: Sequence[int], objective: Objective, l2: float
+) -> tuple[float, float]:
+    """(loss, accuracy) on rows X with class indices, computed from plain floats."""
+    outs = predict_outputs(model, X)
+    targets = [objective.target(i) for i in indices]
+    with no_grad():
+        loss = objective.loss(outs, targets).data
+        if l2:
+            loss += l2 * sum(p.data * p.data for p in model.parameters())
+    correct = sum(objective.predict(o) == i for o, i in zip(outs, indices))
+    return loss, correct / len(indices)
+
+
+def fit(
+    model: Module,
+    X: Sequence[Sequence[float]],
+    y: Sequence[Hashable],
+    *,
+    loss: str | Objective | None = None,
+    optimizer: str | Optimizer = "adam",
+    lr: float | None = None,
+    epochs: int = 100,
+    batch_size: int = 0,
+    l2: float = 1e-4,
+    schedule: str | LRScheduler = "none",
+    classes: Sequence[Hashable] | None = None,
+    validation_split: float = 0.0,
+    validation_data: tuple[Sequence, Sequence] | None = None,
+    patience: int | None = None,
+    restore_best: bool | None = None,
+    seed: int | None = 0,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` on rows ``X`` with labels ``y`` and return the per-epoch History.
+
+    - ``loss``: 'hinge', 'bce', 'mse' (one output, 2 classes) or 'cross-entropy' (one output
+      per class); None picks hinge for 2 classes and cross-entropy for more.
+    - ``l2`` adds micrograd's ``l2 * sum(p^2)`` penalty to the loss (0 turns it off).
+    - ``optimizer``: 'sgd', 'adam', 'adamw' (with ``lr``, default DEFAULT_LR) or an Optimizer
+      over ``model.parameters()``. ``schedule``: 'none', 'linear', 'step', 'cosine' or an
+      LRScheduler, stepped once per epoch.
+    - ``batch_size`` 0 is full batch; minibatches are reshuffled every epoch from ``seed``.
+    - ``validation_split`` holds out that fraction of the rows (or pass ``validation_data``);
+      ``patience`` stops after that many epochs without a better monitored loss (validation
+      loss if there is validation data, else training loss). With ``restore_best`` (default:
+      when ``patience`` is set) the model ends with the weights of the best epoch.
+    - Ctrl-C stops cleanly after restoring the best weights so far; ``history.interrupted``
+      says it happened.
+    """
+    _check_xy(X, y)
+    classes = list(classes) if classes is not None else sorted_classes(list(y))
+    if len(classes) < 2:
+        raise ValueError(f"need at least 2 classes to train a classifier, got {classes!r}")
+    if loss is None:
+        loss = "hinge" if len(classes) == 2 else "cross-entropy"
+    objective = get_objective(loss)
+    if restore_best is None:
+        restore_best = patience is not None
+    index_of = {c: i for i, c in enumerate(classes)}
+    unknown = [label for label in y if label not in index_of]
+    if unknown:
+        raise ValueError(f"label {unknown[0]!r} is not one of the classes {classes!r}")
+    if objective.binary and len(classes) != 2:
+        raise ValueError(
+            f"loss {objective.name!r} handles 2 classes, the data has {len(classes)}: "
+            "use loss='cross-entropy'"
+        )
+    n_out = objective.n_outputs(len(classes))
+    if isinstance(model, MLP) and (model.sizes[0] != len(X[0]) or model.sizes[-1] != n_out):
+        raise ValueError(
+            f"the model maps {model.sizes[0]} inputs to {model.sizes[-1]} outputs; this data "
+            f"needs {len(X[0])} inputs and {n_out} output(s) for loss {objective.name!r}"
+        )
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if patience is not None and (not isinstance(patience, int) or patience < 1):
+        raise ValueError(f"patience must be a positive int or None, got {patience!r}")
+    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0 <= l2 < math.inf:
+        raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
+    labels = [index_of[label] for label in y]
+
+    X_train, y_train = list(X), labels
+    X_val: list = []
+    y_val: list[int] = []
+    if validation_data is not None:
+        if validation_split:
+            raise ValueError("give validation_split or validation_data, not both")
+        X_val, raw = validation_data
+        _check_xy(X_val, raw, "validation X")
+        missing = [label for label in raw if label not in index_of]
+        if missing:
+            raise ValueError(f"validation label {missing[0]!r} is not one of {classes!r}")
+        y_val = [index_of[label] for label in raw]
+    elif validation_split:
+        X_train, X_val, y_train, y_val = train_test_split(X, labels, validation_split, seed)
+
+    if isinstance(optimizer, Optimizer):
+        if lr is not None:
+            raise ValueError("pass lr to the optimizer you built, not to fit()")
+        opt = optimizer
+    else:
+        opt = make_optimizer(optimizer, model.parameters(), lr)
+    scheduler = (
+        schedule if isinstance(schedule, LRScheduler) else make_schedule(schedule, opt, epochs)
+    )
+    batch_loss = make_batch_loss(objective, l2)
+    targets = [objective.target(i) for i in y_train]
+    order = random.Random(seed)
+
+    history = History(classes=classes, loss_name=objective.name)
+    params = model.parameters()
+    best = [p.data for p in params]
+    best_score = math.inf
+    since_best = 0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, file=sys.stderr)
+    try:
+        for epoch in bar:
+            history.lr.append(opt.lr)
+            for xb, tb in minibatches(X_train, targets, batch_size, shuffle=True, seed=order):
+                value = batch_loss(model, xb, tb)
+                opt.zero_grad()
+                value.backward()
+                opt.step()
+            if scheduler is not None:
+                scheduler.step()
+            train_loss, train_acc = _evaluate(model, X_train, y_train, objective, l2)
+            history.loss.append(train_loss)
+            history.accuracy.append(train_acc)
+            shown = {"loss": f"{train_loss:.4f}", "acc": f"{train_acc:.3f}"}
+            score = train_loss
+            if X_val:
+                val_loss, val_acc = _evaluate(model, X_val, y_val, objective, 0.0)
+                history.val_loss.append(val_loss)
+                history.val_accuracy.append(val_acc)
+                shown.update(val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.3f}")
+                score = val_loss
+            bar.set_postfix(shown, refresh=False)
+            if score < best_score:  # nan never counts as better
+                best_score, since_best = score, 0
+                best = [p.data for p in params]
+                history.best_epoch = epoch
+            else:
+                since_best += 1
+                if patience is not None and since_best >= patience:
+                    history.stopped_early = True
+                    break
+    except KeyboardInterrupt:
+        history.interrupted = True
+        # a step may have been cut off halfway: only a completed epoch's weights are whole
+        for p, x in zip(params, best):
+            p.data = x
+        return history
+    finally:
+        bar.close()
+    if restore_best and history.best_epoch is not None:
+        for p, x in zip(params, best):
+            p.data = x
+    return history
