@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import ADD, MUL, SUB, Op
+from ..ops import ADD, MUL, SCALAR, SUB, Op
 from .tape import OP_LIST, Tape
 
 __all__ = ["NumpyBackend", "NumpyMath", "NUMPY"]
 
 MIN_BLOCK = 8  # fewer sum nodes than this are cheaper summed as segments than as a matmul
+TINY = 4  # a group this small costs more in numpy calls than in Python float arithmetic
 SUM = len(OP_LIST)  # the kind of a fused sum node, after the op codes
 
 
@@ -208,6 +209,38 @@ class _MatMul:
         return f"matmul {r}x{k} @ {k}x{c}{bias}"
 
 
+class _ScalarRun:
+    """Nodes of consecutive tiny groups, replayed one by one with the scalar rules (Python
+    floats, eager's own arithmetic): one numpy read and one write per run instead of a few
+    numpy calls per node. Locals: external inputs first, then the run's nodes."""
+
+    def __init__(self, equations, external: _Index, outputs, start, stop, n_nodes) -> None:
+        self.equations, self.external, self.outputs = equations, external, outputs
+        self.start, self.stop, self.n_nodes = start, stop, n_nodes
+        self.blank = [0.0] * n_nodes
+        self.env: list[float] = []
+
+    def forward(self, val: np.ndarray) -> None:
+        env = self.env = self.external.take(val).tolist() + self.blank
+        for out, op, ins, arg in self.equations:
+            xs = [env[j] for j in ins] + ([] if arg is None else [arg])
+            env[out] = op.forward(SCALAR, *xs)
+        val[self.start : self.stop] = [env[j] for j in self.outputs]
+
+    def backward(self, val: np.ndarray, grad: np.ndarray) -> None:
+        env, adjoint = self.env, [0.0] * len(self.env)
+        for j, g in zip(self.outputs, grad[self.start : self.stop].tolist()):
+            adjoint[j] = g  # what consumers outside the run sent; those inside add below
+        for out, op, ins, arg in reversed(self.equations):
+            xs = [env[j] for j in ins] + ([] if arg is None else [arg])
+            for j, g in zip(ins, op.backward(SCALAR, adjoint[out], env[out], *xs)):
+                adjoint[j] += g
+        self.external.add_to(grad, np.array(adjoint[: len(self.external)]))
+
+    def describe(self) -> str:
+        return f"python floats x{self.n_nodes} nodes"
+
+
 # ---- the executor -------------------------------------------------------------------------
 
 
@@ -332,18 +365,73 @@ def _plan(tape: Tape):
     kind = np.where(summing[nodes], SUM, code[nodes])
     group_level = levels[nodes]
     cuts = np.flatnonzero((np.diff(group_level) != 0) | (np.diff(kind) != 0)) + 1
-    steps, step_levels = [], []
+    # fused nodes listed under their sum root, in tape order, for the scalar runs below
+    members = np.flatnonzero(fused)
+    members = members[np.argsort(up[members], kind="stable")]
+    member_start = np.zeros(n + 1, dtype=np.intp)
+    member_start[1:] = np.cumsum(np.bincount(up[members], minlength=n))
+
+    steps, step_levels, tiny = [], [], []
+
+    def flush() -> None:
+        # consecutive tiny groups (a serial chain: one node per level) run as Python floats,
+        # where a numpy call per node would cost ten times more than the arithmetic
+        if tiny:
+            run = np.concatenate(tiny)
+            absorbed = [members[member_start[r] : member_start[r + 1]] for r in run]
+            inner = np.sort(np.concatenate([run, *absorbed]))
+            steps.append(_scalar_run(run, inner, code, cols, args, slot, claim))
+            first, last = int(levels[run[0]]), int(levels[run[-1]])
+            step_levels.append((f"{first}-{last}" if last > first else first, steps[-1]))
+            tiny.clear()
+
     for group in np.split(nodes, cuts):
         if group.size == 0:
             continue
         lvl = int(levels[group[0]])
         if summing[group[0]]:
+            if group.size <= TINY and term_count[group].sum() <= 4 * TINY:
+                tiny.append(group)
+                continue
+            flush()
             new = _plan_sums(group, left, right, term_start, term_count, slot, claim, one)
         else:
+            if group.size <= TINY:
+                tiny.append(group)
+                continue
+            flush()
             new = [_plan_elementwise(group, code, cols, args, slot, claim)]
         steps += new
         step_levels += [(lvl, step) for step in new]
+    flush()
     return steps, int(levels.max(initial=0)), slot, next_slot, step_levels
+
+
+def _scalar_run(run, inner, code, cols, args, slot, claim) -> _ScalarRun:
+    """The nodes of consecutive tiny groups (``run``: materialized, ``inner``: with their
+    fused terms, in tape order) as one step that replays them with the scalar rules."""
+    start, stop = claim(run)
+    local = {int(i): k for k, i in enumerate(inner.tolist())}
+    external: dict[int, int] = {}
+    equations = []
+    for i in inner.tolist():
+        op = OP_LIST[int(code[i])]
+        ins = []
+        for col in cols[: op.arity]:
+            j = int(col[i])
+            if j not in local:
+                external.setdefault(j, len(external))
+            ins.append(("x", external[j]) if j not in local else ("n", local[j]))
+        equations.append((local[i], op, ins, float(args[i]) if op.has_arg else None))
+    n_ext = len(external)
+    # local numbering: external inputs first, then the run's own nodes
+    equations = [
+        (n_ext + out, op, [j if kind == "x" else n_ext + j for kind, j in ins], arg)
+        for out, op, ins, arg in equations
+    ]
+    outputs = [n_ext + local[int(i)] for i in run.tolist()]
+    ext_slots = slot[np.array(list(external), dtype=np.intp)]
+    return _ScalarRun(equations, _Index(ext_slots), outputs, start, stop, len(inner))
 
 
 def _plan_elementwise(group, code, cols, args, slot, claim) -> _Elementwise:

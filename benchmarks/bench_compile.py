@@ -1,0 +1,441 @@
+"""Compiled mode vs eager mode, Karpathy's micrograd and PyTorch: median time per training step.
+
+Run:  pip install -e '.[bench]' && python benchmarks/bench_compile.py [--quick] [--markdown]
+
+Every engine runs in this one process, on the same model and data. A step is what training
+needs besides the parameter update: zero the gradients, forward, backward. For eager mode and
+micrograd that means building the graph again; the compiled program replays the graph traced
+once (its one-off cost is reported as "trace", in eager steps). PyTorch runs the same model as
+tensors, float64 and float32, on one thread (torch.set_num_threads(1)); numpy also gets one
+BLAS thread, so no engine uses the second core.
+
+Workloads:
+  W1  the notebook's toy training: MLP(3, [4, 4, 1]), tanh everywhere, 4 points, squared error
+      sum. micrograd has no tanh: this benchmark adds one to it, written the way the lecture
+      does (a tanh node with backward 1 - t**2), only inside this process.
+  W2  micrograd's moons demo: MLP(2, [16, 16, 1]), relu hidden, linear output, 100 points,
+      full batch, hinge loss + 1e-4 * sum(p*p).
+  W3  a deep chain: acc = acc + tanh(x_i) for n = 1e5 and 1e6 links (depth n, 3n nodes), and
+      a serial chain y = tanh(w_i * y) of 1e4 links, which no level schedule can vectorize.
+  W4  a wide sum of 1e6 products: sum(w_i * x_i).
+  W5  MLP(2, [64, 64, 1]) on 1,000 moons points, as W2 (8.7 million nodes).
+  build  the cost per op of building a graph (eager, micrograd, PyTorch 0-d tensors).
+micrograd is skipped where it cannot run or would take minutes: its recursive topological
+sort raises RecursionError past about 1,000 nodes deep (W3, W4: sum() builds add chains that
+deep), and at about 1 s per 65k-node step it would need over 2 minutes per W5 step.
+
+Machine note: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when set in the environment, make numpy's
+OpenBLAS pick slower kernels. This program removes both for its own process only (it re-execs
+itself before numpy is imported); the tests never touch them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_SLOW_BLAS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if any(name in os.environ for name in _SLOW_BLAS):
+    env = {k: v for k, v in os.environ.items() if k not in _SLOW_BLAS}
+    env["BENCH_REMOVED_BLAS_VARS"] = ",".join(n for n in _SLOW_BLAS if n in os.environ)
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: one thread, as torch
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import math  # noqa: E402
+import random  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import micrograd.engine as mg_engine  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import backprop  # noqa: E402
+from backprop import MLP, Value  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+# ---- timing -------------------------------------------------------------------------------
+
+
+def median_time(step, reps: int, budget: float) -> tuple[float, int]:
+    """Median seconds per call of step(): one warm-up call, then up to reps calls or budget s."""
+    t = time.perf_counter()
+    step()
+    first = time.perf_counter() - t
+    if first > budget:
+        return first, 1
+    times = []
+    deadline = time.perf_counter() + budget
+    while len(times) < reps and time.perf_counter() < deadline:
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), len(times)
+
+
+ROWS: list[tuple[str, str, str, float | None, int, str]] = []
+
+
+def report(workload, engine, seconds, n, note="", size=""):
+    ROWS.append((workload, size, engine, seconds, n, note))
+    shown = "skipped" if seconds is None else f"{seconds * 1e3:10.3f} ms"
+    print(f"  {engine:22s} {shown:>14s}  ({n} runs) {note}", flush=True)
+
+
+# ---- data and models ----------------------------------------------------------------------
+
+
+def moons(n: int, noise: float = 0.1, seed: int = 0):
+    """Two interleaved half circles, labels -1/+1 (as sklearn.make_moons, then 2y - 1)."""
+    rng = random.Random(seed)
+    half = n // 2
+    xs, ys = [], []
+    for i in range(n):
+        upper = i < half
+        t = math.pi * (i if upper else i - half) / max((half if upper else n - half) - 1, 1)
+        x, y = (math.cos(t), math.sin(t)) if upper else (1 - math.cos(t), 0.5 - math.sin(t))
+        xs.append([x + rng.gauss(0, noise), y + rng.gauss(0, noise)])
+        ys.append(-1.0 if upper else 1.0)
+    return xs, ys
+
+
+def mg_tanh(self):
+    """tanh for micrograd's Value, as the lecture writes it (micrograd 0.1.0 has none)."""
+    t = math.tanh(self.data)
+    out = mg_engine.Value(t, (self,), "tanh")
+
+    def _backward():
+        self.grad += (1 - t**2) * out.grad
+
+    out._backward = _backward
+    return out
+
+
+mg_engine.Value.tanh = mg_tanh
+
+
+def scalar_mlp(value_cls, weights, x, acts):
+    """An MLP forward pass over scalar Values: weights[layer] = (W rows of Values, b)."""
+    for (w_rows, bs), act in zip(weights, acts):
+        x = [sum((wi * xi for wi, xi in zip(w, x)), b) for w, b in zip(w_rows, bs)]
+        x = [v.tanh() if act == "tanh" else v.relu() if act == "relu" else v for v in x]
+    return x[0]
+
+
+def layers_of(model: MLP):
+    """[(W rows, b)] of a backprop MLP, as Values."""
+    return [([n.w for n in layer.neurons], [n.b for n in layer.neurons]) for layer in model.layers]
+
+
+def copy_weights(model: MLP, value_cls):
+    return [
+        ([[value_cls(w.data) for w in row] for row in rows], [value_cls(b.data) for b in bs])
+        for rows, bs in layers_of(model)
+    ]
+
+
+def flat_params(weights):
+    return [p for rows, bs in weights for row in rows for p in row] + [
+        b for rows, bs in weights for b in bs
+    ]
+
+
+def torch_weights(model: MLP, dtype):
+    out = []
+    for rows, bs in layers_of(model):
+        w = torch.tensor([[v.data for v in row] for row in rows], dtype=dtype, requires_grad=True)
+        b = torch.tensor([v.data for v in bs], dtype=dtype, requires_grad=True)
+        out.append((w, b))
+    return out
+
+
+def torch_mlp(weights, x, acts):
+    for (w, b), act in zip(weights, acts):
+        x = x @ w.T + b
+        x = torch.tanh(x) if act == "tanh" else torch.relu(x) if act == "relu" else x
+    return x.squeeze(1)
+
+
+def hinge_loss(scores, ys, params):
+    losses = [(1 + -y * s).relu() for y, s in zip(ys, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    return data_loss + 1e-4 * sum(p * p for p in params)
+
+
+def torch_step(params, loss_fn):
+    def step():
+        for p in params:
+            p.grad = None
+        loss_fn().backward()
+
+    return step
+
+
+# ---- the MLP workloads --------------------------------------------------------------------
+
+
+def mlp_workload(name, sizes, acts, xs, ys, loss, reps, budget, micrograd=True, eager_reps=None):
+    """Time one MLP training step in every engine. loss is 'hinge' or 'squared'."""
+    print(f"\n{name}: MLP({sizes[0]}, {sizes[1:]}) {acts}, {len(xs)} points, {loss} loss")
+    model = MLP(sizes[0], sizes[1:], activation=acts, seed=1)
+    params = model.parameters()
+    inputs = [[Value(v) for v in row] for row in xs]
+
+    def build():
+        scores = [model(x) for x in inputs]
+        if loss == "hinge":
+            return hinge_loss(scores, ys, params)
+        return sum((s - y) ** 2 for s, y in zip(scores, ys))
+
+    def eager_step():
+        model.zero_grad()
+        build().backward()
+
+    gc.collect()
+    t = time.perf_counter()
+    root = build()
+    nodes = len(root.topological_order())
+    print(f"  graph: {nodes} nodes ({time.perf_counter() - t:.2f} s to build)")
+    eager, n = median_time(eager_step, eager_reps or reps, budget)
+    report(name, "backprop eager", eager, n, size=f"{nodes} nodes")
+
+    t = time.perf_counter()
+    program = backprop.compile(root)
+    trace = time.perf_counter() - t
+    del root
+
+    def compiled_step():
+        program.zero_grad()
+        program.forward()
+        program.backward()
+
+    compiled, n = median_time(compiled_step, reps * 20, budget)
+    report(name, "backprop compiled", compiled, n, f"trace {trace / eager:.2f} eager steps")
+    ROWS.append((name, "", "trace (one-off)", trace, 1, f"= {trace / eager:.2f} eager steps"))
+    print("  " + program.describe().replace("\n", "\n  "))
+
+    if micrograd:
+        mg_weights = copy_weights(model, mg_engine.Value)
+        mg_params = flat_params(mg_weights)
+        mg_inputs = [[mg_engine.Value(v) for v in row] for row in xs]
+
+        def mg_step():
+            for p in mg_params:
+                p.grad = 0.0
+            scores = [scalar_mlp(mg_engine.Value, mg_weights, x, acts) for x in mg_inputs]
+            if loss == "hinge":
+                out = hinge_loss(scores, ys, mg_params)
+            else:
+                out = sum((s - y) ** 2 for s, y in zip(scores, ys))
+            out.backward()
+
+        t, n = median_time(mg_step, max(3, reps // 10), budget)
+        report(name, "micrograd 0.1.0", t, n)
+    else:
+        report(name, "micrograd 0.1.0", None, 0, "skipped: minutes per step")
+
+    for dtype, label in ((torch.float64, "torch float64"), (torch.float32, "torch float32")):
+        tw = torch_weights(model, dtype)
+        tparams = [p for pair in tw for p in pair]
+        tx = torch.tensor(xs, dtype=dtype)
+        ty = torch.tensor(ys, dtype=dtype)
+
+        def loss_fn(tw=tw, tx=tx, ty=ty, tparams=tparams):
+            s = torch_mlp(tw, tx, acts)
+            if loss == "hinge":
+                return torch.relu(1 - ty * s).mean() + 1e-4 * sum((p * p).sum() for p in tparams)
+            return ((s - ty) ** 2).sum()
+
+        t, n = median_time(torch_step(tparams, loss_fn), reps * 20, budget)
+        report(name, label, t, n)
+
+
+# ---- chains and sums ----------------------------------------------------------------------
+
+
+def scalar_workload(name, size, build_fn, torch_fn, leaves_n, reps, budget, note=""):
+    """A graph built by build_fn(leaves) -> root; torch_fn(tensor) -> scalar loss."""
+    print(f"\n{name}: {size} {note}")
+    rng = np.random.default_rng(0)
+    data = rng.uniform(-1, 1, size=leaves_n)
+    leaves = [Value(x) for x in data.tolist()]
+
+    def eager_step():
+        for v in leaves:
+            v.grad = 0.0
+        build_fn(leaves).backward()
+
+    gc.collect()
+    root = build_fn(leaves)
+    nodes = len(root.topological_order())
+    eager, n = median_time(eager_step, reps, budget)
+    report(name, "backprop eager", eager, n, size=f"{nodes} nodes")
+    t = time.perf_counter()
+    program = backprop.compile(root)
+    trace = time.perf_counter() - t
+    del root
+
+    def compiled_step():
+        program.zero_grad()
+        program.forward()
+        program.backward()
+
+    compiled, n = median_time(compiled_step, reps * 5, budget)
+    report(name, "backprop compiled", compiled, n, f"trace {trace / eager:.2f} eager steps")
+    ROWS.append((name, "", "trace (one-off)", trace, 1, f"= {trace / eager:.2f} eager steps"))
+    print("  " + program.describe().replace("\n", "\n  ")[:400])
+    report(name, "micrograd 0.1.0", None, 0, "skipped: RecursionError (recursive topo sort)")
+    for dtype, label in ((torch.float64, "torch float64"), (torch.float32, "torch float32")):
+        x = torch.tensor(data, dtype=dtype, requires_grad=True)
+        t, n = median_time(torch_step([x], lambda x=x: torch_fn(x)), reps * 20, budget)
+        report(name, label, t, n)
+
+
+def deep_chain(leaves):
+    acc = leaves[0]
+    for x in leaves[1:]:
+        acc = acc + x.tanh()
+    return acc
+
+
+def torch_deep_chain(x):
+    return x[0] + torch.tanh(x[1:]).sum()
+
+
+def serial_chain(leaves):
+    y = leaves[0]
+    for w in leaves[1:]:
+        y = (w * y).tanh()
+    return y
+
+
+def torch_serial_chain(x):
+    y = x[0]
+    for i in range(1, x.shape[0]):
+        y = torch.tanh(x[i] * y)
+    return y
+
+
+def wide_sum(leaves):
+    half = len(leaves) // 2
+    return sum(w * x for w, x in zip(leaves[:half], leaves[half:]))
+
+
+def torch_wide_sum(x):
+    half = x.shape[0] // 2
+    return (x[:half] * x[half:]).sum()
+
+
+# ---- building cost ------------------------------------------------------------------------
+
+
+def build_cost(n: int):
+    """Microseconds per op to build a graph of n mul+add ops (no backward)."""
+    print(f"\nbuild: cost per op of building a graph ({n} ops)")
+
+    def chain(value):
+        a, b = value(0.5), value(1.0001)
+        for _ in range(n // 2):
+            a = a * b + a
+        return a
+
+    for label, make in (
+        ("backprop eager", Value),
+        ("micrograd 0.1.0", mg_engine.Value),
+        ("torch float64 (0-d)", lambda x: torch.tensor(x, dtype=torch.float64, requires_grad=True)),
+    ):
+        t, k = median_time(lambda make=make: chain(make), 5, 20)
+        ROWS.append(("build", f"{n} ops", label, t / n, k, "per op"))
+        print(f"  {label:22s} {t / n * 1e6:10.3f} us per op", flush=True)
+
+
+# ---- the table ----------------------------------------------------------------------------
+
+
+def markdown() -> str:
+    lines = [
+        "| workload | engine | time per step | vs torch f64 | vs torch f32 | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    ref: dict[tuple[str, str], float] = {}
+    for w, _, e, t, _, _ in ROWS:
+        if t is not None:
+            ref[w, e] = t
+    for w, size, e, t, n, note in ROWS:
+        if t is None:
+            lines.append(f"| {w} | {e} | – | | | {note} |")
+            continue
+        if w == "build":
+            lines.append(f"| build | {e} | {t * 1e6:.2f} µs per op | | | {size} |")
+            continue
+        shown = f"{t * 1e3:.3f} ms" if t < 10 else f"{t:.1f} s"
+        f64, f32 = ref.get((w, "torch float64")), ref.get((w, "torch float32"))
+        r64 = f"{t / f64:.2f}x" if f64 and e != "trace (one-off)" else ""
+        r32 = f"{t / f32:.2f}x" if f32 and e != "trace (one-off)" else ""
+        note = ", ".join(x for x in (size, note) if x)
+        lines.append(f"| {w} | {e} | {shown} | {r64} | {r32} | {note} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="W1, W2 and W3/W4 at 1e5 only")
+    args = parser.parse_args()
+    removed = os.environ.get("BENCH_REMOVED_BLAS_VARS")
+    print(f"numpy {np.__version__}, torch {torch.__version__}, 1 thread each")
+    if removed:
+        print(f"(removed {removed} from this process's environment: they slow OpenBLAS)")
+    t0 = time.perf_counter()
+
+    xs, ys = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]], [
+        1.0,
+        -1.0,
+        -1.0,
+        1.0,
+    ]
+    mlp_workload("W1", [3, 4, 4, 1], ["tanh"] * 3, xs, ys, "squared", 200, 5)
+    xs, ys = moons(100)
+    mlp_workload("W2", [2, 16, 16, 1], ["relu", "relu", "linear"], xs, ys, "hinge", 30, 20)
+
+    sizes = [10**5] if args.quick else [10**5, 10**6]
+    for n in sizes:
+        scalar_workload(
+            "W3", f"n={n:.0e}", deep_chain, torch_deep_chain, n, 3, 20, "acc + tanh(x_i)"
+        )
+    scalar_workload(
+        "W3 serial",
+        "n=1e4",
+        serial_chain,
+        torch_serial_chain,
+        10**4,
+        3,
+        15,
+        "y = tanh(w_i * y)",
+    )
+    for n in sizes:
+        scalar_workload("W4", f"n={n:.0e}", wide_sum, torch_wide_sum, 2 * n, 3, 20, "sum w_i x_i")
+    if not args.quick:
+        xs, ys = moons(1000)
+        mlp_workload(
+            "W5",
+            [2, 64, 64, 1],
+            ["relu", "relu", "linear"],
+            xs,
+            ys,
+            "hinge",
+            10,
+            60,
+            micrograd=False,
+            eager_reps=2,
+        )
+    build_cost(200_000)
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s\n")
+    print(markdown())
+
+
+if __name__ == "__main__":
+    main()
