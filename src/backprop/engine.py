@@ -249,8 +249,9 @@ class Value:
             if node._fn is not None:
                 node.grad = 0.0
         self.grad += _to_float(grad)
+        backward_one = Value._backward  # unbound: no bound-method object per node
         for node in reversed(order):
-            node._backward()
+            backward_one(node)
 
 
 _new = Value.__new__
