@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .engine import Value
 from .graph_cli import add_graph_command
-from .nn import MLP
+from .nn import ACTIVATIONS, MLP
 
 __all__ = ["main", "build_parser"]
 
@@ -107,6 +107,401 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- train and predict ------------------------------------------------------------------------
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return n
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= x < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return x
+
+
+def _fraction(text: str) -> float:
+    x = _nonnegative_float(text)
+    if not x < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return x
+
+
+def _layer_sizes(text: str) -> list[int]:
+    """'16,16' -> [16, 16]; '' or 'none' -> [] (no hidden layer)."""
+    if text.strip().lower() in ("", "none", "0"):
+        return []
+    sizes = []
+    for part in text.split(","):
+        try:
+            n = int(part)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated positive layer sizes such as 16,16, got {text!r}"
+            )
+        sizes.append(n)
+    return sizes
+
+
+def _output_path(option: str, text: str | None, suffixes: tuple[str, ...]) -> Path | None:
+    """Check an output path before a long run, so that the result is not lost at the end."""
+    if text is None:
+        return None
+    path = Path(text)
+    if path.suffix.lower() not in suffixes:
+        raise CommandError(f"{option} {text!r}: the file name must end in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise CommandError(f"{option} {text!r} is a directory")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise CommandError(f"{option} {text!r}: the folder {str(folder)!r} does not exist")
+    return path
+
+
+def _label_text(label: object) -> str:
+    return str(label)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train an MLP classifier on a built-in 2-D dataset or your own CSV file.
+
+    Built-in datasets: moons, circles, spiral, xor, blobs, toy (the notebook's 4 points). A
+    CSV holds numeric feature columns and a label column (the last by default; see
+    --label-column); its labels may be anything (0/1, -1/1, names). Example:
+
+      backprop train --dataset moons --hidden 16,16 --activation relu --loss hinge
+                     --optimizer sgd --lr 1.0 --epochs 100 --seed 1 --save model.json
+                     --plot moons.png
+    """
+    from . import serialize
+    from .data import CSVError, get_dataset
+    from .train import DEFAULT_LR, fit, get_objective, make_optimizer, make_schedule
+
+    save_path = _output_path("--save", args.save, (".json",))
+    plot_path = _output_path("--plot", args.plot, (".png",))
+    csv_file = args.dataset.lower().endswith(".csv")
+    try:
+        if csv_file:
+            for option, value in (("--samples", args.samples), ("--noise", args.noise)):
+                if value is not None:
+                    raise CommandError(f"{option} applies to generated datasets, not to a CSV")
+            if args.classes is not None:
+                raise CommandError("--classes applies to spiral and blobs, not to a CSV")
+            from .data import load_csv
+
+            label_column: int | str = args.label_column
+            try:
+                label_column = int(label_column)
+            except ValueError:
+                pass
+            dataset = load_csv(args.dataset, label_column=label_column)
+        else:
+            if args.label_column != "-1":
+                raise CommandError("--label-column applies to CSV files only")
+            options = {"n_samples": args.samples, "noise": args.noise}
+            if args.dataset == "spiral":
+                options["classes"] = args.classes
+            elif args.dataset == "blobs":
+                options["centers"] = args.classes
+            elif args.classes is not None:
+                raise CommandError(f"--classes applies to spiral and blobs, not to {args.dataset}")
+            if args.dataset == "toy" and args.samples is None and args.noise is None:
+                options = {}
+            else:
+                options["seed"] = args.seed
+            dataset = get_dataset(args.dataset, **options)
+    except (CSVError, ValueError, TypeError) as e:
+        raise CommandError(str(e)) from None
+
+    classes = dataset.classes
+    if len(classes) < 2:
+        raise CommandError(
+            f"{args.dataset}: need at least 2 classes to train, found only {classes!r}"
+        )
+    loss = args.loss or ("hinge" if len(classes) == 2 else "cross-entropy")
+    objective = get_objective(loss)
+    if objective.binary and len(classes) != 2:
+        raise CommandError(
+            f"--loss {loss} handles 2 classes but {args.dataset} has {len(classes)} "
+            f"({', '.join(map(_label_text, classes[:6]))}); use --loss cross-entropy"
+        )
+    nin = dataset.n_features
+    sizes = args.hidden + [objective.n_outputs(len(classes))]
+    activations = [args.activation] * len(args.hidden) + [args.output_activation]
+    model = MLP(nin, sizes, activation=activations, seed=args.seed)
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    options = {}
+    if args.optimizer == "sgd":
+        options = {"momentum": args.momentum, "weight_decay": args.weight_decay or 0.0}
+    elif args.momentum:
+        raise CommandError("--momentum applies to --optimizer sgd only")
+    elif args.weight_decay is not None:
+        options = {"weight_decay": args.weight_decay}
+    try:
+        optimizer = make_optimizer(args.optimizer, model.parameters(), lr, **options)
+        schedule = make_schedule(args.schedule, optimizer, args.epochs)
+    except (ValueError, TypeError) as e:
+        raise CommandError(str(e)) from None
+
+    print(
+        f"dataset: {dataset.name} ({len(dataset)} rows, {nin} features, "
+        f"classes {', '.join(map(_label_text, classes))})"
+    )
+    print(f"model: {model}")
+    batch = f"batches of {args.batch_size}" if args.batch_size else "full batch"
+    print(
+        f"training: {loss} loss + {args.l2:g} * L2, {args.optimizer} lr {lr:g}"
+        f"{'' if args.schedule == 'none' else f' ({args.schedule} schedule)'}, "
+        f"{args.epochs} epochs, {batch}"
+    )
+    history = fit(
+        model,
+        dataset.X,
+        dataset.y,
+        loss=loss,
+        optimizer=optimizer,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        l2=args.l2,
+        schedule=schedule if schedule is not None else "none",
+        classes=classes,
+        validation_split=args.val_split,
+        patience=args.patience,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    if history.interrupted:
+        print(f"interrupted: keeping the weights of epoch {_epoch(history)}")
+    elif history.stopped_early:
+        print(f"stopped early: no improvement for {args.patience} epochs")
+    if history.epochs:
+        at = history.best_epoch if (history.interrupted or args.patience) else -1
+        at = -1 if at is None else at
+        summary = f"training accuracy {history.accuracy[at]:.1%}, loss {history.loss[at]:.4f}"
+        if history.val_accuracy:
+            summary += (
+                f"; validation accuracy {history.val_accuracy[at]:.1%}, "
+                f"loss {history.val_loss[at]:.4f}"
+            )
+        print(summary)
+    if save_path is not None:
+        metadata = {
+            "loss": loss,
+            "classes": classes,
+            "feature_names": dataset.feature_names,
+            "label_name": dataset.label_name,
+            "label_column": dataset.label_column,
+            "dataset": args.dataset,
+            "epochs_trained": history.epochs,
+        }
+        serialize.save(model, save_path, metadata=metadata)
+        print(f"saved the model to {save_path}")
+    if plot_path is not None and history.epochs:
+        from .plot import plot_training
+
+        plot_training(
+            history,
+            model,
+            dataset.X,
+            dataset.y,
+            path=plot_path,
+            feature_names=dataset.feature_names,
+        )
+        print(f"wrote the plot to {plot_path}")
+    return 130 if history.interrupted else 0
+
+
+def _epoch(history) -> str:
+    return (
+        "none (the initial weights)" if history.best_epoch is None else str(history.best_epoch + 1)
+    )
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Predict a class for every row of a CSV with a model saved by `backprop train --save`.
+
+    The CSV holds the model's feature columns (a header row is optional; a label column like
+    the training file's is ignored). Output: a CSV with the predicted label, in the training
+    data's vocabulary, and the model's raw scores.
+    """
+    from .data import CSVError, read_features_csv
+    from .serialize import ModelFileError, load, load_metadata
+    from .train import get_objective, predict_outputs
+
+    out_path = _output_path("--out", args.out, (".csv",)) if args.out else None
+    try:
+        model = load(args.model)
+        metadata = load_metadata(args.model)
+    except ModelFileError as e:
+        raise CommandError(str(e)) from None
+    n_out = model.sizes[-1]
+    loss = metadata.get("loss")
+    if loss is None:
+        loss = "hinge" if n_out == 1 else "cross-entropy"
+    try:
+        objective = get_objective(loss)
+    except ValueError as e:
+        raise CommandError(f"{args.model}: {e}") from None
+    classes = metadata.get("classes") or list(range(2 if n_out == 1 else n_out))
+    if len(classes) != (2 if objective.binary else n_out):
+        raise CommandError(
+            f"{args.model}: metadata lists {len(classes)} classes for a model "
+            f"with {n_out} output(s) and loss {loss!r}"
+        )
+    label_column = metadata.get("label_column")
+    if not isinstance(label_column, int):
+        label_column = -1
+    try:
+        X = read_features_csv(args.data, model.sizes[0], label_column=label_column)
+    except CSVError as e:
+        raise CommandError(str(e)) from None
+    outputs = predict_outputs(model, X)
+    if objective.binary:
+        header = ["prediction", "score"]
+        rows = [[_label_text(classes[objective.predict(o)]), repr(o)] for o in outputs]
+    else:
+        header = ["prediction"] + [f"score_{_label_text(c)}" for c in classes]
+        rows = [
+            [_label_text(classes[objective.predict(o)])] + [repr(v) for v in o] for o in outputs
+        ]
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    if out_path is None:
+        sys.stdout.write(buffer.getvalue())
+    else:
+        from .serialize import write_text_atomic
+
+        write_text_atomic(out_path, buffer.getvalue())
+        print(f"wrote {len(rows)} predictions to {out_path}")
+    return 0
+
+
+def _add_train_command(sub) -> None:
+    from .data import DATASETS
+
+    train = sub.add_parser(
+        "train",
+        help="train an MLP on a built-in dataset or a CSV, then save it and plot the run",
+        description=cmd_train.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    data = train.add_argument_group("data")
+    data.add_argument(
+        "--dataset",
+        default="moons",
+        metavar="NAME|PATH.csv",
+        help=f"{', '.join(DATASETS)}, or a CSV file (moons)",
+    )
+    data.add_argument(
+        "--samples",
+        type=_positive_int,
+        help="rows to generate (dataset's default: 100, spiral 150)",
+    )
+    data.add_argument(
+        "--noise", type=_nonnegative_float, help="noise of a generated dataset (its default)"
+    )
+    data.add_argument("--classes", type=_positive_int, help="classes of spiral (3) or blobs (3)")
+    data.add_argument(
+        "--label-column",
+        default="-1",
+        metavar="COL",
+        help="a CSV's label column: an index (0 = first, -1 = last) or a header name (-1)",
+    )
+    model = train.add_argument_group("model")
+    model.add_argument(
+        "--hidden",
+        type=_layer_sizes,
+        default=[16, 16],
+        metavar="SIZES",
+        help="hidden layer sizes, comma-separated; 'none' for a linear model (16,16)",
+    )
+    model.add_argument(
+        "--activation", choices=list(ACTIVATIONS), default="relu", help="hidden layers (relu)"
+    )
+    model.add_argument(
+        "--output-activation",
+        choices=list(ACTIVATIONS),
+        default="linear",
+        help="output layer (linear: the losses expect raw scores)",
+    )
+    opt = train.add_argument_group("training")
+    opt.add_argument(
+        "--loss",
+        choices=["mse", "hinge", "bce", "cross-entropy"],
+        help="hinge, bce and mse need 2 classes (hinge for 2 classes, else cross-entropy)",
+    )
+    opt.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="adam", help="(adam)")
+    opt.add_argument(
+        "--lr", type=_positive_float, help="learning rate (sgd 1.0, adam and adamw 0.05)"
+    )
+    opt.add_argument("--momentum", type=_nonnegative_float, default=0.0, help="sgd momentum (0)")
+    opt.add_argument(
+        "--weight-decay",
+        type=_nonnegative_float,
+        help="optimizer weight decay (sgd, adam: 0; adamw: 0.01)",
+    )
+    opt.add_argument(
+        "--l2", type=_nonnegative_float, default=1e-4, help="L2 penalty alpha * sum(p^2) (1e-4)"
+    )
+    opt.add_argument(
+        "--schedule",
+        choices=["none", "linear", "step", "cosine"],
+        default="none",
+        help="learning-rate schedule over the epochs; linear decays to 0.1 lr (none)",
+    )
+    opt.add_argument("--epochs", type=_positive_int, default=100, help="passes over the data (100)")
+    opt.add_argument(
+        "--batch-size", type=_nonnegative_int, default=0, help="rows per step; 0 = full batch (0)"
+    )
+    opt.add_argument(
+        "--val-split", type=_fraction, default=0.0, help="fraction held out for validation (0)"
+    )
+    opt.add_argument(
+        "--patience", type=_positive_int, help="stop after this many epochs without improvement"
+    )
+    opt.add_argument("--seed", type=int, default=0, help="seed for data, weights, shuffling (0)")
+    out = train.add_argument_group("output")
+    out.add_argument("--save", metavar="PATH.json", help="save the trained model as JSON")
+    out.add_argument(
+        "--plot", metavar="PATH.png", help="plot loss, accuracy and the decision boundary"
+    )
+    out.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=cmd_train)
+
+
+def _add_predict_command(sub) -> None:
+    predict = sub.add_parser(
+        "predict",
+        help="predict a class for every row of a CSV with a saved model",
+        description=cmd_predict.__doc__,
+    )
+    predict.add_argument(
+        "--model", required=True, metavar="PATH.json", help="a model saved by train --save"
+    )
+    predict.add_argument("--data", required=True, metavar="PATH.csv", help="rows to predict")
+    predict.add_argument(
+        "--out", metavar="PATH.csv", help="write the predictions here (default: standard output)"
+    )
+    predict.set_defaults(run=cmd_predict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="backprop",
@@ -130,6 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to draw the neuron's graph, .svg or .png (neuron.svg); '' to skip",
     )
     demo.set_defaults(run=cmd_demo)
+    _add_train_command(sub)
+    _add_predict_command(sub)
     add_graph_command(sub)
     return parser
 

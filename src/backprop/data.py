@@ -61,6 +61,7 @@ class Dataset:
     feature_names: list[str] = field(default_factory=list)
     name: str = ""
     label_name: str = "label"
+    label_column: int | None = None  # where the labels were in a CSV file
 
     def __post_init__(self) -> None:
         if len(self.X) != len(self.y):
@@ -355,6 +356,7 @@ def load_csv(path: str | Path, label_column: int | str = -1, header: bool | None
         feature_names=[names[c] for c in feature_columns],
         name=Path(path).name,
         label_name=names[label_index],
+        label_column=label_index,
     )
 
 

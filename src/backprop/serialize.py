@@ -30,7 +30,15 @@ from typing import Any
 
 from .nn import ACTIVATIONS, MLP, Module
 
-__all__ = ["save", "load", "load_metadata", "ModelFileError", "FORMAT", "VERSION"]
+__all__ = [
+    "save",
+    "load",
+    "load_metadata",
+    "write_text_atomic",
+    "ModelFileError",
+    "FORMAT",
+    "VERSION",
+]
 
 FORMAT = "backprop-model"
 VERSION = 1
@@ -77,8 +85,14 @@ def save(model: Module, path: str | Path, metadata: dict[str, Any] | None = None
         text = _encode(doc)
     except (TypeError, ValueError) as e:
         raise ValueError(f"cannot save: metadata is not JSON-serializable ({e})") from None
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    return write_text_atomic(path, text)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write text to a temporary file beside path, then rename it over path: readers see the
+    old file or the new one, never half of one (os.replace is atomic)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -114,7 +128,8 @@ def _read(path: str | Path) -> dict[str, Any]:
     try:
         doc = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
-        hint = " (the file looks truncated)" if e.pos >= len(text.rstrip()) else ""
+        truncated = e.pos >= len(text.rstrip()) or not text.rstrip().endswith("}")
+        hint = " (the file looks truncated)" if truncated else ""
         raise ModelFileError(
             f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}{hint}"
         ) from None

@@ -16,6 +16,7 @@ Every batch's loss is built by one function, ``batch_loss(model, inputs, targets
 
 from __future__ import annotations
 
+import gc
 import math
 import numbers
 import random
@@ -364,9 +365,13 @@ def fit(
     best = [p.data for p in params]
     best_score = math.inf
     since_best = 0
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # not tqdm.auto: its notebook widget needs ipywidgets
 
     bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, file=sys.stderr)
+    # Graphs of Values hold no reference cycles, so the cyclic garbage collector only costs
+    # time here: it rescans every live node of the ~100k made per step (about 2x slower).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         for epoch in bar:
             history.lr.append(opt.lr)
@@ -406,6 +411,8 @@ def fit(
         return history
     finally:
         bar.close()
+        if gc_was_enabled:
+            gc.enable()
     if restore_best and history.best_epoch is not None:
         for p, x in zip(params, best):
             p.data = x
