@@ -550,6 +550,7 @@ def _page(ex: Explanation) -> str:
         "root": ex.root,
         "stepOf": step_of,
         "lastTouch": last_touch,
+        "boxes": [_boxes(i, pos, sizes, ex.ops[i] is not None) for i in range(n)],
         "width": placed.width,
         "height": placed.height,
         "steps": [
@@ -595,6 +596,15 @@ def _page(ex: Explanation) -> str:
         root=esc(_ref(ex.names[ex.root])),
         engine=esc(placed.engine),
     )
+
+
+def _boxes(i: int, pos, sizes, has_op: bool) -> list[float]:
+    """Node i's box, and its op oval's, as [left, top, right, bottom] (rounded)."""
+    out: list[float] = []
+    for key in (f"v{i}", f"o{i}") if has_op else (f"v{i}",):
+        (x, y), (w, h) = pos[key], sizes[key]
+        out.extend(round(c, 1) for c in (x - w / 2, y - h / 2, x + w / 2, y + h / 2))
+    return out
 
 
 def _pretty(symbol: str) -> str:

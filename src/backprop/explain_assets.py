@@ -117,6 +117,7 @@ SCRIPT = r"""
   const grad = new Array(N).fill(0), gradShown = new Array(N).fill("0.0");
   const hits = new Array(N).fill(0);  // how many terms a node has received so far
   let cur = -1;
+  const marked = [];  // elements highlighted for the current step
 
   function apply(k, forward) {
     for (const c of D.steps[k].changes) {
@@ -148,17 +149,17 @@ SCRIPT = r"""
     if (cur >= 0) touchedBy(cur, dirty);
     while (cur < k) { cur += 1; apply(cur, true); touchedBy(cur, dirty); }
     while (cur > k) { apply(cur, false); touchedBy(cur, dirty); cur -= 1; }
-    for (const el of svg.querySelectorAll(".cur, .rec, .active")) {
-      el.classList.remove("cur", "rec", "active");
-    }
+    for (const e of marked) e.classList.remove("cur", "rec", "active");
+    marked.length = 0;
+    const mark = (e, cls) => { e.classList.add(cls); marked.push(e); };
     dirty.forEach((i) => paint(i, k));
     const s = D.steps[k];
     if (s.node !== null) {
-      vnode[s.node].classList.add("cur");
-      if (opnode[s.node]) opnode[s.node].classList.add("cur");
-      if (s.kind === "backward") edgesOf[s.node].forEach((e) => e.classList.add("active"));
+      mark(vnode[s.node], "cur");
+      if (opnode[s.node]) mark(opnode[s.node], "cur");
+      if (s.kind === "backward") edgesOf[s.node].forEach((e) => mark(e, "active"));
     }
-    if (s.kind === "backward") s.changes.forEach((c) => vnode[c[0]].classList.add("rec"));
+    if (s.kind === "backward") s.changes.forEach((c) => mark(vnode[c[0]], "rec"));
     slider.value = k;
     $("bp-counter").textContent = "step " + k + " / " + (S - 1);
     $("bp-first").disabled = $("bp-prev").disabled = k === 0;
@@ -314,20 +315,13 @@ SCRIPT = r"""
     const b = $("bp-world").getBBox();
     fitTo(b.x, b.y, b.x + b.width, b.y + b.height);
   }
-  function boxOf(g) {  // a node's box in graph coordinates
-    const b = g.getBBox();
-    const t = g.transform.baseVal;
-    const m = t.numberOfItems ? t.consolidate().matrix : { e: 0, f: 0 };
-    return [m.e + b.x, m.f + b.y, m.e + b.x + b.width, m.f + b.y + b.height];
-  }
   function around(ids) {  // the bounding box of some nodes with their op ovals
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     for (const i of ids) {
-      for (const g of [vnode[i], opnode[i]]) {
-        if (!g) continue;
-        const b = boxOf(g);
-        x0 = Math.min(x0, b[0]); y0 = Math.min(y0, b[1]);
-        x1 = Math.max(x1, b[2]); y1 = Math.max(y1, b[3]);
+      const b = D.boxes[i];
+      for (let k = 0; k < b.length; k += 4) {
+        x0 = Math.min(x0, b[k]); y0 = Math.min(y0, b[k + 1]);
+        x1 = Math.max(x1, b[k + 2]); y1 = Math.max(y1, b[k + 3]);
       }
     }
     return [x0, y0, x1, y1];
@@ -339,8 +333,11 @@ SCRIPT = r"""
       b[1] - pad > view.y && b[3] + pad < view.y + view.h;
     if (inside && !always) return;
     if (b[2] - b[0] + 2 * pad > view.w || b[3] - b[1] + 2 * pad > view.h) {
-      fitTo(b[0], b[1], b[2], b[3]);
-      return;
+      const r = svg.getBoundingClientRect();
+      const w = (b[2] - b[0] + 2 * pad) * Math.max(1, (b[3] - b[1]) / (b[2] - b[0]));
+      if (r.width / w >= 0.45) { fitTo(b[0], b[1], b[2], b[3]); return; }
+      const own = around([i]);  // too spread out to show at a readable size: just the node
+      b[0] = own[0]; b[1] = own[1]; b[2] = own[2]; b[3] = own[3];
     }
     view.x = (b[0] + b[2]) / 2 - view.w / 2;
     view.y = (b[1] + b[3]) / 2 - view.h / 2;

@@ -181,10 +181,10 @@ def _layered_layout(sizes, edges, rankdir) -> Layout:
                 ready.append(b)
     if len(order) != len(names):
         raise ValueError("the graph has a cycle")
-    # pull each source (an input) up against its first consumer, so that the bias of a late
-    # '+ b' sits next to that '+' instead of far left with the other inputs
-    for name in names:
-        if not inputs[name] and outputs[name]:
+    # then as late as possible: each node one rank before its first consumer, so that a long
+    # sum's terms sit next to the '+' that takes them instead of far away at the inputs
+    for name in reversed(order):
+        if outputs[name]:
             rank[name] = min(rank[b] for b in outputs[name]) - 1
     ranks: list[list[str]] = [[] for _ in range(max(rank.values(), default=0) + 1)]
     for name in order:
