@@ -283,9 +283,9 @@ def _plan(tape: Tape):
     number of slots). Python loops here run over nodes once (levels) and over steps."""
     n = len(tape)
     one, minus_one = n, n + 1  # node ids of the two constants terms are multiplied by
-    code = np.array(tape.codes, dtype=np.intp)
-    args = np.array(tape.args, dtype=float)
-    cols = [np.array(c, dtype=np.intp) for c in tape.columns]
+    code = np.asarray(tape.codes).astype(np.intp)
+    args = np.asarray(tape.args)
+    cols = [np.asarray(c).astype(np.intp) for c in tape.columns]
     ids = np.arange(n)
 
     # consumers: how many edges read each node; for single-use nodes, which node and operand

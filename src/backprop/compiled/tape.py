@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
 
 from ..engine import Value
@@ -28,12 +29,13 @@ class Tape:
     when the op takes none).
 
     Leaves (code -1) read their value from ``leaves[k].data``, where node ``leaf_ids[k]`` is the
-    k-th leaf. The root is the last node. Arrays are plain lists so that tracing needs no numpy.
+    k-th leaf. The root is the last node. Arrays are the standard library's, so that tracing
+    needs no numpy (which reads them without copying).
     """
 
-    codes: list[int]
-    columns: list[list[int]]  # columns[k][i]: the k-th operand of node i, or -1
-    args: list[float]
+    codes: array  # of int: compact stdlib arrays, a fifth of a list's memory on large graphs
+    columns: list[array]  # columns[k][i]: the k-th operand of node i, or -1
+    args: array  # of float
     leaf_ids: list[int]
     leaves: list[Value]
     labels: list[str] = field(repr=False)
@@ -90,7 +92,7 @@ def trace(root: Value) -> Tape:
     order = root.topological_order()
     index = {id(v): i for i, v in enumerate(order)}
     try:
-        codes = [_CODE_OF[v._fn] for v in order]
+        codes = array("h", [_CODE_OF[v._fn] for v in order])
     except KeyError:
         bad = next(v for v in order if v._fn not in _CODE_OF)
         raise TraceError(
