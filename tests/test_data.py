@@ -1,0 +1,221 @@
+"""Datasets: shapes, labels, seed reproducibility, CSV loading and its errors, split, batches."""
+
+import math
+import random
+
+import pytest
+
+from backprop.data import (
+    DATASETS,
+    CSVError,
+    Dataset,
+    blobs,
+    circles,
+    get_dataset,
+    load_csv,
+    minibatches,
+    moons,
+    read_features_csv,
+    spiral,
+    toy,
+    train_test_split,
+    xor,
+)
+
+GENERATORS = [moons, circles, spiral, xor, blobs]
+
+
+@pytest.mark.parametrize("make", GENERATORS)
+def test_generators_are_seeded_and_shaped(make):
+    a, b, c = make(seed=1), make(seed=1), make(seed=2)
+    assert a.X == b.X and a.y == b.y
+    assert a.X != c.X
+    assert len(a.X) == len(a.y) == len(a)
+    assert all(len(row) == 2 and all(math.isfinite(v) for v in row) for row in a.X)
+    assert set(a.y) == set(a.classes)
+    X, y = a  # unpacks like scikit-learn's (X, y)
+    assert X is a.X and y is a.y
+
+
+@pytest.mark.parametrize("n", [3, 7, 100, 151])
+def test_generators_give_the_requested_number_of_rows(n):
+    for make in GENERATORS:
+        assert len(make(n, seed=0)) == n
+
+
+def test_moons_geometry_without_noise():
+    X, y = moons(40, noise=0.0, seed=0)
+    for (a, b), label in zip(X, y):
+        if label == 0:  # upper half circle of radius 1 around (0, 0)
+            assert math.hypot(a, b) == pytest.approx(1.0) and b >= -1e-12
+        else:  # lower half circle around (1, 0.5)
+            assert math.hypot(a - 1, b - 0.5) == pytest.approx(1.0) and b <= 0.5 + 1e-12
+    assert y.count(0) == y.count(1) == 20
+
+
+def test_circles_radii_and_classes():
+    X, y = circles(50, noise=0.0, factor=0.3, seed=0)
+    for (a, b), label in zip(X, y):
+        assert math.hypot(a, b) == pytest.approx(0.3 if label == 1 else 1.0)
+
+
+def test_spiral_has_k_balanced_classes():
+    d = spiral(150, classes=5, seed=0)
+    assert d.classes == [0, 1, 2, 3, 4]
+    assert [d.y.count(k) for k in range(5)] == [30] * 5
+    assert all(math.hypot(*row) <= 1 + 1e-12 for row in d.X)
+
+
+def test_xor_labels_follow_quadrants():
+    X, y = xor(200, seed=3)
+    assert all(label == (1 if a * b > 0 else 0) for (a, b), label in zip(X, y))
+    assert 0.3 < sum(y) / len(y) < 0.7
+
+
+def test_blobs_centers():
+    d = blobs(90, centers=4, std=0.1, seed=0)
+    assert d.classes == [0, 1, 2, 3] and [d.y.count(k) for k in range(4)] == [23, 23, 22, 22]
+
+
+def test_toy_is_the_notebooks_four_points():
+    X, y = toy()
+    assert X == [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+    assert y == [1.0, -1.0, -1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: moons(0), "n_samples must be an int >= 2, got 0"),
+        (lambda: moons(10, noise=-1), "noise must be a number >= 0, got -1"),
+        (lambda: spiral(10, classes=1), "classes must be an int >= 2, got 1"),
+        (lambda: circles(10, factor=1.5), "factor must be a number in"),
+        (lambda: get_dataset("nope"), "unknown dataset 'nope'"),
+        (lambda: get_dataset("toy", noise=0.1), "does not take noise"),
+    ],
+)
+def test_bad_generator_arguments(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_registry_names_every_generator():
+    assert set(DATASETS) == {"moons", "circles", "spiral", "xor", "blobs", "toy"}
+    assert get_dataset("spiral", n_samples=30, classes=3, seed=4).X == spiral(30, 3, seed=4).X
+
+
+# ---- CSV --------------------------------------------------------------------------------------
+
+
+def _write(tmp_path, text, name="data.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_load_csv_with_header_and_names(tmp_path):
+    path = _write(tmp_path, "height,width,kind\n1.5,2,cat\n-3,4e-1,dog\n\n0,0,cat\n")
+    d = load_csv(path)
+    assert d.X == [[1.5, 2.0], [-3.0, 0.4], [0.0, 0.0]]
+    assert d.y == ["cat", "dog", "cat"] and d.classes == ["cat", "dog"]
+    assert d.feature_names == ["height", "width"] and d.label_name == "kind"
+    assert path.read_text().startswith("height")  # the file is untouched
+
+
+def test_load_csv_without_header_numeric_labels(tmp_path):
+    d = load_csv(_write(tmp_path, "1,2,-1\n3,4,1\n5,6,1\n"))
+    assert d.X == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    assert d.y == [-1, 1, 1] and d.classes == [-1, 1]
+    assert d.feature_names == ["x1", "x2"]
+
+
+def test_load_csv_label_column_by_index_and_name(tmp_path):
+    text = "y,a,b\n0,1,2\n1,3,4\n"
+    path = _write(tmp_path, text)
+    assert load_csv(path, label_column=0).X == [[1.0, 2.0], [3.0, 4.0]]
+    assert load_csv(path, label_column="y").y == [0, 1]
+    assert load_csv(path, label_column="y").label_column == 0
+
+
+def test_numeric_labels_sort_numerically(tmp_path):
+    d = load_csv(_write(tmp_path, "1,10\n2,9\n3,-2\n"))
+    assert d.classes == [-2, 9, 10]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a,b,c\n1,2,x\n3,oops,y\n", r"line 3, column 2 \('b'\): expected a number, got 'oops'"),
+        ("1,2,x\n3,4\n", "line 2: expected 3 fields, got 2"),
+        ("a,b,c\n1,nan,x\n", "line 2, column 2 .*finite number, got 'nan'"),
+        ("a,b,c\n1,inf,x\n", "line 2, column 2"),
+        ("a,b,c\n", "header but no data rows"),
+        ("", "holds no rows"),
+        ("1\n2\n", "at least 2 columns"),
+        ("a,b,c\n1,2,\n", "line 2, column 3: the label is empty"),
+    ],
+)
+def test_bad_csv_names_line_and_column(tmp_path, text, message):
+    with pytest.raises(CSVError, match=message):
+        load_csv(_write(tmp_path, text))
+
+
+def test_missing_and_binary_csv(tmp_path):
+    with pytest.raises(CSVError, match="no such file"):
+        load_csv(tmp_path / "missing.csv")
+    path = tmp_path / "bin.csv"
+    path.write_bytes(b"\xff\xfe\x00\x01garbage")
+    with pytest.raises(CSVError, match="not a UTF-8"):
+        load_csv(path)
+    with pytest.raises(CSVError, match="no column named 'z'"):
+        load_csv(_write(tmp_path, "a,b\n1,2\n"), label_column="z")
+
+
+def test_read_features_csv_drops_the_label_column(tmp_path):
+    assert read_features_csv(_write(tmp_path, "a,b\n1,2\n3,4\n"), 2) == [[1.0, 2.0], [3.0, 4.0]]
+    assert read_features_csv(_write(tmp_path, "a,b,c\n1,2,x\n"), 2) == [[1.0, 2.0]]
+    assert read_features_csv(_write(tmp_path, "y,a,b\nx,1,2\n"), 2, label_column=0) == [[1.0, 2.0]]
+    with pytest.raises(CSVError, match="takes 2 features, but the file has 4 columns"):
+        read_features_csv(_write(tmp_path, "1,2,3,4\n"), 2)
+    with pytest.raises(CSVError, match="line 3, column 1"):
+        read_features_csv(_write(tmp_path, "1,2\n3,4\nx,6\n"), 2)
+
+
+# ---- split and batches ------------------------------------------------------------------------
+
+
+def test_train_test_split_partitions_the_rows():
+    X = [[float(i)] for i in range(50)]
+    y = list(range(50))
+    Xtr, Xte, ytr, yte = train_test_split(X, y, 0.2, seed=1)
+    assert len(Xte) == 10 and len(Xtr) == 40
+    assert sorted(ytr + yte) == y
+    assert all(row == [float(label)] for row, label in zip(Xtr + Xte, ytr + yte))
+    assert train_test_split(X, y, 0.2, seed=1) == (Xtr, Xte, ytr, yte)
+    assert train_test_split(X, y, 0.2, seed=2)[3] != yte
+    with pytest.raises(ValueError, match="between 0 and 1, got 1.5"):
+        train_test_split(X, y, 1.5)
+    with pytest.raises(ValueError, match="50 rows but y has 3"):
+        train_test_split(X, y[:3])
+
+
+def test_minibatches_cover_every_row_once():
+    X = [[float(i)] for i in range(23)]
+    y = list(range(23))
+    batches = list(minibatches(X, y, batch_size=5, seed=0))
+    assert [len(b[1]) for b in batches] == [5, 5, 5, 5, 3]
+    assert sorted(label for _, yb in batches for label in yb) == y
+    assert all(row == [float(t)] for xb, yb in batches for row, t in zip(xb, yb))
+    full = list(minibatches(X, y, batch_size=0, shuffle=False))
+    assert full == [(X, y)]
+    rng = random.Random(0)
+    first = [yb for _, yb in minibatches(X, y, 5, seed=rng)]
+    second = [yb for _, yb in minibatches(X, y, 5, seed=rng)]
+    assert first != second  # a shared Random gives a new order every epoch
+    with pytest.raises(ValueError, match="batch_size must be an int >= 0"):
+        list(minibatches(X, y, -1))
+
+
+def test_dataset_checks_lengths():
+    with pytest.raises(ValueError, match="2 rows but 1 labels"):
+        Dataset([[1.0], [2.0]], [0])
