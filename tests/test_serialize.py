@@ -1,0 +1,196 @@
+"""Module.state_dict and the JSON model file: round trips, and bad files that change nothing."""
+
+import json
+import os
+
+import pytest
+
+from backprop import MLP, Value
+from backprop.nn import Module
+from backprop.serialize import FORMAT, ModelFileError, load, load_metadata, save
+
+
+def _model(seed=0, sizes=(4, 3, 2), activation=("relu", "tanh", "linear")):
+    return MLP(3, list(sizes), activation=list(activation), seed=seed)
+
+
+def _weights(model):
+    return [p.data for p in model.parameters()]
+
+
+def test_state_dict_names_follow_the_attributes():
+    m = MLP(2, [3, 1], seed=0)
+    sd = m.state_dict()
+    assert list(sd)[:3] == [
+        "layers.0.neurons.0.w.0",
+        "layers.0.neurons.0.w.1",
+        "layers.0.neurons.0.b",
+    ]
+    assert list(sd.values()) == _weights(m)
+    assert m.layers[1].neurons[0].b.data == sd["layers.1.neurons.0.b"]
+
+
+def test_state_dict_round_trip_between_models():
+    a, b = _model(seed=1), _model(seed=2)
+    assert _weights(a) != _weights(b)
+    b.load_state_dict(a.state_dict())
+    assert _weights(a) == _weights(b)
+    x = [0.3, -1.2, 2.0]
+    assert [v.data for v in a(x)] == [v.data for v in b(x)]
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (lambda sd: sd.pop("layers.0.neurons.0.b"), ValueError, "missing 1"),
+        (lambda sd: sd.update(extra=1.0), ValueError, "unexpected 1"),
+        (lambda sd: sd.update({"layers.2.neurons.1.b": "0.5"}), TypeError, "layers.2.neurons.1.b"),
+        (lambda sd: sd.update({"layers.1.neurons.0.w.2": float("nan")}), ValueError, "nan"),
+        (lambda sd: sd.update({"layers.1.neurons.0.w.2": True}), TypeError, "True"),
+    ],
+)
+def test_load_state_dict_rejects_bad_dicts_and_changes_nothing(change, error, message):
+    m = _model()
+    before = _weights(m)
+    sd = _model(seed=5).state_dict()
+    change(sd)
+    with pytest.raises(error, match=message):
+        m.load_state_dict(sd)
+    assert _weights(m) == before
+
+
+def test_load_state_dict_from_another_architecture_fails():
+    m = _model()
+    before = _weights(m)
+    with pytest.raises(ValueError, match="does not fit"):
+        m.load_state_dict(MLP(3, [5, 2], seed=0).state_dict())
+    assert _weights(m) == before
+
+
+def test_custom_module_state_dict():
+    class Affine(Module):
+        def __init__(self):
+            self.scale = Value(2.0)
+            self.shift = [Value(0.5), Value(-1.0)]
+
+        def parameters(self):
+            return [self.scale, *self.shift]
+
+    m = Affine()
+    assert m.state_dict() == {"scale": 2.0, "shift.0": 0.5, "shift.1": -1.0}
+    m.load_state_dict({"scale": 3.0, "shift.0": 0.0, "shift.1": 1.0})
+    assert [p.data for p in m.parameters()] == [3.0, 0.0, 1.0]
+
+
+# ---- files ------------------------------------------------------------------------------------
+
+
+def test_save_load_round_trip_is_exact(tmp_path):
+    m = _model(seed=3)
+    path = save(m, tmp_path / "m.json", metadata={"loss": "hinge", "classes": ["cat", "dog"]})
+    loaded = load(path)
+    assert loaded.sizes == m.sizes and loaded.activations == m.activations
+    assert _weights(loaded) == _weights(m)  # repr floats round-trip bit for bit
+    assert load_metadata(path) == {"loss": "hinge", "classes": ["cat", "dog"]}
+    into = _model(seed=9)
+    assert load(path, into) is into and _weights(into) == _weights(m)
+
+
+def test_file_is_readable_json_with_architecture(tmp_path):
+    path = save(_model(), tmp_path / "m.json")
+    text = path.read_text()
+    doc = json.loads(text)
+    assert doc["format"] == FORMAT and doc["version"] == 1
+    assert doc["architecture"] == {
+        "type": "MLP",
+        "nin": 3,
+        "nouts": [4, 3, 2],
+        "activation": ["relu", "tanh", "linear"],
+    }
+    assert '    "layers.0.neurons.0.w.0": ' in text  # one weight per line
+    assert not text.startswith("\x80")  # not a pickle
+
+
+def test_save_replaces_atomically_and_leaves_no_temp_files(tmp_path, monkeypatch):
+    path = tmp_path / "m.json"
+    save(_model(seed=1), path)
+    original = path.read_text()
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save(_model(seed=2), path)
+    assert path.read_text() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
+
+
+def test_save_refuses_nan_weights_and_unserializable_metadata(tmp_path):
+    m = _model()
+    m.layers[0].neurons[0].b.data = float("nan")
+    with pytest.raises(ValueError, match="layers.0.neurons.0.b is nan"):
+        save(m, tmp_path / "m.json")
+    with pytest.raises(ValueError, match="metadata"):
+        save(_model(), tmp_path / "m.json", metadata={"x": object()})
+    assert not list(tmp_path.iterdir())
+
+
+def _corrupt(tmp_path, edit):
+    path = save(_model(seed=4), tmp_path / "m.json")
+    doc = json.loads(path.read_text())
+    text = edit(doc, path.read_text())
+    path.write_text(text if isinstance(text, str) else json.dumps(doc))
+    return path
+
+
+CORRUPTIONS = [
+    ("truncated", lambda d, t: t[: len(t) // 2], "truncated"),
+    ("empty", lambda d, t: "", "empty"),
+    ("not json", lambda d, t: "hello", "not valid JSON"),
+    ("a list", lambda d, t: "[1, 2]", "not a backprop model file"),
+    ("other format", lambda d, t: d.update(format="keras"), "not a backprop model file"),
+    ("future version", lambda d, t: d.update(version=2), "unsupported format version 2"),
+    ("NaN literal", lambda d, t: t.replace(": -0.", ': NaN, "x": -0.', 1), "NaN"),
+    ("nan string", lambda d, t: d["weights"].update({"layers.0.neurons.0.b": "nan"}), "'nan'"),
+    ("bool weight", lambda d, t: d["weights"].update({"layers.0.neurons.0.b": True}), "True"),
+    ("missing weight", lambda d, t: d["weights"].popitem(), "missing 1"),
+    ("extra weight", lambda d, t: d["weights"].update(x=1.0), "unexpected 1"),
+    ("bad activation", lambda d, t: d["architecture"].update(activation=["gelu"] * 3), "gelu"),
+    ("bad sizes", lambda d, t: d["architecture"].update(nouts=[4, "3", 2]), "positive ints"),
+    ("no weights", lambda d, t: d.pop("weights"), "'weights'"),
+]
+
+
+@pytest.mark.parametrize("name, edit, message", CORRUPTIONS, ids=[c[0] for c in CORRUPTIONS])
+def test_corrupt_files_give_clear_errors_and_leave_the_model_alone(tmp_path, name, edit, message):
+    path = _corrupt(tmp_path, edit)
+    m = _model(seed=8)
+    before = _weights(m)
+    with pytest.raises(ModelFileError, match=message):
+        load(path, m)
+    with pytest.raises(ModelFileError, match=message):
+        load(path)
+    assert _weights(m) == before
+    assert str(path) in str(pytest.raises(ModelFileError, load, path).value)
+
+
+def test_wrong_architecture_leaves_the_model_alone(tmp_path):
+    path = save(MLP(3, [5, 2], seed=0), tmp_path / "m.json")
+    m = _model()
+    before = _weights(m)
+    with pytest.raises(
+        ModelFileError, match=r"holds an MLP \[3, 5, 2\].*model is an MLP \[3, 4, 3, 2\]"
+    ):
+        load(path, m)
+    assert _weights(m) == before
+    same_sizes = MLP(3, [4, 3, 2], activation="tanh")
+    with pytest.raises(ModelFileError, match="activations"):
+        load(save(_model(), tmp_path / "n.json"), same_sizes)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(ModelFileError, match="no such model file"):
+        load(tmp_path / "nope.json")
+    with pytest.raises(ModelFileError, match="directory"):
+        load(tmp_path)
