@@ -182,8 +182,10 @@ def _check(node: ast.AST, text: str, locate, variables: dict[str, None]) -> list
         if op is ast.Pow:
             k = _literal(node.right)
             if k is not None and abs(k) > MAX_EXPONENT:
+                written = ast.get_source_segment(text.lstrip(), node.right) or repr(k)
                 refuse(
-                    f"exponent {_number_text(k)} is too large (the limit is {MAX_EXPONENT:g})",
+                    f"exponent {_number_text(written)} is too large (the limit is "
+                    f"{MAX_EXPONENT:g})",
                     node.right,
                 )
         return [node.left, node.right]
@@ -192,6 +194,8 @@ def _check(node: ast.AST, text: str, locate, variables: dict[str, None]) -> list
             refuse(f"operator {_NAMED_OPERATORS.get(type(node.op), '?')} is not supported")
         return [node.operand]
     if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Attribute):
+            refuse(_REFUSED[ast.Attribute], node.func)
         if not isinstance(node.func, ast.Name):
             refuse(f"only calls of {', '.join(FUNCTIONS)} are allowed", node.func)
         name = node.func.id

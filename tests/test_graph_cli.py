@@ -1,0 +1,149 @@
+"""`backprop graph`: outputs, printed gradients, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from backprop import viz
+from backprop.cli import main
+
+NEURON = ["tanh(x1*w1 + x2*w2 + b)", "--set", "x1=2", "w1=-3", "x2=0", "w2=1",
+          "b=6.8813735870195432"]  # fmt: skip
+
+
+def run(capsys, *argv):
+    code = main(["graph", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_neuron_prints_result_and_gradients(capsys):
+    code, out, err = run(capsys, *NEURON)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "tanh(x1*w1 + x2*w2 + b) = 0.7071067811865477"
+    grads = dict(line.split() for line in lines[2:])
+    assert set(grads) == {"x1", "w1", "x2", "w2", "b"}
+    assert float(grads["x1"]) == pytest.approx(-1.5) and float(grads["w2"]) == 0.0
+
+
+def test_writes_every_format(capsys, tmp_path):
+    paths = {ext: tmp_path / f"neuron.{ext}" for ext in ("html", "svg", "png", "dot", "json")}
+    mermaid = tmp_path / "neuron.mmd"
+    code, out, _ = run(capsys, *NEURON, "--html", str(paths["html"]), "--svg", str(paths["svg"]),
+                       "--png", str(paths["png"]), "--dot", str(paths["dot"]), "--json",
+                       str(paths["json"]), "--mermaid", str(mermaid))  # fmt: skip
+    assert code == 0
+    page = paths["html"].read_text()
+    assert "<!DOCTYPE html>" in page and "The backward pass of tanh(x1*w1 + x2*w2 + b)" in page
+    ET.parse(paths["svg"])
+    assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+    assert paths["dot"].read_text().startswith("digraph {")
+    doc = json.loads(paths["json"].read_text())
+    assert [n["label"] for n in doc["nodes"]][-1] == "tanh(x1*w1 + x2*w2 + b)"
+    assert mermaid.read_text().startswith("flowchart LR")
+    for path in (*paths.values(), mermaid):
+        assert "wrote the " in out and str(path) in out
+
+
+def test_text_export_to_stdout_keeps_stdout_clean(capsys):
+    code, out, err = run(capsys, "x*x + x", "--set", "x=3", "--json", "-")
+    assert code == 0
+    doc = json.loads(out)  # nothing but the JSON on stdout
+    assert doc["nodes"][0]["grad"] == 7.0
+    assert "x*x + x = 12.0" in err
+
+
+def test_without_dot_svg_and_png_still_work(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(viz, "_fallback_warned", False)
+    assert shutil.which("dot") is None
+    svg, png, html = tmp_path / "n.svg", tmp_path / "n.png", tmp_path / "n.html"
+    code, _, err = run(capsys, *NEURON, "--svg", str(svg), "--png", str(png), "--html",
+                       str(html))  # fmt: skip
+    assert code == 0
+    assert "note: Graphviz's 'dot' program is not installed" in err
+    assert "grad -1.5000" in svg.read_text()
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert "layout: grandalf" in html.read_text()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["open(x)", "--set", "x=1"], "unknown function 'open'"),
+        (["x.__class__"], "attribute access"),
+        (["x*y", "--set", "x=1"], "no value for y: give it with --set y=..."),
+        (["x*y"], "no value for x, y: give them with --set x=... y=..."),
+        (["x", "--set", "x=1", "z=2"], "--set z: not a variable of the expression"),
+        (["x", "--set", "x"], "--set expects NAME=VALUE, got 'x'"),
+        (["x", "--set", "x=abc"], "--set x: expected a number, got 'abc'"),
+        (["x", "--set", "x=nan"], "expected a finite number"),
+        (["x", "--set", "x=1", "x=2"], "--set x is given twice"),
+        (["x +", "--set", "x=1"], "syntax error"),
+        (["x ** 99999", "--set", "x=1"], "exponent 99999 is too large"),
+    ],
+)
+def test_errors_are_one_line_with_exit_code_2(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    first, *rest = err.splitlines()
+    assert first.startswith("backprop graph: error: ") and message in first
+    if rest:  # the expression, and a caret under the spot
+        assert len(rest) == 2 and rest[0] == "  " + argv[0] and rest[1].strip() == "^"
+
+
+def test_caret_points_at_the_spot(capsys):
+    _, _, err = run(capsys, "tanh(x) + open(x)", "--set", "x=1")
+    lines = err.splitlines()
+    assert lines[1] == "  tanh(x) + open(x)"
+    assert lines[2] == "  " + " " * 10 + "^"
+    assert "(column 11)" in lines[0]
+
+
+def test_unwritable_output_is_a_clean_error(capsys, tmp_path):
+    code, _, err = run(capsys, "x", "--set", "x=1", "--json", str(tmp_path / "no" / "x.json"))
+    assert code == 2 and err.startswith("backprop graph: error: cannot write the JSON graph to")
+    assert len(err.splitlines()) == 1
+
+
+def test_png_to_stdout_is_refused(capsys):
+    code, _, err = run(capsys, "x", "--set", "x=1", "--png", "-")
+    assert code == 2 and "binary" in err
+
+
+def test_argparse_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["graph"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "expression" in err
+
+
+def test_the_installed_command(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backprop",
+            "graph",
+            "tanh(a*b)",
+            "--set",
+            "a=1",
+            "b=0.5",
+            "--html",
+            str(tmp_path / "p.html"),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,  # fmt: skip
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("tanh(a*b) = 0.46211715726000974")
+    assert (tmp_path / "p.html").exists()
