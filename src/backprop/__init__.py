@@ -3,7 +3,7 @@
 from .compiled import Program, compile
 from .engine import Value, is_grad_enabled, no_grad
 from .nn import MLP, Layer, Module, Neuron
-from .viz import draw_dot, trace
+from .viz import draw_dot, explain, to_dot, to_json, to_mermaid, trace
 
 __version__ = "0.1.0"
 
@@ -19,4 +19,8 @@ __all__ = [
     "MLP",
     "draw_dot",
     "trace",
+    "explain",
+    "to_dot",
+    "to_json",
+    "to_mermaid",
 ]
