@@ -1,0 +1,92 @@
+"""Plots: PNG files written without a display, the right panels, titles and legends."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.image  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from backprop import MLP  # noqa: E402
+from backprop.data import moons, spiral, toy  # noqa: E402
+from backprop.plot import plot_decision_boundary, plot_history, plot_training  # noqa: E402
+from backprop.train import History, fit  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def moons_run():
+    X, y = moons(40, noise=0.1, seed=0)
+    model = MLP(2, [8, 1], activation="relu", output_activation="linear", seed=0)
+    history = fit(model, X, y, epochs=15, validation_split=0.25, progress=False)
+    return model, X, y, history
+
+
+def _texts(fig):
+    return [ax.get_title() for ax in fig.axes], [
+        t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()
+    ]
+
+
+def test_history_png(tmp_path, moons_run):
+    *_, history = moons_run
+    path = tmp_path / "history.png"
+    fig = plot_history(history, path)
+    assert path.read_bytes()[:8] == PNG
+    height, width, _ = matplotlib.image.imread(path).shape
+    assert (width, height) == (1200, 480)
+    titles, legend = _texts(fig)
+    assert titles == ["Loss (hinge)", "Accuracy"]
+    assert {"training", "validation"} <= set(legend)
+    loss_line = fig.axes[0].get_lines()[0]
+    assert list(loss_line.get_ydata()) == history.loss
+    assert plt.get_fignums() == []  # written through Agg, no pyplot figure left open
+
+
+def test_decision_boundary_png_binary(tmp_path, moons_run):
+    model, X, y, _ = moons_run
+    path = tmp_path / "boundary.png"
+    fig = plot_decision_boundary(model, X, y, "hinge", path=path, resolution=60)
+    assert path.read_bytes()[:8] == PNG
+    title = fig.axes[0].get_title()
+    assert title.startswith("Decision boundary: ") and "of 40 points right" in title
+    _, legend = _texts(fig)
+    assert legend[:2] == ["class 0", "class 1"]
+
+
+def test_decision_boundary_multiclass_and_training_figure(tmp_path):
+    X, y = spiral(30, classes=3, seed=0)
+    model = MLP(2, [8, 3], activation="relu", output_activation="linear", seed=0)
+    history = fit(model, X, y, loss="cross-entropy", epochs=3, progress=False)
+    path = tmp_path / "spiral.png"
+    fig = plot_training(history, model, X, y, path=path, resolution=50)
+    titles, legend = _texts(fig)
+    assert titles[:2] == ["Loss (cross-entropy)", "Accuracy"]
+    assert titles[2].startswith("Decision boundary")
+    assert {"class 0", "class 1", "class 2"} <= set(legend)
+    assert path.read_bytes()[:8] == PNG
+
+
+def test_training_figure_without_2d_data_has_two_panels(tmp_path):
+    X, y = toy()
+    model = MLP(3, [4, 1], seed=0)
+    history = fit(model, X, y, epochs=3, progress=False)
+    fig = plot_training(history, model, X, y, path=tmp_path / "toy.png")
+    assert len(fig.axes) == 2
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="empty"):
+        plot_history(History())
+    X, y = toy()
+    with pytest.raises(ValueError, match="2-D inputs, got 3 features"):
+        plot_decision_boundary(MLP(3, [1]), X, y)
+
+
+def test_interactive_use_returns_a_pyplot_figure(moons_run):
+    *_, history = moons_run
+    fig = plot_history(history)
+    assert plt.fignum_exists(fig.number)
+    plt.close(fig)
