@@ -53,10 +53,13 @@ def _history_axes(ax_loss, ax_acc, history: History) -> None:
     if min(history.loss + history.val_loss) > 0 and max(history.loss) / min(history.loss) > 50:
         ax_loss.set_yscale("log")
     ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy", ylim=(-0.02, 1.02))
-    last = history.accuracy[-1]
+    # label the accuracy of the weights the model ends with (the best epoch's after a stop)
+    kept = history.epochs - 1
+    if (history.stopped_early or history.interrupted) and history.best_epoch is not None:
+        kept = history.best_epoch
     ax_acc.annotate(
-        f"{last:.1%}",
-        (history.epochs, last),
+        f"{history.accuracy[kept]:.1%}",
+        (kept + 1, history.accuracy[kept]),
         textcoords="offset points",
         xytext=(-4, -14),
         ha="right",

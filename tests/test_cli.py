@@ -1,0 +1,329 @@
+"""The backprop command, run as a user would: exit codes, messages, files written or left alone."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from backprop.data import moons
+from backprop.serialize import load, load_metadata
+from backprop.train import predict_outputs
+
+SMALL = ["--samples", "30", "--hidden", "4", "--epochs", "5", "--quiet"]
+
+
+def run(*args, cwd=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "backprop", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def _write_csv(path, rows, header=None):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        if header:
+            writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_help_lists_the_options():
+    out = run("train", "--help")
+    assert out.returncode == 0
+    for option in [
+        "--dataset",
+        "--hidden",
+        "--activation",
+        "--loss",
+        "--optimizer",
+        "--lr",
+        "--epochs",
+        "--batch-size",
+        "--seed",
+        "--save",
+        "--plot",
+        "cross-entropy",
+        "adamw",
+        "sigmoid",
+        "full batch",
+    ]:
+        assert option in out.stdout
+    out = run("--help")
+    assert out.returncode == 0 and "train" in out.stdout and "predict" in out.stdout
+
+
+def test_train_saves_and_plots(tmp_path):
+    out = run(
+        "train",
+        "--dataset",
+        "moons",
+        *SMALL,
+        "--loss",
+        "hinge",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1.0",
+        "--seed",
+        "1",
+        "--save",
+        "m.json",
+        "--plot",
+        "m.png",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "training accuracy" in out.stdout and "saved the model to m.json" in out.stdout
+    model = load(tmp_path / "m.json")
+    assert model.sizes == [2, 4, 1] and model.activations == ["relu", "linear"]
+    meta = load_metadata(tmp_path / "m.json")
+    assert meta["loss"] == "hinge" and meta["classes"] == [0, 1]
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [("cat", "dog"), (-1, 1), (0, 1), ("1.5", "yes")],
+    ids=["names", "minus-one-one", "zero-one", "mixed"],
+)
+def test_csv_trains_saves_loads_and_predicts_the_same_numbers(tmp_path, labels):
+    X, y = moons(40, noise=0.1, seed=3)
+    _write_csv(
+        tmp_path / "train.csv",
+        [[a, b, labels[t]] for (a, b), t in zip(X, y)],
+        header=["width", "height", "kind"],
+    )
+    out = run(
+        "train",
+        "--dataset",
+        "train.csv",
+        "--hidden",
+        "8",
+        "--epochs",
+        "40",
+        "--quiet",
+        "--save",
+        "model.json",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "classes " in out.stdout
+
+    _write_csv(tmp_path / "points.csv", X, header=["width", "height"])
+    out = run(
+        "predict",
+        "--model",
+        "model.json",
+        "--data",
+        "points.csv",
+        "--out",
+        "preds.csv",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    with open(tmp_path / "preds.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(X)
+    model = load(tmp_path / "model.json")
+    scores = predict_outputs(model, X)
+    assert [float(r["score"]) for r in rows] == scores  # bit for bit
+    names = [str(v) for v in labels]
+    assert [r["prediction"] for r in rows] == [names[s > 0] for s in scores]
+    assert sum(r["prediction"] == names[t] for r, t in zip(rows, y)) >= 0.85 * len(y)
+
+    # the training file itself (with its label column) predicts the same, to stdout
+    out = run("predict", "--model", "model.json", "--data", "train.csv", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == (tmp_path / "preds.csv").read_text().splitlines()
+
+
+def test_multiclass_csv_predicts_scores_per_class(tmp_path):
+    rows = [[i % 3 + 0.1 * (i % 5), (i % 3) * 2.0, ["a", "b", "c"][i % 3]] for i in range(30)]
+    _write_csv(tmp_path / "three.csv", rows)
+    out = run(
+        "train",
+        "--dataset",
+        "three.csv",
+        "--hidden",
+        "6",
+        "--epochs",
+        "30",
+        "--quiet",
+        "--save",
+        "m.json",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "cross-entropy" in out.stdout
+    out = run("predict", "--model", "m.json", "--data", "three.csv", cwd=tmp_path)
+    lines = out.stdout.splitlines()
+    assert lines[0] == "prediction,score_a,score_b,score_c" and len(lines) == 31
+    assert {line.split(",")[0] for line in lines[1:]} <= {"a", "b", "c"}
+
+
+def test_spiral_defaults_to_cross_entropy(tmp_path):
+    out = run(
+        "train",
+        "--dataset",
+        "spiral",
+        "--samples",
+        "30",
+        "--hidden",
+        "4",
+        "--epochs",
+        "2",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "cross-entropy loss" in out.stdout and "adam lr 0.05" in out.stdout
+
+
+BAD_TRAIN = [
+    (["--loss", "squared"], "argument --loss: invalid choice: 'squared'"),
+    (["--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+    (["--activation", "gelu"], "invalid choice: 'gelu'"),
+    (["--lr", "-1"], "argument --lr: expected a positive number, got '-1'"),
+    (["--lr", "fast"], "expected a number, got 'fast'"),
+    (["--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
+    (["--batch-size", "-2"], "expected an integer >= 0, got '-2'"),
+    (["--hidden", "16,x"], "argument --hidden"),
+    (["--val-split", "1.5"], "expected a fraction"),
+    (["--dataset", "nope"], "unknown dataset 'nope'"),
+    (["--dataset", "missing.csv"], "missing.csv: no such file"),
+    (["--dataset", "spiral", "--loss", "hinge"], "--loss hinge handles 2 classes"),
+    (["--dataset", "toy", "--classes", "3"], "--classes applies to spiral and blobs"),
+    (["--save", "nodir/m.json"], "the folder 'nodir' does not exist"),
+    (["--save", "model.pkl"], "must end in .json"),
+    (["--plot", "plot.jpg"], "must end in .png"),
+    (["--momentum", "0.9"], "--momentum applies to --optimizer sgd only"),
+    (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_TRAIN, ids=[" ".join(a) for a, _ in BAD_TRAIN])
+def test_bad_train_arguments_give_one_line_and_exit_2(tmp_path, args, message):
+    out = run("train", *args, "--epochs" if "--epochs" not in args else "--seed", "1", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert out.stderr.startswith(("backprop train: error: ", "backprop: error: "))
+    assert message in out.stderr
+
+
+def test_bad_csv_names_line_and_column(tmp_path):
+    (tmp_path / "bad.csv").write_text("a,b,label\n1,2,x\n3,oops,y\n")
+    out = run("train", "--dataset", "bad.csv", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "bad.csv line 3, column 2 ('b'): expected a number, got 'oops'" in out.stderr
+    (tmp_path / "one.csv").write_text("1,2,x\n3,4,x\n")
+    out = run("train", "--dataset", "one.csv", cwd=tmp_path)
+    assert out.returncode == 2 and "need at least 2 classes" in out.stderr
+
+
+def test_a_failed_train_leaves_an_existing_model_file_alone(tmp_path):
+    (tmp_path / "m.json").write_text("precious")
+    out = run("train", "--dataset", "missing.csv", "--save", "m.json", cwd=tmp_path)
+    assert out.returncode == 2
+    assert (tmp_path / "m.json").read_text() == "precious"
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    out = run("train", *SMALL, "--save", "m.json", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    _write_csv(folder / "points.csv", [[0.1, 0.2], [1.0, -0.5]])
+    return folder
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t[: len(t) // 2], "looks truncated"),
+        (lambda t: t.replace('"relu"', '"gelu"'), "'gelu'"),
+        (lambda t: t.replace('"nouts": [4, 1]', '"nouts": [5, 1]'), "missing"),
+        (
+            lambda t: t.replace('"layers.0.neurons.0.b": ', '"layers.0.neurons.0.b": "nan", "x": '),
+            "'nan'",
+        ),
+        (lambda t: "", "empty"),
+    ],
+)
+def test_predict_with_a_corrupt_model_file(saved_model, tmp_path, edit, message):
+    (tmp_path / "bad.json").write_text(edit((saved_model / "m.json").read_text()))
+    out = run(
+        "predict", "--model", str(tmp_path / "bad.json"), "--data", str(saved_model / "points.csv")
+    )
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith("backprop predict: error: ") and message in out.stderr
+
+
+def test_predict_bad_data_and_arguments(saved_model, tmp_path):
+    _write_csv(tmp_path / "wide.csv", [[1, 2, 3, 4]])
+    out = run(
+        "predict", "--model", str(saved_model / "m.json"), "--data", str(tmp_path / "wide.csv")
+    )
+    assert out.returncode == 2 and "takes 2 features, but the file has 4 columns" in out.stderr
+    out = run("predict", "--model", str(saved_model / "m.json"))
+    assert out.returncode == 2 and "--data" in out.stderr
+    out = run("predict", "--model", "nope.json", "--data", str(saved_model / "points.csv"))
+    assert out.returncode == 2 and "no such model file" in out.stderr
+
+
+def test_predict_output_file_is_written_whole(saved_model):
+    out = run(
+        "predict", "--model", "m.json", "--data", "points.csv", "--out", "p.csv", cwd=saved_model
+    )
+    assert out.returncode == 0, out.stderr
+    assert (saved_model / "p.csv").read_text().splitlines()[0] == "prediction,score"
+    assert not [p for p in os.listdir(saved_model) if p.endswith(".tmp")]
+
+
+def test_demo_still_works(tmp_path):
+    out = run("demo", "--steps", "5", "--graph", "", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "step    0  loss" in out.stdout and "predictions vs targets" in out.stdout
+
+
+def test_ctrl_c_keeps_the_best_weights_and_still_saves(tmp_path):
+    with open(tmp_path / "err.txt", "w") as err:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "backprop",
+                "train",
+                "--samples",
+                "30",
+                "--hidden",
+                "4",
+                "--epochs",
+                "100000",
+                "--save",
+                "m.json",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+        deadline = time.time() + 120
+        while "loss=" not in (tmp_path / "err.txt").read_text() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (tmp_path / "err.txt").read_text()[-500:]
+    assert "interrupted: keeping the weights of epoch" in stdout
+    assert "saved the model to m.json" in stdout
+    assert load_metadata(tmp_path / "m.json")["epochs_trained"] >= 1
+    json.loads((tmp_path / "m.json").read_text())
