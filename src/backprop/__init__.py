@@ -1,8 +1,11 @@
 """backprop: a scalar reverse-mode autograd engine and a toolkit for learning backprop."""
 
+from . import data, losses, optim
 from .compiled import Program, compile
 from .engine import Value, is_grad_enabled, no_grad
 from .nn import MLP, Layer, Module, Neuron
+from .serialize import load, save
+from .train import fit
 from .viz import draw_dot, explain, to_dot, to_json, to_mermaid, trace
 
 __version__ = "0.1.0"
@@ -17,6 +20,12 @@ __all__ = [
     "Neuron",
     "Layer",
     "MLP",
+    "fit",
+    "save",
+    "load",
+    "data",
+    "losses",
+    "optim",
     "draw_dot",
     "trace",
     "explain",
