@@ -23,7 +23,7 @@ def test_readme_starts_with_exactly_two_setup_commands():
     assert all(len(b.strip().splitlines()) == 1 for b in first_two)
     install_and_demo, install_and_test = (b.strip() for b in first_two)
     assert install_and_demo.endswith("backprop demo")
-    assert install_and_test.endswith("python -m pytest")
+    assert install_and_test.endswith("python3 -m pytest")
     # no other command block comes before them
     assert README.index("```bash") < README.index("```python")
 
