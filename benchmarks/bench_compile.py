@@ -53,6 +53,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import backprop  # noqa: E402
+import backprop.compiled.numpy_backend  # noqa: E402, F401  (loaded up front, as torch is)
 from backprop import MLP, Value  # noqa: E402
 
 torch.set_num_threads(1)
@@ -408,10 +409,10 @@ def main() -> None:
     sizes = [10**5] if args.quick else [10**5, 10**6]
     for n in sizes:
         scalar_workload(
-            "W3", f"n={n:.0e}", deep_chain, torch_deep_chain, n, 3, 20, "acc + tanh(x_i)"
+            f"W3 {n:.0e}", f"n={n:.0e}", deep_chain, torch_deep_chain, n, 3, 20, "acc + tanh(x_i)"
         )
     scalar_workload(
-        "W3 serial",
+        "W3 serial 1e4",
         "n=1e4",
         serial_chain,
         torch_serial_chain,
@@ -421,7 +422,9 @@ def main() -> None:
         "y = tanh(w_i * y)",
     )
     for n in sizes:
-        scalar_workload("W4", f"n={n:.0e}", wide_sum, torch_wide_sum, 2 * n, 3, 20, "sum w_i x_i")
+        scalar_workload(
+            f"W4 {n:.0e}", f"n={n:.0e}", wide_sum, torch_wide_sum, 2 * n, 3, 20, "sum w_i x_i"
+        )
     if not args.quick:
         xs, ys = moons(1000)
         mlp_workload(

@@ -222,18 +222,27 @@ class _ScalarRun:
 
     def forward(self, val: np.ndarray) -> None:
         env = self.env = self.external.take(val).tolist() + self.blank
-        for out, op, ins, arg in self.equations:
-            xs = [env[j] for j in ins] + ([] if arg is None else [arg])
-            env[out] = op.forward(SCALAR, *xs)
+        for out, fwd, _, ins, arg in self.equations:
+            if arg is not None:
+                env[out] = fwd(SCALAR, *[env[j] for j in ins], arg)
+            elif len(ins) == 2:  # the common cases spelled out: no list per node
+                env[out] = fwd(SCALAR, env[ins[0]], env[ins[1]])
+            else:
+                env[out] = fwd(SCALAR, env[ins[0]])
         val[self.start : self.stop] = [env[j] for j in self.outputs]
 
     def backward(self, val: np.ndarray, grad: np.ndarray) -> None:
         env, adjoint = self.env, [0.0] * len(self.env)
         for j, g in zip(self.outputs, grad[self.start : self.stop].tolist()):
             adjoint[j] = g  # what consumers outside the run sent; those inside add below
-        for out, op, ins, arg in reversed(self.equations):
-            xs = [env[j] for j in ins] + ([] if arg is None else [arg])
-            for j, g in zip(ins, op.backward(SCALAR, adjoint[out], env[out], *xs)):
+        for out, _, bwd, ins, arg in reversed(self.equations):
+            if arg is not None:
+                grads = bwd(SCALAR, adjoint[out], env[out], *[env[j] for j in ins], arg)
+            elif len(ins) == 2:
+                grads = bwd(SCALAR, adjoint[out], env[out], env[ins[0]], env[ins[1]])
+            else:
+                grads = bwd(SCALAR, adjoint[out], env[out], env[ins[0]])
+            for j, g in zip(ins, grads):
                 adjoint[j] += g
         self.external.add_to(grad, np.array(adjoint[: len(self.external)]))
 
@@ -426,7 +435,13 @@ def _scalar_run(run, inner, code, cols, args, slot, claim) -> _ScalarRun:
     n_ext = len(external)
     # local numbering: external inputs first, then the run's own nodes
     equations = [
-        (n_ext + out, op, [j if kind == "x" else n_ext + j for kind, j in ins], arg)
+        (
+            n_ext + out,
+            op.forward,
+            op.backward,
+            [j if kind == "x" else n_ext + j for kind, j in ins],
+            arg,
+        )
         for out, op, ins, arg in equations
     ]
     outputs = [n_ext + local[int(i)] for i in run.tolist()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from ..engine import Value
 from ..ops import OPS, Op
@@ -13,9 +14,15 @@ __all__ = ["Tape", "TraceError", "trace", "OP_LIST"]
 
 # Op codes are positions in this list; a leaf has code -1. One table serves eager and compiled.
 OP_LIST: list[Op] = list(OPS.values())
-_CODE_OF: dict[Op | None, int] = {op: code for code, op in enumerate(OP_LIST)}
-_CODE_OF[None] = -1
+# keyed by id: hashing an Op (a dataclass) per node would cost more than the rest of tracing
+_CODE_OF: dict[int, int] = {id(op): code for code, op in enumerate(OP_LIST)}
+_CODE_OF[id(None)] = -1
 MAX_ARITY = max(op.arity for op in OP_LIST)
+# a node's operands are its slots _a and _b (None when missing), as engine.Value stores them
+_OPERANDS = (attrgetter("_a"), attrgetter("_b"))
+_fn_of, _arg_of, _label_of = attrgetter("_fn"), attrgetter("_arg"), attrgetter("label")
+if MAX_ARITY > len(_OPERANDS):
+    raise ImportError(f"compiled mode reads 2 operands per node; ops.OPS has arity {MAX_ARITY}")
 
 
 class TraceError(ValueError):
@@ -90,18 +97,23 @@ def trace(root: Value) -> Tape:
     if not isinstance(root, Value):
         raise TypeError(f"compile() needs a Value, got {type(root).__name__}: {root!r:.60}")
     order = root.topological_order()
-    index = {id(v): i for i, v in enumerate(order)}
+    # map() over attrgetter and dict lookups keeps the per-node work in C: tracing a graph
+    # costs less than one eager backward over it
+    index = dict(zip(map(id, order), range(len(order))))
+    index[id(None)] = -1  # a missing operand
     try:
-        codes = array("h", [_CODE_OF[v._fn] for v in order])
+        codes = array("h", map(_CODE_OF.__getitem__, map(id, map(_fn_of, order))))
     except KeyError:
-        bad = next(v for v in order if v._fn not in _CODE_OF)
+        bad = next(v for v in order if id(v._fn) not in _CODE_OF)
         raise TraceError(
             f"cannot compile op {bad._fn!r} of node {bad!r}: it is not a row of ops.OPS"
         ) from None
-    prevs = [v._prev for v in order]
-    columns = [[index[id(p[k])] if len(p) > k else -1 for p in prevs] for k in range(MAX_ARITY)]
-    args = [math.nan if v._arg is None else v._arg for v in order]
+    columns = [
+        array("q", map(index.__getitem__, map(id, map(operand, order)))) for operand in _OPERANDS
+    ]
+    del index
+    args = array("d", [math.nan if a is None else a for a in map(_arg_of, order)])
     leaf_ids = [i for i, c in enumerate(codes) if c < 0]
     leaves = [order[i] for i in leaf_ids]
-    labels = [v.label for v in order]
+    labels = list(map(_label_of, order))
     return Tape(codes, columns, args, leaf_ids, leaves, labels)
