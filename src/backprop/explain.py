@@ -435,8 +435,9 @@ def _replay(copies: list[Value], names: list[str], root: int, seed: float) -> li
 
 # ---- the page -------------------------------------------------------------------------------
 
-CHAR = 6.8  # px per character of the page's 12px sans-serif (generous, so text fits)
-PAD = 8.0
+CHAR = 6.5  # px per character of the page's 12px sans-serif (generous, so text fits)
+PAD = 7.0
+CULL_LIMIT = 300  # nodes; above this the page draws only the nodes in view
 HEIGHT = 30.0
 
 
@@ -485,6 +486,9 @@ def _page(ex: Explanation) -> str:
 
     esc = html.escape
     svg: list[str] = []
+    # a big graph starts hidden ("off"): the script shows only what is in view, so the browser
+    # never lays out thousands of nodes at once
+    off = " off" if n > CULL_LIMIT else ""
     # edges first, so boxes sit on top of them
     for i in range(n):
         if ex.ops[i] is None:
@@ -500,10 +504,12 @@ def _page(ex: Explanation) -> str:
             shift = (k - (count[p] - 1) / 2) * 8.0  # fan out the two edges of a*a
             px, py = pos[f"v{p}"]
             pw = sizes[f"v{p}"][0]
-            svg.append(_edge(px + pw / 2, py + shift, ox - ow / 2, oy + shift, f"e{p}-{i}", i, p))
+            svg.append(
+                _edge(px + pw / 2, py + shift, ox - ow / 2, oy + shift, f"e{p}-{i}", i, p, off)
+            )
         vx, vy = pos[f"v{i}"]
         vw = sizes[f"v{i}"][0]
-        svg.append(_edge(ox + ow / 2, oy, vx - vw / 2, vy, f"r{i}", i, i))
+        svg.append(_edge(ox + ow / 2, oy, vx - vw / 2, vy, f"r{i}", i, i, off))
     for i in range(n):
         x, y = pos[f"v{i}"]
         w, h = sizes[f"v{i}"]
@@ -511,7 +517,7 @@ def _page(ex: Explanation) -> str:
         auto = " auto" if not ex.labels[i] else ""
         leaf = " leaf" if ex.ops[i] is None else ""
         parts = [
-            f'<g class="vnode{leaf}" id="v{i}" data-i="{i}" data-name="{esc(ex.names[i])}" '
+            f'<g class="vnode{leaf}{off}" id="v{i}" data-i="{i}" data-name="{esc(ex.names[i])}" '
             f'data-grad="0.0" data-data="{esc(repr(ex.values[i]))}" '
             f'transform="translate({left:.1f},{top:.1f})">',
             f'<rect class="box" width="{w:.1f}" height="{h:.1f}" rx="4"/>',
@@ -536,8 +542,9 @@ def _page(ex: Explanation) -> str:
             ox, oy = pos[f"o{i}"]
             ow, oh = sizes[f"o{i}"]
             svg.append(
-                f'<g class="opnode" id="o{i}" data-i="{i}"><ellipse cx="{ox:.1f}" cy="{oy:.1f}" '
-                f'rx="{ow / 2:.1f}" ry="{oh / 2:.1f}"/><text x="{ox:.1f}" y="{oy + 4:.1f}">'
+                f'<g class="opnode{off}" id="o{i}" data-i="{i}">'
+                f'<ellipse cx="{ox:.1f}" cy="{oy:.1f}" rx="{ow / 2:.1f}" ry="{oh / 2:.1f}"/>'
+                f'<text x="{ox:.1f}" y="{oy + 4:.1f}">'
                 f"{esc(_pretty(ex.op_symbols[i]))}</text><title>{esc(ex.ops[i])}</title></g>"
             )
 
@@ -551,6 +558,7 @@ def _page(ex: Explanation) -> str:
         "stepOf": step_of,
         "lastTouch": last_touch,
         "boxes": [_boxes(i, pos, sizes, ex.ops[i] is not None) for i in range(n)],
+        "cull": n > CULL_LIMIT,
         "width": placed.width,
         "height": placed.height,
         "steps": [
@@ -589,8 +597,6 @@ def _page(ex: Explanation) -> str:
         script=SCRIPT,
         payload=payload,
         svg="\n".join(svg),
-        width=f"{placed.width:.0f}",
-        height=f"{placed.height:.0f}",
         nodes=n,
         steps=len(ex.steps) - 1,
         root=esc(_ref(ex.names[ex.root])),
@@ -612,10 +618,10 @@ def _pretty(symbol: str) -> str:
     return {"*": "\u00d7", "-": "\u2212", "neg": "\u2212x"}.get(symbol, symbol)
 
 
-def _edge(x1, y1, x2, y2, eid, node, source) -> str:
+def _edge(x1, y1, x2, y2, eid, node, source, off) -> str:
     mid = (x1 + x2) / 2
     return (
-        f'<path class="edge" id="{eid}" data-node="{node}" data-src="{source}" '
+        f'<path class="edge{off}" id="{eid}" data-node="{node}" data-src="{source}" '
         f'd="M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}" '
         'marker-end="url(#arrow)"/>'
     )
@@ -667,7 +673,7 @@ PAGE = """<!DOCTYPE html>
       <button id="bp-zoomin" title="zoom in" aria-label="zoom in">+</button>
       <button id="bp-zoomout" title="zoom out" aria-label="zoom out">&#x2212;</button>
     </div>
-    <svg id="bp-svg" xmlns="http://www.w3.org/2000/svg" viewBox="-20 -20 {width} {height}"
+    <svg id="bp-svg" xmlns="http://www.w3.org/2000/svg"
      font-family="Helvetica, Arial, sans-serif" font-size="12">
       <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8"
        markerHeight="8" markerUnits="userSpaceOnUse" orient="auto-start-reverse">

@@ -38,7 +38,7 @@ main { flex: 1; display: flex; min-height: 0; }
 #bp-svg.dragging { cursor: grabbing; }
 .hint { position: absolute; left: 10px; bottom: 6px; font-size: 11px; color: var(--muted);
   background: rgba(255,255,255,.85); padding: 1px 6px; border-radius: 4px; }
-#panel { width: 380px; max-width: 45%; overflow: auto; padding: 12px 16px;
+#panel { width: 360px; max-width: 45%; overflow: auto; padding: 12px 16px;
   border-left: 1px solid var(--line); background: #fbfcfd; }
 #panel h2 { font-size: 15px; margin: 0 0 6px; }
 #bp-lines p { margin: 0 0 6px; }
@@ -87,6 +87,7 @@ marker path { fill: #8a94a0; }
 .edge.active { stroke: var(--cur); stroke-width: 2.5; stroke-dasharray: 7 5;
   animation: flow 0.9s linear infinite; }
 @keyframes flow { to { stroke-dashoffset: 24; } }  /* dashes run from the output back */
+.off, .tiny text { display: none; }
 .filtered .vnode:not(.near), .filtered .opnode:not(.near), .filtered .edge:not(.near) {
   display: none; }
 """
@@ -280,18 +281,62 @@ SCRIPT = r"""
 
   // ---- pan and zoom ------------------------------------------------------------------------
   const view = { x: -20, y: -20, w: D.width + 40, h: D.height + 40 };
+  // the graph area's size on screen, read once (and on resize): reading it after every step
+  // would force the browser to lay out the whole drawing again, slow for big graphs
+  let area = svg.getBoundingClientRect();
+  const rect = () => area;
+  // The view is drawn by a transform on the drawing's group, not by the svg's viewBox: the
+  // browser re-lays out every element when a viewBox changes, but not for a transform.
+  const world = $("bp-world");
+  const T = { s: 1, tx: 0, ty: 0 };  // screen = graph * s + t, inside the svg element
   function setView() {
-    svg.setAttribute("viewBox", view.x + " " + view.y + " " + view.w + " " + view.h);
+    const aw = Math.max(area.width, 1), ah = Math.max(area.height, 1);
+    T.s = Math.min(aw / view.w, ah / view.h);  // show all of view, centred ("meet")
+    T.tx = (aw - view.w * T.s) / 2 - view.x * T.s;
+    T.ty = (ah - view.h * T.s) / 2 - view.y * T.s;
+    world.setAttribute("transform", "translate(" + T.tx + "," + T.ty + ") scale(" + T.s + ")");
+    svg.dataset.view = [view.x, view.y, view.w, view.h].join(" ");
+    svg.dataset.scale = T.s;
+    svg.classList.toggle("tiny", T.s < 0.3);  // too small to read: no text
+    if (D.cull && !cullPending) { cullPending = true; requestAnimationFrame(cull); }
   }
-  function screenScale() {  // svg units per screen pixel
-    const r = svg.getBoundingClientRect();
-    return Math.max(view.w / Math.max(r.width, 1), view.h / Math.max(r.height, 1));
+  // big graphs: only nodes in (or near) view are displayed; the rest are "off"
+  let cullPending = false;
+  const visible = new Uint8Array(N);
+  function inView(i, x0, y0, x1, y1) {
+    const b = D.boxes[i];
+    for (let k = 0; k < b.length; k += 4) {
+      if (b[k + 2] >= x0 && b[k] <= x1 && b[k + 3] >= y0 && b[k + 1] <= y1) return true;
+    }
+    return false;
+  }
+  function cull() {
+    cullPending = false;
+    const gx0 = -T.tx / T.s, gy0 = -T.ty / T.s;  // the part of the graph on screen
+    const gx1 = (area.width - T.tx) / T.s, gy1 = (area.height - T.ty) / T.s;
+    const m = Math.max(gx1 - gx0, gy1 - gy0) * 0.3;
+    const x0 = gx0 - m, y0 = gy0 - m, x1 = gx1 + m, y1 = gy1 + m;
+    const changed = [];
+    for (let i = 0; i < N; i++) {
+      const v = inView(i, x0, y0, x1, y1) ? 1 : 0;
+      if (v !== visible[i]) { visible[i] = v; changed.push(i); }
+    }
+    for (const i of changed) {
+      const off = !visible[i];
+      vnode[i].classList.toggle("off", off);
+      if (opnode[i]) opnode[i].classList.toggle("off", off);
+      for (const e of edgesOf[i].concat(edgesFrom[i])) {
+        e.classList.toggle("off", !(visible[+e.dataset.node] || visible[+e.dataset.src]));
+      }
+    }
+  }
+  function screenScale() {  // graph units per screen pixel
+    return 1 / T.s;
   }
   function zoom(factor, cx, cy) {
-    const r = svg.getBoundingClientRect();
-    const s = screenScale();
-    const px = cx === undefined ? view.x + view.w / 2 : view.x + (cx - r.left) * s;
-    const py = cy === undefined ? view.y + view.h / 2 : view.y + (cy - r.top) * s;
+    const r = rect();
+    const px = cx === undefined ? view.x + view.w / 2 : (cx - r.left - T.tx) / T.s;
+    const py = cy === undefined ? view.y + view.h / 2 : (cy - r.top - T.ty) / T.s;
     const w = Math.min(Math.max(view.w * factor, 60), (D.width + 200) * 4);
     const f = w / view.w;
     view.x = px - (px - view.x) * f;
@@ -301,7 +346,7 @@ SCRIPT = r"""
     setView();
   }
   function fitTo(x0, y0, x1, y1) {
-    const r = svg.getBoundingClientRect();
+    const r = rect();
     const pad = 30;
     const w = x1 - x0 + 2 * pad, h = y1 - y0 + 2 * pad;
     const aspect = Math.max(r.width, 1) / Math.max(r.height, 1);
@@ -312,8 +357,7 @@ SCRIPT = r"""
     setView();
   }
   function fit() {
-    const b = $("bp-world").getBBox();
-    fitTo(b.x, b.y, b.x + b.width, b.y + b.height);
+    fitTo(0, 0, D.width, D.height);
   }
   function around(ids) {  // the bounding box of some nodes with their op ovals
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
@@ -333,7 +377,7 @@ SCRIPT = r"""
       b[1] - pad > view.y && b[3] + pad < view.y + view.h;
     if (inside && !always) return;
     if (b[2] - b[0] + 2 * pad > view.w || b[3] - b[1] + 2 * pad > view.h) {
-      const r = svg.getBoundingClientRect();
+      const r = rect();
       const w = (b[2] - b[0] + 2 * pad) * Math.max(1, (b[3] - b[1]) / (b[2] - b[0]));
       if (r.width / w >= 0.45) { fitTo(b[0], b[1], b[2], b[3]); return; }
       const own = around([i]);  // too spread out to show at a readable size: just the node
@@ -432,14 +476,17 @@ SCRIPT = r"""
   };
   go(0);
   fit();
-  const box = svg.getBoundingClientRect();
+  const box = area;
   if (box.width / view.w < 0.6) {  // too small to read when fitted: start readable, at the output
     view.w = box.width / 0.9;
     view.h = box.height / 0.9;
     reveal(D.root, true);
   }
-  window.addEventListener("resize", () => { const r = svg.getBoundingClientRect();
-    view.h = view.w * r.height / Math.max(r.width, 1); setView(); });
+  window.addEventListener("resize", () => {
+    area = svg.getBoundingClientRect();
+    view.h = view.w * area.height / Math.max(area.width, 1);
+    setView();
+  });
   document.body.dataset.ready = "1";
 })();
 """

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 __all__ = ["Layout", "layout", "dot_available", "GRANDALF_LIMIT", "DOT_LIMIT"]
 
 GRANDALF_LIMIT = 1500  # boxes; grandalf takes ~3 s at 1,000 and grows faster than linearly
-DOT_LIMIT = 6000  # boxes; dot takes ~1.3 s at 2,000 and minutes at tens of thousands
-DOT_TIMEOUT = 60.0  # seconds before we give up on dot and lay out in Python
+DOT_LIMIT = 2500  # boxes; dot takes ~2 s at 2,000 and over a minute at 5,000 (MLPs)
+DOT_TIMEOUT = 20.0  # seconds before we give up on dot and lay out in Python
 RANK_GAP = 36.0  # pixels between ranks (layers)
 NODE_GAP = 14.0  # pixels between neighbours within a rank
 
