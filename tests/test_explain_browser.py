@@ -198,7 +198,10 @@ def test_buttons_slider_and_keyboard(open_page):
     assert "rec" in page.get_attribute("#v0", "class").split()  # a receives
     assert page.locator("path.edge.active").count() == 3  # a->op twice, op->b
     terms = page.locator("#bp-terms .term").all_text_contents()
-    assert terms[:2] == ["a.grad += a.data \u00d7 b.grad = 2.0 \u00d7 1.0 = 2.0"] * 2
+    assert terms[:2] == [
+        "a.grad += a.data \u00d7 b.grad = 2.0 \u00d7 1.0 = 2.0so a.grad goes from 1.0 to 3.0",
+        "a.grad += a.data \u00d7 b.grad = 2.0 \u00d7 1.0 = 2.0so a.grad goes from 3.0 to 5.0",
+    ]
     assert "a.grad = 1.0 + 2.0 + 2.0 = 5.0" in terms[2]
     assert cell_texts(page) == ["grad 5.0", "grad 1.0", "grad 1.0"]
 

@@ -45,6 +45,9 @@ main { flex: 1; display: flex; min-height: 0; }
 #bp-terms .term { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px;
   background: var(--rec-bg); border-left: 3px solid var(--rec); padding: 5px 8px;
   margin: 6px 0; border-radius: 3px; overflow-wrap: anywhere; }
+#bp-terms .now { font-family: system-ui, sans-serif; font-size: 12px; color: #1e40af;
+  margin-top: 2px; }
+.hint-next { color: #9a5b00; font-style: italic; }
 #bp-terms .sum { background: #f1f5f9; border-left-color: #64748b; }
 #bp-node { margin-top: 12px; padding: 8px 10px; border: 1px solid var(--line);
   border-radius: 6px; background: white; font-size: 13px; }
@@ -185,9 +188,19 @@ SCRIPT = r"""
     lines.replaceChildren();
     terms.replaceChildren();
     for (const t of s.lines) lines.appendChild(el("p", "", t));
+    if (k === 0) {
+      lines.appendChild(el("p", "hint-next", "Press Next (or the \u2192 key) to take the " +
+        "first step, or Play to watch them all."));
+    }
     if (s.kind === "backward") {
       lines.appendChild(el("p", "", "Chain rule, one term per input:"));
-      for (const c of s.changes) terms.appendChild(el("div", "term", c[5]));
+      for (const c of s.changes) {
+        const term = terms.appendChild(el("div", "term", c[5]));
+        if (c[3] !== "0.0") {  // adding to a gradient that already holds something
+          term.appendChild(el("div", "now", "so " + D.names[c[0]] + ".grad goes from " + c[3] +
+            " to " + c[4]));
+        }
+      }
     }
     for (const t of s.sums) terms.appendChild(el("div", "term sum", t));
   }
