@@ -5,7 +5,10 @@ Run:  pip install -e '.[bench]' && python benchmarks/bench_compile.py [--quick] 
 Every engine runs in this one process, on the same model and data. A step is what training
 needs besides the parameter update: zero the gradients, forward, backward. For eager mode and
 micrograd that means building the graph again; the compiled program replays the graph traced
-once (its one-off cost is reported as "trace", in eager steps). PyTorch runs the same model as
+once (its one-off cost is reported as "trace", in eager steps; numpy is imported and warmed up
+first, as torch is). Compiled mode is timed two ways: zero_grad() + forward() + backward(), and
+forward() + backward(accumulate=False), which sets the grads instead of adding to them (the
+same result, one pass over the leaves instead of three). PyTorch runs the same model as
 tensors, float64 and float32, on one thread (torch.set_num_threads(1)); numpy also gets one
 BLAS thread, so no engine uses the second core.
 
@@ -176,6 +179,27 @@ def torch_step(params, loss_fn):
     return step
 
 
+def compiled_variants(name, program, trace, eager, reps, budget):
+    """The compiled step two ways: zero_grad(), forward(), backward() (three passes over the
+    leaves' grads), and forward(), backward(accumulate=False) (one: same result)."""
+
+    def step():
+        program.zero_grad()
+        program.forward()
+        program.backward()
+
+    def step_set():
+        program.forward()
+        program.backward(accumulate=False)
+
+    t, n = median_time(step, reps, budget)
+    report(name, "backprop compiled", t, n, "zero_grad + forward + backward")
+    t, n = median_time(step_set, reps, budget)
+    report(name, "compiled, set grads", t, n, "forward + backward(accumulate=False)")
+    ROWS.append((name, "", "trace (one-off)", trace, 1, f"= {trace / eager:.2f} eager steps"))
+    print(f"  trace {trace * 1e3:.1f} ms = {trace / eager:.2f} eager steps")
+
+
 # ---- the MLP workloads --------------------------------------------------------------------
 
 
@@ -210,14 +234,7 @@ def mlp_workload(name, sizes, acts, xs, ys, loss, reps, budget, micrograd=True, 
     nodes = f"{len(program.tape)} nodes"
     report(name, "backprop eager", eager, n, size=nodes)
 
-    def compiled_step():
-        program.zero_grad()
-        program.forward()
-        program.backward()
-
-    compiled, n = median_time(compiled_step, reps * 20, budget)
-    report(name, "backprop compiled", compiled, n, f"trace {trace / eager:.2f} eager steps")
-    ROWS.append((name, "", "trace (one-off)", trace, 1, f"= {trace / eager:.2f} eager steps"))
+    compiled_variants(name, program, trace, eager, reps * 20, budget)
     print("  " + program.describe().replace("\n", "\n  "))
 
     if micrograd:
@@ -281,14 +298,7 @@ def scalar_workload(name, size, build_fn, torch_fn, leaves_n, reps, budget, note
     trace = time.perf_counter() - t
     del root
 
-    def compiled_step():
-        program.zero_grad()
-        program.forward()
-        program.backward()
-
-    compiled, n = median_time(compiled_step, reps * 5, budget)
-    report(name, "backprop compiled", compiled, n, f"trace {trace / eager:.2f} eager steps")
-    ROWS.append((name, "", "trace (one-off)", trace, 1, f"= {trace / eager:.2f} eager steps"))
+    compiled_variants(name, program, trace, eager, reps * 5, budget)
     print("  " + program.describe().replace("\n", "\n  ")[:400])
     report(name, "micrograd 0.1.0", None, 0, "skipped: RecursionError (recursive topo sort)")
     for dtype, label in ((torch.float64, "torch float64"), (torch.float32, "torch float32")):

@@ -282,6 +282,22 @@ def test_wide_and_deep_sums_are_one_step():
     assert xs[1].grad == pytest.approx(2 * xs[1].data + (1 - math.tanh(xs[1].data) ** 2))
 
 
+def test_serial_stretches_between_wide_steps(backend):
+    """A chain with one node per level (run as Python floats by the numpy backend) fed by, and
+    feeding, wide vectorized steps."""
+    rng = random.Random(8)
+    xs = [Value(rng.uniform(-1, 1)) for _ in range(40)]
+    w = Value(0.9)
+
+    def build():
+        y = sum(x.tanh() * w for x in xs)  # wide
+        for i in range(30):  # serial
+            y = (y * w + 0.1 * i).tanh() if i % 3 else y.sigmoid() - w / (i + 1)
+        return sum((x * y).relu() for x in xs)  # wide again, reading the chain's end
+
+    assert_agree(build, xs + [w], backend)
+
+
 # ---- replay semantics -----------------------------------------------------------------------
 
 
@@ -343,6 +359,9 @@ def test_repeated_backward_accumulates_like_eager(backend):
     assert same(x.grad, onto_five, REL[backend])
     program.zero_grad()
     assert x.grad == y.grad == 0.0
+    x.grad, y.grad = 5.0, 7.0
+    program.backward(accumulate=False)  # sets instead: zero_grad() and backward() in one
+    assert [same(a, b / 2, REL[backend]) for a, b in zip([x.grad, y.grad], twice)] == [True] * 2
 
 
 def test_backward_with_a_seed_gradient():

@@ -166,10 +166,12 @@ class Program:
         self._ran_forward = True
         return value
 
-    def backward(self, grad: float = 1.0) -> None:
+    def backward(self, grad: float = 1.0, *, accumulate: bool = True) -> None:
         """Add grad * d(root)/d(leaf) into every leaf's .grad, with the last forward's values.
 
-        Leaves accumulate, as in eager mode: zero the grads between steps.
+        Leaves accumulate, as in eager mode: zero the grads between steps. ``accumulate=False``
+        sets every leaf's .grad instead, ignoring what it held: ``zero_grad()`` and
+        ``backward()`` in one pass over the leaves instead of three.
         """
         try:
             grad = float(grad)
@@ -177,7 +179,13 @@ class Program:
             raise TypeError(f"grad must be a real number, got {grad!r:.60}") from None
         if not self._ran_forward:
             self.forward()
-        new = self.executor.backward(grad, self._read(_grad, "grad"))
+        if accumulate:
+            old = self._read(_grad, "grad")
+        else:
+            import numpy as np
+
+            old = np.zeros(len(self.leaves))
+        new = self.executor.backward(grad, old)
         new = new.tolist() if hasattr(new, "tolist") else list(new)
         deque(map(setattr, self.leaves, repeat("grad"), new), maxlen=0)  # no Python loop
 
