@@ -147,3 +147,10 @@ def test_the_installed_command(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("tanh(a*b) = 0.46211715726000974")
     assert (tmp_path / "p.html").exists()
+
+
+def test_expression_may_start_with_minus(capsys):
+    code, out, _ = run(capsys, "-x*y", "--set", "x=1", "y=2")
+    assert code == 0 and out.startswith("-x*y = -2.0")
+    code, out, _ = run(capsys, "--set", "x=3", "--", "-x")
+    assert code == 0 and out.startswith("-x = -3.0")

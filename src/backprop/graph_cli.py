@@ -57,7 +57,28 @@ def add_graph_command(sub) -> argparse.ArgumentParser:
         help="how the HTML page places nodes (auto: Graphviz when installed, else Python)",
     )
     graph.set_defaults(run=run_graph)
+    _accept_leading_minus(graph)
     return graph
+
+
+def _accept_leading_minus(parser: argparse.ArgumentParser) -> None:
+    """Let the expression start with '-' ("-x*y"), which argparse would take for an option.
+
+    The graph command has no short options but -h, so any other word starting with a single
+    '-' is the expression. This wraps argparse's (private) classifier of arguments; should it
+    ever be missing, "-x*y" just needs a leading space, " -x*y", as with any argparse program.
+    """
+    classify = getattr(parser, "_parse_optional", None)
+    if classify is None:  # pragma: no cover - every argparse so far has it
+        return
+
+    def parse_optional(arg_string):
+        if arg_string.startswith("-") and not arg_string.startswith("--") and arg_string not in (
+            "-", "-h"):  # fmt: skip
+            return None  # a positional argument: the expression
+        return classify(arg_string)
+
+    parser._parse_optional = parse_optional
 
 
 def _command_error(message: str) -> Exception:
