@@ -298,3 +298,19 @@ def test_draw_dot_fallback_svg_renders_in_the_browser(browser, monkeypatch, tmp_
         assert width > 300
     finally:
         page.close()
+
+
+def test_odd_graphs_load_cleanly(open_page):
+    """A lone input, nan and infinity, and a very long label."""
+    lone = explain(Value(4.0, label="only"))
+    page = open_page(lone)
+    page.keyboard.press("End")
+    assert shown_grads(page) == [1.0]
+    x = Value(-1.0, label="x" * 80)
+    ex = explain(x.sqrt() + x.log() * 0 + Value(0.0).log())
+    page = open_page(ex)
+    states = page.evaluate(STEP_ALL)
+    assert same([float(g) for g in states[-1][1]], ex.grads)
+    assert any(math.isnan(g) for g in ex.grads)
+    name = page.text_content("#v0 text.name")
+    assert len(name) == 28 and name.endswith("\u2026")

@@ -472,7 +472,7 @@ def _page(ex: Explanation) -> str:
     sizes: dict[str, tuple[float, float]] = {}
     edges: list[tuple[str, str]] = []
     for i in range(n):
-        texts = [ex.names[i], f"data {fmt(ex.values[i])}", max(shown[i], key=len)]
+        texts = [_short_name(ex.names[i]), f"data {fmt(ex.values[i])}", max(shown[i], key=len)]
         widths = [max(text_width(t, CHAR), 16.0) + 2 * PAD for t in texts]
         cells.append(widths)
         sizes[f"v{i}"] = (sum(widths), HEIGHT)
@@ -529,7 +529,11 @@ def _page(ex: Explanation) -> str:
             if cls == "grad":
                 parts.append(f'<rect class="gradcell" x="{cx:.1f}" width="{cw:.1f}" '
                              f'height="{h:.1f}" rx="4"/>')  # fmt: skip
-            text = {"name": ex.names[i], "data": f"data {fmt(ex.values[i])}", "grad": "grad 0.0"}
+            text = {
+                "name": _short_name(ex.names[i]),
+                "data": f"data {fmt(ex.values[i])}",
+                "grad": "grad 0.0",
+            }
             extra = auto if cls == "name" else ""
             parts.append(
                 f'<text class="{cls}{extra}" x="{cx + cw / 2:.1f}" y="{h / 2 + 4:.1f}">'
@@ -611,6 +615,11 @@ def _boxes(i: int, pos, sizes, has_op: bool) -> list[float]:
         (x, y), (w, h) = pos[key], sizes[key]
         out.extend(round(c, 1) for c in (x - w / 2, y - h / 2, x + w / 2, y + h / 2))
     return out
+
+
+def _short_name(name: str, limit: int = 28) -> str:
+    """A name as it fits in a box (the panel and the tooltip show it whole)."""
+    return name if len(name) <= limit else name[: limit - 1] + "\u2026"
 
 
 def _pretty(symbol: str) -> str:
