@@ -280,6 +280,7 @@ SCRIPT = r"""
     const t = e.target;
     if (t === slider || (t.tagName === "INPUT" && t.type !== "checkbox") ||
         t.tagName === "SELECT" || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (e.key === " " && t.type === "checkbox") return;  // space ticks the box, as usual
     const keys = {
       ArrowRight: () => { stop(); go(cur + 1); }, ArrowLeft: () => { stop(); go(cur - 1); },
       Home: () => { stop(); go(0); }, End: () => { stop(); go(S - 1); },
