@@ -143,7 +143,7 @@ def _grandalf_layout(sizes, edges, rankdir) -> Layout:
     for component in graph.C:  # side by side, each one laid out on its own
         sugiyama = SugiyamaLayout(component)
         sugiyama.xspace, sugiyama.yspace = NODE_GAP, RANK_GAP
-        sugiyama.init_all()
+        sugiyama.init_all(optimize=True)  # inputs next to their consumer, not all far left
         sugiyama.draw()
         boxes = [(v.data, v.view) for v in component.sV]
         left = min(view.xy[0] - view.w / 2 for _, view in boxes)
