@@ -286,3 +286,16 @@ def test_page_lists_its_layout_engine_and_legend():
     assert "layout: layered" in page
     for words in ("How to read this page", "Gradients flow the other way", "grad is final"):
         assert words in page.replace("<code>", "").replace("</code>", "")
+
+
+def test_long_sums_are_written_as_a_learner_would():
+    from backprop.explain import _sum_text
+
+    assert _sum_text([1.0, -0.5, 2.0]) == "1.0 \u2212 0.5 + 2.0"
+    long = _sum_text([1.0] * 30)
+    assert long.count("1.0") == 11 and "(19 more terms)" in long
+    x = Value(3.0, label="x")
+    ex = explain(x**3.0 + 2**x)
+    titles = [s.title for s in ex.steps]
+    assert "powc1._backward(): powc1 = x ** 3" in titles
+    assert "rpow1._backward(): rpow1 = 2 ** x" in titles

@@ -125,6 +125,25 @@ assert set(LOCAL_DERIVATIVES) == set(OPS), "every op in ops.OPS needs an explana
 _PLACEHOLDER = re.compile(r"\{(a|b|out)(\.data)?\}|\{(k|km1)\}")
 
 
+def _constant(k: float) -> str:
+    """An op's constant as written in code: 3 for x**3.0, 0.5 for x**0.5."""
+    return str(int(k)) if float(k).is_integer() and abs(k) < 1e15 else fmt(k)
+
+
+def _sum_text(terms: list[float], limit: int = 12) -> str:
+    """Terms added up as a learner would write them: 1.0 + 2.0 \u2212 0.5 (long sums cut)."""
+    shown = terms if len(terms) <= limit else terms[: limit - 2]
+    text = fmt(shown[0])
+    for t in shown[1:]:
+        text += f" \u2212 {fmt(-t)}" if t < 0 else f" + {fmt(t)}"
+    if len(terms) > limit:
+        last = terms[-1]
+        middle = len(terms) - len(shown) - 1
+        text += f" + \u2026 ({middle} more terms) \u2026"
+        text += f" \u2212 {fmt(-last)}" if last < 0 else f" + {fmt(last)}"
+    return text
+
+
 def _same_number(text: str, x: float) -> bool:
     """True when text already is the number x as fmt() writes it (so need not be repeated)."""
     plain = text.replace("\u2212", "-").strip("()")
@@ -148,14 +167,15 @@ def _fill(template: str, names: dict[str, str], values: dict[str, float], numeri
 
     def sub(m: re.Match) -> str:
         if m.group(3):
-            return fmt(values[m.group(3)])
+            return _constant(values[m.group(3)])
         key = m.group(1)
         if m.group(2) is None:
             return _ref(names[key])
         if not numeric:
             return f"{_ref(names[key])}.data"
         text = fmt(values[key])
-        return f"({text})" if text.startswith("-") else text
+        enclosed = template[m.start() - 1 : m.start()] == "(" and template[m.end() :][:1] == ")"
+        return f"({text})" if text.startswith("-") and not enclosed else text
 
     return _PLACEHOLDER.sub(sub, template)
 
@@ -411,9 +431,12 @@ def _replay(copies: list[Value], names: list[str], root: int, seed: float) -> li
         for j in dict.fromkeys(c.node for c in step.contributions):
             got = received[j]
             if len(got) > 1:
-                parts = " + ".join(fmt(t) for _, t in got)
+                parts = _sum_text([t for _, t in got])
                 by = Counter(_ref(names[s]) for s, _ in got)
-                uses = ", ".join(f"{k} by {u}" for u, k in by.items())
+                if len(by) <= 4:
+                    uses = ", ".join(f"{k} by {u}" for u, k in by.items())
+                else:
+                    uses = f"by {len(by)} different nodes"
                 step.sums.append(
                     f"{_ref(names[j])} is used {len(got)} times ({uses}), so its "
                     f"gradient is the sum of one term per use: {_ref(names[j])}.grad = {parts} "
