@@ -18,7 +18,11 @@ from test_explain import GRAPHS, backward_grads, reused, state_after
 from backprop import Value, viz
 from backprop.explain import explain
 
-CHROMIUM = os.environ.get("BACKPROP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("BACKPROP_CHROMIUM") or (
+    "/usr/bin/chromium"
+    if os.path.exists("/usr/bin/chromium")
+    else shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+)
 ARGS = [
     "--headless",
     "--no-sandbox",

@@ -500,7 +500,7 @@ def _page(ex: Explanation) -> str:
         cells.append(widths)
         sizes[f"v{i}"] = (sum(widths), HEIGHT)
         if ex.ops[i] is not None:
-            symbol = _pretty(ex.op_symbols[i])
+            symbol = _oval_text(ex, i)
             sizes[f"o{i}"] = (max(text_width(symbol, CHAR) + 24.0, 40.0), HEIGHT)
             edges.extend((f"v{p}", f"o{i}") for p in ex.inputs[i])
             edges.append((f"o{i}", f"v{i}"))
@@ -572,7 +572,7 @@ def _page(ex: Explanation) -> str:
                 f'<g class="opnode{off}" id="o{i}" data-i="{i}">'
                 f'<ellipse cx="{ox:.1f}" cy="{oy:.1f}" rx="{ow / 2:.1f}" ry="{oh / 2:.1f}"/>'
                 f'<text x="{ox:.1f}" y="{oy + 4:.1f}">'
-                f"{esc(_pretty(ex.op_symbols[i]))}</text><title>{esc(ex.ops[i])}</title></g>"
+                f"{esc(_oval_text(ex, i))}</text><title>{esc(ex.ops[i])}</title></g>"
             )
 
     data = {
@@ -643,6 +643,16 @@ def _boxes(i: int, pos, sizes, has_op: bool) -> list[float]:
 def _short_name(name: str, limit: int = 28) -> str:
     """A name as it fits in a box (the panel and the tooltip show it whole)."""
     return name if len(name) <= limit else name[: limit - 1] + "\u2026"
+
+
+def _oval_text(ex: Explanation, i: int) -> str:
+    """What node i's operation oval says: the op's symbol, with its constant where it has one
+    ('**3' for x**3, '2**x' for 2**x, where the graph drawing's '^2' would read as a square)."""
+    if ex.ops[i] == "rpow":
+        return f"{_constant(ex.args[i])}**x"
+    if ex.ops[i] == "powc":
+        return f"**{_constant(ex.args[i])}"
+    return _pretty(ex.op_symbols[i])
 
 
 def _pretty(symbol: str) -> str:
