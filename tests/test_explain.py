@@ -299,3 +299,18 @@ def test_long_sums_are_written_as_a_learner_would():
     titles = [s.title for s in ex.steps]
     assert "powc1._backward(): powc1 = x ** 3" in titles
     assert "rpow1._backward(): rpow1 = 2 ** x" in titles
+
+
+def test_backprop_explain_stays_the_function():
+    """The submodule backprop.explain must not shadow the function re-exported as
+    backprop.explain once it has been imported."""
+    import importlib
+
+    import backprop
+    import backprop.viz
+
+    explain(Value(1.0))
+    importlib.import_module("backprop.explain")
+    assert callable(backprop.explain) and backprop.explain is explain
+    assert backprop.viz.explain is explain
+    assert backprop.explain(Value(2.0)).grads == [1.0]

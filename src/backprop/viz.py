@@ -361,13 +361,6 @@ def to_json(root: Value, indent: int | None = 1) -> str:
     return json.dumps(doc, indent=indent, ensure_ascii=False, allow_nan=False)
 
 
-def explain(root: Value, **options):
-    """A step-through page of the backward pass from root; see ``backprop.explain.explain``."""
-    from .explain import explain as _explain
-
-    return _explain(root, **options)
-
-
 # ---- our own renderer: SVG text, and PNG through matplotlib -----------------------------------
 
 FONT = "Helvetica, Arial, sans-serif"
@@ -531,3 +524,9 @@ def _png_drawing(drawing: _Drawing, dpi: int = 96) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+# explain() lives in explain.py, which uses the helpers above. It is imported here, at the end,
+# rather than lazily: importing the submodule backprop.explain binds that name on the package
+# to the module, so it has to happen before backprop/__init__.py binds it to the function.
+from .explain import explain  # noqa: E402
