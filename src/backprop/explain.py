@@ -246,12 +246,15 @@ class Explanation:
         path.write_text(self.html, encoding="utf-8")
         return path
 
+    frame_height = 640  # pixels of the inline view in Jupyter; set it on an Explanation
+
     def _repr_html_(self) -> str:
         # an iframe keeps the page's script and styles apart from the notebook's, and runs it
         page = html.escape(self.html, quote=True)
         return (
             f'<iframe srcdoc="{page}" sandbox="allow-scripts" '
-            'style="width:100%;height:640px;border:1px solid #ddd;border-radius:6px" '
+            f'style="width:100%;height:{int(self.frame_height)}px;border:1px solid #ddd;'
+            'border-radius:6px" '
             f'title="{html.escape(self.title)}"></iframe>'
         )
 
