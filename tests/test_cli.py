@@ -327,3 +327,32 @@ def test_ctrl_c_keeps_the_best_weights_and_still_saves(tmp_path):
     assert "saved the model to m.json" in stdout
     assert load_metadata(tmp_path / "m.json")["epochs_trained"] >= 1
     json.loads((tmp_path / "m.json").read_text())
+
+
+def test_csv_with_large_features_is_standardized_and_still_predicts_raw_rows(tmp_path):
+    X, y = moons(40, noise=0.1, seed=4)
+    rows = [[1000 + 300 * a, 0.01 * b, ["no", "yes"][t]] for (a, b), t in zip(X, y)]
+    _write_csv(tmp_path / "big.csv", rows, header=["grams", "metres", "ok"])
+    out = run(
+        "train",
+        "--dataset",
+        "big.csv",
+        "--hidden",
+        "8",
+        "--epochs",
+        "60",
+        "--quiet",
+        "--save",
+        "m.json",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "standardized" in out.stdout
+    accuracy = float(out.stdout.split("training accuracy ")[1].split("%")[0])
+    assert accuracy >= 85.0
+    out = run("predict", "--model", "m.json", "--data", "big.csv", cwd=tmp_path)
+    lines = out.stdout.splitlines()[1:]
+    scores = predict_outputs(load(tmp_path / "m.json"), [r[:2] for r in rows])
+    assert [float(line.split(",")[1]) for line in lines] == scores
+    right = sum(line.split(",")[0] == r[2] for line, r in zip(lines, rows))
+    assert right / len(rows) == pytest.approx(accuracy / 100, abs=0.03)

@@ -17,6 +17,7 @@ from backprop.data import (
     moons,
     read_features_csv,
     spiral,
+    standardize,
     toy,
     train_test_split,
     xor,
@@ -219,3 +220,14 @@ def test_minibatches_cover_every_row_once():
 def test_dataset_checks_lengths():
     with pytest.raises(ValueError, match="2 rows but 1 labels"):
         Dataset([[1.0], [2.0]], [0])
+
+
+def test_standardize_scales_each_column():
+    X = [[1.0, 5.0, 100.0], [3.0, 5.0, 300.0], [5.0, 5.0, 200.0]]
+    Z, mean, std = standardize(X)
+    assert mean == pytest.approx([3.0, 5.0, 200.0])
+    assert std == pytest.approx([math.sqrt(8 / 3), 1.0, math.sqrt(20000 / 3)])  # constant: 1
+    for j in range(3):
+        column = [row[j] for row in Z]
+        assert sum(column) == pytest.approx(0.0, abs=1e-12)
+    assert Z[0][1] == 0.0

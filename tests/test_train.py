@@ -243,3 +243,16 @@ def test_optimizer_instance_and_lr_together_is_an_error():
     with pytest.raises(ValueError, match="pass lr to the optimizer"):
         fit(model, X, y, optimizer=SGD(model.parameters(), lr=0.1), lr=0.2, progress=False)
     assert isinstance(SGD(model.parameters(), lr=0.1), Optimizer)
+
+
+def test_fold_standardization_gives_the_same_outputs_on_raw_rows():
+    from backprop.data import standardize
+    from backprop.train import fold_standardization
+
+    X = [[120.0, 7.1], [150.0, 7.9], [110.0, 5.8], [95.0, 5.5], [130.0, 6.0]]
+    Z, mean, std = standardize(X)
+    model = MLP(2, [5, 3], activation=["tanh", "linear"], seed=0)
+    before = sum(predict_outputs(model, Z), [])
+    fold_standardization(model, mean, std)
+    after = sum(predict_outputs(model, X), [])
+    assert after == pytest.approx(before, rel=1e-9, abs=1e-12)

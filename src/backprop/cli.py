@@ -266,9 +266,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{'' if args.schedule == 'none' else f' ({args.schedule} schedule)'}, "
         f"{args.epochs} epochs, {batch}"
     )
+    standardize = csv_file if args.standardize is None else args.standardize
+    X = dataset.X
+    if standardize:
+        from .data import standardize as scale
+
+        X, mean, std = scale(dataset.X)
+        print("inputs standardized to mean 0, std 1 (folded into the first layer afterwards)")
     history = fit(
         model,
-        dataset.X,
+        X,
         dataset.y,
         loss=loss,
         optimizer=optimizer,
@@ -282,6 +289,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.quiet,
     )
+    if standardize:
+        from .train import fold_standardization
+
+        fold_standardization(model, mean, std)  # the saved model takes raw rows
     if history.interrupted:
         print(f"interrupted: keeping the weights of epoch {_epoch(history)}")
     elif history.stopped_early:
@@ -477,6 +488,13 @@ def _add_train_command(sub) -> None:
         "--patience", type=_positive_int, help="stop after this many epochs without improvement"
     )
     opt.add_argument("--seed", type=int, default=0, help="seed for data, weights, shuffling (0)")
+    opt.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="scale inputs to mean 0, std 1 while training, then fold the scaling into the "
+        "first layer so the saved model takes raw rows (default: on for CSV files)",
+    )
     out = train.add_argument_group("output")
     out.add_argument("--save", metavar="PATH.json", help="save the trained model as JSON")
     out.add_argument(

@@ -28,6 +28,7 @@ __all__ = [
     "read_features_csv",
     "train_test_split",
     "minibatches",
+    "standardize",
     "sorted_classes",
     "DATASETS",
     "get_dataset",
@@ -425,6 +426,22 @@ def train_test_split(
     n_test = min(len(X) - 1, max(1, round(f * len(X))))
     test, train = order[:n_test], order[n_test:]
     return [X[i] for i in train], [X[i] for i in test], [y[i] for i in train], [y[i] for i in test]
+
+
+def standardize(
+    X: Sequence[Sequence[float]],
+) -> tuple[list[list[float]], list[float], list[float]]:
+    """(X scaled to mean 0 and std 1 per column, the means, the stds); a constant column
+    keeps std 1 so that it is only shifted."""
+    if not X:
+        raise ValueError("cannot standardize zero rows")
+    n, width = len(X), len(X[0])
+    mean = [sum(row[j] for row in X) / n for j in range(width)]
+    std = []
+    for j in range(width):
+        s = math.sqrt(sum((row[j] - mean[j]) ** 2 for row in X) / n)
+        std.append(s if s > 0 else 1.0)
+    return [[(row[j] - mean[j]) / std[j] for j in range(width)] for row in X], mean, std
 
 
 def minibatches(

@@ -40,6 +40,7 @@ __all__ = [
     "predict_outputs",
     "predict",
     "accuracy",
+    "fold_standardization",
     "make_optimizer",
     "make_schedule",
     "DEFAULT_LR",
@@ -161,6 +162,23 @@ _NUMPY_ACTIVATIONS = {
     "sigmoid": _sigmoid,
     "linear": lambda np, z: z,
 }
+
+
+def fold_standardization(model: MLP, mean: Sequence[float], std: Sequence[float]) -> None:
+    """Make a model trained on standardized inputs (x - mean) / std take raw inputs instead.
+
+    The scaling is affine, so it folds into the first layer: w_i' = w_i / std_i and
+    b' = b - sum(w_i * mean_i / std_i). The model then needs no preprocessing when saved.
+    """
+    if not isinstance(model, MLP):
+        raise TypeError(f"fold_standardization needs an MLP, got {type(model).__name__}")
+    if not len(mean) == len(std) == model.sizes[0]:
+        raise ValueError(f"need {model.sizes[0]} means and stds, got {len(mean)} and {len(std)}")
+    for neuron in model.layers[0].neurons:
+        shift = sum(w.data * m / s for w, m, s in zip(neuron.w, mean, std))
+        for w, s in zip(neuron.w, std):
+            w.data = w.data / s
+        neuron.b.data = neuron.b.data - shift
 
 
 def predict(
