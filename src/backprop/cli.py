@@ -186,12 +186,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                      --plot moons.png
     """
     from . import serialize
-    from .data import CSVError, get_dataset
+    from .data import DATASETS, CSVError, get_dataset
     from .train import DEFAULT_LR, fit, get_objective, make_optimizer, make_schedule
 
     save_path = _output_path("--save", args.save, (".json",))
     plot_path = _output_path("--plot", args.plot, (".png",))
-    csv_file = args.dataset.lower().endswith(".csv")
+    csv_file = args.dataset not in DATASETS and (
+        args.dataset.lower().endswith(".csv") or Path(args.dataset).is_file()
+    )
     try:
         if csv_file:
             for option, value in (("--samples", args.samples), ("--noise", args.noise)):
@@ -317,7 +319,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             "dataset": args.dataset,
             "epochs_trained": history.epochs,
         }
-        serialize.save(model, save_path, metadata=metadata)
+        try:
+            serialize.save(model, save_path, metadata=metadata)
+        except ValueError as e:  # diverged weights (nan) are not saved
+            raise CommandError(str(e)) from None
         print(f"saved the model to {save_path}")
     if plot_path is not None and history.epochs:
         from .plot import plot_training
