@@ -231,3 +231,8 @@ def test_standardize_scales_each_column():
         column = [row[j] for row in Z]
         assert sum(column) == pytest.approx(0.0, abs=1e-12)
     assert Z[0][1] == 0.0
+
+
+def test_get_dataset_reads_a_csv_path(tmp_path):
+    path = _write(tmp_path, "a,b,y\n1,2,no\n3,4,yes\n")
+    assert get_dataset(str(path)).classes == ["no", "yes"]

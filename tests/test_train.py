@@ -256,3 +256,11 @@ def test_fold_standardization_gives_the_same_outputs_on_raw_rows():
     fold_standardization(model, mean, std)
     after = sum(predict_outputs(model, X), [])
     assert after == pytest.approx(before, rel=1e-9, abs=1e-12)
+
+
+def test_loss_defaults_to_hinge_for_two_classes_and_cross_entropy_for_more():
+    X, y = spiral(30, classes=3, seed=2)
+    h = fit(_small(seed=2, nout=3), X, y, epochs=2, progress=False)
+    assert h.loss_name == "cross-entropy" and h.classes == [0, 1, 2]
+    X, y = moons(20, seed=2)
+    assert fit(_small(seed=2), X, y, epochs=1, progress=False).loss_name == "hinge"
