@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from . import losses
-from .data import minibatches, sorted_classes, train_test_split
+from .data import Dataset, minibatches, sorted_classes, train_test_split
 from .engine import Value, no_grad
 from .nn import MLP, Module
 from .optim import SGD, Adam, AdamW, CosineAnnealingLR, LinearLR, LRScheduler, Optimizer, StepLR
@@ -284,15 +284,15 @@ def _evaluate(
 
 def fit(
     model: Module,
-    X: Sequence[Sequence[float]],
-    y: Sequence[Hashable],
+    X: Sequence[Sequence[float]] | Dataset,
+    y: Sequence[Hashable] | None = None,
     *,
     loss: str | Objective | None = None,
     optimizer: str | Optimizer = "adam",
     lr: float | None = None,
     epochs: int = 100,
-    batch_size: int = 0,
-    l2: float = 1e-4,
+    batch_size: int | None = 0,
+    l2: float | None = 1e-4,
     schedule: str | LRScheduler = "none",
     classes: Sequence[Hashable] | None = None,
     validation_split: float = 0.0,
@@ -302,7 +302,7 @@ def fit(
     seed: int | None = 0,
     progress: bool = True,
 ) -> History:
-    """Train ``model`` on rows ``X`` with labels ``y`` and return the per-epoch History.
+    """Train ``model`` on rows ``X`` with labels ``y`` (or on a Dataset) and return the History.
 
     - ``loss``: 'hinge', 'bce', 'mse' (one output, 2 classes) or 'cross-entropy' (one output
       per class); None picks hinge for 2 classes and cross-entropy for more.
@@ -310,7 +310,7 @@ def fit(
     - ``optimizer``: 'sgd', 'adam', 'adamw' (with ``lr``, default DEFAULT_LR) or an Optimizer
       over ``model.parameters()``. ``schedule``: 'none', 'linear', 'step', 'cosine' or an
       LRScheduler, stepped once per epoch.
-    - ``batch_size`` 0 is full batch; minibatches are reshuffled every epoch from ``seed``.
+    - ``batch_size`` 0 (or None) is full batch; minibatches are reshuffled every epoch from ``seed``.
     - ``validation_split`` holds out that fraction of the rows (or pass ``validation_data``);
       ``patience`` stops after that many epochs without a better monitored loss (validation
       loss if there is validation data, else training loss). With ``restore_best`` (default:
@@ -318,6 +318,16 @@ def fit(
     - Ctrl-C stops cleanly after restoring the best weights so far; ``history.interrupted``
       says it happened.
     """
+    if isinstance(X, Dataset):
+        if y is not None:
+            raise ValueError("pass a Dataset alone, or rows X and labels y")
+        if classes is None:
+            classes = X.classes
+        X, y = X.X, X.y
+    if y is None:
+        raise ValueError("fit() needs labels y (or a Dataset in place of X)")
+    batch_size = batch_size or 0
+    l2 = l2 or 0.0
     _check_xy(X, y)
     classes = list(classes) if classes is not None else sorted_classes(list(y))
     if len(classes) < 2:
