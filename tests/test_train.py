@@ -264,3 +264,11 @@ def test_loss_defaults_to_hinge_for_two_classes_and_cross_entropy_for_more():
     assert h.loss_name == "cross-entropy" and h.classes == [0, 1, 2]
     X, y = moons(20, seed=2)
     assert fit(_small(seed=2), X, y, epochs=1, progress=False).loss_name == "hinge"
+
+
+def test_fit_takes_a_dataset_and_none_for_defaults():
+    d = moons(20, seed=3)
+    h = fit(_small(seed=3), d, epochs=2, batch_size=None, l2=None, progress=False)
+    assert h.classes == [0, 1] and h.epochs == 2
+    with pytest.raises(ValueError, match="needs labels y"):
+        fit(_small(), d.X, progress=False)

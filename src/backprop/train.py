@@ -310,7 +310,7 @@ def fit(
     - ``optimizer``: 'sgd', 'adam', 'adamw' (with ``lr``, default DEFAULT_LR) or an Optimizer
       over ``model.parameters()``. ``schedule``: 'none', 'linear', 'step', 'cosine' or an
       LRScheduler, stepped once per epoch.
-    - ``batch_size`` 0 (or None) is full batch; minibatches are reshuffled every epoch from ``seed``.
+    - ``batch_size`` 0 (or None) is full batch; minibatches are reshuffled each epoch (``seed``).
     - ``validation_split`` holds out that fraction of the rows (or pass ``validation_data``);
       ``patience`` stops after that many epochs without a better monitored loss (validation
       loss if there is validation data, else training loss). With ``restore_best`` (default:
