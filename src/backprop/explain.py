@@ -28,21 +28,21 @@ MAX_NODES = 20000  # beyond this the page gets too heavy for a browser (tens of 
 
 
 def fmt(x: float) -> str:
-    """A number as the page shows it: at most 4 decimals, trailing zeros cut (2.0, 0.7071)."""
+    """A number as the page shows it: 4 decimals from 1 up, else 4 significant digits, trailing
+    zeros cut (2.0, 0.7071, 6.8814, 0.004672, 1.5e-07)."""
     if x != x:
         return "nan"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     if x == 0.0:
         return "0.0"  # also for -0.0, which would only puzzle a learner
-    if 1e-3 <= abs(x) < 1e7:
+    if 1.0 <= abs(x) < 1e7:  # 4 decimals, as draw_dot shows them
         text = f"{x:.4f}".rstrip("0")
-        if text.endswith("."):
-            text += "0"
-        if text in ("0.0", "-0.0"):  # a tiny number that rounds away: show its digits
-            return f"{x:.4g}"
-        return text
-    return f"{x:.4g}"
+    else:  # 4 significant digits, so that 0.004672 does not shrink to 0.0047
+        text = f"{x:.4g}"
+    if "e" not in text and "." not in text:
+        text += ".0"  # 1.0, not 1: it is a float
+    return text + "0" if text.endswith(".") else text
 
 
 # ---- the local derivative of every op, in words a learner can check by hand ----------------

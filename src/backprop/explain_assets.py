@@ -53,6 +53,7 @@ main { flex: 1; display: flex; min-height: 0; }
   border-radius: 6px; background: white; font-size: 13px; }
 #bp-node h3 { margin: 0 0 4px; font-size: 14px; }
 #bp-node ul { margin: 4px 0; padding-left: 18px; }
+#bp-node .exact { color: #6b7785; font-size: 12px; }
 #bp-node button { font: inherit; font-size: 12px; margin-top: 4px; }
 #legend { margin-top: 14px; font-size: 13px; color: #3e4c59; }
 #legend summary { cursor: pointer; font-weight: 600; color: var(--ink); }
@@ -219,6 +220,11 @@ SCRIPT = r"""
       D.inputs[i].map((p) => D.names[p]).join(", ") + ")";
     box.appendChild(el("div", "", D.names[i] + " is " + kind + "."));
     box.appendChild(el("div", "", "data = " + D.dataText[i] + ", grad now = " + gradShown[i]));
+    const exact = String(grad[i]);
+    if (Number(gradShown[i]) !== grad[i]) {
+      box.appendChild(el("div", "exact", "(grad exactly " + exact + ", data exactly " +
+        String(Number(D.data[i])) + ")"));
+    }
     const got = [];
     for (let k = 0; k <= cur; k++) {
       for (const c of D.steps[k].changes) {
