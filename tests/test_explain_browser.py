@@ -318,3 +318,34 @@ def test_odd_graphs_load_cleanly(open_page):
     assert any(math.isnan(g) for g in ex.grads)
     name = page.text_content("#v0 text.name")
     assert len(name) == 28 and name.endswith("\u2026")
+
+
+def test_page_from_the_graph_command(browser, tmp_path, capsys):
+    """backprop graph --html, stepped through with the arrow keys: the grads shown at the end
+    are those of backward() on the same expression built by hand."""
+    from backprop.cli import main
+
+    path = tmp_path / "neuron.html"
+    argv = ["graph", "tanh(x1*w1 + x2*w2 + b)", "--set", "x1=2", "w1=-3", "x2=0", "w2=1",
+            "b=6.8813735870195432", "--html", str(path)]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    x1, w1, x2, w2 = Value(2.0), Value(-3.0), Value(0.0), Value(1.0)
+    b = Value(6.8813735870195432)
+    out = (x1 * w1 + x2 * w2 + b).tanh()
+    out.backward()
+    expected = {"x1": x1.grad, "w1": w1.grad, "x2": x2.grad, "w2": w2.grad, "b": b.grad}
+    page = browser.new_page()
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_selector("body[data-ready='1']")
+        steps = page.evaluate("window.backprop.steps")
+        for _ in range(steps - 1):
+            page.keyboard.press("ArrowRight")
+        assert page.text_content("#bp-title") == "Done: the backward pass is complete"
+        for name, grad in expected.items():
+            assert float(page.get_attribute(f'g.vnode[data-name="{name}"]', "data-grad")) == grad
+        shown = page.text_content('g.vnode[data-name="x1"] text.grad')
+        assert shown == "grad -1.5"
+    finally:
+        page.close()
