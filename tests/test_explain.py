@@ -314,3 +314,13 @@ def test_backprop_explain_stays_the_function():
     assert callable(backprop.explain) and backprop.explain is explain
     assert backprop.viz.explain is explain
     assert backprop.explain(Value(2.0)).grads == [1.0]
+
+
+def test_a_subclass_of_value_is_copied_too():
+    class Tagged(Value):
+        __slots__ = ("tag",)
+
+    a = Tagged(3.0, label="a")
+    a.tag = "mine"
+    ex = explain(a * a)
+    assert ex.grad_by_name["a"] == 6.0 and a.grad == 0.0 and a.tag == "mine"

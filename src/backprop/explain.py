@@ -322,14 +322,15 @@ def _copy_graph(order: list[Value]) -> list[Value]:
     depending on it; _backward() then runs on the copy exactly as it does on the original.
     """
     copies: dict[int, Value] = {}
-    slots = [name for name in _slot_names(Value) if name != "__weakref__"]
+    slots: dict[type, list[str]] = {}
     for v in order:
-        c = Value.__new__(Value)
-        for name in slots:
-            try:
-                x = getattr(v, name)
-            except AttributeError:
-                continue
+        cls = type(v)  # Value, or a subclass of it
+        if cls not in slots:
+            slots[cls] = [n for n in _slot_names(cls) if n not in ("__weakref__", "__dict__")]
+        c = cls.__new__(cls)
+        fields = {name: getattr(v, name) for name in slots[cls] if hasattr(v, name)}
+        fields.update(getattr(v, "__dict__", {}))
+        for name, x in fields.items():
             if isinstance(x, Value):
                 x = copies[id(x)]
             elif isinstance(x, tuple) and x and all(isinstance(p, Value) for p in x):
