@@ -91,16 +91,16 @@ class Op:
     """One primitive: its name, how it is drawn, and its two rules."""
 
     name: str
-    symbol: str  # what Value._op shows, e.g. '+' or 'tanh'
+    symbol: str  # what Value._op shows, e.g. '+' or 'tanh'; '{k}' stands for the constant
     arity: int
     forward: Callable
     backward: Callable
     has_arg: bool = False  # takes a constant, e.g. the exponent of x**2
 
     def label(self, arg: float | None = None) -> str:
-        """The op as drawn on a node: '**2' for a constant power, else the symbol."""
+        """The op as drawn on a node: '**2' for x**2, '2**' for 2**x, else the symbol."""
         if self.has_arg:
-            return f"{self.symbol}{_short(arg)}"
+            return self.symbol.format(k=_short(arg))
         return self.symbol
 
 
@@ -141,12 +141,12 @@ POW = _op("pow", "**", 2,
               g * m.where((a == 0.0) & (b >= 0.0), 0.0, out * m.log(a))))
 
 # ---- unary, with a constant argument --------------------------------------------------------
-POWC = _op("powc", "**", 1,
+POWC = _op("powc", "**{k}", 1,
            lambda m, a, k: m.where(k == 2.0, a * a, m.pow(a, k)),  # x*x is exact, pow may not be
            # d(a^k)/da = k a^(k-1), and exactly 0 for k == 0
            lambda m, g, out, a, k: (m.where(k == 0.0, 0.0, g * (k * m.pow(a, k - 1.0))),),
            has_arg=True)
-RPOW = _op("rpow", "^", 1,  # k ** a for a constant base k, e.g. 2 ** v
+RPOW = _op("rpow", "{k}**", 1,  # k ** a for a constant base k, e.g. 2 ** v
            lambda m, a, k: m.pow(k, a),
            # d(k^a)/da = k^a log(k), 0 when k == 0 and a >= 0
            lambda m, g, out, a, k: (g * m.where((k == 0.0) & (a >= 0.0), 0.0, out * m.log(k)),),
