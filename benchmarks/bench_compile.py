@@ -402,6 +402,9 @@ def main() -> None:
     if removed:
         print(f"(removed {removed} from this process's environment: they slow OpenBLAS)")
     t0 = time.perf_counter()
+    # warm numpy's code paths up (its first calls cost tens of ms), as torch's warm-up runs do
+    warm = MLP(2, [3, 1], seed=0)
+    backprop.compile(sum(warm([Value(0.5), Value(-0.5)]) for _ in range(10)))
 
     xs, ys = (
         [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]],
