@@ -53,7 +53,8 @@ def test_mse_matches_torch(reduction, pairs):
 
 
 def _torch_hinge(s, y, reduction):
-    loss = torch.clamp(1 - y * s, min=0)
+    # relu, as micrograd writes it: at the kink 1 - y*s = 0 its gradient is 0 (clamp's is 1)
+    loss = torch.relu(1 - y * s)
     return loss.mean() if reduction == "mean" else loss.sum()
 
 
