@@ -461,9 +461,12 @@ def _add_train_command(sub) -> None:
     opt.add_argument(
         "--loss",
         choices=["mse", "hinge", "bce", "cross-entropy"],
-        help="hinge, bce and mse need 2 classes (hinge for 2 classes, else cross-entropy)",
+        help="hinge, bce and mse take 2 classes, cross-entropy any number "
+        "(default: hinge for 2 classes, else cross-entropy)",
     )
-    opt.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="adam", help="(adam)")
+    opt.add_argument(
+        "--optimizer", choices=["sgd", "adam", "adamw"], default="adam", help="update rule (adam)"
+    )
     opt.add_argument(
         "--lr", type=_positive_float, help="learning rate (sgd 1.0, adam and adamw 0.05)"
     )
