@@ -16,6 +16,8 @@ few, so replay loops over steps (about a dozen for an MLP), never over nodes:
    What does not factor is summed segment by segment.
 4. Memory layout. Every materialized node gets a slot in one float array, leaves first; each
    step's outputs are a contiguous run, ordered like its inputs, so most reads are views.
+5. Serial stretches. Groups of at most TINY nodes (a chain has one node per level) cost more
+   in numpy calls than in arithmetic: consecutive ones replay as Python floats in one step.
 
 The op rules are ops.OPS's own forward/backward rows, called with ``NUMPY`` as ``m``.
 """
