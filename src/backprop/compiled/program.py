@@ -76,14 +76,14 @@ def compile(
     ``inputs`` names the leaves that ``forward(inputs=...)`` re-assigns (one batch of data);
     ``parameters`` are checked to be leaves of the graph. Example::
 
-        xs = [[Value(0.0), Value(0.0)] for _ in range(100)]      # one batch of inputs
+        xs = [[Value(0.0), Value(0.0)] for _ in range(100)]      # one batch of inputs and
+        ys = [Value(0.0) for _ in range(100)]                    # targets, as Values
         loss = loss_fn(model, xs, ys)                            # built once, eagerly
-        program = backprop.compile(loss, inputs=[v for row in xs for v in row],
+        program = backprop.compile(loss, inputs=[v for row in xs for v in row] + ys,
                                    parameters=model.parameters())
-        for batch in batches:                                    # each (100, 2)
-            model.zero_grad()
-            program.forward(inputs=batch)
-            program.backward()
+        for xb, yb in batches:                                   # (100, 2) and (100,)
+            program.forward(inputs=np.concatenate([xb.ravel(), yb]))
+            program.backward(accumulate=False)                   # sets the grads
             for p in model.parameters():
                 p.data -= 0.05 * p.grad
 
@@ -99,9 +99,9 @@ class Program:
     """A traced graph: ``forward()`` and ``backward()`` replay it over the leaves' current data.
 
     What it writes: ``forward()`` sets ``root.data``; ``backward()`` accumulates into every
-    leaf's ``.grad`` exactly as ``root.backward()`` would. Intermediate nodes keep the data and
-    grad they had when traced (writing a million Values back would cost what eager costs);
-    ``sync()`` writes them when you want to look at them or draw the graph.
+    leaf's ``.grad`` exactly as ``root.backward()`` would (or sets it: ``accumulate=False``).
+    Intermediate nodes keep the data and grad they had when traced (writing a million Values
+    back would cost what eager costs); ``sync()`` writes them, to look at or draw the graph.
     """
 
     def __init__(
