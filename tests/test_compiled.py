@@ -292,7 +292,7 @@ def test_mlp_layers_become_matrix_products():
     assert "matmul 4x5 @ 5x20 + bias" in steps
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(
     rows=st.integers(1, 6),
     cols=st.integers(1, 12),
@@ -322,12 +322,18 @@ def test_matrix_products_of_any_shape(rows, cols, k, bias, tied, swap):
         return sum(o.tanh() * (n + 1) for n, o in enumerate(outs))
 
     leaves = [v for w in ws for v in w] + bs + [v for x in xs for v in x]
+    value, grads = eager(build, leaves)
     tiny = numpy_backend.TINY
     numpy_backend.TINY = 0
     try:
-        assert_agree(build, leaves, "numpy")
+        c_value, c_grads = compiled(build, leaves, "numpy")
     finally:
         numpy_backend.TINY = tiny
+    # a gradient here sums up to 12 products that may cancel: judge it against their size
+    scale = max(map(abs, grads))
+    assert abs(c_value - value) <= 1e-12 * (abs(value) + rows * cols)
+    for c, e in zip(c_grads, grads):
+        assert abs(c - e) <= 1e-12 * (abs(e) + scale), (c, e)
 
 
 def test_weight_tying_scatters_every_use():
