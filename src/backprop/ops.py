@@ -86,7 +86,7 @@ class ScalarMath:
 SCALAR = ScalarMath()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # an op is its own identity: hashing is id-fast
 class Op:
     """One primitive: its name, how it is drawn, and its two rules."""
 
