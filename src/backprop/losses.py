@@ -4,8 +4,16 @@ Every loss takes one prediction per sample and one target per sample, checks tha
 lengths match, and reduces with ``reduction='mean'`` (the default, as in PyTorch), ``'sum'`` or
 ``'none'`` (a list of per-sample losses). Predictions may be Values or plain numbers.
 
+Targets may be Values too (cross_entropy: rows of class probabilities, such as one-hot rows):
+a graph built over target Values is traced once and fed every batch's targets by re-assigning
+their ``.data`` (compiled mode), where float targets would be frozen into it as constants. A
+Value target is used as it is, unchecked, since its ``.data`` may be a placeholder.
+
 No loss branches on the data: each is one fixed composition of primitives, so the same graph
-is right for any input (which is what a compiled replay of it needs).
+is right for any input (which is what a compiled replay of it needs). The one exception is the
+max-logit shift of softmax and cross_entropy, picked by ``.data`` when the graph is built: a
+compiled replay keeps that choice, which is still exact maths (any shift is) but is only an
+overflow guard for the numbers it was built with.
 """
 
 from __future__ import annotations
@@ -72,14 +80,22 @@ def _reduce(losses: list[Value], reduction: str) -> Value | list[Value]:
     return total / len(losses) if reduction == "mean" else total
 
 
-def _target(t: object, name: str) -> float:
+def _target(t: object, name: str) -> float | Value:
+    """A target as a float, or the Value itself (a float target y and a Value target Y build
+    the same nodes with the same numbers: ``y * s`` lifts y to a leaf, as ``Y * s`` uses Y)."""
+    if isinstance(t, Value):
+        return t
     if isinstance(t, bool) or not isinstance(t, numbers.Real):
-        raise TypeError(f"{name}: targets must be real numbers, got {type(t).__name__}: {t!r:.60}")
+        raise TypeError(
+            f"{name}: targets must be real numbers or Values, got {type(t).__name__}: {t!r:.60}"
+        )
     return float(t)
 
 
 def mse(
-    predictions: Sequence[Value | float], targets: Sequence[float], reduction: str = "mean"
+    predictions: Sequence[Value | float],
+    targets: Sequence[float | Value],
+    reduction: str = "mean",
 ) -> Value | list[Value]:
     """Mean squared error: mean of (prediction - target)^2 (the notebook's loss with 'sum')."""
     _check_reduction("mse", reduction)
@@ -92,13 +108,13 @@ def mse(
 
 
 def hinge(
-    scores: Sequence[Value | float], targets: Sequence[float], reduction: str = "mean"
+    scores: Sequence[Value | float], targets: Sequence[float | Value], reduction: str = "mean"
 ) -> Value | list[Value]:
     """The SVM max-margin loss of micrograd's demo: max(0, 1 - y * score), targets y = -1 or +1."""
     _check_reduction("hinge", reduction)
     _check_pair("hinge", scores, targets)
     ys = [_target(t, "hinge") for t in targets]
-    bad = [y for y in ys if y not in (-1.0, 1.0)]
+    bad = [y for y in ys if not isinstance(y, Value) and y not in (-1.0, 1.0)]
     if bad:
         raise ValueError(f"hinge: targets must be -1 or +1, got {bad[0]!r}")
     losses = [(1.0 - y * _as_value(s, "hinge score")).relu() for s, y in zip(scores, ys)]
@@ -112,14 +128,14 @@ def _softplus(x: Value) -> Value:
 
 
 def binary_cross_entropy(
-    logits: Sequence[Value | float], targets: Sequence[float], reduction: str = "mean"
+    logits: Sequence[Value | float], targets: Sequence[float | Value], reduction: str = "mean"
 ) -> Value | list[Value]:
     """Binary cross-entropy on logits (PyTorch's binary_cross_entropy_with_logits), targets in
     [0, 1]: softplus(x) - x * y, which stays finite for logits of any size."""
     _check_reduction("binary_cross_entropy", reduction)
     _check_pair("binary_cross_entropy", logits, targets)
     ys = [_target(t, "binary_cross_entropy") for t in targets]
-    bad = [y for y in ys if not 0.0 <= y <= 1.0]
+    bad = [y for y in ys if not isinstance(y, Value) and not 0.0 <= y <= 1.0]
     if bad:
         raise ValueError(f"binary_cross_entropy: targets must lie in [0, 1], got {bad[0]!r}")
     losses = []
@@ -161,25 +177,53 @@ def softmax(logits: Sequence[Value | float]) -> list[Value]:
 
 def cross_entropy(
     logits: Sequence[Sequence[Value | float]],
-    targets: Sequence[int],
+    targets: Sequence[int | Sequence[float | Value]],
     reduction: str = "mean",
 ) -> Value | list[Value]:
     """Softmax cross-entropy for k classes, as PyTorch's cross_entropy: ``logits`` holds one list
-    of k scores per sample and ``targets`` one class index (0 .. k-1) per sample."""
+    of k scores per sample, and ``targets`` one class index (0 .. k-1) per sample or one row of
+    k class probabilities per sample (a one-hot row, floats or Values)::
+
+        cross_entropy([[2.0, 0.5, -1.0]], [0])                 # a class index
+        cross_entropy([[2.0, 0.5, -1.0]], [[1.0, 0.0, 0.0]])   # the same loss, one-hot
+
+    A row gives a graph whose shape does not depend on the class: -sum_k p_k * log_softmax_k.
+    For a one-hot row of floats it computes the same numbers as the class index.
+    """
     _check_reduction("cross_entropy", reduction)
     _check_pair("cross_entropy", logits, targets)
     losses = []
     for i, (z, t) in enumerate(zip(logits, targets)):
         zs = _logits(z, "cross_entropy")
-        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= t < len(zs):
-            raise ValueError(
-                f"cross_entropy: target {i} must be a class index in 0..{len(zs) - 1}, got {t!r}"
-            )
-        # -log softmax(z)[t] = log(sum(exp(z - max))) - (z[t] - max)
+        # log softmax(z)_k = (z_k - max) - log(sum(exp(z - max)))
         s = _shifted(zs)
         exps = [v.exp() for v in s]
-        losses.append(sum(exps[1:], exps[0]).log() - s[int(t)])
+        log_total = sum(exps[1:], exps[0]).log()
+        if isinstance(t, Sequence) and not isinstance(t, str):
+            probs = _probabilities(t, len(zs), i)
+            # the zero terms of a one-hot row add exact zeros: the sum is log_softmax_t
+            terms = [p * (v - log_total) for p, v in zip(probs, s)]
+            losses.append(-sum(terms[1:], terms[0]))
+            continue
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= t < len(zs):
+            raise ValueError(
+                f"cross_entropy: target {i} must be a class index in 0..{len(zs) - 1} or a row "
+                f"of {len(zs)} class probabilities, got {t!r:.60}"
+            )
+        losses.append(log_total - s[int(t)])  # -log softmax(z)[t]
     return _reduce(losses, reduction)
+
+
+def _probabilities(row: Sequence, k: int, i: int) -> list[float | Value]:
+    if len(row) != k:
+        raise ValueError(
+            f"cross_entropy: target {i} has {len(row)} class probabilities for {k} logits"
+        )
+    probs = [_target(p, "cross_entropy") for p in row]
+    bad = [p for p in probs if not isinstance(p, Value) and not 0.0 <= p <= 1.0]
+    if bad:
+        raise ValueError(f"cross_entropy: target {i} holds {bad[0]!r}, not a probability in [0, 1]")
+    return probs
 
 
 def l2_penalty(parameters: Iterable[Value], alpha: float = 1e-4) -> Value:

@@ -70,6 +70,14 @@ class Objective:
             return float(index)
         return index
 
+    def target_row(self, index: int, n_classes: int) -> list[float]:
+        """The target of class ``index`` as numbers to assign to target Values: [target] for
+        a binary loss, a one-hot row for cross-entropy (whose graph is then the same for
+        every class, as a compiled graph must be)."""
+        if self.binary:
+            return [self.target(index)]
+        return [1.0 if k == index else 0.0 for k in range(n_classes)]
+
     def loss(self, outputs: Sequence, targets: Sequence) -> Value:
         if self.name == "hinge":
             return losses.hinge(outputs, targets)
@@ -254,6 +262,69 @@ class History:
         return {k: v for k, v in vars(self).items()}
 
 
+class _CompiledLoss:
+    """fit(compile=...): the batch loss traced once per batch size, then replayed every step.
+
+    A batch size's graph is built by ``batch_loss`` over input Values and target Values (one
+    row per sample: ``Objective.target_row``), then compiled. A step assigns the batch's
+    numbers to those Values' ``.data`` and replays forward and backward, which sets the
+    optimizer's parameters' ``.grad`` as ``zero_grad()`` and an eager ``backward()`` would.
+    Tracing freezes what the model's Python decides from ``.data`` (see docs/compiled.md).
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        batch_loss: Callable[[Module, Sequence, Sequence], Value],
+        objective: Objective,
+        backend: str,
+        parameters: Sequence[Value],
+        X: Sequence[Sequence[float]],
+        target_rows: Sequence[Sequence[float]],
+    ) -> None:
+        import numpy as np
+
+        self.model, self.batch_loss, self.objective = model, batch_loss, objective
+        self.backend, self.parameters = backend, parameters
+        self.X = np.asarray(X, dtype=np.float64)
+        self.T = np.asarray(target_rows, dtype=np.float64)
+        # batch size -> (program, the Values a batch's numbers go to, parameters off its graph)
+        self.programs: dict[int, tuple] = {}
+
+    def set_gradients(self, rows: Sequence[int]) -> None:
+        """Set every parameter's .grad to the gradient of the loss of these rows."""
+        import numpy as np
+
+        xb, tb = self.X[rows], self.T[rows]
+        if len(rows) not in self.programs:
+            self.programs[len(rows)] = self._build(xb, tb)
+        program, slots, unused = self.programs[len(rows)]
+        for v, x in zip(slots, np.concatenate([xb.ravel(), tb.ravel()]).tolist()):
+            v.data = x
+        program.forward()
+        program.backward(accumulate=False)  # sets the grads of every leaf of the graph
+        for p in unused:  # parameters the loss does not reach: 0, as after zero_grad()
+            p.grad = 0.0
+
+    def _build(self, xb, tb) -> tuple:
+        from .compiled import compile as compile_graph
+
+        xs = [[Value(x) for x in row] for row in xb.tolist()]
+        ts = [[Value(t) for t in row] for row in tb.tolist()]
+        targets = [row[0] for row in ts] if self.objective.binary else ts
+        loss = self.batch_loss(self.model, xs, targets)
+        if not isinstance(loss, Value):
+            raise TypeError(
+                f"compile=True needs the batch loss as a Value, got {type(loss).__name__}: "
+                f"{loss!r:.60}"
+            )
+        program = compile_graph(loss, backend=self.backend)
+        on_graph = {id(v) for v in program.leaves}
+        unused = [p for p in self.parameters if id(p) not in on_graph]
+        slots = [v for row in xs for v in row] + [v for row in ts for v in row]
+        return program, slots, unused
+
+
 def _check_xy(X: Sequence, y: Sequence, name: str = "X") -> None:
     if len(X) != len(y):
         raise ValueError(f"{name} has {len(X)} rows but y has {len(y)} labels")
@@ -301,6 +372,7 @@ def fit(
     restore_best: bool | None = None,
     seed: int | None = 0,
     progress: bool = True,
+    compile: bool | str = False,
 ) -> History:
     """Train ``model`` on rows ``X`` with labels ``y`` (or on a Dataset) and return the History.
 
@@ -317,6 +389,11 @@ def fit(
       when ``patience`` is set) the model ends with the weights of the best epoch.
     - Ctrl-C stops cleanly after restoring the best weights so far; ``history.interrupted``
       says it happened.
+    - ``compile=True`` traces each batch size's loss graph once (``backprop.compile``) and
+      replays it with numpy every step, instead of rebuilding it: the same training, to
+      rounding, many times faster. A backend name (``'numpy'``, ``'python'``) picks the
+      backend. The model's Python runs once per batch size, so branches it takes on ``.data``
+      are frozen (docs/compiled.md); an MLP and the built-in losses have none.
     """
     if isinstance(X, Dataset):
         if y is not None:
@@ -358,6 +435,16 @@ def fit(
         raise ValueError(f"patience must be a positive int or None, got {patience!r}")
     if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0 <= l2 < math.inf:
         raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
+    if compile is True:
+        compile = "numpy"
+    if compile is not False:
+        from .compiled import BACKENDS
+
+        if not isinstance(compile, str) or compile not in BACKENDS:
+            raise ValueError(
+                f"compile must be True, False or a backend name ({', '.join(BACKENDS)}), "
+                f"got {compile!r}"
+            )
     labels = [index_of[label] for label in y]
 
     X_train, y_train = list(X), labels
@@ -387,6 +474,18 @@ def fit(
     batch_loss = make_batch_loss(objective, l2)
     targets = [objective.target(i) for i in y_train]
     order = random.Random(seed)
+    rows = list(range(len(X_train)))  # compiled steps draw batches of row numbers
+    compiled = None
+    if compile:
+        compiled = _CompiledLoss(
+            model,
+            batch_loss,
+            objective,
+            compile,
+            opt.params,
+            X_train,
+            [objective.target_row(i, len(classes)) for i in y_train],
+        )
 
     history = History(classes=classes, loss_name=objective.name)
     params = model.parameters()
@@ -403,11 +502,17 @@ def fit(
     try:
         for epoch in bar:
             history.lr.append(opt.lr)
-            for xb, tb in minibatches(X_train, targets, batch_size, shuffle=True, seed=order):
-                value = batch_loss(model, xb, tb)
-                opt.zero_grad()
-                value.backward()
-                opt.step()
+            if compiled is not None:
+                # the same shuffle as below: minibatches() draws an order of len(X) rows
+                for batch, _ in minibatches(rows, rows, batch_size, shuffle=True, seed=order):
+                    compiled.set_gradients(batch)
+                    opt.step()
+            else:
+                for xb, tb in minibatches(X_train, targets, batch_size, shuffle=True, seed=order):
+                    value = batch_loss(model, xb, tb)
+                    opt.zero_grad()
+                    value.backward()
+                    opt.step()
             if scheduler is not None:
                 scheduler.step()
             train_loss, train_acc = _evaluate(model, X_train, y_train, objective, l2)
