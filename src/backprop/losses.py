@@ -207,8 +207,8 @@ def cross_entropy(
             continue
         if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= t < len(zs):
             raise ValueError(
-                f"cross_entropy: target {i} must be a class index in 0..{len(zs) - 1} or a row "
-                f"of {len(zs)} class probabilities, got {t!r:.60}"
+                f"cross_entropy: target {i} must be a class index in 0..{len(zs) - 1}, got "
+                f"{t!r:.60} (or a row of {len(zs)} class probabilities)"
             )
         losses.append(log_total - s[int(t)])  # -log softmax(z)[t]
     return _reduce(losses, reduction)
