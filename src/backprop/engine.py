@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import numbers
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from operator import attrgetter
 
 from . import ops
 from .ops import SCALAR, Op
@@ -65,7 +63,6 @@ def _node(fn: Op, data: float, a: Value, b: Value | None, arg: float | None) -> 
     out.data = data
     out.grad = 0.0
     out.label = ""
-    out._seq = _next_seq()
     if _open_no_grad_blocks and not _grad_mode.enabled:
         out._fn = out._a = out._b = out._arg = None
     else:
@@ -79,7 +76,7 @@ def _binary_method(fn: Op, swapped: bool = False):
     forward = fn.forward
 
     def method(self: Value, other: Value | float) -> Value:
-        if other.__class__ is not Value and (other := _lift(other)) is None:
+        if type(other) is not Value and (other := _lift(other)) is None:
             return NotImplemented
         if swapped:
             a, b = other, self
@@ -91,7 +88,6 @@ def _binary_method(fn: Op, swapped: bool = False):
         out.grad = 0.0
         out.label = ""
         out._arg = None
-        out._seq = _next_seq()
         if _open_no_grad_blocks and not _grad_mode.enabled:
             out._fn = out._a = out._b = None
         else:
@@ -133,9 +129,8 @@ class Value:
     # closure means no reference cycle, so a graph is freed the moment its root is dropped.
     # The operands sit in two slots, _a and _b (None when absent), rather than in a tuple: one
     # object fewer per node for the garbage collector to track, and the graph is most of the
-    # heap while it is alive. _seq numbers nodes in creation order: inputs always exist before
-    # the nodes that use them, so sorting by _seq gives a topological order without recursion.
-    __slots__ = ("data", "grad", "label", "_fn", "_a", "_b", "_arg", "_seq")
+    # heap while it is alive.
+    __slots__ = ("data", "grad", "label", "_fn", "_a", "_b", "_arg")
     __array_ufunc__ = None  # make numpy scalars defer: np.float64(2) * v calls v.__rmul__
 
     def __init__(self, data: float, label: str = "") -> None:
@@ -146,7 +141,6 @@ class Value:
         self._a: Value | None = None
         self._b: Value | None = None
         self._arg: float | None = None
-        self._seq = _next_seq()
 
     @property
     def _prev(self) -> tuple[Value, ...]:
@@ -231,24 +225,29 @@ class Value:
     def topological_order(self) -> list[Value]:
         """Every node under self, each after all of its inputs (self is last).
 
-        An explicit stack collects the nodes, so depth is limited only by memory; creation order
-        (every input is made before the nodes that use it) then sorts them.
+        The notebook's recursive depth-first sort, with an explicit stack instead of recursion
+        so that depth is limited only by memory: inputs are visited in operand order, and the
+        order is the same as the recursive version's.
         """
-        seen = {self}
-        stack = [self]
+        order: list[Value] = []
+        visited = set()
+        stack = [(self, False)]
         while stack:
-            node = stack.pop()
-            a = node._a
-            if a is None:
-                continue  # a leaf
-            if a not in seen:
-                seen.add(a)
-                stack.append(a)
+            node, inputs_done = stack.pop()
+            if inputs_done:
+                order.append(node)
+                continue
+            if node in visited:
+                continue
+            visited.add(node)
+            stack.append((node, True))  # comes back to it once its inputs are in order
             b = node._b
-            if b is not None and b not in seen:
-                seen.add(b)
-                stack.append(b)
-        return sorted(seen, key=_seq_of)
+            if b is not None and b not in visited:
+                stack.append((b, False))
+            a = node._a  # pushed last, so visited first: operand order
+            if a is not None and a not in visited:
+                stack.append((a, False))
+        return order
 
     def backward(self, grad: float = 1.0) -> None:
         """Backpropagate from this node, adding d(self)/d(leaf) * grad into every leaf's .grad.
@@ -269,5 +268,3 @@ class Value:
 
 
 _new = Value.__new__
-_next_seq = itertools.count().__next__
-_seq_of = attrgetter("_seq")
