@@ -198,3 +198,84 @@ def test_bad_types_raise_type_error():
         mse(["1.0"], [1.0])
     with pytest.raises(TypeError, match="sequence"):
         mse(Value(1.0), [1.0])
+
+
+# ---- targets as Values (what a compiled graph re-assigns per batch) ---------------------------
+
+
+def _loss_and_grads(fn, xs, targets):
+    vs = [Value(x) for x in xs]
+    out = fn(vs, targets)
+    out.backward()
+    return out.data, [v.grad for v in vs]
+
+
+@pytest.mark.parametrize(
+    "fn, targets",
+    [
+        (mse, [0.5, -2.0, 3.0]),
+        (hinge, [1.0, -1.0, -1.0]),
+        (binary_cross_entropy, [1.0, 0.0, 0.25]),
+    ],
+)
+def test_value_targets_build_the_same_graph_as_float_targets(fn, targets):
+    xs = [0.7, -1.3, 2.2]
+    as_values = [Value(t) for t in targets]
+    assert _loss_and_grads(fn, xs, as_values) == _loss_and_grads(fn, xs, targets)  # bit for bit
+    # and the targets are leaves of the graph, with the gradient of the loss
+    out = fn([Value(x) for x in xs], as_values)
+    assert all(v in out.topological_order() for v in as_values)
+
+
+def test_mse_gradient_reaches_value_targets():
+    t = Value(0.5)
+    mse([Value(2.0)], [t]).backward()
+    assert t.grad == -2 * (2.0 - 0.5)
+
+
+def test_value_targets_are_not_range_checked():
+    # a Value target may be a placeholder whose .data is assigned before replay
+    assert hinge([Value(1.0)], [Value(0.0)]).data == 1.0
+    assert binary_cross_entropy([Value(0.0)], [Value(5.0)]).data == pytest.approx(math.log(2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(_logit_rows())
+def test_cross_entropy_one_hot_rows_equal_class_indices_bit_for_bit(rows):
+    k = len(rows[0][0])
+    by_index = [[Value(x) for x in z] for z, _ in rows]
+    by_row = [[Value(x) for x in z] for z, _ in rows]
+    one_hot = [[Value(1.0 if j == t else 0.0) for j in range(k)] for _, t in rows]
+    a = cross_entropy(by_index, [t for _, t in rows])
+    b = cross_entropy(by_row, one_hot)
+    a.backward()
+    b.backward()
+    assert a.data == b.data
+    assert [v.grad for z in by_index for v in z] == [v.grad for z in by_row for v in z]
+
+
+def test_cross_entropy_with_class_probabilities_matches_torch():
+    z = [[0.5, 2.0, -1.0], [3.0, -0.5, 0.25]]
+    probs = [[0.2, 0.7, 0.1], [0.0, 0.5, 0.5]]
+    for reduction in REDUCTIONS:
+        zs = [[Value(x) for x in row] for row in z]
+        out = cross_entropy(zs, probs, reduction=reduction)
+        out.backward()
+        t = torch.tensor(z, dtype=torch.float64, requires_grad=True)
+        ref = F.cross_entropy(t, torch.tensor(probs, dtype=torch.float64), reduction=reduction)
+        ref.backward()
+        _close(out.data, ref.item())
+        _close([v.grad for row in zs for v in row], t.grad.flatten().tolist())
+
+
+@pytest.mark.parametrize(
+    "targets, message",
+    [
+        ([[1.0, 0.0]], "target 0 has 2 class probabilities for 3 logits"),
+        ([[0.5, 1.5, 0.0]], r"target 0 holds 1.5, not a probability in \[0, 1\]"),
+        ([Value(1.0)], r"class index in 0..2, got Value\(data=1.0"),
+    ],
+)
+def test_cross_entropy_bad_probability_rows(targets, message):
+    with pytest.raises(ValueError, match=message):
+        cross_entropy([[1.0, 2.0, 3.0]], targets)

@@ -272,3 +272,9 @@ def test_fit_takes_a_dataset_and_none_for_defaults():
     assert h.classes == [0, 1] and h.epochs == 2
     with pytest.raises(ValueError, match="needs labels y"):
         fit(_small(), d.X, progress=False)
+
+
+def test_target_rows_are_what_compiled_fit_assigns():
+    assert [get_objective("hinge").target_row(i, 2) for i in (0, 1)] == [[-1.0], [1.0]]
+    assert [get_objective("bce").target_row(i, 2) for i in (0, 1)] == [[0.0], [1.0]]
+    assert get_objective("cross-entropy").target_row(1, 3) == [0.0, 1.0, 0.0]

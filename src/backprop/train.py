@@ -312,13 +312,7 @@ class _CompiledLoss:
         xs = [[Value(x) for x in row] for row in xb.tolist()]
         ts = [[Value(t) for t in row] for row in tb.tolist()]
         targets = [row[0] for row in ts] if self.objective.binary else ts
-        loss = self.batch_loss(self.model, xs, targets)
-        if not isinstance(loss, Value):
-            raise TypeError(
-                f"compile=True needs the batch loss as a Value, got {type(loss).__name__}: "
-                f"{loss!r:.60}"
-            )
-        program = compile_graph(loss, backend=self.backend)
+        program = compile_graph(self.batch_loss(self.model, xs, targets), backend=self.backend)
         on_graph = {id(v) for v in program.leaves}
         unused = [p for p in self.parameters if id(p) not in on_graph]
         slots = [v for row in xs for v in row] + [v for row in ts for v in row]
