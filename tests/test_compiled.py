@@ -613,3 +613,30 @@ def test_an_op_outside_the_table_cannot_be_traced():
     y._fn = Op("cube", "^3", 1, lambda m, a: a * a * a, lambda m, g, out, a: (3 * g * a * a,))
     with pytest.raises(TraceError, match="cube"):
         backprop.compile(y + 1.0)
+
+
+def test_eager_backward_after_a_replay_is_refused_until_sync():
+    x, w = Value(2.0, label="x"), Value(-3.0, label="w")
+    h = (x * w).tanh()
+    out = h * h + x
+    program = backprop.compile(out)
+    w.data = 0.5
+    program.forward()  # the intermediate nodes still hold the traced data
+    with pytest.raises(RuntimeError, match="sync"):
+        out.backward()
+    program.sync()
+    out.backward()
+    eager = (x.grad, w.grad)
+    x.grad = w.grad = 0.0
+    program.backward()
+    assert (x.grad, w.grad) == pytest.approx(eager, rel=1e-12)
+
+
+def test_a_deleted_program_leaves_no_mark_on_its_root():
+    x = Value(1.5)
+    out = x.exp() * x
+    program = backprop.compile(out)
+    program.forward()
+    del program
+    out.backward()  # allowed again: nothing replayed the graph any more
+    assert x.grad == pytest.approx(math.exp(1.5) * 2.5)

@@ -22,6 +22,11 @@ _open_no_grad_blocks = 0  # on any thread: lets the hot path skip the thread-loc
 _lock = threading.Lock()
 
 
+# ids of roots whose compiled Program (backprop.compiled) replayed forward() without writing the
+# intermediate nodes back: eager backward() from them would read stale data, so it refuses.
+_replayed_roots: set[int] = set()
+
+
 def is_grad_enabled() -> bool:
     """True unless inside a ``no_grad()`` block on this thread."""
     return _grad_mode.enabled
@@ -257,6 +262,12 @@ class Value:
         PyTorch's ``backward(retain_graph=True)``. Intermediate nodes are reset first, so their
         ``.grad`` always holds this call's gradient and never compounds across calls.
         """
+        if _replayed_roots and id(self) in _replayed_roots:
+            raise RuntimeError(
+                "this graph was replayed by a compiled Program, whose forward() leaves the "
+                "intermediate nodes' data as traced: use program.backward(), or call "
+                "program.sync() before an eager backward()"
+            )
         order = self.topological_order()
         for node in order:
             if node._fn is not None:

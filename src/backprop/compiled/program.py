@@ -9,6 +9,7 @@ from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Protocol
 
+from .. import engine
 from ..engine import Value
 from .reference import PythonBackend
 from .tape import Tape, trace
@@ -164,6 +165,7 @@ class Program:
         value = self.executor.forward(leaf_data)
         self.root.data = value
         self._ran_forward = True
+        engine._replayed_roots.add(id(self.root))  # until sync(): see Value.backward
         return value
 
     def backward(self, grad: float = 1.0, *, accumulate: bool = True) -> None:
@@ -203,6 +205,13 @@ class Program:
         for node, value, g in zip(order, reference.values, adjoint):
             if node._fn is not None:
                 node.data, node.grad = value, g
+        engine._replayed_roots.discard(id(self.root))
+
+    def __del__(self) -> None:
+        # the root may outlive the program; its id must not stay marked (or be reused marked)
+        replayed = getattr(engine, "_replayed_roots", None)
+        if replayed is not None and hasattr(self, "root"):
+            replayed.discard(id(self.root))
 
     def _assign_inputs(self, inputs) -> None:
         import numpy as np
