@@ -49,6 +49,7 @@ def test_help_lists_the_options():
         "--epochs",
         "--batch-size",
         "--seed",
+        "--compile",
         "--save",
         "--plot",
         "cross-entropy",
@@ -356,3 +357,41 @@ def test_csv_with_large_features_is_standardized_and_still_predicts_raw_rows(tmp
     assert [float(line.split(",")[1]) for line in lines] == scores
     right = sum(line.split(",")[0] == r[2] for line, r in zip(lines, rows))
     assert right / len(rows) == pytest.approx(accuracy / 100, abs=0.03)
+
+
+def test_train_compile_trains_moons_as_without_it_and_saves_the_same_model(tmp_path):
+    """The end-to-end check of --compile, on the judged moons run (the eager run takes ~30 s)."""
+    command = ["train", "--dataset", "moons", "--hidden", "16,16", "--activation", "relu"]
+    command += ["--loss", "hinge", "--optimizer", "sgd", "--lr", "1.0", "--epochs", "100"]
+    command += ["--seed", "1", "--quiet"]
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "backprop", *command, *extra, "--save", f"{name}.json"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, extra in (("eager", []), ("compiled", ["--compile"]))
+    }
+    outs = {name: proc.communicate(timeout=300) for name, proc in procs.items()}
+    for name, proc in procs.items():
+        assert proc.returncode == 0, outs[name][1]
+    assert "full batch, compiled" in outs["compiled"][0]
+
+    def summary(stdout):
+        return [line for line in stdout.splitlines() if line.startswith("training accuracy")]
+
+    assert summary(outs["compiled"][0]) == summary(outs["eager"][0])
+    assert float(summary(outs["eager"][0])[0].split()[2].rstrip("%,")) >= 97
+    eager, compiled = load(tmp_path / "eager.json"), load(tmp_path / "compiled.json")
+    weights = [p.data for p in compiled.parameters()]
+    assert weights == pytest.approx([p.data for p in eager.parameters()], rel=1e-9, abs=1e-12)
+    grid = [[x / 4, y / 4] for x in range(-6, 11) for y in range(-4, 7)]
+    _write_csv(tmp_path / "grid.csv", grid)
+    predictions = {}
+    for name in procs:
+        out = run("predict", "--model", f"{name}.json", "--data", "grid.csv", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        predictions[name] = [line.split(",")[0] for line in out.stdout.splitlines()]
+    assert predictions["compiled"] == predictions["eager"]

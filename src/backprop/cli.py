@@ -266,7 +266,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(
         f"training: {loss} loss + {args.l2:g} * L2, {args.optimizer} lr {lr:g}"
         f"{'' if args.schedule == 'none' else f' ({args.schedule} schedule)'}, "
-        f"{args.epochs} epochs, {batch}"
+        f"{args.epochs} epochs, {batch}{', compiled' if args.compile else ''}"
     )
     standardize = csv_file if args.standardize is None else args.standardize
     X = dataset.X
@@ -290,6 +290,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         seed=args.seed,
         progress=not args.quiet,
+        compile=args.compile,
     )
     if standardize:
         from .train import fold_standardization
@@ -496,6 +497,12 @@ def _add_train_command(sub) -> None:
         "--patience", type=_positive_int, help="stop after this many epochs without improvement"
     )
     opt.add_argument("--seed", type=int, default=0, help="seed for data, weights, shuffling (0)")
+    opt.add_argument(
+        "--compile",
+        action="store_true",
+        help="trace the loss graph once per batch size and replay it with numpy: the same "
+        "training to rounding, many times faster",
+    )
     opt.add_argument(
         "--standardize",
         action=argparse.BooleanOptionalAction,
