@@ -1,6 +1,6 @@
 """Eager engine vs Karpathy's micrograd 0.1.0: time per training step and bytes per graph node.
 
-Run:  pip install -e '.[bench]' && python benchmarks/bench_engine.py [--repeats N]
+Run:  pip install -e '.[bench]' && python benchmarks/bench_engine.py [--rounds R --repeats N]
 
 Workloads, each run for both engines in this one process:
   W1  the notebook's toy training: MLP(3, [4, 4, 1]) with tanh everywhere, 4 points,
@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
 import random
 import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 from functools import partial
@@ -135,15 +138,6 @@ def moons_step(engine, model, xs, ys, lr=0.5):
     return loss
 
 
-def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def count_nodes(root):
     seen, stack = set(), [root]
     while stack:
@@ -165,40 +159,68 @@ def bytes_per_node(engine, model, xs, ys):
     return (after - before) / count_nodes(loss)
 
 
+def measure(engine: Engine, repeats: int) -> dict:
+    """Step times (seconds) for W1 and W2, bytes per node and node count, for one engine."""
+    xs, ys = moons(100, 0.1, seed=1)
+    random.seed(0)
+    toy = engine.mlp(3, [4, 4, 1], relu=False)
+    toy_step(engine, toy)  # warm-up
+    w1 = [timed(partial(toy_step, engine, toy)) for _ in range(repeats * 5)]
+    random.seed(0)
+    model = engine.mlp(2, [16, 16, 1], relu=True)
+    moons_step(engine, model, xs, ys)
+    w2 = [timed(partial(moons_step, engine, model, xs, ys)) for _ in range(repeats)]
+    mem = bytes_per_node(engine, model, xs, ys)
+    nodes = count_nodes(moons_loss(engine, model, xs, ys))
+    return {"w1": w1, "w2": w2, "mem": mem, "nodes": nodes}
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="timed steps per workload (7)")
+    parser.add_argument("--repeats", type=int, default=5, help="W2 steps per round (5)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of both engines (3)")
+    parser.add_argument("--engine", help=argparse.SUPPRESS)  # internal: one engine, as JSON
     args = parser.parse_args()
+    if args.engine:
+        engine = next(e for e in ENGINES if e.name == args.engine)
+        print(json.dumps(measure(engine, args.repeats)))
+        return
 
-    xs, ys = moons(100, 0.1, seed=1)
-    rows = []
+    # Each engine runs in a fresh process (a clean heap: no garbage or arenas left by the other),
+    # and the engines take turns, round after round, so that a slow spell of a shared machine
+    # falls on both. Medians are over all the steps of all rounds.
+    runs: dict[str, list[dict]] = {e.name: [] for e in ENGINES}
+    for _ in range(args.rounds):
+        for engine in ENGINES:
+            out = subprocess.run(
+                [sys.executable, __file__, "--engine", engine.name, "--repeats", str(args.repeats)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs[engine.name].append(json.loads(out.stdout))
+
     results = {}
-    for engine in ENGINES:
-        gc.collect()  # start each engine on a clean heap: no garbage left by the one before
-        random.seed(0)
-        toy = engine.mlp(3, [4, 4, 1], relu=False)
-        toy_step(engine, toy)  # warm-up
-        w1 = median_time(partial(toy_step, engine, toy), args.repeats * 5)
-        random.seed(0)
-        model = engine.mlp(2, [16, 16, 1], relu=True)
-        moons_step(engine, model, xs, ys)
-        w2 = median_time(partial(moons_step, engine, model, xs, ys), args.repeats)
-        mem = bytes_per_node(engine, model, xs, ys)
-        results[engine.name] = (w1, w2, mem)
-        nodes = count_nodes(moons_loss(engine, model, xs, ys))
-        rows.append((engine.name, w1, w2, mem, nodes))
-        del toy, model
-
     print(
         f"{'engine':<11}{'W1 toy step':>14}{'W2 moons step':>16}{'bytes/node':>12}{'W2 nodes':>10}"
     )
-    for name, w1, w2, mem, nodes in rows:
+    for name, rs in runs.items():
+        w1 = statistics.median(t for r in rs for t in r["w1"])
+        w2 = statistics.median(t for r in rs for t in r["w2"])
+        mem, nodes = rs[0]["mem"], rs[0]["nodes"]
+        results[name] = (w1, w2, mem)
         print(f"{name:<11}{w1 * 1e3:>11.2f} ms{w2 * 1e3:>13.1f} ms{mem:>12.0f}{nodes:>10}")
     mg, bp = results["micrograd"], results["backprop"]
-    print()
     print(
-        f"backprop vs micrograd: W1 {mg[0] / bp[0]:.1f}x faster, W2 {mg[1] / bp[1]:.1f}x faster, "
-        f"{bp[2] / mg[2]:.2f}x the memory per node"
+        f"\nbackprop vs micrograd: W1 {mg[0] / bp[0]:.1f}x faster, W2 {mg[1] / bp[1]:.1f}x "
+        f"faster, {bp[2] / mg[2]:.2f}x the memory per node "
+        f"({args.rounds} rounds of {args.repeats} W2 steps each)"
     )
 
 

@@ -273,9 +273,22 @@ class Value:
             if node._fn is not None:
                 node.grad = 0.0
         self.grad += _to_float(grad)
-        backward_one = Value._backward  # unbound: no bound-method object per node
+        # _backward()'s body, inlined: this loop runs once per node of every training step
         for node in reversed(order):
-            backward_one(node)
+            fn = node._fn
+            if fn is None:
+                continue
+            a, b = node._a, node._b
+            if b is not None:
+                ga, gb = fn.backward(SCALAR, node.grad, node.data, a.data, b.data)
+                a.grad += ga
+                b.grad += gb
+            elif fn.has_arg:
+                (ga,) = fn.backward(SCALAR, node.grad, node.data, a.data, node._arg)
+                a.grad += ga
+            else:
+                (ga,) = fn.backward(SCALAR, node.grad, node.data, a.data)
+                a.grad += ga
 
 
 _new = Value.__new__

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import random
 from collections.abc import Callable, Mapping, Sequence
 
@@ -134,7 +135,7 @@ class Neuron(Module):
     def __call__(self, x: Sequence[Value | float]) -> Value:
         if len(x) != self.nin:
             raise ValueError(f"Neuron expects {self.nin} inputs, got {len(x)}")
-        act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+        act = sum(map(operator.mul, self.w, x), self.b)  # b + w0*x0 + w1*x1 + ...
         return ACTIVATIONS[self.activation](act)
 
     def parameters(self) -> list[Value]:
