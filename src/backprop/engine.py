@@ -236,22 +236,23 @@ class Value:
         """
         order: list[Value] = []
         visited = set()
-        stack = [(self, False)]
+        stack: list[Value | None] = [self]
         while stack:
-            node, inputs_done = stack.pop()
-            if inputs_done:
-                order.append(node)
+            node = stack.pop()
+            if node is None:  # the marker: the node under it now has all its inputs in order
+                order.append(stack.pop())
                 continue
             if node in visited:
                 continue
             visited.add(node)
-            stack.append((node, True))  # comes back to it once its inputs are in order
+            stack.append(node)
+            stack.append(None)
             b = node._b
             if b is not None and b not in visited:
-                stack.append((b, False))
+                stack.append(b)
             a = node._a  # pushed last, so visited first: operand order
             if a is not None and a not in visited:
-                stack.append((a, False))
+                stack.append(a)
         return order
 
     def backward(self, grad: float = 1.0) -> None:
