@@ -332,18 +332,7 @@ def load_csv(path: str | Path, label_column: int | str = -1, header: bool | None
     X: list[list[float]] = []
     y: list = []
     for line, row in rows:
-        if len(row) != width:
-            raise CSVError(f"{path} line {line}: expected {width} fields, got {len(row)}")
-        features = []
-        for c in feature_columns:
-            x = _parse_float(row[c])
-            if x is None or not math.isfinite(x):
-                what = "a finite number" if x is not None else "a number"
-                raise CSVError(
-                    f"{path} line {line}, column {c + 1} ({names[c]!r}): "
-                    f"expected {what}, got {row[c]!r}"
-                )
-            features.append(x)
+        features = _features(path, line, row, width, feature_columns, names)
         if row[label_index] == "":
             raise CSVError(f"{path} line {line}, column {label_index + 1}: the label is empty")
         X.append(features)
@@ -359,6 +348,25 @@ def load_csv(path: str | Path, label_column: int | str = -1, header: bool | None
         label_name=names[label_index],
         label_column=label_index,
     )
+
+
+def _features(
+    path: str | Path, line: int, row: list[str], width: int, columns: list[int], names: list
+) -> list[float]:
+    """The numbers in a row's feature columns, or a CSVError naming the line and column."""
+    if len(row) != width:
+        raise CSVError(f"{path} line {line}: expected {width} fields, got {len(row)}")
+    features = []
+    for c in columns:
+        x = _parse_float(row[c])
+        if x is None or not math.isfinite(x):
+            what = "a finite number" if x is not None else "a number"
+            raise CSVError(
+                f"{path} line {line}, column {c + 1} ({names[c]!r}): "
+                f"expected {what}, got {row[c]!r}"
+            )
+        features.append(x)
+    return features
 
 
 def read_features_csv(
@@ -389,18 +397,7 @@ def read_features_csv(
         names = [f"column {c + 1}" for c in range(width)]
     X = []
     for line, row in rows:
-        if len(row) != width:
-            raise CSVError(f"{path} line {line}: expected {width} fields, got {len(row)}")
-        features = []
-        for c in columns:
-            x = _parse_float(row[c])
-            if x is None or not math.isfinite(x):
-                raise CSVError(
-                    f"{path} line {line}, column {c + 1} ({names[c]!r}): "
-                    f"expected a finite number, got {row[c]!r}"
-                )
-            features.append(x)
-        X.append(features)
+        X.append(_features(path, line, row, width, columns, names))
     if not X:
         raise CSVError(f"{path}: no data rows")
     return X
