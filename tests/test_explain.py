@@ -12,8 +12,8 @@ import pytest
 from catalog import CASES
 
 from backprop import MLP, Value
-from backprop.explain import LOCAL_DERIVATIVES, Explanation, explain, fmt
 from backprop.ops import OPS
+from backprop.viz.stepthrough import LOCAL_DERIVATIVES, Explanation, explain, fmt
 
 
 # ---- held-out-style graphs, each built fresh by a function -----------------------------------
@@ -289,7 +289,7 @@ def test_page_lists_its_layout_engine_and_legend():
 
 
 def test_long_sums_are_written_as_a_learner_would():
-    from backprop.explain import _sum_text
+    from backprop.viz.stepthrough import _sum_text
 
     assert _sum_text([1.0, -0.5, 2.0]) == "1.0 \u2212 0.5 + 2.0"
     long = _sum_text([1.0] * 30)
@@ -302,15 +302,15 @@ def test_long_sums_are_written_as_a_learner_would():
 
 
 def test_backprop_explain_stays_the_function():
-    """The submodule backprop.explain must not shadow the function re-exported as
-    backprop.explain once it has been imported."""
+    """Importing the drawing modules must not shadow the function re-exported as
+    backprop.explain (its module is backprop.viz.stepthrough, a different name)."""
     import importlib
 
     import backprop
     import backprop.viz
 
     explain(Value(1.0))
-    importlib.import_module("backprop.explain")
+    importlib.import_module("backprop.viz.stepthrough")
     assert callable(backprop.explain) and backprop.explain is explain
     assert backprop.viz.explain is explain
     assert backprop.explain(Value(2.0)).grads == [1.0]

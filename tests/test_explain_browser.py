@@ -15,8 +15,9 @@ import shutil
 import pytest
 from test_explain import GRAPHS, backward_grads, reused, state_after
 
-from backprop import Value, viz
-from backprop.explain import explain
+from backprop import Value
+from backprop.viz import draw as viz
+from backprop.viz.stepthrough import explain
 
 CHROMIUM = os.environ.get("BACKPROP_CHROMIUM") or (
     "/usr/bin/chromium"

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backprop import Value
-from backprop.expr import ExpressionError, build, parse
+from backprop.viz.expr import ExpressionError, build, parse
 
 NEURON = dict(x1=2.0, w1=-3.0, x2=0.0, w2=1.0, b=6.8813735870195432)
 

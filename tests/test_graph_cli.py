@@ -10,8 +10,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from backprop import viz
 from backprop.cli import main
+from backprop.viz import draw as viz
 
 NEURON = ["tanh(x1*w1 + x2*w2 + b)", "--set", "x1=2", "w1=-3", "x2=0", "w2=1",
           "b=6.8813735870195432"]  # fmt: skip

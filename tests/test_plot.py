@@ -10,8 +10,8 @@ import pytest  # noqa: E402
 
 from backprop import MLP  # noqa: E402
 from backprop.data import moons, spiral, toy  # noqa: E402
-from backprop.plot import plot_decision_boundary, plot_history, plot_training  # noqa: E402
 from backprop.train import History, fit  # noqa: E402
+from backprop.viz.plot import plot_decision_boundary, plot_history, plot_training  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -12,8 +12,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from backprop import MLP, Value, viz
-from backprop.layout import layout
+from backprop import MLP, Value
+from backprop.viz import draw as viz
+from backprop.viz.layout import layout
 
 HAVE_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's dot program is not installed")

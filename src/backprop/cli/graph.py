@@ -15,6 +15,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from .common import CommandError
+
 __all__ = ["add_graph_command", "run_graph"]
 
 EPILOG = (
@@ -82,9 +84,7 @@ def _accept_leading_minus(parser: argparse.ArgumentParser) -> None:
 
 
 def _command_error(message: str) -> Exception:
-    from .cli import CommandError  # the command's one-line error, exit code 2
-
-    return CommandError(message)
+    return CommandError(message)  # the command's one-line error, exit code 2
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -127,8 +127,8 @@ def _write(path: str, content: str | bytes, what: str, out) -> None:
 
 def run_graph(args: argparse.Namespace) -> int:
     """Build, backpropagate, print the gradients and write the requested outputs."""
-    from .expr import ExpressionError, build, parse
-    from .viz import GraphvizMissing, draw_dot, explain, to_dot, to_json, to_mermaid
+    from ..viz import GraphvizMissing, draw_dot, explain, to_dot, to_json, to_mermaid
+    from ..viz.expr import ExpressionError, build, parse
 
     values = _parse_assignments(args.assignments)
     try:

@@ -3,50 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import sys
 from pathlib import Path
 
-from .engine import Value
-from .graph_cli import add_graph_command
-from .nn import ACTIVATIONS, MLP
+from ..engine import Value
+from ..nn import ACTIVATIONS, MLP
+from .common import (
+    CommandError,
+    _nonnegative_float,
+    _nonnegative_int,
+    _Parser,
+    _positive_float,
+    _positive_int,
+)
+from .graph import add_graph_command
 
 __all__ = ["main", "build_parser"]
 
 # The notebook's 4-point toy set: three inputs and a +-1 target each.
 TOY_XS = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
 TOY_YS = [1.0, -1.0, -1.0, 1.0]
-
-
-class CommandError(Exception):
-    """A problem with the user's input: reported in one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit code 2, as argparse does but shorter
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _number(convert, accept, parse_error: str, range_error: str):
-    """An argparse type: convert(text), then accept(value), each with its one-line error."""
-
-    def parse(text: str):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {parse_error}, got {text!r}") from None
-        if not accept(value):
-            raise argparse.ArgumentTypeError(f"expected {range_error}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_int = _number(int, lambda n: n >= 1, "a positive integer", "a positive integer")
-_positive_float = _number(float, lambda x: 0 < x < math.inf, "a number", "a positive number")
-_nonnegative_int = _number(int, lambda n: n >= 0, "an integer >= 0", "an integer >= 0")
-_nonnegative_float = _number(float, lambda x: 0 <= x < math.inf, "a number", "a number >= 0")
 
 
 def neuron_graph() -> Value:
@@ -69,7 +46,7 @@ def neuron_graph() -> Value:
 
 
 def _write_graph(root: Value, path: Path) -> None:
-    from .viz import GraphvizMissing, draw_dot
+    from ..viz.draw import GraphvizMissing, draw_dot
 
     fmt = path.suffix.lstrip(".").lower() or "svg"
     dot = draw_dot(root, format=fmt)
@@ -167,9 +144,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                      --optimizer sgd --lr 1.0 --epochs 100 --seed 1 --save model.json
                      --plot moons.png
     """
-    from . import serialize
-    from .data import DATASETS, CSVError, get_dataset
-    from .train import DEFAULT_LR, fit, get_objective, make_optimizer, make_schedule
+    from .. import serialize
+    from ..data import DATASETS, CSVError, get_dataset
+    from ..train import DEFAULT_LR, fit, get_objective, make_optimizer, make_schedule
 
     save_path = _output_path("--save", args.save, (".json",))
     plot_path = _output_path("--plot", args.plot, (".png",))
@@ -183,7 +160,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     raise CommandError(f"{option} applies to generated datasets, not to a CSV")
             if args.classes is not None:
                 raise CommandError("--classes applies to spiral and blobs, not to a CSV")
-            from .data import load_csv
+            from ..data import load_csv
 
             label_column: int | str = args.label_column
             try:
@@ -253,7 +230,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     standardize = csv_file if args.standardize is None else args.standardize
     X = dataset.X
     if standardize:
-        from .data import standardize as scale
+        from ..data import standardize as scale
 
         X, mean, std = scale(dataset.X)
         print("inputs standardized to mean 0, std 1 (folded into the first layer afterwards)")
@@ -275,7 +252,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         compile=args.compile,
     )
     if standardize:
-        from .train import fold_standardization
+        from ..train import fold_standardization
 
         fold_standardization(model, mean, std)  # the saved model takes raw rows
     if history.interrupted:
@@ -308,7 +285,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CommandError(str(e)) from None
         print(f"saved the model to {save_path}")
     if plot_path is not None and history.epochs:
-        from .plot import plot_training
+        from ..viz.plot import plot_training
 
         plot_training(
             history,
@@ -335,9 +312,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     the training file's is ignored). Output: a CSV with the predicted label, in the training
     data's vocabulary, and the model's raw scores.
     """
-    from .data import CSVError, read_features_csv
-    from .serialize import ModelFileError, load, load_metadata
-    from .train import get_objective, predict_outputs
+    from ..data import CSVError, read_features_csv
+    from ..serialize import ModelFileError, load, load_metadata
+    from ..train import get_objective, predict_outputs
 
     out_path = _output_path("--out", args.out, (".csv",)) if args.out else None
     try:
@@ -385,7 +362,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if out_path is None:
         sys.stdout.write(buffer.getvalue())
     else:
-        from .serialize import write_text_atomic
+        from ..serialize import write_text_atomic
 
         write_text_atomic(out_path, buffer.getvalue())
         print(f"wrote {len(rows)} predictions to {out_path}")
@@ -393,7 +370,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _add_train_command(sub) -> None:
-    from .data import DATASETS
+    from ..data import DATASETS
 
     train = sub.add_parser(
         "train",

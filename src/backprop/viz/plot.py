@@ -10,8 +10,8 @@ from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .nn import Module
-from .train import History, get_objective, predict_outputs
+from ..nn import Module
+from ..train import History, get_objective, predict_outputs
 
 __all__ = ["plot_history", "plot_decision_boundary", "plot_training"]
 
@@ -168,7 +168,7 @@ def plot_decision_boundary(
 ):
     """The classes the model predicts over the plane of 2-D data, with the points on top
     (misclassified points ringed in red)."""
-    from .data import sorted_classes
+    from ..data import sorted_classes
 
     classes = list(classes) if classes is not None else sorted_classes(list(y))
     fig = _figure(path, 6, 5.5)
@@ -193,7 +193,7 @@ def plot_training(
     if boundary:
         axes = fig.subplots(1, 3, width_ratios=[1, 1, 1.15])
         _history_axes(axes[0], axes[1], history)
-        from .data import sorted_classes
+        from ..data import sorted_classes
 
         classes = history.classes or sorted_classes(list(y))
         _boundary_axes(axes[2], model, X, y, history.loss_name, classes, resolution, feature_names)

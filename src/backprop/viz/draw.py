@@ -1,10 +1,9 @@
-"""Drawing computation graphs: draw_dot() as in the notebook, text exports, and explain().
+"""Drawing computation graphs: draw_dot() as in the notebook, and text exports.
 
 ``draw_dot`` uses Graphviz's ``dot`` program when it is installed. Without it, SVG output (and
 inline display in Jupyter) falls back to our own pure-Python drawing of the same record-style
 graph, and PNG to a matplotlib drawing of it; a one-time warning says how to install Graphviz.
-``to_dot``, ``to_mermaid`` and ``to_json`` export a graph as text. ``explain`` (in explain.py)
-builds a step-through page of the backward pass.
+``to_dot``, ``to_mermaid`` and ``to_json`` export a graph as text.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engine import Value
+from ..engine import Value
 from .layout import layout
 
 __all__ = [
@@ -29,7 +28,6 @@ __all__ = [
     "to_dot",
     "to_mermaid",
     "to_json",
-    "explain",
     "node_names",
     "GraphvizMissing",
     "DOT_INSTALL_HINT",
@@ -524,9 +522,3 @@ def _png_drawing(drawing: _Drawing, dpi: int = 96) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
-
-
-# explain() lives in explain.py, which uses the helpers above. It is imported here, at the end,
-# rather than lazily: importing the submodule backprop.explain binds that name on the package
-# to the module, so it has to happen before backprop/__init__.py binds it to the function.
-from .explain import explain  # noqa: E402

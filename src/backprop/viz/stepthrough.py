@@ -17,10 +17,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engine import Value, _to_float
+from ..engine import Value, _to_float
+from ..ops import OPS, SCALAR
+from .draw import node_names, text_width
 from .layout import layout
-from .ops import OPS, SCALAR
-from .viz import node_names, text_width
 
 __all__ = ["explain", "Explanation", "Step", "Contribution", "LOCAL_DERIVATIVES", "fmt"]
 
@@ -479,7 +479,9 @@ def _json_float(x: float) -> float | str:
 
 def _page(ex: Explanation) -> str:
     """The whole page: CSS, an SVG of the graph, the steps as JSON, and the script."""
-    from .explain_assets import CSS, SCRIPT
+    from .assets import read_asset
+
+    CSS, SCRIPT = read_asset("explain.css"), read_asset("explain.js")
 
     n = len(ex.names)
     # every grad text a node will show, to size its grad cell once

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .engine import Value
+from ..engine import Value
 
 __all__ = [
     "ExpressionError",

@@ -1,0 +1,34 @@
+"""Drawing: graphs (draw_dot and text exports), the step-through page, training plots.
+
+This layer sits above the engine and the training toolkit and below the command line:
+- ``draw``: ``draw_dot`` as in the notebook, ``to_dot``, ``to_mermaid``, ``to_json``;
+- ``layout``: where the boxes go (Graphviz ``dot``, grandalf or a layered fallback);
+- ``stepthrough``: ``explain()``, the step-through page of one backward pass;
+- ``expr``: the safe expression parser behind ``backprop graph``;
+- ``plot``: loss curves and decision boundaries (matplotlib);
+- ``assets``: the pages' CSS and JavaScript, as real files.
+"""
+
+from .draw import (
+    DOT_INSTALL_HINT,
+    GraphvizMissing,
+    draw_dot,
+    node_names,
+    to_dot,
+    to_json,
+    to_mermaid,
+    trace,
+)
+from .stepthrough import explain
+
+__all__ = [
+    "trace",
+    "draw_dot",
+    "to_dot",
+    "to_mermaid",
+    "to_json",
+    "explain",
+    "node_names",
+    "GraphvizMissing",
+    "DOT_INSTALL_HINT",
+]
