@@ -37,6 +37,9 @@ __all__ = [
     "make_batch_loss",
     "fit",
     "History",
+    "Snapshot",
+    "Recording",
+    "MAX_FRAMES",
     "predict_outputs",
     "predict",
     "accuracy",
@@ -239,9 +242,52 @@ def make_schedule(name: str, optimizer: Optimizer, epochs: int) -> LRScheduler |
 # ---- fit --------------------------------------------------------------------------------------
 
 
+MAX_FRAMES = 201  # fit(record=True) keeps every epoch up to 200 epochs, then this many frames
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The model after ``epoch`` epochs of fit(record=True) (epoch 0: before training).
+
+    ``parameters`` and ``grads`` follow ``model.parameters()`` order. The grads are those of
+    the update that ended the epoch (full batch: the gradient of the whole loss; minibatches:
+    of the epoch's last batch); epoch 0 has had no update, so its grads are all 0. ``loss``
+    (with the l2 penalty) and ``accuracy`` are measured on the training rows, as in History.
+    """
+
+    epoch: int
+    parameters: list[float]
+    grads: list[float]
+    loss: float
+    accuracy: float
+
+
+@dataclass
+class Recording:
+    """What fit(record=True) trained on, so that a run can be replayed: the training rows,
+    their class indices, the l2 factor, and the model's architecture (MLPs only)."""
+
+    X: list[list[float]]
+    y: list[int]
+    l2: float
+    architecture: dict | None  # MLP.architecture(), or None for another Module
+
+
+def _recorded_epochs(epochs: int, frames: int = MAX_FRAMES) -> set[int]:
+    """Every epoch 0..epochs when that fits in ``frames``, else evenly spaced ones, always
+    with the first (0) and the last."""
+    if epochs < frames:
+        return set(range(epochs + 1))
+    return {round(k * epochs / (frames - 1)) for k in range(frames)}
+
+
 @dataclass
 class History:
-    """Per-epoch metrics of a fit() run; loss and accuracy are measured after each epoch."""
+    """Per-epoch metrics of a fit() run; loss and accuracy are measured after each epoch.
+
+    With ``fit(record=True)``, ``snapshots`` holds the model at every epoch (see Snapshot) and
+    ``recording`` what it trained on; ``model_at(epoch)`` rebuilds the model of a snapshot.
+    """
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
@@ -253,6 +299,8 @@ class History:
     interrupted: bool = False
     classes: list = field(default_factory=list)
     loss_name: str = ""
+    snapshots: list[Snapshot] = field(default_factory=list)
+    recording: Recording | None = None
 
     @property
     def epochs(self) -> int:
@@ -260,6 +308,30 @@ class History:
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items()}
+
+    def snapshot(self, epoch: int) -> Snapshot:
+        """The snapshot taken after ``epoch`` epochs (0: before training)."""
+        for snap in self.snapshots:
+            if snap.epoch == epoch:
+                return snap
+        if not self.snapshots:
+            raise ValueError("this History has no snapshots: train with fit(..., record=True)")
+        kept = [s.epoch for s in self.snapshots]
+        raise ValueError(
+            f"no snapshot at epoch {epoch!r}: the recorded epochs run from {kept[0]} to "
+            f"{kept[-1]} ({len(kept)} frames)"
+        )
+
+    def model_at(self, epoch: int) -> MLP:
+        """A fresh MLP with the parameters of the snapshot at ``epoch``."""
+        snap = self.snapshot(epoch)
+        arch = self.recording.architecture if self.recording else None
+        if arch is None:
+            raise ValueError("model_at() rebuilds MLPs; this run trained another kind of Module")
+        model = MLP(arch["nin"], arch["nouts"], activation=arch["activation"])
+        for p, x in zip(model.parameters(), snap.parameters):
+            p.data = x
+        return model
 
 
 class _CompiledLoss:
@@ -367,6 +439,7 @@ def fit(
     seed: int | None = 0,
     progress: bool = True,
     compile: bool | str = False,
+    record: bool = False,
 ) -> History:
     """Train ``model`` on rows ``X`` with labels ``y`` (or on a Dataset) and return the History.
 
@@ -388,6 +461,9 @@ def fit(
       rounding, many times faster. A backend name (``'numpy'``, ``'python'``) picks the
       backend. The model's Python runs once per batch size, so branches it takes on ``.data``
       are frozen (docs/compiled.md); an MLP and the built-in losses have none.
+    - ``record=True`` keeps a Snapshot of the parameters and gradients in
+      ``history.snapshots``: every epoch up to 200 epochs, then 201 evenly spaced ones (always
+      the first and the last); ``backprop.explore(history)`` shows them.
     """
     if isinstance(X, Dataset):
         if y is not None:
@@ -483,6 +559,19 @@ def fit(
 
     history = History(classes=classes, loss_name=objective.name)
     params = model.parameters()
+    if record is not True and record is not False:
+        raise ValueError(f"record must be True or False, got {record!r}")
+    recorded = _recorded_epochs(epochs) if record else set()
+
+    def take_snapshot(done: int, loss_now: float, accuracy_now: float) -> None:
+        grads = [p.grad for p in params] if done else [0.0] * len(params)
+        snap = Snapshot(done, [p.data for p in params], grads, loss_now, accuracy_now)
+        history.snapshots.append(snap)
+
+    if record:
+        arch = model.architecture() if isinstance(model, MLP) else None
+        history.recording = Recording([list(map(float, r)) for r in X_train], y_train, l2, arch)
+        take_snapshot(0, *_evaluate(model, X_train, y_train, objective, l2))
     best = [p.data for p in params]
     best_score = math.inf
     since_best = 0
@@ -521,6 +610,8 @@ def fit(
                 shown.update(val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.3f}")
                 score = val_loss
             bar.set_postfix(shown, refresh=False)
+            if epoch + 1 in recorded:
+                take_snapshot(epoch + 1, train_loss, train_acc)
             if score < best_score:  # nan never counts as better
                 best_score, since_best = score, 0
                 best = [p.data for p in params]
@@ -529,6 +620,8 @@ def fit(
                 since_best += 1
                 if patience is not None and since_best >= patience:
                     history.stopped_early = True
+                    if record and history.snapshots[-1].epoch != epoch + 1:
+                        take_snapshot(epoch + 1, train_loss, train_acc)  # always the last
                     break
     except KeyboardInterrupt:
         history.interrupted = True

@@ -1,0 +1,389 @@
+"""explore(history): one offline page to watch a training run learn, epoch by epoch.
+
+``fit(..., record=True)`` keeps a snapshot of the parameters and gradients at every epoch (see
+``backprop.train.Snapshot``); ``explore(history)`` turns them into a page that computes
+everything else in the browser: heatmaps, decision boundaries and each point's forward and
+backward pass, from the weights. Nothing is stored as an image.
+
+The page's data (a JSON object in ``<script id="bpx-data" type="application/json">``):
+
+- ``title``, ``loss`` ('hinge', 'bce', 'mse', 'cross-entropy'), ``binary`` (one output for two
+  classes, else one output per class), ``classes`` (display names), ``features`` (input names);
+- ``X`` (the training rows), ``y`` (their class indices), ``mean``, ``lo``, ``hi`` (per feature:
+  the mean, and the plotted range);
+- ``sizes`` ([nin, h1, ..., nout]), ``activations`` (one per layer: 'tanh', 'relu', 'sigmoid',
+  'linear'), ``P`` (parameter count). Parameters come in ``model.parameters()`` order: layer by
+  layer, neuron by neuron, each neuron's weights then its bias;
+- ``frames``: ``[{epoch, loss, accuracy}]``, F of them; ``params`` and ``grads``: base64 of a
+  little-endian Float64Array of F*P numbers, frame after frame;
+- ``tapes`` and ``tapeOfClass``: a point's loss graph, one tape per graph shape (binary losses
+  share one; cross-entropy has one per class), ``targetOfClass`` the target leaf's value. A
+  tape lists its nodes in ``topological_order()``: ``ops`` (op name or null for a leaf),
+  ``inputs``, ``args`` (an op's constant), ``leaves`` (per node: null, ``{"param": p}``,
+  ``{"input": j}``, ``{"target": true}`` or ``{"const": x}``), ``root``, ``hinted`` (the nodes
+  whose forward value the hints pin down) and ``view`` (the step-through's drawing: the SVG
+  markup and the structural fields of explain()'s page data);
+- ``hints``: base64 of a Uint8Array, [frame][point][k] with stride ``H``: the low byte of the
+  IEEE-754 double that Python computed for the k-th hinted node of that point's tape.
+  Browsers' ``Math.tanh``, ``exp`` and ``log`` may differ from CPython's in the last bit or
+  two; the page takes its own result and moves it to the nearest double with that low byte,
+  which is Python's number exactly (any error under 128 ulps is corrected). Every other op is
+  IEEE arithmetic, exact in both. So the page's step-through of a point equals, bit for bit,
+  ``backward()`` on a model loaded with that snapshot;
+- ``derivatives``: explain()'s ``LOCAL_DERIVATIVES`` templates, so the page words each step as
+  explain() does.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+import struct
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..engine import Value
+from ..ops import OPS, SCALAR
+from ..train import History, Snapshot, get_objective
+from .assets import read_asset
+
+__all__ = ["explore", "Explorer", "point_loss", "Tape", "HINTED_OPS", "PAGE_BUDGET"]
+
+# ops whose result a browser's Math library may round differently from CPython's libm: the
+# page corrects them with one byte each (see the module docstring)
+HINTED_OPS = frozenset({"tanh", "sigmoid", "exp", "log", "pow", "rpow"})
+PAGE_BUDGET = 4_500_000  # bytes of page a run may fill before its frames are thinned
+NUMBER_CHARS = 11  # widest number fmt() writes for ordinary values, e.g. '-0.0001234'
+
+
+def point_loss(model, x, target, objective) -> tuple[Value, list[Value], Value | None]:
+    """One point's loss graph, as the page replays it: the data loss of that point alone (the
+    l2 penalty belongs to the whole batch, not to one point), with the inputs as Values named
+    after the features so that the graph shows how the loss responds to moving the point.
+
+    Returns (loss, the input Values, the target Value or None when the target is a class
+    index, as cross-entropy's is).
+    """
+    objective = get_objective(objective)
+    inputs = [Value(float(v), label=f"x{j + 1}") for j, v in enumerate(x)]
+    if objective.binary:
+        leaf = Value(float(target), label="y")
+        loss = objective.loss([model(inputs)], [leaf])
+    else:
+        leaf = None
+        loss = objective.loss([model(inputs)], [int(target)])
+    loss.label = "loss"
+    return loss, inputs, leaf
+
+
+@dataclass
+class Tape:
+    """A point's loss graph flattened in topological_order(), as the page gets it."""
+
+    ops: list[str | None]
+    inputs: list[list[int]]
+    args: list[float | None]
+    leaves: list[dict | None]
+    hinted: list[int]
+    root: int
+    order: list[Value]  # the graph it was read from (at the first frame's weights)
+    _hinted_fn: object = None
+
+    @classmethod
+    def read(cls, root: Value, params: list[Value], inputs: list[Value], target) -> Tape:
+        order = root.topological_order()
+        index = {id(v): i for i, v in enumerate(order)}
+        param_of = {id(p): k for k, p in enumerate(params)}
+        input_of = {id(v): j for j, v in enumerate(inputs)}
+        leaves: list[dict | None] = []
+        for v in order:
+            if v._fn is not None:
+                leaves.append(None)
+            elif id(v) in param_of:
+                leaves.append({"param": param_of[id(v)]})
+            elif id(v) in input_of:
+                leaves.append({"input": input_of[id(v)]})
+            elif target is not None and v is target:
+                leaves.append({"target": True})
+            else:
+                leaves.append({"const": v.data})
+        ops = [None if v._fn is None else v._fn.name for v in order]
+        unknown = sorted({op for op in ops if op is not None} - set(OPS))
+        if unknown:  # pragma: no cover - every Value op is in OPS
+            raise ValueError(f"the point's graph uses ops the page cannot replay: {unknown}")
+        return cls(
+            ops=ops,
+            inputs=[[index[id(p)] for p in v._prev] for v in order],
+            args=[v._arg for v in order],
+            leaves=leaves,
+            hinted=[i for i, op in enumerate(ops) if op in HINTED_OPS],
+            root=index[id(root)],
+            order=order,
+        )
+
+    def evaluate(self, params: list[float], x: list[float], target: float | None) -> list[float]:
+        """Every node's data, from the op table's forward rules: what building the graph with
+        these numbers gives (the same rows, in the same order, as eager mode)."""
+        values: list[float] = []
+        for op, ins, arg, leaf in zip(self.ops, self.inputs, self.args, self.leaves):
+            if op is None:
+                if "param" in leaf:
+                    values.append(params[leaf["param"]])
+                elif "input" in leaf:
+                    values.append(x[leaf["input"]])
+                elif "target" in leaf:
+                    values.append(target)
+                else:
+                    values.append(leaf["const"])
+                continue
+            operands = [values[i] for i in ins]
+            if arg is not None:
+                operands.append(arg)
+            values.append(OPS[op].forward(SCALAR, *operands))
+        return values
+
+    def hinted_values(self):
+        """A function (params, x, target) -> the hinted nodes' data, equal to evaluate()'s but
+        about ten times faster: the tape written out as straight-line Python, where +, - and *
+        are the operators themselves (as in the op table's rows) and other ops call their row."""
+        if self._hinted_fn is None:
+            inline = {"add": "+", "sub": "-", "mul": "*"}
+            lines, space = ["def hinted(p, x, t):"], {"SCALAR": SCALAR}
+            for i, (op, ins, arg, leaf) in enumerate(
+                zip(self.ops, self.inputs, self.args, self.leaves)
+            ):
+                if op is None:
+                    source = (
+                        f"p[{leaf['param']}]" if "param" in leaf
+                        else f"x[{leaf['input']}]" if "input" in leaf
+                        else "t" if "target" in leaf
+                        else repr(leaf["const"])
+                    )  # fmt: skip
+                elif op in inline:
+                    source = f"v{ins[0]} {inline[op]} v{ins[1]}"
+                else:
+                    space[f"f_{op}"] = OPS[op].forward
+                    operands = [f"v{k}" for k in ins] + ([repr(arg)] if arg is not None else [])
+                    source = f"f_{op}(SCALAR, {', '.join(operands)})"
+                lines.append(f"    v{i} = {source}")
+            lines.append(f"    return [{', '.join(f'v{i}' for i in self.hinted)}]")
+            exec(compile("\n".join(lines), "<explorer tape>", "exec"), space)  # noqa: S102
+            self._hinted_fn = space["hinted"]
+        return self._hinted_fn
+
+    def as_json(self, view: dict) -> dict:
+        return {
+            "ops": self.ops,
+            "inputs": self.inputs,
+            "args": self.args,
+            "leaves": self.leaves,
+            "hinted": self.hinted,
+            "root": self.root,
+            "view": view,
+        }
+
+
+def _b64(numbers: array) -> str:
+    if struct.pack("=d", 1.0) != struct.pack("<d", 1.0):  # pragma: no cover - big-endian host
+        numbers.byteswap()
+    return base64.b64encode(numbers.tobytes()).decode("ascii")
+
+
+def _low_byte(x: float) -> int:
+    return struct.pack("<d", x)[0]
+
+
+def _json_float(x: float) -> float | str:
+    if x != x:
+        return "NaN"
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    return x
+
+
+def _thin(snapshots: list[Snapshot], keep: int) -> list[Snapshot]:
+    """At most ``keep`` (>= 2) snapshots, evenly spaced, always the first and the last."""
+    if len(snapshots) <= keep:
+        return snapshots
+    picks = sorted({round(k * (len(snapshots) - 1) / (keep - 1)) for k in range(keep)})
+    return [snapshots[k] for k in picks]
+
+
+class Explorer:
+    """A training run as a page: displays inline in Jupyter, ``.save(path)`` writes it."""
+
+    frame_height = 860  # pixels of the inline view in Jupyter
+
+    def __init__(self, data: dict, step_view: str) -> None:
+        self.data = data
+        self._step_view = step_view
+        self._html: str | None = None
+
+    @property
+    def epochs(self) -> list[int]:
+        """The epochs the page can show."""
+        return [f["epoch"] for f in self.data["frames"]]
+
+    @property
+    def html(self) -> str:
+        """The self-contained page: no network, no CDN."""
+        if self._html is None:
+            self._html = _page(self.data, self._step_view)
+        return self._html
+
+    def save(self, path: str | Path) -> Path:
+        """Write the page to ``path`` (e.g. 'run.html') and return the path."""
+        from ..serialize import write_text_atomic
+
+        path = Path(path)
+        write_text_atomic(path, self.html)
+        return path
+
+    def _repr_html_(self) -> str:
+        page = html.escape(self.html, quote=True)
+        return (
+            f'<iframe srcdoc="{page}" sandbox="allow-scripts" '
+            f'style="width:100%;height:{int(self.frame_height)}px;border:1px solid #ddd;'
+            f'border-radius:6px" title="{html.escape(self.data["title"])}"></iframe>'
+        )
+
+    def __repr__(self) -> str:
+        d = self.data
+        return (
+            f"<Explorer of {d['title']!r}: {len(d['frames'])} frames, {len(d['X'])} points, "
+            f"MLP{tuple(d['sizes'])}>"
+        )
+
+
+def explore(
+    history: History,
+    *,
+    title: str | None = None,
+    features: list[str] | None = None,
+    max_bytes: int = PAGE_BUDGET,
+) -> Explorer:
+    """The explorer page of a ``fit(..., record=True)`` run: scrub through the epochs, see the
+    decision boundary and every neuron learn, click a point to step through its backward pass.
+
+    ``features`` names the input columns (default x1, x2, ...). Runs whose frames would make
+    the page bigger than ``max_bytes`` keep fewer, evenly spaced frames.
+    """
+    if not isinstance(history, History):
+        raise TypeError(f"explore expects the History that fit() returns, got {type(history)}")
+    if not history.snapshots or history.recording is None:
+        raise ValueError(
+            "this History has no snapshots: train with fit(..., record=True) to explore it"
+        )
+    rec = history.recording
+    if rec.architecture is None:
+        raise ValueError("explore() draws MLPs; this run trained another kind of Module")
+    objective = get_objective(history.loss_name)
+    nin = rec.architecture["nin"]
+    names = list(features) if features is not None else [f"x{j + 1}" for j in range(nin)]
+    if len(names) != nin or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"features must be {nin} names, one per input, got {features!r}")
+    n_classes = len(history.classes)
+    model = history.model_at(history.snapshots[0].epoch)
+    params = model.parameters()
+    if objective.binary:
+        targets = [float(objective.target(c)) for c in range(n_classes)]
+        shapes = [0, 0]
+    else:
+        targets = [float(c) for c in range(n_classes)]
+        shapes = list(range(n_classes))
+    tapes: list[Tape] = []
+    for c in sorted(set(shapes)):
+        root, ins, tgt = point_loss(model, rec.X[0], targets[c], objective)
+        tapes.append(Tape.read(root, params, ins, tgt))
+    stride = max(len(t.hinted) for t in tapes)
+
+    views, step_view = _views(tapes)
+    n, P = len(rec.X), len(params)
+    fixed = sum(len(json.dumps(v)) for v in views) + 40 * n * (nin + 1) + 400_000
+    per_frame = (2 * P * 8 + n * stride) * 4 // 3 + 60
+    keep = max(2, (max_bytes - fixed) // max(per_frame, 1))
+    snaps = _thin(history.snapshots, keep)
+
+    hints = bytearray()
+    for snap in snaps:
+        for x, label in zip(rec.X, rec.y):
+            tape = tapes[shapes[label]]
+            row = [_low_byte(v) for v in tape.hinted_values()(snap.parameters, x, targets[label])]
+            hints.extend(row + [0] * (stride - len(row)))
+    columns = list(zip(*rec.X))
+    lo = [min(c) for c in columns]
+    hi = [max(c) for c in columns]
+    pad = [0.1 * (h - lo_) if h > lo_ else 1.0 for lo_, h in zip(lo, hi)]
+    data = {
+        "title": title or _title(rec.architecture, len(snaps), history),
+        "loss": objective.name,
+        "binary": objective.binary,
+        "classes": [str(c) for c in history.classes],
+        "features": names,
+        "X": rec.X,
+        "y": rec.y,
+        "mean": [math.fsum(c) / n for c in columns],
+        "lo": [a - p for a, p in zip(lo, pad)],
+        "hi": [b + p for b, p in zip(hi, pad)],
+        "sizes": [nin, *rec.architecture["nouts"]],
+        "activations": list(rec.architecture["activation"]),
+        "P": P,
+        "l2": rec.l2,
+        "frames": [
+            {"epoch": s.epoch, "loss": _json_float(s.loss), "accuracy": s.accuracy} for s in snaps
+        ],
+        "recordedFrames": len(history.snapshots),
+        "params": _b64(array("d", [x for s in snaps for x in s.parameters])),
+        "grads": _b64(array("d", [g for s in snaps for g in s.grads])),
+        "tapes": [t.as_json(v) for t, v in zip(tapes, views)],
+        "tapeOfClass": shapes,
+        "targetOfClass": targets,
+        "H": stride,
+        "hints": base64.b64encode(bytes(hints)).decode("ascii"),
+        "derivatives": _derivatives(),
+    }
+    return Explorer(data, step_view)
+
+
+def _title(arch: dict, frames: int, history: History) -> str:
+    sizes = ", ".join(map(str, arch["nouts"]))
+    return f"Training MLP({arch['nin']}, [{sizes}]) with {history.loss_name} loss"
+
+
+def _derivatives() -> dict:
+    from .stepthrough import LOCAL_DERIVATIVES
+
+    return {
+        name: {"computes": d.computes, "locals": list(d.locals), "why": d.why}
+        for name, d in LOCAL_DERIVATIVES.items()
+    }
+
+
+def _views(tapes: list[Tape]) -> tuple[list[dict], str]:
+    """The step-through's drawing of each tape, and the view's markup, from stepthrough.py."""
+    from . import stepthrough
+
+    views = []
+    for tape in tapes:
+        ex = stepthrough.explain(tape.order[tape.root], title="a point's backward pass")
+        views.append(stepthrough.view_of(ex, number_chars=NUMBER_CHARS))
+    return views, stepthrough.step_view_markup()
+
+
+def _page(data: dict, step_view: str) -> str:
+    css = read_asset("explain.css") + "\n" + read_asset("explore.css")
+    script = "\n".join(read_asset(f) for f in ("explain.js", "replay.js", "explore.js"))
+    payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
+    parts = {
+        "TITLE": html.escape(data["title"]),
+        "CSS": css,
+        "STEP_VIEW": step_view,
+        "DATA": payload,
+        "SCRIPT": script,
+    }
+    # one pass, so that a token inside the data (a feature named '{{CSS}}') stays as it is
+    return re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: parts[m.group(1)], read_asset("explore.html"))
