@@ -6,7 +6,7 @@ from .engine import Value, is_grad_enabled, no_grad
 from .nn import MLP, Layer, Module, Neuron
 from .serialize import load, save
 from .train import fit
-from .viz import draw_dot, explain, to_dot, to_json, to_mermaid, trace
+from .viz import draw_dot, explain, explore, to_dot, to_json, to_mermaid, trace
 
 __version__ = "0.1.0"
 
@@ -29,6 +29,7 @@ __all__ = [
     "draw_dot",
     "trace",
     "explain",
+    "explore",
     "to_dot",
     "to_json",
     "to_mermaid",

@@ -4,6 +4,7 @@ This layer sits above the engine and the training toolkit and below the command 
 - ``draw``: ``draw_dot`` as in the notebook, ``to_dot``, ``to_mermaid``, ``to_json``;
 - ``layout``: where the boxes go (Graphviz ``dot``, grandalf or a layered fallback);
 - ``stepthrough``: ``explain()``, the step-through page of one backward pass;
+- ``explorer``: ``explore()``, the page of a recorded training run;
 - ``expr``: the safe expression parser behind ``backprop graph``;
 - ``plot``: loss curves and decision boundaries (matplotlib);
 - ``assets``: the pages' CSS and JavaScript, as real files.
@@ -19,6 +20,7 @@ from .draw import (
     to_mermaid,
     trace,
 )
+from .explorer import explore
 from .stepthrough import explain
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "to_mermaid",
     "to_json",
     "explain",
+    "explore",
     "node_names",
     "GraphvizMissing",
     "DOT_INSTALL_HINT",
