@@ -218,7 +218,7 @@ def test_minibatches_cover_every_row_once():
 
 
 def test_dataset_checks_lengths():
-    with pytest.raises(ValueError, match="2 rows but 1 labels"):
+    with pytest.raises(ValueError, match="2 rows but 1 label$"):
         Dataset([[1.0], [2.0]], [0])
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backprop import Value
-from backprop.viz.expr import ExpressionError, build, parse
+from backprop.viz.expr import MAX_LENGTH, POINTER_WIDTH, ExpressionError, build, parse
 
 NEURON = dict(x1=2.0, w1=-3.0, x2=0.0, w2=1.0, b=6.8813735870195432)
 
@@ -98,7 +98,9 @@ HOSTILE = [
     ("tanh(x)(y)", "only calls of tanh", 0),
     ("tanh", "'tanh' is a function", 0),
     ("x + __builtins__", "names starting with '__'", 4),
-    ("x +", "syntax error", None),
+    ("x +", "syntax error: the expression ends too early", 3),
+    ("  x * ", "syntax error: the expression ends too early", 5),
+    ("tanh(x", "'(' was never closed", 4),
     ("x; import os", "syntax error", None),
     ("x\nimport os", "single line", 1),
     ("", "empty", 0),
@@ -120,7 +122,10 @@ def test_hostile_expressions_are_refused(text, message, column):
     if column is not None:
         assert e.column == column, (e.column, e.pointer())
     line, caret = e.pointer().split("\n")
-    assert caret == " " * e.column + "^" and len(line) >= e.column
+    if len(text) <= POINTER_WIDTH:
+        assert caret == " " * e.column + "^" and len(line) >= e.column
+    else:  # a long expression is cut around the caret
+        assert len(line) <= POINTER_WIDTH + 6 and caret.strip() == "^"
 
 
 def test_caret_counts_characters_not_bytes():
@@ -157,3 +162,39 @@ def test_fuzz_only_expression_errors(text):
         assert 0 <= e.column <= len(text)
     else:
         assert isinstance(root, Value)
+
+
+@pytest.mark.parametrize("op", ["+", "-", "*", "/", "+-"])
+def test_a_long_flat_chain_is_not_nesting(op):
+    """x+x+...+x is written flat: it parses up to MAX_LENGTH characters, whatever its length."""
+    ops = op * 1000
+    terms = ["x"]
+    for o in ops:
+        if len("".join(terms)) + 2 > MAX_LENGTH:
+            break
+        terms += [o, "x"]
+    text = "".join(terms)
+    assert len(text) > MAX_LENGTH - 2
+    root, leaves = build(text, {"x": 1.0})
+    root.backward()
+    if op == "+":
+        assert root.data == 1000.0 and leaves["x"].grad == 1000.0
+    assert math.isfinite(root.data)
+
+
+def test_real_nesting_is_still_limited_and_the_message_is_short():
+    text = "-" * 150 + "x"
+    with pytest.raises(ExpressionError, match="nests deeper than 100") as info:
+        parse(text)
+    line, caret = info.value.pointer().split("\n")
+    assert len(line) <= POINTER_WIDTH + 6 and line.startswith("...") and line.endswith("...")
+    assert line[caret.index("^")] == "-"
+    # x+(x+(x+...)) nests to the right: each level counts
+    with pytest.raises(ExpressionError, match="nests deeper"):
+        parse("x+(" * 101 + "x" + ")" * 101)
+
+
+def test_a_syntax_error_at_the_end_points_at_the_end():
+    with pytest.raises(ExpressionError) as info:
+        parse("x +")
+    assert info.value.pointer() == "x +\n   ^"

@@ -66,7 +66,9 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if len(self.X) != len(self.y):
-            raise ValueError(f"dataset has {len(self.X)} rows but {len(self.y)} labels")
+            raise ValueError(
+                f"dataset has {plural(len(self.X), 'row')} but {plural(len(self.y), 'label')}"
+            )
         if not self.classes:
             self.classes = sorted_classes(self.y)
         if not self.feature_names and self.X:
@@ -86,7 +88,7 @@ class Dataset:
     def __repr__(self) -> str:
         name = f"{self.name}: " if self.name else ""
         return (
-            f"Dataset({name}{len(self.X)} rows, {self.n_features} features, "
+            f"Dataset({name}{plural(len(self.X), 'row')}, {plural(self.n_features, 'feature')}, "
             f"classes {self.classes!r})"
         )
 
@@ -283,6 +285,14 @@ def _read_rows(path: str | Path) -> list[tuple[int, list[str]]]:
         raise CSVError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
     except csv.Error as e:
         raise CSVError(f"{path}: {e}") from None
+    head = next((",".join(row).lstrip() for _, row in rows if any(c.strip() for c in row)), "")
+    if head.startswith(("{", "[")):  # e.g. a model file given as the data
+        kind = (
+            "a saved backprop model"
+            if '"backprop-model"' in path.read_text(encoding="utf-8-sig", errors="replace")
+            else "a JSON file"
+        )
+        raise CSVError(f"{path}: this looks like {kind}, not a CSV file")
     return [(line, [c.strip() for c in row]) for line, row in rows if any(c.strip() for c in row)]
 
 
@@ -370,29 +380,50 @@ def _features(
 
 
 def read_features_csv(
-    path: str | Path, n_features: int, label_column: int = -1
+    path: str | Path,
+    n_features: int,
+    label_column: int | None = -1,
+    feature_names: Sequence[str] | None = None,
+    label_name: str = "label",
 ) -> list[list[float]]:
     """Rows of ``n_features`` numbers for prediction; a header row is skipped.
 
-    A file with one extra column (the training file itself, say) has its label column dropped.
+    A file with one extra column (the training file itself, say) has its ``label_column``
+    dropped; ``label_column=None`` allows no extra column. With ``feature_names`` (the
+    training columns' names, which ``backprop train`` keeps in the model file) a header must
+    name exactly those columns, in order, or those plus ``label_name`` where the label column
+    was; a file without a header must have the right width.
     """
     rows = _read_rows(path)
     if not rows:
         raise CSVError(f"{path}: the file holds no rows")
-    width = len(rows[0][1])
+    first_line, first = rows[0]
+    width = len(first)
+    names_known = feature_names is not None
+    expected = list(feature_names) if names_known else None
     if width == n_features:
         columns = list(range(width))
-    elif width == n_features + 1:
+    elif width == n_features + 1 and label_column is not None:
         drop = label_column % width
         columns = [c for c in range(width) if c != drop]
+        if expected is not None:
+            expected.insert(drop, label_name)
     else:
+        what = f" ({', '.join(feature_names)})" if names_known else ""
         raise CSVError(
-            f"{path} line {rows[0][0]}: the model takes {n_features} features, "
-            f"but the file has {width} columns"
+            f"{path} line {first_line}: the model takes {plural(n_features, 'feature')}{what}, "
+            f"but the file has {plural(width, 'column')}"
         )
-    if _is_header(rows[0][1], columns):
-        names = rows[0][1]
+    if _is_header(first, columns):
+        names = first
         rows = rows[1:]
+        if expected is not None and names != expected:
+            raise CSVError(
+                f"{path}: the file's columns are {', '.join(names)}, but the model was trained "
+                f"on {', '.join(feature_names)}"
+                + (f" (and the label {label_name})" if len(expected) > n_features else "")
+                + "; rename the header, or leave it out"
+            )
     else:
         names = [f"column {c + 1}" for c in range(width)]
     X = []
@@ -401,6 +432,11 @@ def read_features_csv(
     if not X:
         raise CSVError(f"{path}: no data rows")
     return X
+
+
+def plural(n: int, word: str) -> str:
+    """'1 column', '2 columns'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 # ---- splitting and batching --------------------------------------------------------------------

@@ -24,7 +24,8 @@ import json
 import math
 import numbers
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ __all__ = [
     "load",
     "load_metadata",
     "write_text_atomic",
+    "write_atomic",
     "ModelFileError",
     "FORMAT",
     "VERSION",
@@ -91,14 +93,37 @@ def save(model: Module, path: str | Path, metadata: dict[str, Any] | None = None
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write text to a temporary file beside path, then rename it over path: readers see the
     old file or the new one, never half of one (os.replace is atomic)."""
+    return write_atomic(path, text.encode("utf-8"))
+
+
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Write bytes as ``write_text_atomic`` does. The file gets the mode a plain ``open(path,
+    "w")`` would give it: an existing file keeps its own, a new one the umask's default (0644
+    under umask 022). Writing through a symlink replaces the file it points to, not the link."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = path.resolve() if path.is_symlink() else path
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = None
+    # os.open applies the umask to 0o666, as open() does; mkstemp would make it 0600
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 32 random bits
+        raise FileExistsError(f"cannot create a temporary file beside {target}")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -128,7 +153,15 @@ def _read(path: str | Path) -> dict[str, Any]:
     try:
         doc = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
-        truncated = e.pos >= len(text.rstrip()) or not text.rstrip().endswith("}")
+        kind = _kind_of_text(text)
+        if kind:
+            raise ModelFileError(
+                f"{path}: this looks like {kind}, not a saved backprop model"
+            ) from None
+        # a model file is one object: cut short, it ends before its closing brace
+        truncated = text.lstrip().startswith("{") and (
+            e.pos >= len(text.rstrip()) or not text.rstrip().endswith("}")
+        )
         hint = " (the file looks truncated)" if truncated else ""
         raise ModelFileError(
             f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}{hint}"
@@ -140,6 +173,9 @@ def _read(path: str | Path) -> dict[str, Any]:
         raise ModelFileError(f"{path}: {message}")
 
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        kind = _kind_of_json(doc)
+        if kind:
+            fail(f"this looks like {kind}, not a saved backprop model")
         fail(f'not a backprop model file (no "format": "{FORMAT}")')
     if doc.get("version") != VERSION:
         fail(f"unsupported format version {doc.get('version')!r} (this backprop reads {VERSION})")
@@ -174,6 +210,34 @@ def _read(path: str | Path) -> dict[str, Any]:
             fail(f"weight {name!r} must be a finite number, got {x!r:.60}")
     doc.setdefault("metadata", {})
     return doc
+
+
+def _kind_of_text(text: str) -> str | None:
+    """What a file that is not JSON looks like, for the error message; None if unsure."""
+    head = text.lstrip()[:2000]
+    lines = [line for line in head.splitlines() if line.strip()][:5]
+    lower = head.lower()
+    if lower.startswith(("<!doctype html", "<html")):
+        return "an HTML page"
+    if lower.startswith("<svg") or (lower.startswith("<?xml") and "<svg" in lower):
+        return "an SVG drawing"
+    if lower.startswith("<"):
+        return "an XML file"
+    if lower.startswith(("digraph", "graph ", "strict ")):
+        return "a Graphviz DOT file"
+    if lower.startswith("flowchart"):
+        return "a Mermaid flowchart"
+    if lines and not head.startswith(("{", "[")) and all("," in line for line in lines):
+        return "a CSV file"
+    return None
+
+
+def _kind_of_json(doc: object) -> str | None:
+    if isinstance(doc, dict) and "cells" in doc and "nbformat" in doc:
+        return "a Jupyter notebook"
+    if isinstance(doc, dict) and doc.get("format") == "backprop-graph":
+        return "a graph exported by backprop graph --json"
+    return None
 
 
 def _build(doc: dict[str, Any], path: str | Path) -> MLP:

@@ -7,15 +7,19 @@ import random
 import sys
 from pathlib import Path
 
+from ..data import plural
 from ..engine import Value
 from ..nn import ACTIVATIONS, MLP
 from .common import (
     CommandError,
+    _integer,
     _nonnegative_float,
     _nonnegative_int,
+    _output_path,
     _Parser,
     _positive_float,
     _positive_int,
+    _write_output,
 )
 from .graph import add_graph_command
 
@@ -48,17 +52,18 @@ def neuron_graph() -> Value:
 def _write_graph(root: Value, path: Path) -> None:
     from ..viz.draw import GraphvizMissing, draw_dot
 
-    fmt = path.suffix.lstrip(".").lower() or "svg"
+    fmt = path.suffix.lstrip(".").lower()  # .svg or .png, checked by _output_path
     dot = draw_dot(root, format=fmt)
     try:
         data = dot.pipe(format=fmt)
     except GraphvizMissing as e:
         raise CommandError(str(e)) from None
-    path.write_bytes(data)
+    _write_output("--graph", path, data)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The notebook's training: MLP(3, [4, 4, 1]) on its 4 points by plain gradient descent."""
+    graph_path = _output_path("--graph", args.graph or None, (".svg", ".png"))
     random.seed(args.seed)
     model = MLP(3, [4, 4, 1])
     print(f"model: {model}")
@@ -79,10 +84,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("predictions vs targets:")
     for x, y, p in zip(TOY_XS, TOY_YS, preds):
         print(f"  {x!s:20}  target {y:+.1f}  prediction {p:+.4f}")
-    if args.graph:
-        path = Path(args.graph)
-        _write_graph(neuron_graph(), path)
-        print(f"wrote the notebook's neuron graph, o = tanh(x1*w1 + x2*w2 + b), to {path}")
+    if graph_path is not None:
+        _write_graph(neuron_graph(), graph_path)
+        print(f"wrote the notebook's neuron graph, o = tanh(x1*w1 + x2*w2 + b), to {graph_path}")
     return 0
 
 
@@ -97,8 +101,9 @@ def _fraction(text: str) -> float:
 
 
 def _layer_sizes(text: str) -> list[int]:
-    """'16,16' -> [16, 16]; '' or 'none' -> [] (no hidden layer)."""
-    if text.strip().lower() in ("", "none", "0"):
+    """'16,16' -> [16, 16]; 'none' -> [] (no hidden layer), the only spelling of a linear model:
+    every size, '0' alone included, must be a positive integer."""
+    if text.strip().lower() == "none":
         return []
     sizes = []
     for part in text.split(","):
@@ -108,25 +113,11 @@ def _layer_sizes(text: str) -> list[int]:
             n = 0
         if n < 1:
             raise argparse.ArgumentTypeError(
-                f"expected comma-separated positive layer sizes such as 16,16, got {text!r}"
+                "expected comma-separated positive layer sizes such as 16,16 "
+                f"('none' for a linear model), got {text!r}"
             )
         sizes.append(n)
     return sizes
-
-
-def _output_path(option: str, text: str | None, suffixes: tuple[str, ...]) -> Path | None:
-    """Check an output path before a long run, so that the result is not lost at the end."""
-    if text is None:
-        return None
-    path = Path(text)
-    if path.suffix.lower() not in suffixes:
-        raise CommandError(f"{option} {text!r}: the file name must end in {' or '.join(suffixes)}")
-    if path.is_dir():
-        raise CommandError(f"{option} {text!r} is a directory")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise CommandError(f"{option} {text!r}: the folder {str(folder)!r} does not exist")
-    return path
 
 
 def _label_text(label: object) -> str:
@@ -148,11 +139,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..data import DATASETS, CSVError, get_dataset
     from ..train import DEFAULT_LR, fit, get_objective, make_optimizer, make_schedule
 
-    save_path = _output_path("--save", args.save, (".json",))
-    plot_path = _output_path("--plot", args.plot, (".png",))
     csv_file = args.dataset not in DATASETS and (
         args.dataset.lower().endswith(".csv") or Path(args.dataset).is_file()
     )
+    inputs = [("--dataset", args.dataset)] if csv_file else []
+    save_path = _output_path("--save", args.save, (".json",), inputs)
+    plot_path = _output_path("--plot", args.plot, (".png",), inputs)
+    explore_path = _output_path("--explore", args.explore, (".html",), inputs)
     try:
         if csv_file:
             for option, value in (("--samples", args.samples), ("--noise", args.noise)):
@@ -217,7 +210,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CommandError(str(e)) from None
 
     print(
-        f"dataset: {dataset.name} ({len(dataset)} rows, {nin} features, "
+        f"dataset: {dataset.name} ({plural(len(dataset), 'row')}, {plural(nin, 'feature')}, "
         f"classes {', '.join(map(_label_text, classes))})"
     )
     print(f"model: {model}")
@@ -225,7 +218,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(
         f"training: {loss} loss + {args.l2:g} * L2, {args.optimizer} lr {lr:g}"
         f"{'' if args.schedule == 'none' else f' ({args.schedule} schedule)'}, "
-        f"{args.epochs} epochs, {batch}{', compiled' if args.compile else ''}"
+        f"{plural(args.epochs, 'epoch')}, {batch}{', compiled' if args.compile else ''}"
     )
     standardize = csv_file if args.standardize is None else args.standardize
     X = dataset.X
@@ -250,6 +243,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.quiet,
         compile=args.compile,
+        record=explore_path is not None,
     )
     if standardize:
         from ..train import fold_standardization
@@ -258,7 +252,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if history.interrupted:
         print(f"interrupted: keeping the weights of epoch {_epoch(history)}")
     elif history.stopped_early:
-        print(f"stopped early: no improvement for {args.patience} epochs")
+        print(f"stopped early: no improvement for {plural(args.patience, 'epoch')}")
     if history.epochs:
         at = history.best_epoch if (history.interrupted or args.patience) else -1
         at = -1 if at is None else at
@@ -283,6 +277,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             serialize.save(model, save_path, metadata=metadata)
         except ValueError as e:  # diverged weights (nan) are not saved
             raise CommandError(str(e)) from None
+        except OSError as e:
+            raise CommandError(f"--save: cannot write {args.save!r}: {e.strerror or e}") from None
         print(f"saved the model to {save_path}")
     if plot_path is not None and history.epochs:
         from ..viz.plot import plot_training
@@ -296,6 +292,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             feature_names=dataset.feature_names,
         )
         print(f"wrote the plot to {plot_path}")
+    if explore_path is not None and history.snapshots:
+        from ..viz.explorer import explore
+
+        names = dataset.feature_names
+        if standardize:
+            names = [f"{name} (standardized)" for name in names]
+        explore(history, features=names).save(explore_path)
+        print(f"wrote the training explorer to {explore_path} (open it in a browser)")
     return 130 if history.interrupted else 0
 
 
@@ -316,7 +320,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..serialize import ModelFileError, load, load_metadata
     from ..train import get_objective, predict_outputs
 
-    out_path = _output_path("--out", args.out, (".csv",)) if args.out else None
+    inputs = [("--data", args.data), ("--model", args.model)]
+    out_path = _output_path("--out", args.out, (".csv",), inputs) if args.out else None
     try:
         model = load(args.model)
         metadata = load_metadata(args.model)
@@ -336,11 +341,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"{args.model}: metadata lists {len(classes)} classes for a model "
             f"with {n_out} output(s) and loss {loss!r}"
         )
-    label_column = metadata.get("label_column")
-    if not isinstance(label_column, int):
-        label_column = -1
+    # train --save keeps the training columns: their names, and where the label was in a CSV
+    # (null for a built-in dataset). A model saved from Python may have neither.
+    label_column = metadata.get("label_column", -1)
+    if isinstance(label_column, bool) or not isinstance(label_column, int):
+        label_column = None
+    names = metadata.get("feature_names")
+    if not (
+        isinstance(names, list)
+        and len(names) == model.sizes[0]
+        and all(isinstance(n, str) for n in names)
+    ):
+        names = None
+    label_name = metadata.get("label_name")
     try:
-        X = read_features_csv(args.data, model.sizes[0], label_column=label_column)
+        X = read_features_csv(
+            args.data,
+            model.sizes[0],
+            label_column=label_column,
+            feature_names=names,
+            label_name=label_name if isinstance(label_name, str) else "label",
+        )
     except CSVError as e:
         raise CommandError(str(e)) from None
     outputs = predict_outputs(model, X)
@@ -362,10 +383,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if out_path is None:
         sys.stdout.write(buffer.getvalue())
     else:
-        from ..serialize import write_text_atomic
-
-        write_text_atomic(out_path, buffer.getvalue())
-        print(f"wrote {len(rows)} predictions to {out_path}")
+        _write_output("--out", out_path, buffer.getvalue())
+        print(f"wrote {plural(len(rows), 'prediction')} to {out_path}")
     return 0
 
 
@@ -455,7 +474,9 @@ def _add_train_command(sub) -> None:
     opt.add_argument(
         "--patience", type=_positive_int, help="stop after this many epochs without improvement"
     )
-    opt.add_argument("--seed", type=int, default=0, help="seed for data, weights, shuffling (0)")
+    opt.add_argument(
+        "--seed", type=_integer, default=0, help="seed for data, weights, shuffling (0)"
+    )
     opt.add_argument(
         "--compile",
         action="store_true",
@@ -473,6 +494,11 @@ def _add_train_command(sub) -> None:
     out.add_argument("--save", metavar="PATH.json", help="save the trained model as JSON")
     out.add_argument(
         "--plot", metavar="PATH.png", help="plot loss, accuracy and the decision boundary"
+    )
+    out.add_argument(
+        "--explore",
+        metavar="PATH.html",
+        help="write a page to watch the run learn: boundary, neurons, any point's backward pass",
     )
     out.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=cmd_train)
@@ -494,11 +520,21 @@ def _add_predict_command(sub) -> None:
     predict.set_defaults(run=cmd_predict)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("backprop")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="backprop",
         description="A scalar autograd engine and backprop teaching toolkit.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -509,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--steps", type=_positive_int, default=100, help="gradient steps (100)")
     demo.add_argument("--lr", type=_positive_float, default=0.1, help="step size (0.1)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed for the weights (0)")
+    demo.add_argument("--seed", type=_integer, default=0, help="random seed for the weights (0)")
     demo.add_argument(
         "--graph",
         default="neuron.svg",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
 
 
 class CommandError(Exception):
@@ -34,3 +37,53 @@ _positive_int = _number(int, lambda n: n >= 1, "a positive integer", "a positive
 _positive_float = _number(float, lambda x: 0 < x < math.inf, "a number", "a positive number")
 _nonnegative_int = _number(int, lambda n: n >= 0, "an integer >= 0", "an integer >= 0")
 _nonnegative_float = _number(float, lambda x: 0 <= x < math.inf, "a number", "a number >= 0")
+_integer = _number(int, lambda n: True, "an integer", "an integer")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (hard links and symlinks included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return a.resolve() == b.resolve()
+
+
+def _output_path(
+    option: str,
+    text: str | None,
+    suffixes: tuple[str, ...],
+    inputs: Iterable[tuple[str, str | Path | None]] = (),
+) -> Path | None:
+    """Check an output path before any work, so that the result is not lost at the end.
+
+    ``inputs`` are (option, path) pairs of files the command reads: writing over one of them
+    is refused.
+    """
+    if text is None:
+        return None
+    path = Path(text)
+    if path.is_dir():
+        raise CommandError(f"{option} {text!r} is a directory")
+    if path.suffix.lower() not in suffixes:
+        raise CommandError(f"{option} {text!r}: the file name must end in {' or '.join(suffixes)}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise CommandError(f"{option} {text!r}: the folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise CommandError(f"{option} {text!r}: the folder {str(folder)!r} is not writable")
+    for input_option, input_path in inputs:
+        if input_path is not None and _same_file(path, Path(input_path)):
+            raise CommandError(
+                f"{option} {text!r} is the file {input_option} reads: give another output path"
+            )
+    return path
+
+
+def _write_output(option: str, path: Path, data: str | bytes) -> None:
+    """Write a finished result atomically (the old file stays whole if anything fails)."""
+    from ..serialize import write_atomic
+
+    try:
+        write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
+    except OSError as e:
+        raise CommandError(f"{option}: cannot write {str(path)!r}: {e.strerror or e}") from None

@@ -15,7 +15,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .common import CommandError
+from .common import CommandError, _output_path, _same_file, _write_output
 
 __all__ = ["add_graph_command", "run_graph"]
 
@@ -109,20 +109,63 @@ def _parse_assignments(items: list[str]) -> dict[str, float]:
     return values
 
 
-def _write(path: str, content: str | bytes, what: str, out) -> None:
+# What each output's file name must end in; a text export may have any name but another
+# output's (--dot x.png writes text under a picture's name).
+_SUFFIXES = {
+    "html": (".html", ".htm"),
+    "svg": (".svg",),
+    "png": (".png",),
+    "dot": (".dot", ".gv"),
+    "mermaid": (".mmd", ".mermaid"),
+    "json": (".json",),
+}
+_TEXT_FORMATS = ("dot", "mermaid", "json")
+
+
+def _output_paths(args: argparse.Namespace) -> dict[str, Path | str]:
+    """Every requested output, checked before anything is computed or written."""
+    paths: dict[str, Path | str] = {}
+    for fmt, suffixes in _SUFFIXES.items():
+        text = getattr(args, fmt)
+        if not text:
+            continue
+        option = f"--{fmt}"
+        if text == "-":
+            if fmt not in _TEXT_FORMATS:
+                raise _command_error(f"{option}: the {fmt.upper()} output is binary or a page: "
+                                     "give a file name, not '-'")  # fmt: skip
+            if "-" in paths.values():
+                raise _command_error("only one output can go to standard output ('-')")
+            paths[fmt] = "-"
+            continue
+        suffix = Path(text).suffix.lower()
+        if fmt in _TEXT_FORMATS:
+            others = {s for f, ss in _SUFFIXES.items() if f != fmt for s in ss}
+            allowed = suffix not in others
+        else:
+            allowed = suffix in suffixes
+        if not allowed:
+            raise _command_error(
+                f"{option} {text!r}: the file name must end in {' or '.join(suffixes)}"
+            )
+        path = _output_path(option, text, (suffix,))
+        for other, taken in paths.items():
+            if taken != "-" and _same_file(path, taken):
+                raise _command_error(f"--{other} and {option} name the same file {text!r}")
+        paths[fmt] = path
+    return paths
+
+
+def _write(path: Path | str, content: str | bytes, what: str, option: str, out) -> None:
     if path == "-":
-        if isinstance(content, bytes):
-            raise _command_error(f"{what} is binary: give a file name, not '-'")
         sys.stdout.write(content)
         return
-    try:
-        if isinstance(content, bytes):
-            Path(path).write_bytes(content)
-        else:
-            Path(path).write_text(content, encoding="utf-8")
-    except OSError as e:
-        raise _command_error(f"cannot write {what} to {path}: {e.strerror or e}") from None
+    _write_output(option, path, content)
     print(f"wrote {what}: {path}", file=out)
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def run_graph(args: argparse.Namespace) -> int:
@@ -131,6 +174,7 @@ def run_graph(args: argparse.Namespace) -> int:
     from ..viz.expr import ExpressionError, build, parse
 
     values = _parse_assignments(args.assignments)
+    paths = _output_paths(args)
     try:
         expression = parse(args.expression)
         unused = [name for name in values if name not in expression.variables]
@@ -150,20 +194,19 @@ def run_graph(args: argparse.Namespace) -> int:
         raise _command_error(f"{message} (column {e.column + 1})\n{pointer}") from None
     root.backward()
 
-    text_to_stdout = "-" in (args.dot, args.mermaid, args.json)
-    out = sys.stderr if text_to_stdout else sys.stdout  # keep stdout clean for the export
-    print(f"{args.expression.strip()} = {root.data!r}", file=out)
+    out = sys.stderr if "-" in paths.values() else sys.stdout  # keep stdout clean for the export
+    print(f"{_shorten(args.expression.strip())} = {root.data!r}", file=out)
     if leaves:
         print(f"gradients, d({root.label})/d(variable):", file=out)
         width = max(len(name) for name in leaves)
         for name, leaf in leaves.items():
             print(f"  {name:<{width}}  {leaf.grad!r}", file=out)
-    if args.html:
-        page = explain(root, layout_engine=args.layout, title=f"The backward pass of {root.label}")
-        _write(args.html, page.html, "the step-through page", out)
+    if "html" in paths:
+        title = f"The backward pass of {_shorten(root.label, 60)}"
+        page = explain(root, layout_engine=args.layout, title=title)
+        _write(paths["html"], page.html, "the step-through page", "--html", out)
     for fmt in ("svg", "png"):
-        path = getattr(args, fmt)
-        if not path:
+        if fmt not in paths:
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -173,10 +216,9 @@ def run_graph(args: argparse.Namespace) -> int:
                 raise _command_error(str(e)) from None
         for w in caught:  # e.g. the note that our own renderer stands in for Graphviz
             print(f"note: {w.message}", file=sys.stderr)
-        _write(path, data, f"the {fmt.upper()} drawing", out)
+        _write(paths[fmt], data, f"the {fmt.upper()} drawing", f"--{fmt}", out)
     for fmt, export in (("dot", to_dot), ("mermaid", to_mermaid), ("json", to_json)):
-        path = getattr(args, fmt)
-        if path:
-            _write(path, export(root), f"the {fmt.upper() if fmt != 'mermaid' else 'Mermaid'}"
-                   " graph", out)  # fmt: skip
+        if fmt in paths:
+            what = f"the {fmt.upper() if fmt != 'mermaid' else 'Mermaid'} graph"
+            _write(paths[fmt], export(root), what, f"--{fmt}", out)
     return 0

@@ -38,8 +38,9 @@ FUNCTIONS: dict[str, Callable[[Value], Value]] = {
     "abs": Value.abs,
 }
 MAX_LENGTH = 2000  # characters
-MAX_DEPTH = 100  # nesting of the parsed tree
-MAX_NODES = 1000  # size of the parsed tree
+MAX_DEPTH = 100  # nesting of the parsed tree; a flat chain x+y+z+... counts as one level
+MAX_NODES = MAX_LENGTH  # size of the parsed tree (each part takes at least one character)
+POINTER_WIDTH = 72  # characters of a long expression shown around the caret
 MAX_CONSTANT = 1e12  # largest number literal
 MAX_EXPONENT = 1000.0  # largest |k| in x ** k with a number k
 LABEL_LENGTH = 24  # sub-expressions up to this long label their node, as in the notebook
@@ -92,9 +93,17 @@ class ExpressionError(ValueError):
         super().__init__(f"{message} (at column {self.column + 1})")
 
     def pointer(self) -> str:
-        """The expression with a caret under the offending column (two lines)."""
+        """The expression with a caret under the offending column (two lines). A long one is
+        cut to ``POINTER_WIDTH`` characters around the column, with '...' where it was cut."""
         shown = re.sub(r"[\t\n\r\x00]", "\u21b5", self.expression.replace("\t", " "))
-        return f"{shown}\n{' ' * self.column}^"
+        column = self.column
+        if len(shown) > POINTER_WIDTH:
+            start = max(0, min(column - POINTER_WIDTH // 2, len(shown) - POINTER_WIDTH))
+            end = start + POINTER_WIDTH
+            head = "..." if start > 0 else ""
+            shown = head + shown[start:end] + ("..." if end < len(shown) else "")
+            column += len(head) - start
+        return f"{shown}\n{' ' * column}^"
 
 
 @dataclass(frozen=True)
@@ -144,7 +153,11 @@ def parse(text: str) -> Expression:
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as e:
-        raise ExpressionError(f"syntax error: {e.msg}", text, lead + (e.offset or 1) - 1) from None
+        end = lead + len(source.rstrip())
+        if not e.offset or lead + e.offset - 1 >= end:  # Python gives offset 0 at the end
+            message = "the expression ends too early (an operand or ')' is missing)"
+            raise ExpressionError(f"syntax error: {message}", text, end) from None
+        raise ExpressionError(f"syntax error: {e.msg}", text, lead + e.offset - 1) from None
     except (RecursionError, MemoryError):
         raise ExpressionError("the expression is too deeply nested", text, 0) from None
 
@@ -164,8 +177,25 @@ def parse(text: str) -> Expression:
             raise ExpressionError(f"the expression has more than {MAX_NODES} parts", text,
                                   locate(node))  # fmt: skip
         children = _check(node, text, locate, variables)
-        stack.extend((child, depth + 1) for child in reversed(children))
+        stack.extend((child, depth + _nesting(node, child)) for child in reversed(children))
     return Expression(text, tree, tuple(variables))
+
+
+_PRECEDENCE = {ast.Add: 1, ast.Sub: 1, ast.Mult: 2, ast.Div: 2}
+
+
+def _nesting(parent: ast.AST, child: ast.AST) -> int:
+    """0 for the left operand of a chain of one precedence (a+b-c+d, a*b/c), which is written
+    flat however long it is; 1 for every other sub-expression."""
+    if (
+        isinstance(parent, ast.BinOp)
+        and isinstance(child, ast.BinOp)
+        and child is parent.left
+        and _PRECEDENCE.get(type(parent.op)) is not None
+        and _PRECEDENCE.get(type(parent.op)) == _PRECEDENCE.get(type(child.op))
+    ):
+        return 0
+    return 1
 
 
 def _check(node: ast.AST, text: str, locate, variables: dict[str, None]) -> list[ast.AST]:
