@@ -22,7 +22,16 @@ from ..ops import OPS, SCALAR
 from .draw import node_names, text_width
 from .layout import layout
 
-__all__ = ["explain", "Explanation", "Step", "Contribution", "LOCAL_DERIVATIVES", "fmt"]
+__all__ = [
+    "explain",
+    "Explanation",
+    "Step",
+    "Contribution",
+    "LOCAL_DERIVATIVES",
+    "fmt",
+    "view_of",
+    "step_view_markup",
+]
 
 MAX_NODES = 20000  # beyond this the page gets too heavy for a browser (tens of MB)
 
@@ -483,6 +492,70 @@ def _page(ex: Explanation) -> str:
 
     CSS, SCRIPT = read_asset("explain.css"), read_asset("explain.js")
 
+    view = view_of(ex)
+    svg, engine = view.pop("svg"), view.pop("engine")
+    data = {
+        **view,
+        "data": [_json_float(v) for v in ex.values],
+        "dataText": [fmt(v) for v in ex.values],
+        "steps": _steps_data(ex),
+    }
+    # '</' would end the script element early; JSON allows '<\/' for it
+    payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
+    title = html.escape(ex.title)
+    return PAGE.format(
+        title=title,
+        css=CSS,
+        script=SCRIPT,
+        payload=payload,
+        view=step_view_markup(svg, steps=len(ex.steps) - 1, root=ex.names[ex.root], engine=engine),
+        nodes=len(ex.names),
+        steps=len(ex.steps) - 1,
+        root=html.escape(_ref(ex.names[ex.root])),
+    )
+
+
+def _steps_data(ex: Explanation) -> list[dict]:
+    """The steps as the page's script reads them: per step its words and its grad changes,
+    [node, before, after, before as shown, after as shown, chain-rule line, term as shown]."""
+    return [
+        {
+            "kind": s.kind,
+            "node": s.node,
+            "title": s.title,
+            "lines": s.lines,
+            "sums": s.sums,
+            "changes": (
+                [[ex.root, 0.0, _json_float(ex.seed), "0.0", fmt(ex.seed)]]
+                if s.kind == "seed"
+                else [
+                    [
+                        c.node,
+                        _json_float(c.before),
+                        _json_float(c.after),
+                        fmt(c.before),
+                        fmt(c.after),
+                        c.text,
+                        fmt(c.term),
+                    ]  # fmt: skip
+                    for c in s.contributions
+                ]
+            ),
+        }
+        for s in ex.steps
+    ]
+
+
+def view_of(ex: Explanation, number_chars: int | None = None) -> dict:
+    """The step-through's drawing of ex's graph and the page data that follows from its shape
+    alone: ``svg`` (the SVG elements, the content of the view's ``#bp-world`` group),
+    ``engine`` (the layout engine used), and ``names``, ``inputs``, ``ops``, ``root``,
+    ``stepOf``, ``lastTouch``, ``boxes``, ``cull``, ``width``, ``height``.
+
+    The numbers drawn are ex's; with ``number_chars`` the data and grad cells are sized for
+    numbers of that many characters too, so that a page can show other numbers on the same
+    drawing (the step-through script writes each node's data from the page data's dataText).
+    """
     n = len(ex.names)
     # every grad text a node will show, to size its grad cell once
     shown: list[set[str]] = [{"grad 0.0"} for _ in range(n)]
@@ -496,6 +569,7 @@ def _page(ex: Explanation) -> str:
         for c in step.contributions:
             shown[c.node].add(f"grad {fmt(c.after)}")
             last_touch[c.node] = k
+    wide = None if number_chars is None else "0" * int(number_chars)
 
     cells = []
     sizes: dict[str, tuple[float, float]] = {}
@@ -503,6 +577,9 @@ def _page(ex: Explanation) -> str:
     for i in range(n):
         texts = [_short_name(ex.names[i]), f"data {fmt(ex.values[i])}", max(shown[i], key=len)]
         widths = [max(text_width(t, CHAR), 16.0) + 2 * PAD for t in texts]
+        if wide is not None:
+            widths[1] = max(widths[1], text_width(f"data {wide}", CHAR) + 2 * PAD)
+            widths[2] = max(widths[2], text_width(f"grad {wide}", CHAR) + 2 * PAD)
         cells.append(widths)
         sizes[f"v{i}"] = (sum(widths), HEIGHT)
         if ex.ops[i] is not None:
@@ -581,12 +658,12 @@ def _page(ex: Explanation) -> str:
                 f"{esc(_oval_text(ex, i))}</text><title>{esc(ex.ops[i])}</title></g>"
             )
 
-    data = {
+    return {
+        "svg": "\n".join(svg),
+        "engine": placed.engine,
         "names": ex.names,
         "inputs": [list(p) for p in ex.inputs],
         "ops": ex.ops,
-        "data": [_json_float(v) for v in ex.values],
-        "dataText": [fmt(v) for v in ex.values],
         "root": ex.root,
         "stepOf": step_of,
         "lastTouch": last_touch,
@@ -594,47 +671,7 @@ def _page(ex: Explanation) -> str:
         "cull": n > CULL_LIMIT,
         "width": placed.width,
         "height": placed.height,
-        "steps": [
-            {
-                "kind": s.kind,
-                "node": s.node,
-                "title": s.title,
-                "lines": s.lines,
-                "sums": s.sums,
-                "changes": (
-                    [[ex.root, 0.0, _json_float(ex.seed), "0.0", fmt(ex.seed)]]
-                    if s.kind == "seed"
-                    else [
-                        [
-                            c.node,
-                            _json_float(c.before),
-                            _json_float(c.after),
-                            fmt(c.before),
-                            fmt(c.after),
-                            c.text,
-                            fmt(c.term),
-                        ]  # fmt: skip
-                        for c in s.contributions
-                    ]
-                ),
-            }
-            for s in ex.steps
-        ],
     }
-    # '</' would end the script element early; JSON allows '<\/' for it
-    payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
-    title = esc(ex.title)
-    return PAGE.format(
-        title=title,
-        css=CSS,
-        script=SCRIPT,
-        payload=payload,
-        svg="\n".join(svg),
-        nodes=n,
-        steps=len(ex.steps) - 1,
-        root=esc(_ref(ex.names[ex.root])),
-        engine=esc(placed.engine),
-    )
 
 
 def _boxes(i: int, pos, sizes, has_op: bool) -> list[float]:
@@ -675,22 +712,18 @@ def _edge(x1, y1, x2, y2, eid, node, source, off) -> str:
     )
 
 
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="backprop.explain">
-<title>{title}</title>
-<style>{css}</style>
-</head>
-<body>
-<header>
-  <h1>{title}</h1>
-  <p class="sub">Watch backpropagation compute every gradient of {root}, one
-  <code>_backward()</code> call at a time, in the order <code>{root}.backward()</code> uses.
-  {nodes} nodes, {steps} steps.</p>
-</header>
+def step_view_markup(svg: str = "", *, steps: int = 0, root: str = "", engine: str = "") -> str:
+    """The step-through view's markup (controls, graph, side panel), for a page to include
+    once and ``bpStepThrough.mount(D)`` (explain.js) to run. ``svg`` is the drawing from
+    view_of(), or empty when the script gets it from ``D.svg`` instead; ``steps``, ``root``
+    and ``engine`` (step count, output name, layout engine) are then filled in from ``D``."""
+    esc = html.escape
+    return STEP_VIEW.format(
+        svg=svg, steps=int(steps), root=esc(_ref(root)) if root else "", engine=esc(engine)
+    )
+
+
+STEP_VIEW = """<div class="bp-stepview" id="bp-view">
 <nav id="controls" aria-label="step controls">
   <button id="bp-first" title="first step (Home)" aria-label="first step">&#x00AB; First</button>
   <button id="bp-prev" title="previous step (left arrow)" aria-label="previous step">&#x25C0;
@@ -732,7 +765,7 @@ PAGE = """<!DOCTYPE html>
       </g>
     </svg>
     <div class="hint">drag to pan &middot; scroll to zoom &middot; click a node for details
-    &middot; layout: {engine}</div>
+    &middot; <span id="bp-engine">layout: {engine}</span></div>
   </section>
   <aside id="panel">
     <section id="bp-step" aria-live="polite">
@@ -754,8 +787,9 @@ PAGE = """<!DOCTYPE html>
         still 0</li>
       </ul>
       <p><b>data</b> is the value the forward pass computed. <b>grad</b> is the derivative of
-      the output {root} with respect to that node: if the node's data grew by a small h,
-      {root} would change by about grad &times; h.</p>
+      the output <span class="bp-rootname">{root}</span> with respect to that node: if the
+      node's data grew by a small h, <span class="bp-rootname">{root}</span> would change by
+      about grad &times; h.</p>
       <p>Arrows point forward, from inputs through an operation (oval) to its result.
       Gradients flow the other way: from the output back to the inputs, one node at a time,
       each node's grad complete before it is passed on (reverse topological order). Inputs
@@ -764,8 +798,31 @@ PAGE = """<!DOCTYPE html>
     </details>
   </aside>
 </main>
+</div>
+"""
+
+PAGE = """<!DOCTYPE html>
+<html lang="en" class="bp-explain">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="backprop.explain">
+<title>{title}</title>
+<style>{css}</style>
+</head>
+<body>
+<header>
+  <h1>{title}</h1>
+  <p class="sub">Watch backpropagation compute every gradient of {root}, one
+  <code>_backward()</code> call at a time, in the order <code>{root}.backward()</code> uses.
+  {nodes} nodes, {steps} steps.</p>
+</header>
+{view}
 <script type="application/json" id="bp-data">{payload}</script>
-<script>{script}</script>
+<script>{script}
+bpStepThrough.mount(JSON.parse(document.getElementById("bp-data").textContent));
+document.body.dataset.ready = "1";
+</script>
 </body>
 </html>
 """

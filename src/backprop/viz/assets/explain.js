@@ -1,412 +1,518 @@
+// The step-through view of one backward pass, shared by explain()'s page and the explorer's:
+// window.bpStepThrough.mount(D) runs it on the page's step-view markup (stepthrough.py's
+// step_view_markup(): the ids below) with the page data D (explain()'s #bp-data), and returns
+// a handle whose destroy() removes every listener it added. One view is mounted at a time.
 (function () {
   "use strict";
-  const D = JSON.parse(document.getElementById("bp-data").textContent);
-  const N = D.names.length, S = D.steps.length;
-  const $ = (id) => document.getElementById(id);
-  const svg = $("bp-svg"), slider = $("bp-slider"), playBtn = $("bp-play");
-  const vnode = [], opnode = [], gradText = [];
-  for (let i = 0; i < N; i++) {
-    vnode.push($("v" + i));
-    opnode.push($("o" + i));
-    gradText.push(vnode[i].querySelector("text.grad"));
-  }
-  const edgesOf = Array.from({ length: N }, () => []);  // edges drawn into node i (and its op)
-  const edgesFrom = Array.from({ length: N }, () => []);
-  for (const e of svg.querySelectorAll("path.edge")) {
-    edgesOf[+e.dataset.node].push(e);
-    edgesFrom[+e.dataset.src].push(e);
-  }
-  const users = Array.from({ length: N }, () => []);
-  D.inputs.forEach((ins, i) => ins.forEach((p) => users[p].push(i)));
+  let mounted = null;
 
-  // ---- state: grads after applying steps 0..cur --------------------------------------------
-  const grad = new Array(N).fill(0), gradShown = new Array(N).fill("0.0");
-  const hits = new Array(N).fill(0);  // how many terms a node has received so far
-  let cur = -1;
-  const marked = [];  // elements highlighted for the current step
+  // a node name as a formula writes it: bracketed unless a plain identifier (stepthrough's _ref)
+  const ref = (name) => (/^[A-Za-z_][A-Za-z0-9_#]*$/.test(name) ? name : "(" + name + ")");
 
-  function apply(k, forward) {
-    for (const c of D.steps[k].changes) {
-      const i = c[0];
-      grad[i] = Number(forward ? c[2] : c[1]);
-      gradShown[i] = forward ? c[4] : c[3];
-      hits[i] += forward ? 1 : -1;
+  // Python's repr() of a float: the shortest digits that round-trip, as JavaScript's String(),
+  // written the way Python writes them (1.0, 1e-05, 1e+16, nan, inf)
+  function pyRepr(x) {
+    x = Number(x);
+    if (x !== x) return "nan";
+    if (!isFinite(x)) return x > 0 ? "inf" : "-inf";
+    if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
+    const [mant, ex] = Math.abs(x).toExponential().split("e");
+    const e = Number(ex), digits = mant.replace(".", "");
+    let text;
+    if (e < -4 || e >= 16) {
+      text = digits[0] + (digits.length > 1 ? "." + digits.slice(1) : "") + "e" +
+        (e < 0 ? "-" : "+") + String(Math.abs(e)).padStart(2, "0");
+    } else if (e < 0) {
+      text = "0." + "0".repeat(-e - 1) + digits;
+    } else if (digits.length <= e + 1) {
+      text = digits + "0".repeat(e + 1 - digits.length) + ".0";
+    } else {
+      text = digits.slice(0, e + 1) + "." + digits.slice(e + 1);
     }
+    return (x < 0 ? "-" : "") + text;
   }
 
-  function touchedBy(k, set) {
-    const s = D.steps[k];
-    if (s.node !== null) set.add(s.node);
-    for (const c of s.changes) set.add(c[0]);
-  }
-
-  function paint(i, k) {
-    const g = vnode[i];
-    gradText[i].textContent = "grad " + gradShown[i];
-    g.dataset.grad = String(grad[i]);
-    g.classList.toggle("reached", hits[i] > 0);
-    g.classList.toggle("final", D.lastTouch[i] >= 0 && D.lastTouch[i] <= k);
-  }
-
-  function go(k) {
-    k = Math.max(0, Math.min(S - 1, Math.round(k)));
-    if (k === cur) return;
-    const dirty = new Set();
-    if (cur >= 0) touchedBy(cur, dirty);
-    while (cur < k) { cur += 1; apply(cur, true); touchedBy(cur, dirty); }
-    while (cur > k) { apply(cur, false); touchedBy(cur, dirty); cur -= 1; }
-    for (const e of marked) e.classList.remove("cur", "rec", "active");
-    marked.length = 0;
-    const mark = (e, cls) => { e.classList.add(cls); marked.push(e); };
-    dirty.forEach((i) => paint(i, k));
-    const s = D.steps[k];
-    if (s.node !== null) {
-      mark(vnode[s.node], "cur");
-      if (opnode[s.node]) mark(opnode[s.node], "cur");
-      if (s.kind === "backward") edgesOf[s.node].forEach((e) => mark(e, "active"));
-    }
-    if (s.kind === "backward") s.changes.forEach((c) => mark(vnode[c[0]], "rec"));
-    slider.value = k;
-    $("bp-counter").textContent = "step " + k + " / " + (S - 1);
-    $("bp-first").disabled = $("bp-prev").disabled = k === 0;
-    $("bp-next").disabled = $("bp-last").disabled = k === S - 1;
-    document.body.dataset.step = k;
-    showStep(s, k);
-    if (nearOn) neighbourhood();
-    if ($("bp-follow").checked && s.node !== null) reveal(s.node, false);
-    if (selected !== null) showNode(selected);
-  }
-
-  function el(tag, cls, text) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = text;
-    return e;
-  }
-
-  function showStep(s, k) {
-    $("bp-title").textContent = (k === 0 || k === S - 1 ? "" : "Step " + k + ": ") + s.title;
-    const lines = $("bp-lines"), terms = $("bp-terms");
-    lines.replaceChildren();
-    terms.replaceChildren();
-    for (const t of s.lines) lines.appendChild(el("p", "", t));
-    if (k === 0) {
-      lines.appendChild(el("p", "hint-next", "Press Next (or the \u2192 key) to take the " +
-        "first step, or Play to watch them all."));
-    }
-    if (s.kind === "backward") {
-      lines.appendChild(el("p", "", "Chain rule, one term per input:"));
-      for (const c of s.changes) {
-        const term = terms.appendChild(el("div", "term", c[5]));
-        if (c[3] !== "0.0") {  // adding to a gradient that already holds something
-          term.appendChild(el("div", "now", "so " + D.names[c[0]] + ".grad goes from " + c[3] +
-            " to " + c[4]));
-        }
-      }
-    }
-    for (const t of s.sums) terms.appendChild(el("div", "term sum", t));
-  }
-
-  // ---- node details ----------------------------------------------------------------------
-  let selected = null;
-  function showNode(i) {
-    selected = i;
-    for (const e of svg.querySelectorAll(".selected")) e.classList.remove("selected");
-    vnode[i].classList.add("selected");
-    const box = $("bp-node");
-    box.hidden = false;
-    box.replaceChildren();
-    box.appendChild(el("h3", "", D.names[i]));
-    const kind = D.ops[i] === null ? "an input (leaf)" : "the result of " + D.ops[i] + "(" +
-      D.inputs[i].map((p) => D.names[p]).join(", ") + ")";
-    box.appendChild(el("div", "", D.names[i] + " is " + kind + "."));
-    box.appendChild(el("div", "", "data = " + D.dataText[i] + ", grad now = " + gradShown[i]));
-    const exact = String(grad[i]);
-    if (Number(gradShown[i]) !== grad[i]) {
-      box.appendChild(el("div", "exact", "(grad exactly " + exact + ", data exactly " +
-        String(Number(D.data[i])) + ")"));
-    }
-    const got = [];
-    for (let k = 0; k <= cur; k++) {
-      for (const c of D.steps[k].changes) {
-        if (c[0] === i && D.steps[k].kind === "backward") {
-          got.push("+ " + c[6] + " from " + D.names[D.steps[k].node] + " (step " + k + ")");
-        }
-      }
-    }
-    if (got.length) {
-      box.appendChild(el("div", "", "Terms received so far:"));
-      const ul = el("ul");
-      got.forEach((t) => ul.appendChild(el("li", "", t)));
-      box.appendChild(ul);
-    }
-    if (users[i].length > 1) {
-      box.appendChild(el("div", "", "Used by " + users[i].length + " nodes, so its grad " +
-        "is the sum of " + users[i].length + " terms."));
-    }
-    if (D.stepOf[i] >= 0) {
-      const b = el("button", "", "go to its step (" + D.stepOf[i] + ")");
-      b.onclick = () => go(D.stepOf[i]);
-      box.appendChild(b);
-    } else if (D.lastTouch[i] > 0) {
-      const b = el("button", "", "go to where its grad is complete (step " +
-        D.lastTouch[i] + ")");
-      b.onclick = () => go(D.lastTouch[i]);
-      box.appendChild(b);
-    }
-  }
-  svg.addEventListener("click", (e) => {
-    if (moved) return;
-    const g = e.target.closest(".vnode, .opnode");
-    if (g) showNode(+g.dataset.i);
-  });
-
-  // ---- playing -----------------------------------------------------------------------------
-  let timer = null;
-  function setPlaying(on) {
-    if (on && cur === S - 1) go(0);
-    clearInterval(timer);
-    timer = null;
-    if (on) {
-      timer = setInterval(() => { if (cur >= S - 1) setPlaying(false); else go(cur + 1); },
-        +$("bp-speed").value);
-    }
-    playBtn.textContent = on ? "\u275A\u275A Pause" : "\u25B6 Play";
-    playBtn.setAttribute("aria-label", on ? "pause" : "play");
-    playBtn.setAttribute("aria-pressed", on ? "true" : "false");
-  }
-  const stop = () => setPlaying(false);
-  playBtn.onclick = () => setPlaying(timer === null);
-  $("bp-speed").onchange = () => { if (timer !== null) setPlaying(true); };
-  $("bp-next").onclick = () => { stop(); go(cur + 1); };
-  $("bp-prev").onclick = () => { stop(); go(cur - 1); };
-  $("bp-first").onclick = () => { stop(); go(0); };
-  $("bp-last").onclick = () => { stop(); go(S - 1); };
-  slider.addEventListener("input", () => { stop(); go(+slider.value); });
-  document.addEventListener("keydown", (e) => {
-    const t = e.target;
-    if (t === slider || (t.tagName === "INPUT" && t.type !== "checkbox") ||
-        t.tagName === "SELECT" || e.altKey || e.ctrlKey || e.metaKey) return;
-    if (e.key === " " && t.type === "checkbox") return;  // space ticks the box, as usual
-    const keys = {
-      ArrowRight: () => { stop(); go(cur + 1); }, ArrowLeft: () => { stop(); go(cur - 1); },
-      Home: () => { stop(); go(0); }, End: () => { stop(); go(S - 1); },
-      " ": () => setPlaying(timer === null),
-    };
-    if (keys[e.key]) {
-      e.preventDefault();
-      if (t.tagName === "BUTTON") t.blur();  // space would also click the focused button
-      keys[e.key]();
-    }
-  });
-
-  // ---- pan and zoom ------------------------------------------------------------------------
-  const view = { x: -20, y: -20, w: D.width + 40, h: D.height + 40 };
-  // the graph area's size on screen, read once (and on resize): reading it after every step
-  // would force the browser to lay out the whole drawing again, slow for big graphs
-  let area = svg.getBoundingClientRect();
-  const rect = () => area;
-  // The view is drawn by a transform on the drawing's group, not by the svg's viewBox: the
-  // browser re-lays out every element when a viewBox changes, but not for a transform.
-  const world = $("bp-world");
-  const T = { s: 1, tx: 0, ty: 0 };  // screen = graph * s + t, inside the svg element
-  function setView() {
-    const aw = Math.max(area.width, 1), ah = Math.max(area.height, 1);
-    T.s = Math.min(aw / view.w, ah / view.h);  // show all of view, centred ("meet")
-    T.tx = (aw - view.w * T.s) / 2 - view.x * T.s;
-    T.ty = (ah - view.h * T.s) / 2 - view.y * T.s;
-    world.setAttribute("transform", "translate(" + T.tx + "," + T.ty + ") scale(" + T.s + ")");
-    svg.dataset.view = [view.x, view.y, view.w, view.h].join(" ");
-    svg.dataset.scale = T.s;
-    svg.classList.toggle("tiny", T.s < 0.3);  // too small to read: no text
-    if (D.cull && !cullPending) { cullPending = true; requestAnimationFrame(cull); }
-  }
-  // big graphs: only nodes in (or near) view are displayed; the rest are "off"
-  let cullPending = false;
-  const visible = new Uint8Array(N);
-  function inView(i, x0, y0, x1, y1) {
-    const b = D.boxes[i];
-    for (let k = 0; k < b.length; k += 4) {
-      if (b[k + 2] >= x0 && b[k] <= x1 && b[k + 3] >= y0 && b[k + 1] <= y1) return true;
-    }
-    return false;
-  }
-  function cull() {
-    cullPending = false;
-    const gx0 = -T.tx / T.s, gy0 = -T.ty / T.s;  // the part of the graph on screen
-    const gx1 = (area.width - T.tx) / T.s, gy1 = (area.height - T.ty) / T.s;
-    const m = Math.max(gx1 - gx0, gy1 - gy0) * 0.3;
-    const x0 = gx0 - m, y0 = gy0 - m, x1 = gx1 + m, y1 = gy1 + m;
-    const changed = [];
+  function mount(D) {
+    if (mounted) mounted.destroy();
+    const N = D.names.length, S = D.steps.length;
+    const $ = (id) => document.getElementById(id);
+    const svg = $("bp-svg"), slider = $("bp-slider"), playBtn = $("bp-play");
+    const world = $("bp-world");
+    if (typeof D.svg === "string") world.innerHTML = D.svg;  // the explorer's: one per tape
+    const control = new AbortController();
+    const on = (target, type, handler, options) =>
+      target.addEventListener(type, handler, Object.assign({ signal: control.signal }, options));
+    let destroyed = false;
+    const vnode = [], opnode = [], gradText = [];
     for (let i = 0; i < N; i++) {
-      const v = inView(i, x0, y0, x1, y1) ? 1 : 0;
-      if (v !== visible[i]) { visible[i] = v; changed.push(i); }
+      vnode.push($("v" + i));
+      opnode.push($("o" + i));
+      gradText.push(vnode[i].querySelector("text.grad"));
     }
-    for (const i of changed) {
-      const off = !visible[i];
-      vnode[i].classList.toggle("off", off);
-      if (opnode[i]) opnode[i].classList.toggle("off", off);
-      for (const e of edgesOf[i].concat(edgesFrom[i])) {
-        e.classList.toggle("off", !(visible[+e.dataset.node] || visible[+e.dataset.src]));
+    const edgesOf = Array.from({ length: N }, () => []);  // edges drawn into node i (and its op)
+    const edgesFrom = Array.from({ length: N }, () => []);
+    for (const e of svg.querySelectorAll("path.edge")) {
+      edgesOf[+e.dataset.node].push(e);
+      edgesFrom[+e.dataset.src].push(e);
+    }
+    const users = Array.from({ length: N }, () => []);
+    D.inputs.forEach((ins, i) => ins.forEach((p) => users[p].push(i)));
+
+    // a fresh view: the drawing may have been shown before, with other numbers
+    const setText = (e, text) => { if (e.textContent !== text) e.textContent = text; };
+    const STATES = ["reached", "final", "cur", "rec", "active", "selected", "match", "near"];
+    for (let i = 0; i < N; i++) {
+      const g = vnode[i];
+      g.classList.remove(...STATES);
+      g.classList.toggle("off", !!D.cull);
+      if (opnode[i]) {
+        opnode[i].classList.remove(...STATES);
+        opnode[i].classList.toggle("off", !!D.cull);
+      }
+      // (written only where they differ: explain()'s own page draws its numbers already)
+      setText(gradText[i], "grad 0.0");
+      if (g.dataset.grad !== "0.0") g.dataset.grad = "0.0";
+      if (D.dataText) {
+        setText(g.querySelector("text.data"), "data " + D.dataText[i]);
+        const exact = pyRepr(D.data[i]);
+        if (g.dataset.data !== exact) g.dataset.data = exact;
+        const tip = g.querySelector("title");
+        if (tip) setText(tip, D.names[i] + ": data " + exact);
       }
     }
-  }
-  function screenScale() {  // graph units per screen pixel
-    return 1 / T.s;
-  }
-  function zoom(factor, cx, cy) {
-    const r = rect();
-    const px = cx === undefined ? view.x + view.w / 2 : (cx - r.left - T.tx) / T.s;
-    const py = cy === undefined ? view.y + view.h / 2 : (cy - r.top - T.ty) / T.s;
-    const w = Math.min(Math.max(view.w * factor, 60), (D.width + 200) * 4);
-    const f = w / view.w;
-    view.x = px - (px - view.x) * f;
-    view.y = py - (py - view.y) * f;
-    view.w *= f;
-    view.h *= f;
-    setView();
-  }
-  function fitTo(x0, y0, x1, y1) {
-    const r = rect();
-    const pad = 30;
-    const w = x1 - x0 + 2 * pad, h = y1 - y0 + 2 * pad;
-    const aspect = Math.max(r.width, 1) / Math.max(r.height, 1);
-    view.w = Math.max(w, h * aspect, r.width / 1.5);  // never blow a small graph up past 1.5x
-    view.h = view.w / aspect;
-    view.x = (x0 + x1) / 2 - view.w / 2;
-    view.y = (y0 + y1) / 2 - view.h / 2;
-    setView();
-  }
-  function fit() {
-    fitTo(0, 0, D.width, D.height);
-  }
-  function around(ids) {  // the bounding box of some nodes with their op ovals
-    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-    for (const i of ids) {
+    for (const e of svg.querySelectorAll("path.edge")) {
+      e.classList.remove(...STATES);
+      e.classList.toggle("off", !!D.cull);
+    }
+    svg.classList.remove("filtered", "dragging", "tiny");
+    slider.max = S - 1;
+    slider.value = 0;
+    for (const e of document.querySelectorAll(".bp-rootname")) e.textContent = ref(D.names[D.root]);
+    if (D.engine) $("bp-engine").textContent = "layout: " + D.engine;
+    $("bp-node").hidden = true;
+    $("bp-node").replaceChildren();
+    $("bp-search").value = "";
+    $("bp-found").textContent = "";
+    $("bp-near").checked = false;
+
+    // ---- state: grads after applying steps 0..cur --------------------------------------------
+    const grad = new Array(N).fill(0), gradShown = new Array(N).fill("0.0");
+    const hits = new Array(N).fill(0);  // how many terms a node has received so far
+    let cur = -1;
+    const marked = [];  // elements highlighted for the current step
+
+    function apply(k, forward) {
+      for (const c of D.steps[k].changes) {
+        const i = c[0];
+        grad[i] = Number(forward ? c[2] : c[1]);
+        gradShown[i] = forward ? c[4] : c[3];
+        hits[i] += forward ? 1 : -1;
+      }
+    }
+
+    function touchedBy(k, set) {
+      const s = D.steps[k];
+      if (s.node !== null) set.add(s.node);
+      for (const c of s.changes) set.add(c[0]);
+    }
+
+    function paint(i, k) {
+      const g = vnode[i];
+      gradText[i].textContent = "grad " + gradShown[i];
+      g.dataset.grad = String(grad[i]);
+      g.classList.toggle("reached", hits[i] > 0);
+      g.classList.toggle("final", D.lastTouch[i] >= 0 && D.lastTouch[i] <= k);
+    }
+
+    function go(k) {
+      k = Math.max(0, Math.min(S - 1, Math.round(k)));
+      if (k === cur) return;
+      const dirty = new Set();
+      if (cur >= 0) touchedBy(cur, dirty);
+      while (cur < k) { cur += 1; apply(cur, true); touchedBy(cur, dirty); }
+      while (cur > k) { apply(cur, false); touchedBy(cur, dirty); cur -= 1; }
+      for (const e of marked) e.classList.remove("cur", "rec", "active");
+      marked.length = 0;
+      const mark = (e, cls) => { e.classList.add(cls); marked.push(e); };
+      dirty.forEach((i) => paint(i, k));
+      const s = D.steps[k];
+      if (s.node !== null) {
+        mark(vnode[s.node], "cur");
+        if (opnode[s.node]) mark(opnode[s.node], "cur");
+        if (s.kind === "backward") edgesOf[s.node].forEach((e) => mark(e, "active"));
+      }
+      if (s.kind === "backward") s.changes.forEach((c) => mark(vnode[c[0]], "rec"));
+      slider.value = k;
+      $("bp-counter").textContent = "step " + k + " / " + (S - 1);
+      $("bp-first").disabled = $("bp-prev").disabled = k === 0;
+      $("bp-next").disabled = $("bp-last").disabled = k === S - 1;
+      document.body.dataset.step = k;
+      showStep(s, k);
+      if (nearOn) neighbourhood();
+      if ($("bp-follow").checked && s.node !== null) reveal(s.node, false);
+      if (selected !== null) showNode(selected);
+    }
+
+    function el(tag, cls, text) {
+      const e = document.createElement(tag);
+      if (cls) e.className = cls;
+      if (text !== undefined) e.textContent = text;
+      return e;
+    }
+
+    function showStep(s, k) {
+      $("bp-title").textContent = (k === 0 || k === S - 1 ? "" : "Step " + k + ": ") + s.title;
+      const lines = $("bp-lines"), terms = $("bp-terms");
+      lines.replaceChildren();
+      terms.replaceChildren();
+      for (const t of s.lines) lines.appendChild(el("p", "", t));
+      if (k === 0) {
+        lines.appendChild(el("p", "hint-next", "Press Next (or the \u2192 key) to take the " +
+          "first step, or Play to watch them all."));
+      }
+      if (s.kind === "backward") {
+        lines.appendChild(el("p", "", "Chain rule, one term per input:"));
+        for (const c of s.changes) {
+          const term = terms.appendChild(el("div", "term", c[5]));
+          if (c[3] !== "0.0") {  // adding to a gradient that already holds something
+            term.appendChild(el("div", "now", "so " + D.names[c[0]] + ".grad goes from " + c[3] +
+              " to " + c[4]));
+          }
+        }
+      }
+      for (const t of s.sums) terms.appendChild(el("div", "term sum", t));
+    }
+
+    // ---- node details ----------------------------------------------------------------------
+    let selected = null;
+    function showNode(i) {
+      selected = i;
+      for (const e of svg.querySelectorAll(".selected")) e.classList.remove("selected");
+      vnode[i].classList.add("selected");
+      const box = $("bp-node");
+      box.hidden = false;
+      box.replaceChildren();
+      box.appendChild(el("h3", "", D.names[i]));
+      const kind = D.ops[i] === null ? "an input (leaf)" : "the result of " + D.ops[i] + "(" +
+        D.inputs[i].map((p) => D.names[p]).join(", ") + ")";
+      box.appendChild(el("div", "", D.names[i] + " is " + kind + "."));
+      box.appendChild(el("div", "", "data = " + D.dataText[i] + ", grad now = " + gradShown[i]));
+      const exact = String(grad[i]);
+      if (Number(gradShown[i]) !== grad[i]) {
+        box.appendChild(el("div", "exact", "(grad exactly " + exact + ", data exactly " +
+          String(Number(D.data[i])) + ")"));
+      }
+      const got = [];
+      for (let k = 0; k <= cur; k++) {
+        for (const c of D.steps[k].changes) {
+          if (c[0] === i && D.steps[k].kind === "backward") {
+            got.push("+ " + c[6] + " from " + D.names[D.steps[k].node] + " (step " + k + ")");
+          }
+        }
+      }
+      if (got.length) {
+        box.appendChild(el("div", "", "Terms received so far:"));
+        const ul = el("ul");
+        got.forEach((t) => ul.appendChild(el("li", "", t)));
+        box.appendChild(ul);
+      }
+      if (users[i].length > 1) {
+        box.appendChild(el("div", "", "Used by " + users[i].length + " nodes, so its grad " +
+          "is the sum of " + users[i].length + " terms."));
+      }
+      if (D.stepOf[i] >= 0) {
+        const b = el("button", "", "go to its step (" + D.stepOf[i] + ")");
+        b.onclick = () => go(D.stepOf[i]);
+        box.appendChild(b);
+      } else if (D.lastTouch[i] > 0) {
+        const b = el("button", "", "go to where its grad is complete (step " +
+          D.lastTouch[i] + ")");
+        b.onclick = () => go(D.lastTouch[i]);
+        box.appendChild(b);
+      }
+    }
+    on(svg, "click", (e) => {
+      if (moved) return;
+      const g = e.target.closest(".vnode, .opnode");
+      if (g) showNode(+g.dataset.i);
+    });
+
+    // ---- playing -----------------------------------------------------------------------------
+    let timer = null;
+    function setPlaying(on) {
+      if (on && cur === S - 1) go(0);
+      clearInterval(timer);
+      timer = null;
+      if (on) {
+        timer = setInterval(() => { if (cur >= S - 1) setPlaying(false); else go(cur + 1); },
+          +$("bp-speed").value);
+      }
+      playBtn.textContent = on ? "\u275A\u275A Pause" : "\u25B6 Play";
+      playBtn.setAttribute("aria-label", on ? "pause" : "play");
+      playBtn.setAttribute("aria-pressed", on ? "true" : "false");
+    }
+    const stop = () => setPlaying(false);
+    on(playBtn, "click", () => setPlaying(timer === null));
+    on($("bp-speed"), "change", () => { if (timer !== null) setPlaying(true); });
+    on($("bp-next"), "click", () => { stop(); go(cur + 1); });
+    on($("bp-prev"), "click", () => { stop(); go(cur - 1); });
+    on($("bp-first"), "click", () => { stop(); go(0); });
+    on($("bp-last"), "click", () => { stop(); go(S - 1); });
+    on(slider, "input", () => { stop(); go(+slider.value); });
+    // Keys, while mounted: caught on the way down (capture, on window) and not passed on, so a
+    // page's own keys (the explorer's epoch scrubber) stay quiet while the step-through is open.
+    on(window, "keydown", (e) => {
+      const t = e.target;
+      if (t === slider || (t.tagName === "INPUT" && t.type !== "checkbox") ||
+          t.tagName === "SELECT" || e.altKey || e.ctrlKey || e.metaKey) return;
+      if (e.key === " " && t.type === "checkbox") return;  // space ticks the box, as usual
+      const keys = {
+        ArrowRight: () => { stop(); go(cur + 1); }, ArrowLeft: () => { stop(); go(cur - 1); },
+        Home: () => { stop(); go(0); }, End: () => { stop(); go(S - 1); },
+        " ": () => setPlaying(timer === null),
+      };
+      if (keys[e.key]) {
+        e.preventDefault();
+        e.stopPropagation();
+        if (t.tagName === "BUTTON") t.blur();  // space would also click the focused button
+        keys[e.key]();
+      }
+    }, { capture: true });
+
+    // ---- pan and zoom ------------------------------------------------------------------------
+    const view = { x: -20, y: -20, w: D.width + 40, h: D.height + 40 };
+    // the graph area's size on screen, read once (and on resize): reading it after every step
+    // would force the browser to lay out the whole drawing again, slow for big graphs
+    let area = svg.getBoundingClientRect();
+    const rect = () => area;
+    // The view is drawn by a transform on the drawing's group, not by the svg's viewBox: the
+    // browser re-lays out every element when a viewBox changes, but not for a transform.
+    const T = { s: 1, tx: 0, ty: 0 };  // screen = graph * s + t, inside the svg element
+    function setView() {
+      const aw = Math.max(area.width, 1), ah = Math.max(area.height, 1);
+      T.s = Math.min(aw / view.w, ah / view.h);  // show all of view, centred ("meet")
+      T.tx = (aw - view.w * T.s) / 2 - view.x * T.s;
+      T.ty = (ah - view.h * T.s) / 2 - view.y * T.s;
+      world.setAttribute("transform", "translate(" + T.tx + "," + T.ty + ") scale(" + T.s + ")");
+      svg.dataset.view = [view.x, view.y, view.w, view.h].join(" ");
+      svg.dataset.scale = T.s;
+      svg.classList.toggle("tiny", T.s < 0.3);  // too small to read: no text
+      if (D.cull && !cullPending) { cullPending = true; requestAnimationFrame(cull); }
+    }
+    // big graphs: only nodes in (or near) view are displayed; the rest are "off"
+    let cullPending = false;
+    const visible = new Uint8Array(N);
+    function inView(i, x0, y0, x1, y1) {
       const b = D.boxes[i];
       for (let k = 0; k < b.length; k += 4) {
-        x0 = Math.min(x0, b[k]); y0 = Math.min(y0, b[k + 1]);
-        x1 = Math.max(x1, b[k + 2]); y1 = Math.max(y1, b[k + 3]);
+        if (b[k + 2] >= x0 && b[k] <= x1 && b[k + 3] >= y0 && b[k + 1] <= y1) return true;
       }
+      return false;
     }
-    return [x0, y0, x1, y1];
-  }
-  function reveal(i, always) {  // bring node i and its inputs into view
-    const b = around([i].concat(D.inputs[i]));
-    const pad = 20;
-    const inside = b[0] - pad > view.x && b[2] + pad < view.x + view.w &&
-      b[1] - pad > view.y && b[3] + pad < view.y + view.h;
-    if (inside && !always) return;
-    if (b[2] - b[0] + 2 * pad > view.w || b[3] - b[1] + 2 * pad > view.h) {
-      const r = rect();
-      const w = (b[2] - b[0] + 2 * pad) * Math.max(1, (b[3] - b[1]) / (b[2] - b[0]));
-      if (r.width / w >= 0.45) { fitTo(b[0], b[1], b[2], b[3]); return; }
-      const own = around([i]);  // too spread out to show at a readable size: just the node
-      b[0] = own[0]; b[1] = own[1]; b[2] = own[2]; b[3] = own[3];
-    }
-    view.x = (b[0] + b[2]) / 2 - view.w / 2;
-    view.y = (b[1] + b[3]) / 2 - view.h / 2;
-    setView();
-  }
-  svg.addEventListener("wheel", (e) => {
-    e.preventDefault();
-    zoom(Math.exp(e.deltaY * 0.0015), e.clientX, e.clientY);
-  }, { passive: false });
-  let drag = null, moved = false;
-  svg.addEventListener("pointerdown", (e) => {
-    drag = { x: e.clientX, y: e.clientY, vx: view.x, vy: view.y, s: screenScale() };
-    moved = false;
-  });
-  window.addEventListener("pointermove", (e) => {
-    if (!drag) return;
-    const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
-    if (Math.abs(dx) + Math.abs(dy) > 3) { moved = true; svg.classList.add("dragging"); }
-    view.x = drag.vx - dx * drag.s;
-    view.y = drag.vy - dy * drag.s;
-    setView();
-  });
-  window.addEventListener("pointerup", () => { drag = null; svg.classList.remove("dragging"); });
-  $("bp-fit").onclick = fit;
-  $("bp-zoomin").onclick = () => zoom(1 / 1.4);
-  $("bp-zoomout").onclick = () => zoom(1.4);
-
-  // ---- filtering: search, and only the current step's neighbourhood ------------------------
-  let matches = [], matchAt = -1;
-  $("bp-search").addEventListener("input", () => {
-    const q = $("bp-search").value.trim().toLowerCase();
-    for (const e of svg.querySelectorAll(".match")) e.classList.remove("match");
-    matches = [];
-    matchAt = -1;
-    if (q) {
+    function cull() {
+      cullPending = false;
+      if (destroyed) return;
+      const gx0 = -T.tx / T.s, gy0 = -T.ty / T.s;  // the part of the graph on screen
+      const gx1 = (area.width - T.tx) / T.s, gy1 = (area.height - T.ty) / T.s;
+      const m = Math.max(gx1 - gx0, gy1 - gy0) * 0.3;
+      const x0 = gx0 - m, y0 = gy0 - m, x1 = gx1 + m, y1 = gy1 + m;
+      const changed = [];
       for (let i = 0; i < N; i++) {
-        if (!D.names[i].toLowerCase().includes(q)) continue;
-        matches.push(i);
-        vnode[i].classList.add("match");
+        const v = inView(i, x0, y0, x1, y1) ? 1 : 0;
+        if (v !== visible[i]) { visible[i] = v; changed.push(i); }
       }
-    }
-    const hint = matches.length ? " (Enter)" : "";
-    $("bp-found").textContent = q ? matches.length + " found" + hint : "";
-  });
-  $("bp-search").addEventListener("keydown", (e) => {
-    if (e.key !== "Enter" || !matches.length) return;
-    matchAt = (matchAt + 1) % matches.length;
-    const i = matches[matchAt];
-    showNode(i);
-    reveal(i, true);
-  });
-  let nearOn = false;
-  const near = new Set();
-  function neighbourhood() {
-    for (const e of svg.querySelectorAll(".near")) e.classList.remove("near");
-    near.clear();
-    const s = D.steps[cur];
-    const start = s.node === null ? D.root : s.node;
-    let frontier = [start];
-    near.add(start);
-    for (let d = 0; d < 2; d++) {  // two hops, either way along the edges
-      const next = [];
-      for (const i of frontier) {
-        for (const j of D.inputs[i].concat(users[i])) {
-          if (!near.has(j)) { near.add(j); next.push(j); }
+      for (const i of changed) {
+        const off = !visible[i];
+        vnode[i].classList.toggle("off", off);
+        if (opnode[i]) opnode[i].classList.toggle("off", off);
+        for (const e of edgesOf[i].concat(edgesFrom[i])) {
+          e.classList.toggle("off", !(visible[+e.dataset.node] || visible[+e.dataset.src]));
         }
       }
-      frontier = next;
     }
-    near.forEach((i) => {
-      vnode[i].classList.add("near");
-      if (opnode[i]) opnode[i].classList.add("near");
-      for (const e of edgesOf[i]) if (near.has(+e.dataset.src)) e.classList.add("near");
+    function screenScale() {  // graph units per screen pixel
+      return 1 / T.s;
+    }
+    function zoom(factor, cx, cy) {
+      const r = rect();
+      const px = cx === undefined ? view.x + view.w / 2 : (cx - r.left - T.tx) / T.s;
+      const py = cy === undefined ? view.y + view.h / 2 : (cy - r.top - T.ty) / T.s;
+      const w = Math.min(Math.max(view.w * factor, 60), (D.width + 200) * 4);
+      const f = w / view.w;
+      view.x = px - (px - view.x) * f;
+      view.y = py - (py - view.y) * f;
+      view.w *= f;
+      view.h *= f;
+      setView();
+    }
+    function fitTo(x0, y0, x1, y1) {
+      const r = rect();
+      const pad = 30;
+      const w = x1 - x0 + 2 * pad, h = y1 - y0 + 2 * pad;
+      const aspect = Math.max(r.width, 1) / Math.max(r.height, 1);
+      view.w = Math.max(w, h * aspect, r.width / 1.5);  // never blow a small graph up past 1.5x
+      view.h = view.w / aspect;
+      view.x = (x0 + x1) / 2 - view.w / 2;
+      view.y = (y0 + y1) / 2 - view.h / 2;
+      setView();
+    }
+    function fit() {
+      fitTo(0, 0, D.width, D.height);
+    }
+    function around(ids) {  // the bounding box of some nodes with their op ovals
+      let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      for (const i of ids) {
+        const b = D.boxes[i];
+        for (let k = 0; k < b.length; k += 4) {
+          x0 = Math.min(x0, b[k]); y0 = Math.min(y0, b[k + 1]);
+          x1 = Math.max(x1, b[k + 2]); y1 = Math.max(y1, b[k + 3]);
+        }
+      }
+      return [x0, y0, x1, y1];
+    }
+    function reveal(i, always) {  // bring node i and its inputs into view
+      const b = around([i].concat(D.inputs[i]));
+      const pad = 20;
+      const inside = b[0] - pad > view.x && b[2] + pad < view.x + view.w &&
+        b[1] - pad > view.y && b[3] + pad < view.y + view.h;
+      if (inside && !always) return;
+      if (b[2] - b[0] + 2 * pad > view.w || b[3] - b[1] + 2 * pad > view.h) {
+        const r = rect();
+        const w = (b[2] - b[0] + 2 * pad) * Math.max(1, (b[3] - b[1]) / (b[2] - b[0]));
+        if (r.width / w >= 0.45) { fitTo(b[0], b[1], b[2], b[3]); return; }
+        const own = around([i]);  // too spread out to show at a readable size: just the node
+        b[0] = own[0]; b[1] = own[1]; b[2] = own[2]; b[3] = own[3];
+      }
+      view.x = (b[0] + b[2]) / 2 - view.w / 2;
+      view.y = (b[1] + b[3]) / 2 - view.h / 2;
+      setView();
+    }
+    on(svg, "wheel", (e) => {
+      e.preventDefault();
+      zoom(Math.exp(e.deltaY * 0.0015), e.clientX, e.clientY);
+    }, { passive: false });
+    let drag = null, moved = false;
+    on(svg, "pointerdown", (e) => {
+      drag = { x: e.clientX, y: e.clientY, vx: view.x, vy: view.y, s: screenScale() };
+      moved = false;
     });
-    const b = around(Array.from(near));
-    fitTo(b[0], b[1], b[2], b[3]);
-  }
-  $("bp-near").addEventListener("change", () => {
-    nearOn = $("bp-near").checked;
-    svg.classList.toggle("filtered", nearOn);
-    if (nearOn) neighbourhood(); else fit();
-  });
+    on(window, "pointermove", (e) => {
+      if (!drag) return;
+      const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+      if (Math.abs(dx) + Math.abs(dy) > 3) { moved = true; svg.classList.add("dragging"); }
+      view.x = drag.vx - dx * drag.s;
+      view.y = drag.vy - dy * drag.s;
+      setView();
+    });
+    on(window, "pointerup", () => { drag = null; svg.classList.remove("dragging"); });
+    on($("bp-fit"), "click", fit);
+    on($("bp-zoomin"), "click", () => zoom(1 / 1.4));
+    on($("bp-zoomout"), "click", () => zoom(1.4));
 
-  // ---- start -------------------------------------------------------------------------------
-  window.backprop = {
-    go: go,
-    step: () => cur,
-    steps: S,
-    names: D.names,
-    grads: () => grad.slice(),
-    playing: () => timer !== null,
-  };
-  go(0);
-  fit();
-  const box = area;
-  if (box.width / view.w < 0.6) {  // too small to read when fitted: start readable, at the output
-    view.w = box.width / 0.9;
-    view.h = box.height / 0.9;
-    reveal(D.root, true);
+    // ---- filtering: search, and only the current step's neighbourhood ------------------------
+    let matches = [], matchAt = -1;
+    on($("bp-search"), "input", () => {
+      const q = $("bp-search").value.trim().toLowerCase();
+      for (const e of svg.querySelectorAll(".match")) e.classList.remove("match");
+      matches = [];
+      matchAt = -1;
+      if (q) {
+        for (let i = 0; i < N; i++) {
+          if (!D.names[i].toLowerCase().includes(q)) continue;
+          matches.push(i);
+          vnode[i].classList.add("match");
+        }
+      }
+      const hint = matches.length ? " (Enter)" : "";
+      $("bp-found").textContent = q ? matches.length + " found" + hint : "";
+    });
+    on($("bp-search"), "keydown", (e) => {
+      if (e.key !== "Enter" || !matches.length) return;
+      matchAt = (matchAt + 1) % matches.length;
+      const i = matches[matchAt];
+      showNode(i);
+      reveal(i, true);
+    });
+    let nearOn = false;
+    const near = new Set();
+    function neighbourhood() {
+      for (const e of svg.querySelectorAll(".near")) e.classList.remove("near");
+      near.clear();
+      const s = D.steps[cur];
+      const start = s.node === null ? D.root : s.node;
+      let frontier = [start];
+      near.add(start);
+      for (let d = 0; d < 2; d++) {  // two hops, either way along the edges
+        const next = [];
+        for (const i of frontier) {
+          for (const j of D.inputs[i].concat(users[i])) {
+            if (!near.has(j)) { near.add(j); next.push(j); }
+          }
+        }
+        frontier = next;
+      }
+      near.forEach((i) => {
+        vnode[i].classList.add("near");
+        if (opnode[i]) opnode[i].classList.add("near");
+        for (const e of edgesOf[i]) if (near.has(+e.dataset.src)) e.classList.add("near");
+      });
+      const b = around(Array.from(near));
+      fitTo(b[0], b[1], b[2], b[3]);
+    }
+    on($("bp-near"), "change", () => {
+      nearOn = $("bp-near").checked;
+      svg.classList.toggle("filtered", nearOn);
+      if (nearOn) neighbourhood(); else fit();
+    });
+
+    // ---- start -------------------------------------------------------------------------------
+    const handle = {
+      go: go,
+      step: () => cur,
+      steps: S,
+      names: D.names,
+      grads: () => grad.slice(),
+      playing: () => timer !== null,
+      destroy: destroy,
+    };
+    function destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      control.abort();
+      clearInterval(timer);
+      timer = null;
+      if (watcher) watcher.disconnect();
+      if (mounted === handle) mounted = null;
+      if (window.backprop === handle) delete window.backprop;
+      delete document.body.dataset.step;
+    }
+    mounted = handle;
+    window.backprop = handle;  // for tests and the console: the mounted view
+    go(0);
+    fit();
+    const box = area;
+    if (box.width / view.w < 0.6) {  // too small to read when fitted: start readable, at the output
+      view.w = box.width / 0.9;
+      view.h = box.height / 0.9;
+      reveal(D.root, true);
+    }
+    // the graph area can change size with the window, or when a page shows the view it holds
+    const resized = () => {
+      const before = area;
+      area = svg.getBoundingClientRect();
+      if (before.width < 1 || before.height < 1) { fit(); return; }  // it was hidden: fit now
+      view.h = view.w * area.height / Math.max(area.width, 1);
+      setView();
+    };
+    let watcher = null;
+    if (typeof ResizeObserver === "function") {
+      watcher = new ResizeObserver(() => { if (!destroyed) resized(); });
+      watcher.observe(svg);
+    } else {
+      on(window, "resize", resized);
+    }
+    return handle;
   }
-  window.addEventListener("resize", () => {
-    area = svg.getBoundingClientRect();
-    view.h = view.w * area.height / Math.max(area.width, 1);
-    setView();
-  });
-  document.body.dataset.ready = "1";
+
+  window.bpStepThrough = { mount: mount, mounted: () => mounted };
 })();
