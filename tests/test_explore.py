@@ -191,3 +191,42 @@ def test_the_moons_page_stays_under_5_mb():
     assert size < 5_000_000, size
     assert len(page.data["frames"]) == 101
     assert math.isfinite(page.data["frames"][-1]["loss"])
+
+
+def _cli(*args, cwd):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "backprop", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_train_explore_writes_the_page(tmp_path):
+    out = _cli("train", "--dataset", "moons", "--samples", "30", "--hidden", "4", "--epochs",
+               "3", "--quiet", "--explore", "run.html", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "wrote the training explorer to run.html" in out.stdout
+    text = (tmp_path / "run.html").read_text(encoding="utf-8")
+    payload = re.search(r'<script id="bpx-data" type="application/json">(.*?)</script>', text, re.S)
+    data = json.loads(payload.group(1))
+    assert [f["epoch"] for f in data["frames"]] == [0, 1, 2, 3] and data["sizes"] == [2, 4, 1]
+    assert (tmp_path / "run.html").stat().st_mode & 0o777 == 0o644 & ~_umask()
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [("run.png", "must end in .html"), ("nodir/run.html", "the folder 'nodir' does not exist")],
+)
+def test_train_checks_the_explore_path_before_training(tmp_path, path, message):
+    out = _cli("train", "--epochs", "1", "--explore", path, cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    assert list(tmp_path.iterdir()) == []
