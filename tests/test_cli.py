@@ -198,6 +198,10 @@ BAD_TRAIN = [
     (["--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
     (["--batch-size", "-2"], "expected an integer >= 0, got '-2'"),
     (["--hidden", "16,x"], "argument --hidden"),
+    (["--hidden", "0"], "('none' for a linear model), got '0'"),
+    (["--hidden", ""], "('none' for a linear model), got ''"),
+    (["--hidden", "16,0"], "('none' for a linear model), got '16,0'"),
+    (["--seed", "x"], "argument --seed: expected an integer, got 'x'"),
     (["--val-split", "1.5"], "expected a fraction"),
     (["--dataset", "nope"], "unknown dataset 'nope'"),
     (["--dataset", "missing.csv"], "missing.csv: no such file"),
@@ -273,7 +277,10 @@ def test_predict_bad_data_and_arguments(saved_model, tmp_path):
     out = run(
         "predict", "--model", str(saved_model / "m.json"), "--data", str(tmp_path / "wide.csv")
     )
-    assert out.returncode == 2 and "takes 2 features, but the file has 4 columns" in out.stderr
+    assert (
+        out.returncode == 2
+        and "takes 2 features (x1, x2), but the file has 4 columns" in out.stderr
+    )
     out = run("predict", "--model", str(saved_model / "m.json"))
     assert out.returncode == 2 and "--data" in out.stderr
     out = run("predict", "--model", "nope.json", "--data", str(saved_model / "points.csv"))
@@ -395,3 +402,211 @@ def test_train_compile_trains_moons_as_without_it_and_saves_the_same_model(tmp_p
         assert out.returncode == 0, out.stderr
         predictions[name] = [line.split(",")[0] for line in out.stdout.splitlines()]
     assert predictions["compiled"] == predictions["eager"]
+
+
+# ---- a careless user's first hour (issue 8) -----------------------------------------------------
+
+
+def call(capsys, *args):
+    """main() in this process: (exit code, stdout, stderr)."""
+    from backprop.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    "graph, message",
+    [
+        ("/nonexistent/x.svg", "the folder '/nonexistent' does not exist"),
+        ("d", "'d' is a directory"),
+        ("out.txt", "the file name must end in .svg or .png"),
+    ],
+)
+def test_demo_checks_its_graph_path_before_training(capsys, tmp_path, monkeypatch, graph, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    code, out, err = call(capsys, "demo", "--graph", graph)
+    assert code == 2 and out == ""  # nothing trained
+    assert err.startswith(f"backprop demo: error: --graph {graph!r}")
+    assert message in err and err.count("\n") == 1
+    assert sorted(os.listdir(tmp_path)) == ["d"]
+
+
+def test_demo_writes_a_png_with_the_usual_mode(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    old = os.umask(0o022)
+    try:
+        code, out, _ = call(capsys, "demo", "--steps", "2", "--graph", "n.png")
+    finally:
+        os.umask(old)
+    assert code == 0 and "to n.png" in out
+    assert (tmp_path / "n.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "n.png").stat().st_mode & 0o777 == 0o644
+
+
+def _mode(path):
+    return path.stat().st_mode & 0o777
+
+
+def test_saved_files_get_the_umask_default_or_keep_their_mode(saved_model, tmp_path):
+    """train --save and predict --out create 0644 files under umask 022 (not mkstemp's 0600),
+    and a file written over keeps the mode it had."""
+    old = os.umask(0o022)
+    try:
+        out = run("train", *SMALL, "--save", "new.json", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert _mode(tmp_path / "new.json") == 0o644
+        (tmp_path / "kept.json").write_text("old")
+        os.chmod(tmp_path / "kept.json", 0o640)
+        out = run("train", *SMALL, "--save", "kept.json", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert _mode(tmp_path / "kept.json") == 0o640
+        assert load(tmp_path / "kept.json").sizes == [2, 4, 1]
+        model, points = saved_model / "m.json", saved_model / "points.csv"
+        out = run("predict", "--model", model, "--data", points, "--out", "p.csv", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert _mode(tmp_path / "p.csv") == 0o644
+    finally:
+        os.umask(old)
+
+
+def test_predict_refuses_to_overwrite_its_input(saved_model, tmp_path):
+    points = tmp_path / "p.csv"
+    points.write_bytes((saved_model / "points.csv").read_bytes())
+    before = points.read_bytes()
+    model = str(saved_model / "m.json")
+    for out_path in ("p.csv", "./p.csv", str(points)):
+        out = run("predict", "--model", model, "--data", "p.csv", "--out", out_path, cwd=tmp_path)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1
+        assert "is the file --data reads" in out.stderr
+    os.link(points, tmp_path / "same.csv")  # a hard link is the same file too
+    out = run("predict", "--model", model, "--data", "p.csv", "--out", "same.csv", cwd=tmp_path)
+    assert out.returncode == 2 and "is the file --data reads" in out.stderr
+    (tmp_path / "m.csv").write_bytes((saved_model / "m.json").read_bytes())
+    out = run("predict", "--model", "m.csv", "--data", "p.csv", "--out", "m.csv", cwd=tmp_path)
+    assert out.returncode == 2 and "is the file --model reads" in out.stderr
+    assert points.read_bytes() == before
+
+
+def test_train_refuses_to_save_over_its_training_data(tmp_path):
+    data = tmp_path / "pts.json"  # a CSV file, named oddly
+    _write_csv(data, [[0, 0, "a"], [1, 1, "b"], [0, 1, "a"], [1, 0, "b"]], ["u", "v", "kind"])
+    before = data.read_bytes()
+    out = run("train", "--dataset", "pts.json", "--save", "pts.json", "--quiet", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "--save 'pts.json' is the file --dataset reads" in out.stderr
+    assert "training" not in out.stdout and data.read_bytes() == before
+
+
+def test_predict_says_what_a_wrong_model_file_looks_like(saved_model, capsys):
+    code, _, err = call(
+        capsys,
+        "predict",
+        "--model",
+        str(saved_model / "points.csv"),
+        "--data",
+        str(saved_model / "points.csv"),
+    )
+    assert code == 2 and "this looks like a CSV file, not a saved backprop model" in err
+    assert "truncated" not in err
+    code, _, err = call(
+        capsys,
+        "predict",
+        "--model",
+        str(saved_model / "m.json"),
+        "--data",
+        str(saved_model / "m.json"),
+    )
+    assert code == 2 and "this looks like a saved backprop model, not a CSV file" in err
+
+
+@pytest.fixture(scope="module")
+def named_model(tmp_path_factory):
+    """A model trained on a CSV whose columns are x1, x2 and the label y."""
+    folder = tmp_path_factory.mktemp("named")
+    rows = [[i / 10, (i % 3) / 3, "a" if i % 2 else "b"] for i in range(12)]
+    _write_csv(folder / "train.csv", rows, ["x1", "x2", "y"])
+    out = run("train", "--dataset", "train.csv", "--hidden", "3", "--epochs", "2", "--quiet",
+              "--save", "m.json", cwd=folder)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return folder
+
+
+def test_the_model_file_keeps_the_training_columns(named_model):
+    metadata = load_metadata(named_model / "m.json")
+    assert metadata["feature_names"] == ["x1", "x2"] and metadata["label_name"] == "y"
+    assert metadata["label_column"] == 2
+
+
+@pytest.mark.parametrize(
+    "header, rows, ok",
+    [
+        (["x1", "x2"], [[0.1, 0.2]], True),
+        (None, [[0.1, 0.2]], True),  # no header, the right width
+        (["x1", "x2", "y"], [[0.1, 0.2, "a"]], True),  # the training file itself
+        (None, [[0.1, 0.2, "a"]], True),  # the same without its header
+        (["x1", "x2", "x3"], [[0.1, 0.2, 0.3]], False),
+        (["x2", "x1"], [[0.1, 0.2]], False),
+        (["a", "b"], [[0.1, 0.2]], False),
+        (None, [[0.1, 0.2, 0.3, 0.4]], False),
+    ],
+)
+def test_predict_checks_the_columns(named_model, tmp_path, capsys, header, rows, ok):
+    data = _write_csv(tmp_path / "p.csv", rows, header)
+    code, out, err = call(
+        capsys, "predict", "--model", str(named_model / "m.json"), "--data", str(data)
+    )
+    if ok:
+        assert code == 0, err
+        assert out.splitlines()[0] == "prediction,score" and len(out.splitlines()) == 2
+    else:
+        assert code == 2 and err.count("\n") == 1
+        if header:
+            assert f"the file's columns are {', '.join(header)}" in err
+            assert "the model was trained on x1, x2" in err
+        else:
+            assert "the model takes 2 features (x1, x2), but the file has 4 columns" in err
+
+
+def test_a_built_in_dataset_model_refuses_an_extra_unnamed_column(saved_model, tmp_path, capsys):
+    data = _write_csv(tmp_path / "p.csv", [[0.1, 0.2, 0.3]], ["x1", "x2", "x3"])
+    code, _, err = call(
+        capsys, "predict", "--model", str(saved_model / "m.json"), "--data", str(data)
+    )
+    assert code == 2 and "takes 2 features (x1, x2), but the file has 3 columns (x1, x2, x3)" in err
+    data = _write_csv(tmp_path / "q.csv", [[0.1, 0.2, 0.3]])
+    code, _, err = call(
+        capsys, "predict", "--model", str(saved_model / "m.json"), "--data", str(data)
+    )
+    assert code == 2 and "but the file has 3 columns" in err
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    code, out, _ = call(capsys, "--version")
+    assert code == 0 and out == f"backprop {version('backprop')}\n"
+
+
+def test_one_epoch_one_column_in_good_grammar(tmp_path, saved_model, capsys):
+    out = run("train", "--samples", "10", "--hidden", "2", "--epochs", "1", "--quiet",
+              "--patience", "1", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "1 epoch," in out.stdout and "1 epochs" not in out.stdout
+    data = _write_csv(tmp_path / "one.csv", [[0.5]])
+    code, _, err = call(
+        capsys, "predict", "--model", str(saved_model / "m.json"), "--data", str(data)
+    )
+    assert code == 2 and "the file has 1 column" in err and "1 columns" not in err
+
+
+def test_hidden_none_is_a_linear_model(tmp_path):
+    out = run("train", "--samples", "10", "--hidden", "none", "--epochs", "1", "--quiet",
+              "--save", "m.json", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert load(tmp_path / "m.json").sizes == [2, 1]

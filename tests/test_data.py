@@ -236,3 +236,39 @@ def test_standardize_scales_each_column():
 def test_get_dataset_reads_a_csv_path(tmp_path):
     path = _write(tmp_path, "a,b,y\n1,2,no\n3,4,yes\n")
     assert get_dataset(str(path)).classes == ["no", "yes"]
+
+
+def test_read_features_csv_checks_names_when_given(tmp_path):
+    names = {"feature_names": ["a", "b"], "label_name": "y"}
+    assert read_features_csv(_write(tmp_path, "a,b\n1,2\n"), 2, **names) == [[1.0, 2.0]]
+    assert read_features_csv(_write(tmp_path, "1,2\n"), 2, **names) == [[1.0, 2.0]]
+    assert read_features_csv(_write(tmp_path, "a,b,y\n1,2,x\n"), 2, **names) == [[1.0, 2.0]]
+    assert read_features_csv(_write(tmp_path, "y,a,b\nx,1,2\n"), 2, label_column=0, **names) == [
+        [1.0, 2.0]
+    ]
+    for text in ("a,b,c\n1,2,3\n", "b,a\n1,2\n", "A,B\n1,2\n", "y,a,b\nx,1,2\n"):
+        with pytest.raises(CSVError, match="the model was trained on a, b") as info:
+            read_features_csv(_write(tmp_path, text), 2, **names)
+        assert f"the file's columns are {', '.join(text.split(chr(10))[0].split(','))}" in str(
+            info.value
+        )
+    with pytest.raises(CSVError, match=r"takes 2 features \(a, b\), but the file has 3 columns$"):
+        read_features_csv(_write(tmp_path, "1,2,3\n"), 2, label_column=None, **names)
+
+
+def test_a_json_file_is_not_read_as_a_csv(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text('{\n  "format": "backprop-model",\n  "version": 1\n}\n')
+    with pytest.raises(CSVError, match="this looks like a saved backprop model, not a CSV file"):
+        load_csv(path)
+    path.write_text("[1, 2]\n")
+    with pytest.raises(CSVError, match="this looks like a JSON file, not a CSV file"):
+        read_features_csv(path, 2)
+
+
+def test_messages_count_in_good_grammar(tmp_path):
+    with pytest.raises(CSVError, match="takes 1 feature, but the file has 3 columns"):
+        read_features_csv(_write(tmp_path, "1,2,3\n"), 1)
+    with pytest.raises(CSVError, match="takes 2 features, but the file has 1 column$"):
+        read_features_csv(_write(tmp_path, "1\n"), 2)
+    assert repr(Dataset([[1.0]], [0])) == "Dataset(1 row, 1 feature, classes [0])"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -154,3 +155,83 @@ def test_expression_may_start_with_minus(capsys):
     assert code == 0 and out.startswith("-x*y = -2.0")
     code, out, _ = run(capsys, "--set", "x=3", "--", "-x")
     assert code == 0 and out.startswith("-x = -3.0")
+
+
+# ---- a careless user's first hour (issue 8) -----------------------------------------------------
+
+
+def test_a_long_flat_sum_is_drawn_not_refused(capsys, tmp_path):
+    text = "+".join(["x"] * 101)
+    code, out, err = run(capsys, text, "--set", "x=2", "--json", str(tmp_path / "g.json"))
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert first.endswith("= 202.0") and len(first) < 100  # the echo is shortened
+    assert "  x  101.0" in out.splitlines()
+    longest = "+".join(["x"] * 1000)  # 1,999 characters, under the documented 2,000
+    code, out, err = run(capsys, longest, "--set", "x=1")
+    assert code == 0 and "  x  1000.0" in out.splitlines()
+
+
+def test_a_long_expression_is_cut_in_the_message(capsys):
+    text = "+".join(["x"] * 300) + "+ open(x)"
+    code, _, err = run(capsys, text, "--set", "x=1")
+    assert code == 2
+    first, shown, caret = err.splitlines()
+    assert "unknown function 'open'" in first and len(shown) < 90
+    assert shown.strip().startswith("...") and shown[caret.index("^") :].startswith("open")
+
+
+def test_the_caret_of_a_syntax_error_at_the_end(capsys):
+    code, _, err = run(capsys, "x +", "--set", "x=1")
+    assert code == 2
+    lines = err.splitlines()
+    assert "ends too early" in lines[0] and "(column 4)" in lines[0]
+    assert lines[1:] == ["  x +", "     ^"]
+
+
+@pytest.mark.parametrize(
+    "option, name, message",
+    [
+        ("--png", "out.svg", "--png 'out.svg': the file name must end in .png"),
+        ("--svg", "out.png", "--svg 'out.png': the file name must end in .svg"),
+        ("--html", "page.svg", "--html 'page.svg': the file name must end in .html or .htm"),
+        ("--json", "g.png", "--json 'g.png': the file name must end in .json"),
+        ("--svg", "sub", "--svg 'sub' is a directory"),
+        ("--html", "-", "give a file name, not '-'"),
+    ],
+)
+def test_an_output_name_of_the_wrong_kind_is_refused(
+    capsys, tmp_path, monkeypatch, option, name, message
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    code, out, err = run(capsys, "x*y", "--set", "x=1", "y=2", option, name)
+    assert code == 2 and out == "" and message in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
+
+
+def test_outputs_are_checked_before_anything_is_written(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "x", "--set", "x=1", "--dot", "g.txt", "--mermaid", "g.txt")
+    assert code == 2 and "--dot and --mermaid name the same file 'g.txt'" in err
+    code, _, err = run(capsys, "x", "--set", "x=1", "--html", "p.html", "--json", "no/g.json")
+    assert code == 2 and "does not exist" in err
+    code, _, err = run(capsys, "x", "--set", "x=1", "--dot", "-", "--json", "-")
+    assert code == 2 and "only one output can go to standard output" in err
+    assert list(tmp_path.iterdir()) == []
+    code, _, err = run(capsys, "x", "--set", "x=1", "--dot", "g.txt")  # any name for text
+    assert code == 0 and (tmp_path / "g.txt").read_text().startswith("digraph")
+
+
+def test_drawings_get_the_usual_mode(capsys, tmp_path):
+    old = os.umask(0o022)
+    try:
+        code, _, err = run(capsys, *NEURON, "--html", str(tmp_path / "n.html"),
+                           "--svg", str(tmp_path / "n.svg"))  # fmt: skip
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    assert {(p.name, p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {
+        ("n.html", 0o644),
+        ("n.svg", 0o644),
+    }

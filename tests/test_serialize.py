@@ -194,3 +194,69 @@ def test_missing_file_and_directory(tmp_path):
         load(tmp_path / "nope.json")
     with pytest.raises(ModelFileError, match="directory"):
         load(tmp_path)
+
+
+# ---- the file a save leaves behind (issue 8) ---------------------------------------------------
+
+
+def _mode(path):
+    return path.stat().st_mode & 0o777
+
+
+@pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_new_file_gets_the_umask_default(tmp_path, umask, expected):
+    old = os.umask(umask)
+    try:
+        save(_model(), tmp_path / "m.json")
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "m.json") == expected  # as open(path, "w") would give, not 0600
+
+
+def test_saving_over_a_file_keeps_its_mode_and_links(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text("old")
+    os.chmod(path, 0o640)
+    save(_model(), path)
+    assert _mode(path) == 0o640 and load(path).sizes == [3, 4, 3, 2]
+    link = tmp_path / "link.json"
+    link.symlink_to(path)
+    save(_model(seed=1), link)
+    assert link.is_symlink() and _weights(load(path)) == _weights(_model(seed=1))
+    assert _mode(path) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "m.json"]  # no temp file
+
+
+def test_write_atomic_leaves_the_old_file_whole_on_failure(tmp_path, monkeypatch):
+    from backprop import serialize
+
+    path = tmp_path / "p.csv"
+    path.write_text("old")
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(serialize.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        serialize.write_text_atomic(path, "new")
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["p.csv"]
+
+
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("x1,x2,label\n0.5,1.0,a\n", "a CSV file"),
+        ("0.5,1.0\n2,3\n", "a CSV file"),
+        ("<!DOCTYPE html>\n<html></html>", "an HTML page"),
+        ('<?xml version="1.0"?>\n<svg></svg>', "an SVG drawing"),
+        ("digraph {\n a -> b\n}", "a Graphviz DOT file"),
+        ('{"cells": [], "nbformat": 4, "metadata": {}}', "a Jupyter notebook"),
+        ('{"format": "backprop-graph", "version": 1}', "a graph exported by backprop graph"),
+    ],
+)
+def test_a_file_that_is_not_a_model_is_named_for_what_it_looks_like(tmp_path, text, kind):
+    path = tmp_path / "file.json"
+    path.write_text(text)
+    with pytest.raises(ModelFileError) as info:
+        load(path)
+    assert f"this looks like {kind}" in str(info.value) and "truncated" not in str(info.value)

@@ -410,9 +410,10 @@ def read_features_csv(
             expected.insert(drop, label_name)
     else:
         what = f" ({', '.join(feature_names)})" if names_known else ""
+        theirs = f" ({', '.join(first)})" if _is_header(first, list(range(width))) else ""
         raise CSVError(
             f"{path} line {first_line}: the model takes {plural(n_features, 'feature')}{what}, "
-            f"but the file has {plural(width, 'column')}"
+            f"but the file has {plural(width, 'column')}{theirs}"
         )
     if _is_header(first, columns):
         names = first

@@ -138,6 +138,8 @@ def _output_paths(args: argparse.Namespace) -> dict[str, Path | str]:
                 raise _command_error("only one output can go to standard output ('-')")
             paths[fmt] = "-"
             continue
+        if Path(text).is_dir():
+            raise _command_error(f"{option} {text!r} is a directory")
         suffix = Path(text).suffix.lower()
         if fmt in _TEXT_FORMATS:
             others = {s for f, ss in _SUFFIXES.items() if f != fmt for s in ss}
