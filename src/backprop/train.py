@@ -353,11 +353,12 @@ class _CompiledLoss:
         parameters: Sequence[Value],
         X: Sequence[Sequence[float]],
         target_rows: Sequence[Sequence[float]],
+        device: str | None = None,
     ) -> None:
         import numpy as np
 
         self.model, self.batch_loss, self.objective = model, batch_loss, objective
-        self.backend, self.parameters = backend, parameters
+        self.backend, self.parameters, self.device = backend, parameters, device
         self.X = np.asarray(X, dtype=np.float64)
         self.T = np.asarray(target_rows, dtype=np.float64)
         # batch size -> (program, the Values a batch's numbers go to, parameters off its graph)
@@ -384,7 +385,8 @@ class _CompiledLoss:
         xs = [[Value(x) for x in row] for row in xb.tolist()]
         ts = [[Value(t) for t in row] for row in tb.tolist()]
         targets = [row[0] for row in ts] if self.objective.binary else ts
-        program = compile_graph(self.batch_loss(self.model, xs, targets), backend=self.backend)
+        loss = self.batch_loss(self.model, xs, targets)
+        program = compile_graph(loss, backend=self.backend, device=self.device)
         on_graph = {id(v) for v in program.leaves}
         unused = [p for p in self.parameters if id(p) not in on_graph]
         slots = [v for row in xs for v in row] + [v for row in ts for v in row]
@@ -439,6 +441,8 @@ def fit(
     seed: int | None = 0,
     progress: bool = True,
     compile: bool | str = False,
+    backend: str | None = None,
+    device: str | None = None,
     record: bool = False,
 ) -> History:
     """Train ``model`` on rows ``X`` with labels ``y`` (or on a Dataset) and return the History.
@@ -461,6 +465,8 @@ def fit(
       rounding, many times faster. A backend name (``'numpy'``, ``'python'``) picks the
       backend. The model's Python runs once per batch size, so branches it takes on ``.data``
       are frozen (docs/compiled.md); an MLP and the built-in losses have none.
+    - ``backend`` names the compiled backend too (``compile=True, backend='torch'``), and
+      ``device`` ('cpu', 'cuda') is where the torch backend runs (docs/pytorch.md).
     - ``record=True`` keeps a Snapshot of the parameters and gradients in
       ``history.snapshots``: every epoch up to 200 epochs, then 201 evenly spaced ones (always
       the first and the last); ``backprop.explore(history)`` shows them.
@@ -505,16 +511,33 @@ def fit(
         raise ValueError(f"patience must be a positive int or None, got {patience!r}")
     if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0 <= l2 < math.inf:
         raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
+    if compile is False and (backend is not None or device is not None):
+        raise ValueError(
+            f"backend={backend!r} and device={device!r} apply to compiled training: "
+            "pass compile=True as well"
+        )
     if compile is True:
-        compile = "numpy"
+        compile = "numpy" if backend is None else backend
+    elif backend is not None and compile != backend:
+        raise ValueError(f"compile={compile!r} and backend={backend!r} name different backends")
     if compile is not False:
         from .compiled import BACKENDS
 
+        if backend is not None and backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
         if not isinstance(compile, str) or compile not in BACKENDS:
             raise ValueError(
                 f"compile must be True, False or a backend name ({', '.join(BACKENDS)}), "
                 f"got {compile!r}"
             )
+        if device is not None and compile != "torch":
+            raise ValueError(
+                f"device={device!r} is for backend='torch'; the {compile} backend runs on the CPU"
+            )
+        if compile == "torch":  # torch installed, the device usable: before training starts
+            from .compiled.torch_backend import check_device
+
+            check_device("cpu" if device is None else device)
     labels = [index_of[label] for label in y]
 
     X_train, y_train = list(X), labels
@@ -555,6 +578,7 @@ def fit(
             opt.params,
             X_train,
             [objective.target_row(i, len(classes)) for i in y_train],
+            device,
         )
 
     history = History(classes=classes, loss_name=objective.name)

@@ -54,14 +54,19 @@ class _Deferred:
     def __init__(self, name: str, module: str, attribute: str) -> None:
         self.name, self.module, self.attribute = name, module, attribute
 
-    def prepare(self, tape: Tape) -> Executor:
+    def load(self, **options) -> Backend:
+        """The backend object itself, e.g. ``BACKENDS['torch'].load(device='cuda')``."""
         backend = getattr(importlib.import_module(self.module, __package__), self.attribute)
-        return backend().prepare(tape)
+        return backend(**options)
+
+    def prepare(self, tape: Tape) -> Executor:
+        return self.load().prepare(tape)
 
 
 BACKENDS: dict[str, Backend] = {
     "numpy": _Deferred("numpy", ".numpy_backend", "NumpyBackend"),
     "python": PythonBackend(),
+    "torch": _Deferred("torch", ".torch_backend", "TorchBackend"),  # device= picks cpu or cuda
 }
 
 
@@ -69,13 +74,15 @@ def compile(
     root: Value,
     *,
     backend: str = "numpy",
+    device: str | None = None,
     inputs: Sequence[Value] | None = None,
     parameters: Sequence[Value] | None = None,
 ) -> Program:
     """Trace the graph under root once into a Program that replays forward and backward.
 
     ``inputs`` names the leaves that ``forward(inputs=...)`` re-assigns (one batch of data);
-    ``parameters`` are checked to be leaves of the graph. Example::
+    ``parameters`` are checked to be leaves of the graph. ``backend='torch'`` replays with torch
+    tensors on ``device`` ('cpu', the default, or 'cuda'). Example::
 
         xs = [[Value(0.0), Value(0.0)] for _ in range(100)]      # one batch of inputs and
         ys = [Value(0.0) for _ in range(100)]                    # targets, as Values
@@ -93,7 +100,14 @@ def compile(
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    return Program(trace(root), root, BACKENDS[backend], inputs, parameters)
+    chosen = BACKENDS[backend]
+    if device is not None:
+        if backend != "torch":
+            raise ValueError(
+                f"device={device!r} is for backend='torch'; the {backend} backend runs on the CPU"
+            )
+        chosen = chosen.load(device=device)  # checks the device before tracing
+    return Program(trace(root), root, chosen, inputs, parameters)
 
 
 class Program:
