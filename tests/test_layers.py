@@ -14,7 +14,7 @@ SRC = Path(backprop.__file__).parent
 # the lowest layer first; a module may import only its own layer or lower ones
 LAYERS = [
     {"ops", "engine", "nn"},
-    {"data", "losses", "optim", "serialize", "train", "compiled"},
+    {"data", "losses", "optim", "serialize", "train", "compiled", "pytorch"},
     {"viz"},
     {"cli", "__main__"},
 ]

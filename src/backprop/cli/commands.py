@@ -21,6 +21,7 @@ from .common import (
     _positive_int,
     _write_output,
 )
+from .export import add_export_command
 from .graph import add_graph_command
 
 __all__ = ["main", "build_parser"]
@@ -208,6 +209,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         schedule = make_schedule(args.schedule, optimizer, args.epochs)
     except (ValueError, TypeError) as e:
         raise CommandError(str(e)) from None
+    _check_backend(args)
 
     print(
         f"dataset: {dataset.name} ({plural(len(dataset), 'row')}, {plural(nin, 'feature')}, "
@@ -218,7 +220,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(
         f"training: {loss} loss + {args.l2:g} * L2, {args.optimizer} lr {lr:g}"
         f"{'' if args.schedule == 'none' else f' ({args.schedule} schedule)'}, "
-        f"{plural(args.epochs, 'epoch')}, {batch}{', compiled' if args.compile else ''}"
+        f"{plural(args.epochs, 'epoch')}, {batch}{_compiled_text(args)}"
     )
     standardize = csv_file if args.standardize is None else args.standardize
     X = dataset.X
@@ -243,6 +245,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.quiet,
         compile=args.compile,
+        backend=args.backend,
+        device=args.device,
         record=explore_path is not None,
     )
     if standardize:
@@ -301,6 +305,30 @@ def cmd_train(args: argparse.Namespace) -> int:
         explore(history, features=names).save(explore_path)
         print(f"wrote the training explorer to {explore_path} (open it in a browser)")
     return 130 if history.interrupted else 0
+
+
+def _check_backend(args: argparse.Namespace) -> None:
+    """--backend needs --compile, --device needs --backend torch (and torch, and the device)."""
+    if args.backend is not None and not args.compile:
+        raise CommandError("--backend applies to --compile: add --compile")
+    if args.device is not None and args.backend != "torch":
+        raise CommandError("--device applies to --compile --backend torch")
+    if args.backend == "torch":
+        from ..compiled.torch_backend import check_device
+        from ..pytorch import MissingDependency
+
+        try:
+            check_device(args.device or "cpu")
+        except (MissingDependency, ValueError) as e:
+            raise CommandError(str(e)) from None
+
+
+def _compiled_text(args: argparse.Namespace) -> str:
+    if not args.compile:
+        return ""
+    if args.backend is None:
+        return ", compiled"
+    return f", compiled with {args.backend}" + (f" on {args.device}" if args.device else "")
 
 
 def _epoch(history) -> str:
@@ -484,6 +512,16 @@ def _add_train_command(sub) -> None:
         "training to rounding, many times faster",
     )
     opt.add_argument(
+        "--backend",
+        choices=["numpy", "torch", "python"],
+        help="with --compile: replay with numpy (the default), torch, or plain Python",
+    )
+    opt.add_argument(
+        "--device",
+        metavar="cpu|cuda",
+        help="with --compile --backend torch: where torch runs (cpu)",
+    )
+    opt.add_argument(
         "--standardize",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -556,6 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_command(sub)
     _add_predict_command(sub)
     add_graph_command(sub)
+    add_export_command(sub)
     return parser
 
 

@@ -1,0 +1,115 @@
+"""`backprop export --model m.json --to python|torch|onnx --out PATH`: a model in PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import CommandError
+
+__all__ = ["add_export_command", "cmd_export"]
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a model saved by `backprop train --save` in one of three formats:
+
+      python  a standalone, readable PyTorch script (torch only, never backprop) that rebuilds
+              the model with its weights and prints its predictions, as `backprop predict`
+              does, for the example rows in it or for a CSV named on its command line
+      torch   the torch state_dict as a .safetensors file (never a pickle)
+      onnx    an ONNX file, through torch.onnx.export (input "input": batch x features)
+
+    The torch and onnx formats need PyTorch (pip install 'backprop[torch]'). Example:
+
+      backprop export --model model.json --to python --out model.py && python3 model.py
+    """
+    from ..pytorch import FORMATS, MissingDependency, export
+    from ..serialize import ModelFileError, load, load_metadata
+
+    suffix = FORMATS[args.to]
+    out = Path(args.out)
+    if out.suffix.lower() != suffix:
+        raise CommandError(f"--out {args.out!r}: a {args.to} export's name must end in {suffix}")
+    if out.is_dir():
+        raise CommandError(f"--out {args.out!r} is a directory")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise CommandError(f"--out {args.out!r}: the folder {str(folder)!r} does not exist")
+    if args.to != "python":
+        for option, value in (("--weights", args.weights), ("--examples", args.examples)):
+            if value is not None:
+                raise CommandError(f"{option} applies to --to python only")
+    try:
+        model = load(args.model)
+        metadata = load_metadata(args.model)
+    except ModelFileError as e:
+        raise CommandError(str(e)) from None
+    if Path(args.model).resolve() == out.resolve():
+        raise CommandError(f"--out {args.out!r} is the model file itself")
+    examples = None
+    if args.examples is not None:
+        from ..data import CSVError, read_features_csv
+
+        try:
+            examples = read_features_csv(args.examples, model.sizes[0])
+        except CSVError as e:
+            raise CommandError(str(e)) from None
+    try:
+        written = export(
+            model,
+            out,
+            args.to,
+            metadata=metadata,
+            dtype=args.dtype,
+            weights=args.weights or "inline",
+            examples=examples,
+            model_file=args.model,
+        )
+    except MissingDependency as e:
+        raise CommandError(str(e)) from None
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    sizes = model.sizes
+    what = {"python": "a PyTorch script", "torch": "a state_dict", "onnx": "an ONNX model"}
+    print(f"wrote {what[args.to]} ({args.dtype}) of the MLP {sizes} to {written[0]}")
+    if len(written) > 1:
+        print(f"wrote its weights beside it, to {written[1]}")
+    if args.to == "python":
+        print(f"run it with: python3 {written[0]}  (it needs only torch)")
+    return 0
+
+
+def add_export_command(sub) -> None:
+    export = sub.add_parser(
+        "export",
+        help="write a saved model as a PyTorch script, a .safetensors state_dict or ONNX",
+        description=cmd_export.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument(
+        "--model", required=True, metavar="PATH.json", help="a model saved by train --save"
+    )
+    export.add_argument(
+        "--to", required=True, choices=["python", "torch", "onnx"], help="the format to write"
+    )
+    export.add_argument(
+        "--out", required=True, metavar="PATH", help="the file: .py, .safetensors or .onnx"
+    )
+    export.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        default="float64",
+        help="the weights' and the computation's type (float64, backprop's own)",
+    )
+    export.add_argument(
+        "--weights",
+        choices=["inline", "json"],
+        help="python: write the weights into the script (inline, the default), or make it read "
+        "them from the model's JSON beside it (json)",
+    )
+    export.add_argument(
+        "--examples",
+        metavar="PATH.csv",
+        help="python: the rows the script predicts when run without a CSV (default: 4 made up)",
+    )
+    export.set_defaults(run=cmd_export)
