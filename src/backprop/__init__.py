@@ -4,6 +4,7 @@ from . import data, losses, optim
 from .compiled import Program, compile
 from .engine import Value, is_grad_enabled, no_grad
 from .nn import MLP, Layer, Module, Neuron
+from .pytorch import check_torch, from_torch, to_torch
 from .serialize import load, save
 from .train import fit
 from .viz import draw_dot, explain, explore, to_dot, to_json, to_mermaid, trace
@@ -12,6 +13,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "compile",
+    "to_torch",
+    "from_torch",
+    "check_torch",
     "Program",
     "Value",
     "no_grad",
