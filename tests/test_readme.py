@@ -1,13 +1,21 @@
-"""The README tells the truth: its set-up commands are what CI runs, and its examples run."""
+"""The README tells the truth: its set-up commands are what CI runs, its other commands work.
+
+Its Python examples, and those of docs/, run in tests/test_docs.py.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shlex
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -34,18 +42,6 @@ def test_ci_runs_the_second_command():
     assert second in ci
 
 
-@pytest.mark.parametrize("code", blocks("python"), ids=lambda c: c.splitlines()[0][:40])
-def test_python_examples_run(code, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    for line in code.splitlines():  # what a comment after print(...) shows is checked
-        m = re.match(r"\s*print\(.*\)\s+# (.+?)(, then .*)?$", line)
-        if m:
-            assert m.group(1) in result.stdout
-
-
 def test_demo_command_trains_and_draws(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "backprop", "demo"],
@@ -59,3 +55,81 @@ def test_demo_command_trains_and_draws(tmp_path):
     assert len(losses) >= 5 and losses[-1] < losses[0] / 10
     svg = (tmp_path / "neuron.svg").read_text()
     assert "<svg" in svg and "x1" in svg and "tanh" in svg
+
+
+def test_the_notebook_command_installs_jupyter_and_opens_the_notebook(tmp_path):
+    """The README's one command for the notebook: its pip part installs an extra that has
+    Jupyter's notebook server in it, and the rest, run as written from the repository (plus
+    a fixed port and token, and no browser), serves seed_notebook.ipynb from notebooks/."""
+    (command,) = [b.strip() for b in blocks("bash") if "jupyter notebook" in b]
+    install, _, rest = command.partition(" && ")
+    assert install == "python3 -m pip install --break-system-packages '.[notebook]'"
+    pyproject = (ROOT / "pyproject.toml").read_text()  # (tomllib is Python 3.11+)
+    for extra in ("notebook", "test"):  # test: so that CI runs this test
+        (requirements,) = re.findall(rf"^{extra} = \[(.*?)^\]", pyproject, flags=re.M | re.S)
+        assert re.search(r'^\s*"notebook\b', requirements, flags=re.M), extra
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "readme-test"
+    extra = f" --no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token}"
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path), JUPYTER_CONFIG_DIR=str(tmp_path))
+    with open(tmp_path / "jupyter.log", "w") as log:
+        server = subprocess.Popen(["bash", "-c", rest + extra], cwd=ROOT, stdout=log,
+                                  stderr=log, env=env, start_new_session=True)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/api/contents/seed_notebook.ipynb?token={token}&content=0"
+        deadline, answer = time.monotonic() + 120, None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    answer = json.load(response)
+                break
+            except OSError:
+                time.sleep(0.5)
+        log_text = (tmp_path / "jupyter.log").read_text()
+        assert answer is not None, f"jupyter did not serve the notebook:\n{log_text[-3000:]}"
+        assert answer["type"] == "notebook" and answer["path"] == "seed_notebook.ipynb"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    # and what `cd notebooks` is for: nn.py beside the notebook
+    assert shlex.split(rest)[:2] == ["cd", "notebooks"] and (ROOT / "notebooks" / "nn.py").exists()
+
+
+def _documents():
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _code(text: str) -> list[str]:
+    """The fenced blocks and the inline `code` of a Markdown text."""
+    fenced = re.findall(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```", text, flags=re.M | re.S)
+    prose = re.sub(r"^[ \t]*```[^\n]*\n.*?^[ \t]*```", "", text, flags=re.M | re.S)
+    return fenced + re.findall(r"`([^`\n]+)`", prose)
+
+
+def test_every_pip_install_works_on_the_debian_system_python():
+    """The README targets Debian's system Python, where pip needs --break-system-packages."""
+    commands = 0
+    for path in _documents():
+        for code in _code(path.read_text()):
+            for m in re.finditer(r"(?:\S+ ){0,2}pip3? install[^\n]*", code):
+                where = f"{path.name}: {m.group(0)!r}"
+                assert m.group(0).startswith("python3 -m pip install") or (
+                    " && python3 -m pip install" in m.group(0)
+                ), where
+                assert "--break-system-packages" in m.group(0), where
+                commands += 1
+    assert commands >= 4  # the two set-up commands, the notebook's, the benchmarks'
+
+
+def test_no_heading_appears_twice():
+    headings = re.findall(r"^(#+ .+?)\s*$", README, flags=re.M)
+    assert len(headings) == len(set(headings)), [h for h in headings if headings.count(h) > 1]
+    for path in sorted((ROOT / "docs").glob("*.md")):
+        top = re.findall(r"^(##? .+?)\s*$", path.read_text(), flags=re.M)
+        assert len(top) == len(set(top)), (path.name, top)
