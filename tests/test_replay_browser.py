@@ -460,6 +460,27 @@ def test_the_step_view_mounts_a_replayed_point_and_unmounts(page):
     assert page.text_content("#bp-counter").startswith("step 1 /")
 
 
+def test_a_view_mounted_while_hidden_starts_when_shown(page):
+    tape, order = tape_of(random_graph(13, size=10))
+    hints = [low_byte(order[i].data) for i in tape["hinted"]]
+    page.evaluate(
+        """([tape, hints]) => {
+          document.getElementById("bp-view").parentElement.style.display = "none";
+          const r = bpReplay.run(tape, (l) => T.unhex(l.const), hints);
+          bpStepThrough.mount(bpReplay.explanation(tape, r.data, %s));
+        }"""
+        % json.dumps(DERIVATIVES),
+        [tape, hints],
+    )
+    page.evaluate("document.getElementById('bp-view').parentElement.style.display = 'flex'")
+    page.wait_for_function("Number(document.getElementById('bp-svg').dataset.scale) > 0.3")
+    view = [float(v) for v in page.get_attribute("#bp-svg", "data-view").split()]
+    assert all(math.isfinite(v) for v in view) and view[2] > 0
+    page.keyboard.press("End")
+    assert page.evaluate("window.backprop.step()") == page.evaluate("window.backprop.steps") - 1
+    page.evaluate("bpStepThrough.mounted().destroy()")
+
+
 # ---- refusals, fix() and the codecs ----------------------------------------------------------
 
 

@@ -488,19 +488,24 @@
     }
     mounted = handle;
     window.backprop = handle;  // for tests and the console: the mounted view
-    go(0);
-    fit();
-    const box = area;
-    if (box.width / view.w < 0.6) {  // too small to read when fitted: start readable, at the output
-      view.w = box.width / 0.9;
-      view.h = box.height / 0.9;
-      reveal(D.root, true);
+    const hidden = (box) => box.width < 1 || box.height < 1;
+    function start() {
+      fit();
+      const box = area;
+      if (box.width / view.w < 0.6) {  // too small to read when fitted: start at the output
+        view.w = box.width / 0.9;
+        view.h = box.height / 0.9;
+        reveal(D.root, true);
+      }
     }
+    go(0);
+    if (!hidden(area)) start();
     // the graph area can change size with the window, or when a page shows the view it holds
     const resized = () => {
       const before = area;
       area = svg.getBoundingClientRect();
-      if (before.width < 1 || before.height < 1) { fit(); return; }  // it was hidden: fit now
+      if (hidden(area)) return;
+      if (hidden(before)) { start(); return; }  // mounted while hidden: start now
       view.h = view.w * area.height / Math.max(area.width, 1);
       setView();
     };
