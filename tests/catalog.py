@@ -24,6 +24,18 @@ def _case(name, arity, ours, torch, **kw) -> Case:
     return Case(name, arity, ours, torch, **kw)
 
 
+def _relu_grad(g, c):
+    from backprop import grad
+
+    return grad(c.relu(), c, grad_outputs=g, create_graph=True)[0]
+
+
+def _torch_relu_grad(g, c):
+    import torch
+
+    return torch.autograd.grad(c.relu(), c, g, create_graph=True)[0]
+
+
 UNARY = [
     _case("neg", 1, lambda a: -a, lambda a: -a),
     _case("exp", 1, lambda a: a.exp(), lambda a: a.exp()),
@@ -45,6 +57,7 @@ UNARY = [
     _case("rmul", 1, lambda a: 2 * a, lambda a: 2 * a),
     _case("rdiv", 1, lambda a: 1 / a, lambda a: 1 / a, positive=True),
     _case("div_const", 1, lambda a: a / 3.0, lambda a: a / 3.0),
+    _case("sign", 1, lambda a: a.sign(), lambda a: a.sign()),
 ]
 
 BINARY = [
@@ -53,6 +66,8 @@ BINARY = [
     _case("mul", 2, lambda a, b: a * b, lambda a, b: a * b),
     _case("div", 2, lambda a, b: a / b, lambda a, b: a / b, positive=True),
     _case("pow", 2, lambda a, b: a**b, lambda a, b: a**b, positive=True),
+    # relu's derivative g * [c > 0], an op of its own in gradient graphs: made by grad()
+    _case("relu_grad", 2, lambda g, c: _relu_grad(g, c), lambda g, c: _torch_relu_grad(g, c)),
 ]
 
 CASES = UNARY + BINARY

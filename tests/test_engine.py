@@ -64,7 +64,7 @@ def test_op_gradient_matches_central_differences(case):
     rng = random.Random(case.name)
     for _ in range(20):
         xs = draw(case, rng)
-        if case.name in ("relu", "abs") and abs(xs[0]) < 1e-3:
+        if case.name in ("relu", "abs", "sign", "relu_grad") and abs(xs[-1]) < 1e-3:
             continue  # the kink
         _, grads = run_ours(case, xs)
         for i in range(case.arity):

@@ -1,6 +1,16 @@
 """backprop: a scalar reverse-mode autograd engine and a toolkit for learning backprop."""
 
 from . import data, losses, optim
+from .autodiff import (
+    AnomalyError,
+    GradcheckError,
+    detect_anomaly,
+    grad,
+    gradcheck,
+    gradgradcheck,
+    hessian,
+    jvp,
+)
 from .compiled import Program, compile
 from .engine import Value, is_grad_enabled, no_grad
 from .nn import MLP, Layer, Module, Neuron
@@ -18,6 +28,14 @@ __all__ = [
     "check_torch",
     "Program",
     "Value",
+    "grad",
+    "hessian",
+    "jvp",
+    "gradcheck",
+    "gradgradcheck",
+    "GradcheckError",
+    "detect_anomaly",
+    "AnomalyError",
     "no_grad",
     "is_grad_enabled",
     "Module",

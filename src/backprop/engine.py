@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import operator
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from . import ops
 from .ops import SCALAR, Op
 
-__all__ = ["Value", "no_grad", "is_grad_enabled"]
+__all__ = ["Value", "no_grad", "is_grad_enabled", "GRAPH", "GraphMath"]
 
 
 class _GradMode(threading.local):
@@ -113,6 +114,20 @@ def _unary_method(fn: Op):
     return method
 
 
+def _comparison(test):
+    """Value's method for < <= > >=: compares .data and returns a bool, recording nothing.
+    (== and != stay identity, so that Values can key sets and dicts.)"""
+
+    def method(self: Value, other: Value | float) -> bool:
+        if type(other) is Value:
+            return test(self.data, other.data)
+        if isinstance(other, numbers.Real):
+            return test(self.data, float(other))
+        return NotImplemented
+
+    return method
+
+
 def _lift(x: object) -> Value | None:
     """The operand as a Value, or None for a non-number (the op then returns NotImplemented)."""
     if isinstance(x, Value):
@@ -173,6 +188,8 @@ class Value:
         return self.data
 
     # ---- the ops ------------------------------------------------------------------------------
+    # (backprop.detect_anomaly() wraps these methods, and backward(), while its block is open:
+    # outside it they are exactly what is written here.)
 
     __add__ = _binary_method(ops.ADD)
     __radd__ = _binary_method(ops.ADD, swapped=True)
@@ -190,6 +207,12 @@ class Value:
     sigmoid = _unary_method(ops.SIGMOID)
     relu = _unary_method(ops.RELU)
     sqrt = _unary_method(ops.SQRT)
+    sign = _unary_method(ops.SIGN)
+
+    __lt__ = _comparison(operator.lt)
+    __le__ = _comparison(operator.le)
+    __gt__ = _comparison(operator.gt)
+    __ge__ = _comparison(operator.ge)
 
     def __pos__(self) -> Value:
         return self
@@ -234,41 +257,25 @@ class Value:
         so that depth is limited only by memory: inputs are visited in operand order, and the
         order is the same as the recursive version's.
         """
-        order: list[Value] = []
-        visited = set()
-        stack: list[Value | None] = [self]
-        while stack:
-            node = stack.pop()
-            if node is None:  # the marker: the node under it now has all its inputs in order
-                order.append(stack.pop())
-                continue
-            if node in visited:
-                continue
-            visited.add(node)
-            stack.append(node)
-            stack.append(None)
-            b = node._b
-            if b is not None and b not in visited:
-                stack.append(b)
-            a = node._a  # pushed last, so visited first: operand order
-            if a is not None and a not in visited:
-                stack.append(a)
-        return order
+        return _topological_order((self,))
 
-    def backward(self, grad: float = 1.0) -> None:
+    def backward(self, grad: float = 1.0, create_graph: bool = False) -> None:
         """Backpropagate from this node, adding d(self)/d(leaf) * grad into every leaf's .grad.
 
         Leaves accumulate, as in PyTorch: call ``zero_grad()`` (or set ``p.grad = 0``) between
         steps. Calling ``backward()`` twice therefore doubles the leaves' gradients, exactly like
         PyTorch's ``backward(retain_graph=True)``. Intermediate nodes are reset first, so their
         ``.grad`` always holds this call's gradient and never compounds across calls.
+
+        ``create_graph=True``, as in PyTorch, makes every ``.grad`` it writes a Value, a graph
+        built by the same op rules, so that it can be differentiated again (``backprop.grad``
+        does the same without touching ``.grad``).
         """
         if _replayed_roots and id(self) in _replayed_roots:
-            raise RuntimeError(
-                "this graph was replayed by a compiled Program, whose forward() leaves the "
-                "intermediate nodes' data as traced: use program.backward(), or call "
-                "program.sync() before an eager backward()"
-            )
+            raise _replayed_error()
+        if create_graph:
+            _backward_into_grads(self, grad, GRAPH)
+            return
         order = self.topological_order()
         for node in order:
             if node._fn is not None:
@@ -293,3 +300,175 @@ class Value:
 
 
 _new = Value.__new__
+
+
+def _replayed_error() -> RuntimeError:
+    return RuntimeError(
+        "this graph was replayed by a compiled Program, whose forward() leaves the "
+        "intermediate nodes' data as traced: use program.backward(), or call "
+        "program.sync() before an eager backward()"
+    )
+
+
+def _topological_order(roots) -> list[Value]:
+    """Every node under the roots, each after all of its inputs: Value.topological_order()
+    for several roots at once (a node under two of them appears once)."""
+    order: list[Value] = []
+    visited = set()
+    stack: list[Value | None] = list(reversed(roots))
+    while stack:
+        node = stack.pop()
+        if node is None:  # the marker: the node under it now has all its inputs in order
+            order.append(stack.pop())
+            continue
+        if node in visited:
+            continue
+        visited.add(node)
+        stack.append(node)
+        stack.append(None)
+        b = node._b
+        if b is not None and b not in visited:
+            stack.append(b)
+        a = node._a  # pushed last, so visited first: operand order
+        if a is not None and a not in visited:
+            stack.append(a)
+    return order
+
+
+# ---- gradients as graphs: higher order from the same rows ----------------------------------
+
+
+class GraphMath:
+    """The maths namespace ``m`` whose operations build Values. An op's backward rule run with
+    it returns its gradient as a graph, which can be differentiated again: every op gets its
+    higher derivatives from its one row in ops.py. Plain numbers stay numbers (constants), and
+    a condition (``m.where``) is decided on ``.data``: its derivative is zero where it is defined.
+    """
+
+    @staticmethod
+    def exp(x):
+        return x.exp() if isinstance(x, Value) else SCALAR.exp(x)
+
+    @staticmethod
+    def log(x):
+        return x.log() if isinstance(x, Value) else SCALAR.log(x)
+
+    @staticmethod
+    def sqrt(x):
+        return x.sqrt() if isinstance(x, Value) else SCALAR.sqrt(x)
+
+    @staticmethod
+    def tanh(x):
+        return x.tanh() if isinstance(x, Value) else SCALAR.tanh(x)
+
+    @staticmethod
+    def sigmoid(x):
+        return x.sigmoid() if isinstance(x, Value) else SCALAR.sigmoid(x)
+
+    @staticmethod
+    def sign(x):
+        return x.sign() if isinstance(x, Value) else SCALAR.sign(x)
+
+    @staticmethod
+    def pow(a, b):
+        if isinstance(a, Value) or isinstance(b, Value):
+            return a**b  # Value ** Value, Value ** k or k ** Value: pow, powc or rpow
+        return SCALAR.pow(a, b)
+
+    @staticmethod
+    def maximum(a, b):
+        if not isinstance(a, Value) and not isinstance(b, Value):
+            return SCALAR.maximum(a, b)
+        if isinstance(a, Value) and not isinstance(b, Value) and b == 0.0:
+            return a.relu()  # relu's own forward rule, max(a, 0)
+        return (a - b).relu() + b  # max(a, b) = relu(a - b) + b
+
+    @staticmethod
+    def where(cond, x, y):
+        return x if cond else y
+
+    @staticmethod
+    def node(op: Op, *inputs) -> Value:
+        """A node of op (a row of ops.OPS) over the inputs; numbers become constant leaves."""
+        a, *rest = [v if isinstance(v, Value) else Value(v) for v in inputs]
+        if op.has_arg:
+            b, arg = None, rest[0]
+            data = op.forward(SCALAR, a.data, arg)
+        else:
+            b, arg = (rest[0] if rest else None), None
+            data = op.forward(SCALAR, a.data, *([] if b is None else [b.data]))
+        return _node(op, data, a, b, arg)
+
+
+GRAPH = GraphMath()
+
+
+def _backpropagate(roots, seeds, m=SCALAR, wanted=None, start=None, check=None) -> dict:
+    """One reverse sweep from the roots: {id(node): d(sum of seed * root)/d(node)}.
+
+    With ``m = SCALAR`` the adjoints are floats, as in backward(); with ``m = GRAPH`` they are
+    Values (or numbers, for constants), graphs built by the op rules. Only nodes with a path to
+    one of ``wanted`` (all when None) are visited. ``start`` gives adjoints to begin from (the
+    leaves' .grad, for backward()), ``check(node, g, grads)`` sees every rule's result.
+    """
+    order = _topological_order(roots)
+    live = None
+    if wanted is not None:  # the nodes with a path to a wanted node: no other adjoint is needed
+        live = set(map(id, wanted))
+        for node in order:
+            if id(node._a) in live or id(node._b) in live:
+                live.add(id(node))
+    graph = m is not SCALAR
+    adjoint = {} if start is None else start
+    for root, seed in zip(roots, seeds):
+        adjoint[id(root)] = _accumulate(adjoint.get(id(root)), seed, graph)
+    # a graph is asked for: it is recorded even inside no_grad(), as torch's create_graph does
+    previous, _grad_mode.enabled = _grad_mode.enabled, True
+    try:
+        for node in reversed(order):
+            fn = node._fn
+            if fn is None or (g := adjoint.get(id(node))) is None:
+                continue
+            operands = node._prev
+            if graph:
+                args = (node, *operands)
+            else:
+                args = (node.data, *[v.data for v in operands])
+            if fn.has_arg:
+                args = (*args, node._arg)
+            grads = fn.backward(m, g, *args)
+            if check is not None:
+                check(node, g, grads)
+            for v, gv in zip(operands, grads):
+                if live is None or id(v) in live:
+                    adjoint[id(v)] = _accumulate(adjoint.get(id(v)), gv, graph)
+    finally:
+        _grad_mode.enabled = previous
+    return adjoint
+
+
+def _accumulate(total, g, graph: bool):
+    """total + g, where None means nothing yet. Floats add as backward() adds them (from 0.0);
+    in a graph, a zero number adds nothing and adding to a zero number builds no node."""
+    if not graph:
+        return (0.0 if total is None else total) + g
+    if total is None or (type(total) is float and total == 0.0 and isinstance(g, Value)):
+        return g
+    if type(g) is float and g == 0.0:
+        return total
+    return total + g
+
+
+def _backward_into_grads(root: Value, grad, m, check=None) -> None:
+    """backward() through _backpropagate: leaves accumulate into .grad (in the same order as
+    backward() adds), intermediates get this call's adjoint. With m = GRAPH every .grad
+    written is a Value."""
+    order = root.topological_order()
+    seed = grad if isinstance(grad, Value) else _to_float(grad)
+    start = {id(v): v.grad for v in order if v._fn is None}
+    adjoint = _backpropagate([root], [seed], m, start=start, check=check)
+    for node in order:
+        g = adjoint.get(id(node), 0.0)
+        if m is GRAPH and not isinstance(g, Value):
+            g = Value(g)
+        node.grad = g

@@ -1,8 +1,11 @@
 """The op table: every primitive's forward rule and local derivative, side by side.
 
 Each rule is written once against a small maths namespace ``m`` so that the same row serves
-eager mode (``m = SCALAR``, plain Python floats) and the compiled replay (``m`` = numpy, whole
-arrays at a time). A rule never raises on undefined maths: like PyTorch it gives ``nan`` or
+eager mode (``m = SCALAR``, plain Python floats), the compiled replay (``m`` = numpy, whole
+arrays at a time) and higher derivatives (``m = engine.GRAPH``, whose operations build Values:
+a backward rule run with it returns its gradient as a graph, which can be differentiated
+again). Forward mode reads the same rows: the tangent of a node is its backward rule applied to
+its inputs' tangents. A rule never raises on undefined maths: like PyTorch it gives ``nan`` or
 ``inf``.
 
 Signatures, for an op with inputs ``x...`` and constant argument ``k`` (only when ``has_arg``):
@@ -135,10 +138,12 @@ DIV = _op("div", "/", 2,
           lambda m, g, out, a, b: (_div(m, g, b), -g * _div(m, _div(m, a, b), b)))
 POW = _op("pow", "**", 2,
           lambda m, a, b: m.pow(a, b),
-          # d(a^b)/da = b a^(b-1) (0 when b == 0), d(a^b)/db = a^b log(a) (0 when a == 0, b >= 0)
+          # d(a^b)/da = b a^(b-1) (0 when b == 0), d(a^b)/db = a^b log(a) (0 when a == 0, b >= 0).
+          # x == 0 is written (x >= 0) & (x <= 0): in a gradient graph x is a Value, whose ==
+          # is identity (Values key sets and dicts) while its <= and >= compare .data
           lambda m, g, out, a, b: (
-              m.where(b == 0.0, 0.0, g * (b * m.pow(a, b - 1.0))),
-              g * m.where((a == 0.0) & (b >= 0.0), 0.0, out * m.log(a))))
+              m.where((b >= 0.0) & (b <= 0.0), 0.0, g * (b * m.pow(a, b - 1.0))),
+              g * m.where((a >= 0.0) & (a <= 0.0) & (b >= 0.0), 0.0, out * m.log(a))))
 
 # ---- unary, with a constant argument --------------------------------------------------------
 POWC = _op("powc", "**{k}", 1,
@@ -174,8 +179,8 @@ SIGMOID = _op("sigmoid", "sigmoid", 1,
               lambda m, g, out, a: (g * (1.0 - out) * out,))
 RELU = _op("relu", "ReLU", 1,
            lambda m, a: m.maximum(a, 0.0),
-           # 1 where the output is positive (torch's threshold_backward)
-           lambda m, g, out, a: (m.where(out <= 0.0, 0.0, g),))
+           # 1 where the output is positive: g passes where out > 0 (RELU_GRAD, below)
+           lambda m, g, out, a: (_relu_grad(m, g, out),))
 SQRT = _op("sqrt", "sqrt", 1,
            lambda m, a: m.sqrt(a),
            # d/dx sqrt(x) = 1 / (2 sqrt(x))
@@ -184,7 +189,33 @@ ABS = _op("abs", "abs", 1,
           lambda m, a: abs(a),
           # d/dx |x| = sign(x), 0 at 0
           lambda m, g, out, a: (g * m.sign(a),))
+SIGN = _op("sign", "sign", 1,
+           lambda m, a: m.sign(a),
+           # d/dx sign(x) = 0 (undefined at 0, where PyTorch also gives 0)
+           lambda m, g, out, a: (_zero(m, g),))
+
+# ---- derivatives that are ops of their own --------------------------------------------------
+# A gradient graph must record every choice its rules make on the data as a node, or compiled
+# replay would freeze the choice made when it was traced: relu's derivative is such a choice.
+RELU_GRAD = _op("relu_grad", "relu_grad", 2,  # g where c > 0, else 0 (torch's threshold_backward)
+                lambda m, g, c: m.where(c <= 0.0, 0.0, g),
+                # d/dg = 1 where c > 0, else 0; d/dc = 0 (a step)
+                lambda m, gg, out, g, c: (_relu_grad(m, gg, c), _zero(m, gg)))
 # fmt: on
+
+
+def _relu_grad(m, g, c):
+    """g where c > 0, else 0: RELU_GRAD's forward rule, or a node of it where m builds graphs."""
+    if m is SCALAR:  # eager backward's path, once per relu node of every training step
+        return 0.0 if c <= 0.0 else g
+    node = getattr(m, "node", None)  # only a namespace that builds graphs has one
+    return RELU_GRAD.forward(m, g, c) if node is None else node(RELU_GRAD, g, c)
+
+
+def _zero(m, g):
+    """A zero gradient shaped like g (an array in compiled replay); never 0 * g, which is nan
+    where g is inf. (g != g is False for a float or a Value, elementwise for arrays.)"""
+    return 0.0 if m is SCALAR else m.where(g != g, 0.0, 0.0)
 
 
 def _one_minus_square(y):

@@ -128,6 +128,15 @@ LOCAL_DERIVATIVES: dict[str, LocalDerivative] = {
     "abs": LocalDerivative(
         "{out} = |{a}|", ("sign({a.data})",), "d|x|/dx = sign(x): +1, \u22121, or 0 at 0"
     ),
+    "sign": LocalDerivative(
+        "{out} = sign({a})", ("0",), "sign is flat on each side of 0, so its derivative is 0"
+    ),
+    "relu_grad": LocalDerivative(
+        "{out} = {a} if {b} > 0 else 0",
+        ("1 if {b.data} > 0 else 0", "0"),
+        "ReLU's derivative as a node of a gradient graph: the first input passes where the "
+        "second is positive",
+    ),
 }
 assert set(LOCAL_DERIVATIVES) == set(OPS), "every op in ops.OPS needs an explanation"
 
