@@ -271,6 +271,8 @@ def _torch_twins(torch) -> dict[str, tuple[Callable, Callable | None]]:
         "relu": (torch.relu, lambda g, out, a: (aten.threshold_backward(g, out, 0.0),)),
         "sqrt": (torch.sqrt, lambda g, out, a: (g / (2.0 * out),)),
         "abs": (torch.abs, None),
+        "sign": (torch.sign, None),
+        "relu_grad": (lambda g, c: aten.threshold_backward(g, c, 0.0), None),
     }
 
 
@@ -353,6 +355,8 @@ def _describe(label: str, op: str, index: int) -> str:
 def _ulps_text(u: float) -> str:
     if math.isinf(u):
         return "infinitely many ulps"
+    if u == 1:
+        return "1 ulp"
     return f"{u:.3g} ulps" if u >= 1e4 else f"{u:g} ulps"
 
 
