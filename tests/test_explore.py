@@ -158,7 +158,7 @@ def test_the_page_is_one_offline_file(page, tmp_path):
     assert text.startswith("<!DOCTYPE html>")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
     assert "{{" not in text.split('id="bpx-data"')[0]  # every template token was filled
-    payload = re.search(r'<script id="bpx-data" type="application/json">(.*?)</script>', text, re.S)
+    payload = re.search(r'<script[^>]*id="bpx-data"[^>]*>(.*?)</script>', text, re.S)
     assert json.loads(payload.group(1))["P"] == page.data["P"]
     path = page.save(tmp_path / "run.html")
     assert path.read_text(encoding="utf-8") == text
@@ -208,7 +208,7 @@ def test_train_explore_writes_the_page(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "wrote the training explorer to run.html" in out.stdout
     text = (tmp_path / "run.html").read_text(encoding="utf-8")
-    payload = re.search(r'<script id="bpx-data" type="application/json">(.*?)</script>', text, re.S)
+    payload = re.search(r'<script[^>]*id="bpx-data"[^>]*>(.*?)</script>', text, re.S)
     data = json.loads(payload.group(1))
     assert [f["epoch"] for f in data["frames"]] == [0, 1, 2, 3] and data["sizes"] == [2, 4, 1]
     assert (tmp_path / "run.html").stat().st_mode & 0o777 == 0o644 & ~_umask()
