@@ -4,6 +4,7 @@
 // the docstring of backprop/viz/explorer.py). window.bpx is a small hook for tests.
 (function () {
   "use strict";
+  const started = performance.now();
   const D = JSON.parse(document.getElementById("bpx-data").textContent);
   const $ = (id) => document.getElementById(id);
   const SVGNS = "http://www.w3.org/2000/svg";
@@ -183,24 +184,44 @@
 
   // ---- the input plane ---------------------------------------------------------------------------
   let fx = 0, fy = Math.min(1, nin - 1);
-  function planePoint(u, v) {  // u, v in [0, 1] across the plotted range (v upwards)
-    const x = D.mean.slice();
-    x[fx] = D.lo[fx] + u * (D.hi[fx] - D.lo[fx]);
-    if (nin > 1) x[fy] = D.lo[fy] + v * (D.hi[fy] - D.lo[fy]);
-    return x;
-  }
   const toU = (x) => (x[fx] - D.lo[fx]) / (D.hi[fx] - D.lo[fx] || 1);
   const toV = (x) => (nin > 1 ? (x[fy] - D.lo[fy]) / (D.hi[fy] - D.lo[fy] || 1) : 0.5);
-  // forward passes over an R x R grid: grid[l][j] holds neuron j of layer l, row by row from
-  // the top
+  // forward passes over an R x R grid, layer by layer (the same sums in the same order as
+  // forward(), without a new array per point): grid[l][j] holds neuron j of layer l, row by
+  // row from the top
+  const grids = new Map();
+  let gridKey = "", gridNow = null;
+  function frameGrid() {  // the grid at the current frame and plane, computed once
+    const key = cur + " " + fx + " " + fy;
+    if (key !== gridKey) { gridNow = gridValues(cur, RB); gridKey = key; }
+    return gridNow;
+  }
   function gridValues(k, R) {
-    const p = paramsAt(k), grid = [];
-    for (let l = 0; l <= L; l++) grid.push(Array.from({ length: sizes[l] }, () => new Float64Array(R * R)));
-    for (let gy = 0; gy < R; gy++) {
-      for (let gx = 0; gx < R; gx++) {
-        const acts = forward(p, planePoint((gx + 0.5) / R, 1 - (gy + 0.5) / R));
-        const at = gy * R + gx;
-        for (let l = 0; l <= L; l++) for (let j = 0; j < sizes[l]; j++) grid[l][j][at] = acts[l][j];
+    let grid = grids.get(R);
+    if (!grid) {
+      grid = sizes.map((n) => Array.from({ length: n }, () => new Float64Array(R * R)));
+      grids.set(R, grid);
+    }
+    const p = paramsAt(k), G = R * R;
+    for (let q = 0; q < nin; q++) {
+      const col = grid[0][q];
+      for (let gy = 0; gy < R; gy++) {
+        for (let gx = 0; gx < R; gx++) {
+          col[gy * R + gx] = q === fx ? D.lo[fx] + ((gx + 0.5) / R) * (D.hi[fx] - D.lo[fx])
+            : q === fy ? D.lo[fy] + (1 - (gy + 0.5) / R) * (D.hi[fy] - D.lo[fy]) : D.mean[q];
+        }
+      }
+    }
+    for (let l = 1; l <= L; l++) {
+      const m = sizes[l - 1], f = ACT[D.activations[l - 1]], prev = grid[l - 1];
+      for (let j = 0; j < sizes[l]; j++) {
+        const out = grid[l][j], o = offset[l][j], b = p[o + m];
+        out.fill(b);
+        for (let i = 0; i < m; i++) {
+          const w = p[o + i], a = prev[i];
+          for (let g = 0; g < G; g++) out[g] = out[g] + w * a[g];
+        }
+        for (let g = 0; g < G; g++) out[g] = f(out[g]);
       }
     }
     return grid;
@@ -213,7 +234,7 @@
   const hex = (h) => [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)];
 
   // ---- the decision boundary -------------------------------------------------------------------
-  const RB = 96;  // grid cells across the boundary plot
+  const RB = 84;  // grid cells across the boundary plot: 3 per cell of a neuron's heatmap
   const boundary = $("bpx-boundary");
   const bctx = boundary.getContext("2d");
   const off = document.createElement("canvas");
@@ -236,7 +257,7 @@
   }
   const short = (x) => (Math.abs(x) >= 1000 || (Math.abs(x) < 0.01 && x !== 0) ? x.toExponential(1) : String(+x.toFixed(2)));
   function drawBoundary() {
-    const out = gridValues(cur, RB)[L];
+    const out = frameGrid()[L];
     const img = offctx.createImageData(RB, RB);
     const colours = CLASS_COLOURS.slice(0, Math.max(K, 2)).map(hex);
     const o = new Float64Array(sizes[L]);
@@ -343,7 +364,7 @@
 
   // ---- the network diagram -------------------------------------------------------------------
   const net = $("bpx-net"), netSvg = $("bpx-net-svg");
-  const RN = 28;  // grid cells across a neuron's heatmap
+  const RN = RB / 3;  // grid cells across a neuron's heatmap, read from the boundary's grid
   let nodes = [], edges = [], nodeSize = 24, roomForValues = true;
   const layerName = (l) => (l === 0 ? "input" : l === L ? "output" : "hidden " + l);
   const neuronName = (l, j) => (l === 0 ? D.features[j] : l === L ? (sizes[L] === 1 ? "the output" :
@@ -436,7 +457,7 @@
     return s >= 0 ? mix(BLUE, s) : mix(ORANGE, -s);
   }
   function drawNetwork() {
-    const grid = gridValues(cur, RN), r = atFrame(cur);
+    const grid = frameGrid(), r = atFrame(cur);
     const point = selected && selected.type === "point" ? r.acts[selected.i] : null;
     for (const n of nodes) {
       const v = grid[n.l][n.j], act = n.l === 0 ? "linear" : D.activations[n.l - 1];
@@ -448,7 +469,8 @@
       }
       const img = n.ctx.createImageData(RN, RN);
       for (let at = 0; at < RN * RN; at++) {
-        const rgb = heat(v[at], act, scale);
+        // the centre of a heatmap cell is the centre of the middle one of 3 x 3 grid cells
+        const rgb = heat(v[(3 * Math.floor(at / RN) + 1) * RB + 3 * (at % RN) + 1], act, scale);
         img.data[4 * at] = rgb[0]; img.data[4 * at + 1] = rgb[1]; img.data[4 * at + 2] = rgb[2];
         img.data[4 * at + 3] = 255;
       }
@@ -797,7 +819,7 @@
   $("bpx-back").onclick = closeStepThrough;
 
   // ---- time ------------------------------------------------------------------------------------
-  let cur = 0, timer = null;
+  let cur = 0, timer = null, drawTimes = [];
   const slider = $("bpx-slider"), playBtn = $("bpx-play");
   slider.max = F - 1;
   function go(k) {
@@ -812,9 +834,13 @@
     $("bpx-last").disabled = $("bpx-next").disabled = k === F - 1;
     document.body.dataset.frame = k;
     document.body.dataset.epoch = f.epoch;
+    const t0 = performance.now();
     drawBoundary();
+    const t1 = performance.now();
     drawNetwork();
+    const t2 = performance.now();
     drawCursors();
+    drawTimes = [t1 - t0, t2 - t1, performance.now() - t2];
     if (selected || !document.body.dataset.ready) showDetails();
   }
   function setPlaying(on) {
@@ -939,7 +965,9 @@
     stepThroughOpen: () => !overlay.hidden,
     playing: () => timer !== null,
     plane: () => [fx, fy],
+    drawTimes: () => drawTimes,
   };
   document.body.dataset.ready = "1";
-  window.bpx.loadMs = performance.now();
+  window.bpx.loadMs = performance.now();  // since the navigation started
+  window.bpx.scriptMs = window.bpx.loadMs - started;  // of which this script
 })();
