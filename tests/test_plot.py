@@ -38,7 +38,7 @@ def test_history_png(tmp_path, moons_run):
     height, width, _ = matplotlib.image.imread(path).shape
     assert (width, height) == (1200, 480)
     titles, legend = _texts(fig)
-    assert titles == ["Loss (hinge)", "Accuracy"]
+    assert titles[0] == "Loss (hinge)" and titles[1].startswith("Accuracy: ")
     assert {"training", "validation"} <= set(legend)
     loss_line = fig.axes[0].get_lines()[0]
     assert list(loss_line.get_ydata()) == history.loss
@@ -63,7 +63,7 @@ def test_decision_boundary_multiclass_and_training_figure(tmp_path):
     path = tmp_path / "spiral.png"
     fig = plot_training(history, model, X, y, path=path, resolution=50)
     titles, legend = _texts(fig)
-    assert titles[:2] == ["Loss (cross-entropy)", "Accuracy"]
+    assert titles[0] == "Loss (cross-entropy)" and titles[1].startswith("Accuracy: ")
     assert titles[2].startswith("Decision boundary")
     assert {"class 0", "class 1", "class 2"} <= set(legend)
     assert path.read_bytes()[:8] == PNG
@@ -90,3 +90,27 @@ def test_interactive_use_returns_a_pyplot_figure(moons_run):
     fig = plot_history(history)
     assert plt.fignum_exists(fig.number)
     plt.close(fig)
+
+
+@pytest.mark.parametrize("options", [{}, {"validation_split": 0.3, "patience": 2}])
+def test_the_accuracy_label_never_overlaps_a_legend(tmp_path, options):
+    """Issue 8: in the blobs plot the accuracy label sat on the legend. The kept epoch's
+    accuracy is in the title now, and no text inside a panel touches its legend."""
+    from backprop.data import blobs
+
+    X, y = blobs(seed=0)
+    model = MLP(2, [16, 16, 3], activation="relu", output_activation="linear", seed=0)
+    history = fit(model, X, y, epochs=30, progress=False, **options)
+    fig = plot_training(history, model, X, y, path=tmp_path / "blobs.png", resolution=40)
+    kept = history.best_epoch if history.stopped_early else history.epochs - 1
+    assert fig.axes[1].get_title().startswith(f"Accuracy: {history.accuracy[kept]:.1%} at ")
+    # legend loc="best" steers clear of lines and points but not of free text, so the history
+    # panels hold none: a label drawn inside them could land under the legend again
+    assert fig.axes[0].texts == [] and fig.axes[1].texts == []
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend().get_window_extent(renderer)
+        for text in ax.texts:
+            assert not text.get_window_extent(renderer).overlaps(legend), text.get_text()
+        title = ax.title.get_window_extent(renderer)
+        assert not title.overlaps(legend)

@@ -52,19 +52,20 @@ def _history_axes(ax_loss, ax_acc, history: History) -> None:
     ax_loss.set(title=f"Loss{name}", xlabel="epoch", ylabel="loss")
     if min(history.loss + history.val_loss) > 0 and max(history.loss) / min(history.loss) > 50:
         ax_loss.set_yscale("log")
-    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy", ylim=(-0.02, 1.02))
-    # label the accuracy of the weights the model ends with (the best epoch's after a stop)
+    # the accuracy of the weights the model ends with (the best epoch's after a stop): in the
+    # title and as a dot, never as text in the plot, where the legend could land on it
     kept = history.epochs - 1
-    if (history.stopped_early or history.interrupted) and history.best_epoch is not None:
+    stopped = history.stopped_early or history.interrupted
+    if stopped and history.best_epoch is not None:
         kept = history.best_epoch
-    ax_acc.annotate(
-        f"{history.accuracy[kept]:.1%}",
-        (kept + 1, history.accuracy[kept]),
-        textcoords="offset points",
-        xytext=(-4, -14),
-        ha="right",
-        color=COLORS[0],
+    which = "the best epoch" if stopped and history.best_epoch is not None else "epoch"
+    ax_acc.set(
+        title=f"Accuracy: {history.accuracy[kept]:.1%} at {which} {kept + 1}",
+        xlabel="epoch",
+        ylabel="accuracy",
+        ylim=(-0.02, 1.02),
     )
+    ax_acc.plot([kept + 1], [history.accuracy[kept]], "o", color=COLORS[0], ms=4)
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
