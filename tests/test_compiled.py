@@ -357,10 +357,10 @@ def test_wide_and_deep_sums_are_one_step():
     assert products.describe().count("\n") == 1, products.describe()  # a single dot product
     chain = backprop.compile(sum(x.tanh() for x in xs))  # 20000 adds deep
     assert chain.describe().count("\n") == 2, chain.describe()
+    values = [program.forward() for program in (products, chain)]
     for program in (products, chain):
-        program.forward()
         program.backward()
-    assert products.root.data == pytest.approx(sum(x.data**2 for x in xs), rel=1e-12)
+    assert values[0] == pytest.approx(sum(x.data**2 for x in xs), rel=1e-12)
     assert xs[1].grad == pytest.approx(2 * xs[1].data + (1 - math.tanh(xs[1].data) ** 2))
 
 
@@ -385,7 +385,7 @@ def test_serial_stretches_between_wide_steps(backend):
 
 def test_forward_sees_changed_parameters(backend):
     model, xs, build = batch_mlp("tanh", seed=2)
-    program = backprop.compile(build(), backend=backend)
+    program = backprop.compile(build(), backend=backend, keep_graph=True)
     rng = random.Random(9)
     for p in model.parameters():
         p.data += rng.uniform(-0.1, 0.1)
@@ -500,6 +500,10 @@ def test_inputs_are_fed_per_batch(backend):
     value = program.forward(inputs=batch)
     program.backward()
     grads = [p.grad for p in model.parameters()]
+    assert program.input_data.tolist() == batch.ravel().tolist()
+    with pytest.raises(RuntimeError, match="program.input_data.*sync"):
+        float(flat[0].data)  # the batch went into the array, not the Values
+    program.sync()
     assert [v.data for v in flat] == batch.ravel().tolist()
     e_value, e_grads = eager(build, model.parameters())
     assert same(value, e_value, REL[backend])
@@ -512,7 +516,7 @@ def test_sync_writes_intermediate_nodes_like_eager(backend):
     x = Value(0.5)
     h = (x * 2.0).tanh()
     root = h * h + x
-    program = backprop.compile(root, backend=backend)
+    program = backprop.compile(root, backend=backend, keep_graph=True)
     x.data = -0.25
     program.forward()
     program.backward()
@@ -619,7 +623,7 @@ def test_eager_backward_after_a_replay_is_refused_until_sync():
     x, w = Value(2.0, label="x"), Value(-3.0, label="w")
     h = (x * w).tanh()
     out = h * h + x
-    program = backprop.compile(out)
+    program = backprop.compile(out, keep_graph=True)
     w.data = 0.5
     program.forward()  # the intermediate nodes still hold the traced data
     with pytest.raises(RuntimeError, match="sync"):
@@ -635,7 +639,7 @@ def test_eager_backward_after_a_replay_is_refused_until_sync():
 def test_a_deleted_program_leaves_no_mark_on_its_root():
     x = Value(1.5)
     out = x.exp() * x
-    program = backprop.compile(out)
+    program = backprop.compile(out, keep_graph=True)
     program.forward()
     del program
     out.backward()  # allowed again: nothing replayed the graph any more

@@ -62,8 +62,8 @@ class NumpyBackend:
 
     name = "numpy"
 
-    def prepare(self, tape: Tape) -> NumpyExecutor:
-        return NumpyExecutor(tape)
+    def prepare(self, tape: Tape, dtype: str = "float64") -> NumpyExecutor:
+        return NumpyExecutor(tape, dtype)
 
 
 # ---- where a step reads and writes --------------------------------------------------------
@@ -92,26 +92,66 @@ class _Index:
         if uniq.size < n:
             self.uniq, self.inv = uniq, inv.ravel()
 
-    def take(self, a: np.ndarray) -> np.ndarray:
+    def view(self, a: np.ndarray) -> np.ndarray | None:
+        """The slots of ``a`` as a view (shared memory, made once) when they form an evenly
+        strided grid, else None: such a step reads and writes them with no gather."""
         if self.start is not None:
             return a[self.start : self.stop].reshape(self.shape)
-        return a.take(self.idx)
+        idx = self.idx
+        if idx.size < 2 or idx.ndim > 2 or self.uniq is not None:
+            return None
+        grid = idx.reshape(idx.shape[0], -1) if idx.ndim == 2 else idx.reshape(1, -1)
+        base = int(grid[0, 0])
+        steps = [int(grid[1, 0]) - base if grid.shape[0] > 1 else 1]
+        steps.append(int(grid[0, 1]) - base if grid.shape[1] > 1 else 1)
+        if min(steps) < 1:
+            return None
+        expected = base + np.arange(grid.shape[0])[:, None] * steps[0]
+        if not (expected + np.arange(grid.shape[1]) * steps[1] == grid).all():
+            return None
+        size = a.itemsize
+        strided = np.lib.stride_tricks.as_strided(
+            a[base:], grid.shape, (steps[0] * size, steps[1] * size)
+        )
+        return strided.reshape(self.shape)
 
-    def add_to(self, a: np.ndarray, x) -> None:
-        if self.start is not None:
-            view = a[self.start : self.stop].reshape(self.shape)
-            view += x
-        elif self.uniq is None:
-            a[self.idx] += x  # distinct slots: a buffered fancy add is exact
-        else:
-            x = np.broadcast_to(x, self.shape).ravel()
-            a[self.uniq] += np.bincount(self.inv, weights=x, minlength=self.uniq.size)
+    def reader(self, a: np.ndarray):
+        """() -> the slots' values of ``a``, bound once: a view, or a gather."""
+        view = self.view(a)
+        if view is not None:
+            return lambda: view
+        idx, take = self.idx, a.take
+        return lambda: take(idx)
+
+    def adder(self, a: np.ndarray):
+        """(x) -> None adding x into the slots of ``a``, bound once."""
+        view = self.view(a)
+        if view is not None:
+            add = np.add
+            return lambda x: add(view, x, out=view)
+        if self.uniq is None:
+            idx = self.idx
+
+            def add_distinct(x) -> None:
+                a[idx] += x  # distinct slots: a buffered fancy add is exact
+
+            return add_distinct
+        uniq, inv, shape, bincount = self.uniq, self.inv, self.shape, np.bincount
+
+        def add_repeated(x) -> None:
+            x = np.broadcast_to(x, shape).ravel()
+            a[uniq] += bincount(inv, weights=x, minlength=uniq.size)
+
+        return add_repeated
 
     def __len__(self) -> int:
         return self.idx.size
 
 
 # ---- steps: each computes one run of slots from lower ones --------------------------------
+# A step is planned from the tape alone; ``bind(val, grad)`` then returns its forward and
+# backward as two closures over views of the executor's arrays, made once, so that replay
+# calls little but numpy.
 
 
 class _Elementwise:
@@ -119,18 +159,35 @@ class _Elementwise:
 
     def __init__(self, op: Op, ins: list[_Index], start: int, stop: int, arg) -> None:
         self.op, self.ins, self.start, self.stop, self.arg = op, ins, start, stop, arg
-        self.extra = (arg,) if op.has_arg else ()
-        self.xs: list[np.ndarray] = []
 
-    def forward(self, val: np.ndarray) -> None:
-        self.xs = [ix.take(val) for ix in self.ins]
-        val[self.start : self.stop] = self.op.forward(NUMPY, *self.xs, *self.extra)
+    def bind(self, val: np.ndarray, grad: np.ndarray):
+        forward, backward = self.op.forward, self.op.backward
+        extra = (_as(self.arg, val.dtype),) if self.op.has_arg else ()
+        out, gout = val[self.start : self.stop], grad[self.start : self.stop]
+        readers = [ix.reader(val) for ix in self.ins]
+        adders = [ix.adder(grad) for ix in self.ins]
+        xs: list = []
 
-    def backward(self, val: np.ndarray, grad: np.ndarray) -> None:
-        s, e = self.start, self.stop
-        grads = self.op.backward(NUMPY, grad[s:e], val[s:e], *self.xs, *self.extra)
-        for ix, g in zip(self.ins, grads):
-            ix.add_to(grad, g)
+        def fwd() -> None:
+            xs[:] = [read() for read in readers]
+            out[...] = forward(NUMPY, *xs, *extra)
+
+        def bwd() -> None:
+            for add, g in zip(adders, backward(NUMPY, gout, out, *xs, *extra)):
+                add(g)
+
+        if len(readers) == 1:  # the common case spelled out: relu, tanh, exp ...
+            (read,), (add,) = readers, adders
+
+            def fwd() -> None:  # noqa: F811
+                xs[:] = (x := read(),)
+                out[...] = forward(NUMPY, x, *extra)
+
+            def bwd() -> None:  # noqa: F811
+                (g,) = backward(NUMPY, gout, out, xs[0], *extra)
+                add(g)
+
+        return fwd, bwd
 
     def describe(self) -> str:
         return f"{self.op.name} x{self.stop - self.start}"
@@ -149,31 +206,43 @@ class _SegmentSum:
         self.counts, self.start, self.stop = counts, start, stop
         self.uniform = left.idx.ndim == 2
         self.starts = None if self.uniform else np.r_[0, np.cumsum(counts)[:-1]]
-        self.lv = self.rv = None
 
-    def forward(self, val: np.ndarray) -> None:
-        lv = self.lv = self.left.take(val)
-        rv = self.rv = None if self.right is None else self.right.take(val)
-        out = val[self.start : self.stop]
-        if self.stop - self.start == 1:
-            out[0] = lv.sum() if rv is None else np.dot(lv.ravel(), rv.ravel())
-            return
-        terms = lv if rv is None else lv * rv
-        if self.uniform:
-            np.sum(terms, axis=1, out=out)
-        else:
-            np.add.reduceat(terms, self.starts, out=out)
-
-    def backward(self, val: np.ndarray, grad: np.ndarray) -> None:
-        g = grad[self.start : self.stop]
-        g = g[:, None] if self.uniform else np.repeat(g, self.counts)
-        if self.right is None:
-            self.left.add_to(grad, np.broadcast_to(g, self.left.shape))
-            return
-        self.left.add_to(grad, g * self.rv)
+    def bind(self, val: np.ndarray, grad: np.ndarray):
+        out, gout = val[self.start : self.stop], grad[self.start : self.stop]
+        read_left, add_left = self.left.reader(val), self.left.adder(grad)
+        read_right = None if self.right is None else self.right.reader(val)
+        add_right = mask = None
         if self.right_var is not None:
             mask, index = self.right_var
-            index.add_to(grad, (g * self.lv)[mask])
+            add_right = index.adder(grad)
+        single, uniform, counts, starts = len(out) == 1, self.uniform, self.counts, self.starts
+        shape = self.left.shape
+        last: list = [None, None]
+
+        def fwd() -> None:
+            lv = read_left()
+            rv = None if read_right is None else read_right()
+            last[:] = lv, rv
+            if single:
+                out[0] = lv.sum() if rv is None else np.dot(lv.ravel(), rv.ravel())
+                return
+            terms = lv if rv is None else lv * rv
+            if uniform:
+                np.sum(terms, axis=1, out=out)
+            else:
+                np.add.reduceat(terms, starts, out=out)
+
+        def bwd() -> None:
+            lv, rv = last
+            g = gout[:, None] if uniform else np.repeat(gout, counts)
+            if rv is None:
+                add_left(np.broadcast_to(g, shape))
+                return
+            add_left(g * rv)
+            if add_right is not None:
+                add_right((g * lv)[mask])
+
+        return fwd, bwd
 
     def describe(self) -> str:
         n, terms = self.stop - self.start, int(np.sum(self.counts))
@@ -188,22 +257,36 @@ class _MatMul:
         self.w, self.xt, self.bias, self.coefs = w, xt, bias, coefs
         self.start, self.stop = start, stop
         self.shape = (w.shape[0], xt.shape[1])
-        self.a = self.b = None
 
-    def forward(self, val: np.ndarray) -> None:
-        a = self.a = self.w.take(val)
-        b = self.b = self.xt.take(val)
+    def bind(self, val: np.ndarray, grad: np.ndarray):
         out = val[self.start : self.stop].reshape(self.shape)
-        np.matmul(a, b, out=out)
+        gout = grad[self.start : self.stop].reshape(self.shape)
+        read_w, add_w = self.w.reader(val), self.w.adder(grad)
+        read_x, add_x = self.xt.reader(val), self.xt.adder(grad)
+        matmul, add = np.matmul, np.add
+        last: list = [None, None]
+        read_bias = add_bias = None
         if self.bias is not None:
-            out += (self.bias.take(val) @ self.coefs)[:, None]
+            read_bias, add_bias = self.bias.reader(val), self.bias.adder(grad)
+            coefs = _as(self.coefs, val.dtype)
+            plain = len(coefs) == 1 and coefs[0] == 1.0  # one bias term, times 1: add it
 
-    def backward(self, val: np.ndarray, grad: np.ndarray) -> None:
-        g = grad[self.start : self.stop].reshape(self.shape)
-        self.w.add_to(grad, g @ self.b.T)  # dL/dW = G X^T
-        self.xt.add_to(grad, self.a.T @ g)  # dL/dX = W^T G
-        if self.bias is not None:
-            self.bias.add_to(grad, g.sum(axis=1)[:, None] * self.coefs)
+        def fwd() -> None:
+            a, b = last[:] = read_w(), read_x()
+            matmul(a, b, out=out)
+            if read_bias is not None:
+                bias = read_bias()
+                add(out, bias if plain else (bias @ coefs)[:, None], out=out)
+
+        def bwd() -> None:
+            a, b = last
+            add_w(matmul(gout, b.T))  # dL/dW = G X^T
+            add_x(matmul(a.T, gout))  # dL/dX = W^T G
+            if add_bias is not None:
+                g = gout.sum(axis=1)[:, None]
+                add_bias(g if plain else g * coefs)
+
+        return fwd, bwd
 
     def describe(self) -> str:
         (r, k), c = self.w.shape, self.shape[1]
@@ -222,56 +305,75 @@ class _ScalarRun:
         self.blank = [0.0] * n_nodes
         self.env: list[float] = []
 
-    def forward(self, val: np.ndarray) -> None:
-        env = self.env = self.external.take(val).tolist() + self.blank
-        for out, fwd, _, ins, arg in self.equations:
-            if arg is not None:
-                env[out] = fwd(SCALAR, *[env[j] for j in ins], arg)
-            elif len(ins) == 2:  # the common cases spelled out: no list per node
-                env[out] = fwd(SCALAR, env[ins[0]], env[ins[1]])
-            else:
-                env[out] = fwd(SCALAR, env[ins[0]])
-        val[self.start : self.stop] = [env[j] for j in self.outputs]
+    def bind(self, val: np.ndarray, grad: np.ndarray):
+        out, gout = val[self.start : self.stop], grad[self.start : self.stop]
+        read, add = self.external.reader(val), self.external.adder(grad)
+        equations, outputs, blank = self.equations, self.outputs, self.blank
+        reverse = equations[::-1]
+        n_external = len(self.external)
 
-    def backward(self, val: np.ndarray, grad: np.ndarray) -> None:
-        env, adjoint = self.env, [0.0] * len(self.env)
-        for j, g in zip(self.outputs, grad[self.start : self.stop].tolist()):
-            adjoint[j] = g  # what consumers outside the run sent; those inside add below
-        for out, _, bwd, ins, arg in reversed(self.equations):
-            if arg is not None:
-                grads = bwd(SCALAR, adjoint[out], env[out], *[env[j] for j in ins], arg)
-            elif len(ins) == 2:
-                grads = bwd(SCALAR, adjoint[out], env[out], env[ins[0]], env[ins[1]])
-            else:
-                grads = bwd(SCALAR, adjoint[out], env[out], env[ins[0]])
-            for j, g in zip(ins, grads):
-                adjoint[j] += g
-        self.external.add_to(grad, np.array(adjoint[: len(self.external)]))
+        def fwd() -> None:
+            env = self.env = read().ravel().tolist() + blank
+            for o, rule, _, ins, arg in equations:
+                if arg is not None:
+                    env[o] = rule(SCALAR, *[env[j] for j in ins], arg)
+                elif len(ins) == 2:  # the common cases spelled out: no list per node
+                    env[o] = rule(SCALAR, env[ins[0]], env[ins[1]])
+                else:
+                    env[o] = rule(SCALAR, env[ins[0]])
+            out[...] = [env[j] for j in outputs]
+
+        def bwd() -> None:
+            env = self.env
+            adjoint = [0.0] * len(env)
+            for j, g in zip(outputs, gout.tolist()):
+                adjoint[j] = g  # what consumers outside the run sent; those inside add below
+            for o, _, rule, ins, arg in reverse:
+                if arg is not None:
+                    grads = rule(SCALAR, adjoint[o], env[o], *[env[j] for j in ins], arg)
+                elif len(ins) == 2:
+                    grads = rule(SCALAR, adjoint[o], env[o], env[ins[0]], env[ins[1]])
+                else:
+                    grads = rule(SCALAR, adjoint[o], env[o], env[ins[0]])
+                for j, g in zip(ins, grads):
+                    adjoint[j] += g
+            add(np.array(adjoint[:n_external], dtype=grad.dtype))
+
+        return fwd, bwd
 
     def describe(self) -> str:
         return f"python floats x{self.n_nodes} nodes"
+
+
+def _as(x, dtype):
+    """A step's constant in the replay's dtype: floats stay Python floats (numpy keeps the
+    arrays' dtype for them), arrays are cast once."""
+    return x if x is None or isinstance(x, float) else np.asarray(x, dtype=dtype)
 
 
 # ---- the executor -------------------------------------------------------------------------
 
 
 class NumpyExecutor:
-    def __init__(self, tape: Tape) -> None:
+    def __init__(self, tape: Tape, dtype: str = "float64") -> None:
         self.n_leaves = len(tape.leaf_ids)
         self.steps, self.levels, self.slot, n_slots, self.step_levels = _plan(tape)
         self.root_slot = int(self.slot[tape.root])
-        self.val = np.zeros(n_slots)
+        self.slot = None  # a plan's node-sized arrays are not needed to replay it
+        self.val = np.zeros(n_slots, dtype=dtype)
         self.val[self.n_leaves] = 1.0  # the constants that plain terms are multiplied by
         self.val[self.n_leaves + 1] = -1.0
-        self.grad = np.zeros(n_slots)
+        self.grad = np.zeros(n_slots, dtype=dtype)
+        bound = [step.bind(self.val, self.grad) for step in self.steps]
+        self._forward = [fwd for fwd, _ in bound]
+        self._backward = [bwd for _, bwd in reversed(bound)]
 
     def forward(self, leaf_data: np.ndarray) -> float:
-        val = self.val
-        val[: self.n_leaves] = leaf_data
+        self.val[: self.n_leaves] = leaf_data
         with np.errstate(all="ignore"):
-            for step in self.steps:
-                step.forward(val)
-        return float(val[self.root_slot])
+            for step in self._forward:
+                step()
+        return float(self.val[self.root_slot])
 
     def backward(self, grad: float, leaf_grads: np.ndarray) -> np.ndarray:
         adjoint = self.grad
@@ -279,12 +381,14 @@ class NumpyExecutor:
         adjoint[self.n_leaves :] = 0.0
         adjoint[self.root_slot] += grad
         with np.errstate(all="ignore"):
-            for step in reversed(self.steps):
-                step.backward(self.val, adjoint)
+            for step in self._backward:
+                step()
         return adjoint[: self.n_leaves]
 
     def describe(self) -> str:
         lines = [f"numpy: {len(self.steps)} steps over {self.levels} levels"]
+        if self.val.dtype != np.float64:
+            lines[0] += f", {self.val.dtype}"
         lines += [f"  level {level}: {step.describe()}" for level, step in self.step_levels]
         return "\n".join(lines)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from collections import deque
 from collections.abc import Iterable, Sequence
 from itertools import repeat
@@ -59,8 +60,8 @@ class _Deferred:
         backend = getattr(importlib.import_module(self.module, __package__), self.attribute)
         return backend(**options)
 
-    def prepare(self, tape: Tape) -> Executor:
-        return self.load().prepare(tape)
+    def prepare(self, tape: Tape, **options) -> Executor:
+        return self.load().prepare(tape, **options)
 
 
 BACKENDS: dict[str, Backend] = {
@@ -77,6 +78,8 @@ def compile(
     device: str | None = None,
     inputs: Sequence[Value] | None = None,
     parameters: Sequence[Value] | None = None,
+    keep_graph: bool = False,
+    dtype: str = "float64",
 ) -> Program:
     """Trace the graph under root once into a Program that replays forward and backward.
 
@@ -107,16 +110,65 @@ def compile(
                 f"device={device!r} is for backend='torch'; the {backend} backend runs on the CPU"
             )
         chosen = chosen.load(device=device)  # checks the device before tracing
-    return Program(trace(root), root, chosen, inputs, parameters)
+    tape = trace(root)
+    return Program(tape, root, chosen, inputs, parameters, keep_graph=keep_graph, dtype=dtype)
+
+
+class _Elsewhere:
+    """What a Value's .data or .grad holds while a Program keeps the number in its own array.
+
+    It is not a number: reading it mid-training (arithmetic, float(), comparisons, formatting)
+    raises and says where the number is, instead of giving a stale value silently.
+    """
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def __repr__(self) -> str:
+        return f"<in {self.where}>"
+
+    def _refuse(self, *args, **kwargs):
+        raise RuntimeError(
+            f"this number lives in {self.where}, which changes it every step: call "
+            f"program.sync() to write it back to the Values before reading it"
+        )
+
+    __float__ = __int__ = __index__ = __bool__ = __format__ = __round__ = _refuse
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
+    __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __neg__ = __abs__ = _refuse
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _Constant:
+    """A constant leaf's number after compile(): what the listing shows in place of the Value."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: float) -> None:
+        self.data = data
+
+
+LISTING_LIMIT = 100_000  # without keep_graph, a program keeps its tape (for listing) up to this
 
 
 class Program:
-    """A traced graph: ``forward()`` and ``backward()`` replay it over the leaves' current data.
+    """A traced graph: ``forward()`` and ``backward()`` replay it over its leaves' numbers.
 
-    What it writes: ``forward()`` sets ``root.data``; ``backward()`` accumulates into every
-    leaf's ``.grad`` exactly as ``root.backward()`` would (or sets it: ``accumulate=False``).
-    Intermediate nodes keep the data and grad they had when traced (writing a million Values
-    back would cost what eager costs); ``sync()`` writes them, to look at or draw the graph.
+    The leaves' numbers live in two flat float64 arrays, ``leaf_data`` and ``leaf_grad``:
+    parameters first (``parameter_data``, ``parameter_grad``, in ``parameters`` order), then
+    inputs (``input_data``, ``input_grad``), then the other leaves. Until the arrays are used,
+    a program reads its leaves' ``.data`` at every ``forward()`` and writes their ``.grad`` at
+    every ``backward()``, as eager mode does. From the first use of ``parameter_data`` or
+    ``parameter_grad`` (and of ``input_data``, or ``forward(inputs=...)``) the program keeps
+    those numbers in its arrays instead, and the Values hold a marker that refuses to be read
+    until ``sync()`` writes the numbers back.
+
+    Without ``keep_graph=True`` the program keeps only what replay needs: not the root, nor
+    the intermediate nodes, nor (with ``parameters=``) the constant leaves, whose numbers are
+    copied at compile time. ``forward()`` then returns the root's value without writing it.
     """
 
     def __init__(
@@ -126,30 +178,190 @@ class Program:
         backend: Backend,
         inputs: Sequence[Value] | None = None,
         parameters: Sequence[Value] | None = None,
+        *,
+        keep_graph: bool = False,
+        dtype: str = "float64",
     ) -> None:
-        self.tape = tape
-        self.root = root
-        self.leaves: list[Value] = tape.leaves  # the program holds them: their ids stay unique
-        self._leaf_ids = frozenset(map(id, self.leaves))
+        import numpy as np
+
+        if not isinstance(keep_graph, bool):
+            raise TypeError(f"keep_graph must be True or False, got {keep_graph!r}")
+        if dtype not in ("float64", "float32"):
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        if dtype != "float64" and backend.name != "numpy":
+            raise ValueError(f"dtype={dtype!r} is for the numpy backend, not {backend.name!r}")
+        self.n_nodes = len(tape)
+        self.keep_graph, self.dtype = keep_graph, dtype
+        self._leaf_ids = frozenset(map(id, tape.leaves))
         self.inputs: list[Value] = [] if inputs is None else list(inputs)
         self.check_leaves(self.inputs, "input")
+        self.parameters: list[Value] | None = None
         if parameters is not None:
-            self.check_leaves(parameters, "parameter")
+            self.parameters = list(parameters)
+            self.check_leaves(self.parameters, "parameter")
+        named = (self.parameters or []) + self.inputs
+        if len(set(map(id, named))) != len(named):
+            raise ValueError("a Value appears twice among the parameters and inputs")
+
+        # leaves in program order: parameters, inputs, the other leaves
+        position = dict(zip(map(id, tape.leaves), range(len(tape.leaves))))
+        first = [position[id(v)] for v in named]
+        taken = set(first)
+        rest = [k for k in range(len(tape.leaves)) if k not in taken]
+        order = first + rest
+        leaves = [tape.leaves[k] for k in order]
+        self.n_parameters = 0 if self.parameters is None else len(self.parameters)
+        self.n_inputs = len(self.inputs)
+        # with parameters= named, the other leaves are constants: copied now, not kept
+        n_live = len(first) if self.parameters is not None else len(leaves)
+        self.leaves: list[Value] = leaves[:n_live]  # the Values the program reads and writes
+        self._leaf_ids = frozenset(map(id, self.leaves))
+        self.leaf_data = np.zeros(len(leaves))
+        self.leaf_grad = np.zeros(len(leaves))
+        self.leaf_data[n_live:] = _read(leaves[n_live:], _data, "data")
+        constants = [_Constant(x) for x in self.leaf_data[n_live:].tolist()]
+        replay_tape = Tape(
+            tape.codes,
+            tape.columns,
+            tape.args,
+            [tape.leaf_ids[k] for k in order],
+            self.leaves + constants,
+            tape.labels,
+        )
+        del tape, leaves, position
         self.backend = backend
-        self.executor = backend.prepare(tape)
+        options = {} if dtype == "float64" else {"dtype": dtype}
+        self.executor = backend.prepare(replay_tape, **options)
+        keep_tape = keep_graph or self.n_nodes <= LISTING_LIMIT
+        self.tape: Tape | None = replay_tape if keep_tape else None
+        self.root: Value | None = None
+        if keep_graph:
+            self.root = root
+        elif root._fn is not None:
+            root.data = _Elsewhere("what program.forward() returns (compiled, keep_graph=False)")
+        # which stretches of leaf_data the Values hold (False) and which the arrays (True)
+        self._owned = {"parameters": False, "inputs": False}
+        self._tokens = {
+            "parameters": (
+                _Elsewhere("program.parameter_data"),
+                _Elsewhere("program.parameter_grad"),
+            ),
+            "inputs": (_Elsewhere("program.input_data"), _Elsewhere("program.input_grad")),
+        }
+        self._token_refs: dict[str, int] = {}
+        self._zeros = np.zeros(len(self.leaf_grad))
+        self._views = {
+            "parameter_data": self.leaf_data[: self.n_parameters],
+            "parameter_grad": self.leaf_grad[: self.n_parameters],
+            "input_data": self.leaf_data[self.n_parameters : self.n_parameters + self.n_inputs],
+            "input_grad": self.leaf_grad[self.n_parameters : self.n_parameters + self.n_inputs],
+        }
         self._ran_forward = False
+
+    # ---- the flat arrays --------------------------------------------------------------------
+
+    def _array(self, name: str, group: str):
+        if group == "parameters" and self.parameters is None:
+            raise AttributeError(
+                f"{name} needs the parameters named: compile(root, parameters=model.parameters())"
+            )
+        self._own(group)
+        return self._views[name]
+
+    def _assign(self, name: str, group: str, value) -> None:
+        view = self._array(name, group)
+        if value is not view:  # `program.parameter_data -= ...` hands back the view itself
+            view[...] = value
+
+    parameter_data = property(
+        lambda self: self._array("parameter_data", "parameters"),
+        lambda self, v: self._assign("parameter_data", "parameters", v),
+        doc="The parameters' data, a float64 view in ``parameters`` order (update in place).",
+    )
+    parameter_grad = property(
+        lambda self: self._array("parameter_grad", "parameters"),
+        lambda self, v: self._assign("parameter_grad", "parameters", v),
+        doc="The parameters' grads, a float64 view in ``parameters`` order.",
+    )
+    input_data = property(
+        lambda self: self._array("input_data", "inputs"),
+        lambda self, v: self._assign("input_data", "inputs", v),
+        doc="The inputs' data, a float64 view in ``inputs`` order.",
+    )
+    input_grad = property(
+        lambda self: self._array("input_grad", "inputs"),
+        lambda self, v: self._assign("input_grad", "inputs", v),
+        doc="The inputs' grads, a float64 view in ``inputs`` order.",
+    )
+
+    def _group(self, group: str) -> tuple[int, int]:
+        if group == "parameters":
+            return 0, self.n_parameters
+        return self.n_parameters, self.n_parameters + self.n_inputs
+
+    def _own(self, group: str) -> None:
+        """Move a group's numbers from its Values into the arrays; the Values get markers."""
+        if self._owned[group]:
+            return
+        start, stop = self._group(group)
+        values = self.leaves[start:stop]
+        self.leaf_data[start:stop] = _read(values, _data, "data")
+        self.leaf_grad[start:stop] = _read(values, _grad, "grad")
+        data_token, grad_token = self._tokens[group]
+        _set_all(values, "data", data_token)
+        _set_all(values, "grad", grad_token)
+        self._owned[group] = True
+        self._token_refs[group] = sys.getrefcount(data_token) + sys.getrefcount(grad_token)
+
+    def _take_assignments(self, group: str) -> None:
+        """Numbers assigned to an owned Value's .data or .grad (``p.data = 0.5``, a
+        ``model.zero_grad()``) go into the arrays: a reference count says whether any was."""
+        data_token, grad_token = self._tokens[group]
+        refs = sys.getrefcount(data_token) + sys.getrefcount(grad_token)
+        if refs == self._token_refs[group]:
+            return
+        start, stop = self._group(group)
+        for k in range(start, stop):
+            v = self.leaves[k]
+            if v.data is not data_token:
+                self.leaf_data[k] = _read([v], _data, "data")[0]
+                v.data = data_token
+            if v.grad is not grad_token:
+                self.leaf_grad[k] = _read([v], _grad, "grad")[0]
+                v.grad = grad_token
+        self._token_refs[group] = sys.getrefcount(data_token) + sys.getrefcount(grad_token)
+
+    def _release(self, group: str) -> None:
+        """Write a group's numbers back to its Values, which hold them again from now on."""
+        if not self._owned[group]:
+            return
+        self._take_assignments(group)
+        start, stop = self._group(group)
+        values = self.leaves[start:stop]
+        _set_all(values, "data", self.leaf_data[start:stop].tolist())
+        _set_all(values, "grad", self.leaf_grad[start:stop].tolist())
+        self._owned[group] = False
+
+    # ---- replay -------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         return (
-            f"Program({len(self.tape)} nodes, {len(self.leaves)} leaves, "
+            f"Program({self.n_nodes} nodes, {len(self.leaf_data)} leaves, "
             f"backend={self.backend.name!r})"
         )
 
     def __str__(self) -> str:
+        if self.tape is None:
+            return f"{self!r}\n(compile with keep_graph=True to keep the tape for a listing)"
         return f"{self!r}\n{self.tape.listing(limit=40)}"
 
     def listing(self, limit: int | None = None) -> str:
         """The tape, one node a line: '%7 = mul %3 %5'."""
+        if self.tape is None:
+            raise ValueError(
+                f"this program of {self.n_nodes} nodes kept no tape: compile with "
+                f"keep_graph=True to list it"
+            )
         return self.tape.listing(limit)
 
     def describe(self) -> str:
@@ -157,7 +369,7 @@ class Program:
         return self.executor.describe()
 
     def check_leaves(self, values: Iterable[Value], what: str = "value") -> None:
-        """Raise LeafMismatchError unless every value is a leaf of this program's graph."""
+        """Raise LeafMismatchError unless every value is a leaf this program reads."""
         values = list(values)
         if all(map(self._leaf_ids.__contains__, map(id, values))):
             return
@@ -167,27 +379,46 @@ class Program:
             f"from other Value objects. Compile the graph that uses these Values."
         )
 
-    def forward(self, inputs: Iterable[float] | None = None) -> float:
-        """Recompute the graph from the leaves' current .data; set and return root.data.
+    def _gather(self) -> None:
+        """Bring the leaves' numbers up to date in leaf_data: Values read where they hold
+        them, assignments to owned Values taken."""
+        owned = self._owned
+        p, i = self.n_parameters, self.n_parameters + self.n_inputs
+        if owned["parameters"]:
+            self._take_assignments("parameters")
+        elif p:
+            self.leaf_data[:p] = _read(self.leaves[:p], _data, "data")
+        if owned["inputs"]:
+            self._take_assignments("inputs")
+        elif i > p:
+            self.leaf_data[p:i] = _read(self.leaves[p:i], _data, "data")
+        if len(self.leaves) > i:
+            self.leaf_data[i : len(self.leaves)] = _read(self.leaves[i:], _data, "data")
 
-        ``inputs``, when given, is first assigned to the ``inputs`` leaves named at compile
-        time (any nesting, e.g. a (batch, features) array, flattened in row order).
+    def forward(self, inputs=None) -> float:
+        """Recompute the graph from the leaves' numbers and return the root's value (also set
+        as root.data when compiled with keep_graph=True).
+
+        ``inputs``, when given, is one array of numbers for the ``inputs`` leaves named at
+        compile time (any nesting, e.g. a (batch, features) array, flattened in row order);
+        it goes into ``input_data`` without touching the input Values.
         """
         if inputs is not None:
             self._assign_inputs(inputs)
-        leaf_data = self._read(_data, "data")
-        value = self.executor.forward(leaf_data)
-        self.root.data = value
+        self._gather()
+        value = self.executor.forward(self.leaf_data)
         self._ran_forward = True
-        engine._replayed_roots.add(id(self.root))  # until sync(): see Value.backward
+        if self.root is not None:
+            self.root.data = value
+            engine._replayed_roots.add(id(self.root))  # until sync(): see Value.backward
         return value
 
     def backward(self, grad: float = 1.0, *, accumulate: bool = True) -> None:
-        """Add grad * d(root)/d(leaf) into every leaf's .grad, with the last forward's values.
+        """Add grad * d(root)/d(leaf) into every leaf's grad, with the last forward's values.
 
         Leaves accumulate, as in eager mode: zero the grads between steps. ``accumulate=False``
-        sets every leaf's .grad instead, ignoring what it held: ``zero_grad()`` and
-        ``backward()`` in one pass over the leaves instead of three.
+        sets every leaf's grad instead, ignoring what it held: ``zero_grad()`` and
+        ``backward()`` in one pass instead of three.
         """
         try:
             grad = float(grad)
@@ -196,25 +427,63 @@ class Program:
         if not self._ran_forward:
             self.forward()
         if accumulate:
-            old = self._read(_grad, "grad")
+            self._gather_grads()
+            new = self.executor.backward(grad, self.leaf_grad)
         else:
-            import numpy as np
+            new = self.executor.backward(grad, self._zeros)
+        self.leaf_grad[...] = new
+        self._scatter_grads()
 
-            old = np.zeros(len(self.leaves))
-        new = self.executor.backward(grad, old)
-        new = new.tolist() if hasattr(new, "tolist") else list(new)
-        deque(map(setattr, self.leaves, repeat("grad"), new), maxlen=0)  # no Python loop
+    def _gather_grads(self) -> None:
+        owned = self._owned
+        p, i = self.n_parameters, self.n_parameters + self.n_inputs
+        if owned["parameters"]:
+            self._take_assignments("parameters")
+        elif p:
+            self.leaf_grad[:p] = _read(self.leaves[:p], _grad, "grad")
+        if owned["inputs"]:
+            self._take_assignments("inputs")
+        elif i > p:
+            self.leaf_grad[p:i] = _read(self.leaves[p:i], _grad, "grad")
+        if len(self.leaves) > i:
+            self.leaf_grad[i : len(self.leaves)] = _read(self.leaves[i:], _grad, "grad")
+
+    def _scatter_grads(self) -> None:
+        """Write the grads of the leaves whose Values hold their numbers."""
+        owned = self._owned
+        p, i = self.n_parameters, self.n_parameters + self.n_inputs
+        if not owned["parameters"] and not owned["inputs"]:
+            _set_all(self.leaves, "grad", self.leaf_grad[: len(self.leaves)].tolist())
+            return
+        if not owned["parameters"] and p:
+            _set_all(self.leaves[:p], "grad", self.leaf_grad[:p].tolist())
+        if not owned["inputs"] and i > p:
+            _set_all(self.leaves[p:i], "grad", self.leaf_grad[p:i].tolist())
+        if len(self.leaves) > i:
+            _set_all(self.leaves[i:], "grad", self.leaf_grad[i : len(self.leaves)].tolist())
 
     def zero_grad(self) -> None:
-        """Set every leaf's .grad to 0 (parameters, inputs and the graph's constants)."""
-        deque(map(setattr, self.leaves, repeat("grad"), repeat(0.0)), maxlen=0)
+        """Set every leaf's grad to 0 (parameters, inputs and the graph's other leaves)."""
+        self.leaf_grad[...] = 0.0
+        for group in ("parameters", "inputs"):
+            if self._owned[group]:
+                self._take_assignments(group)  # an assigned grad is zeroed too
+                self.leaf_grad[slice(*self._group(group))] = 0.0
+        self._scatter_grads()
 
     def sync(self) -> None:
-        """Write every intermediate node's .data and .grad as eager forward and backward would
-        (a Python loop over nodes: for inspecting or drawing the graph, not for training)."""
+        """Write the numbers back to the Values: the parameters' and inputs' data and grads
+        (which hold them again from then on), and, with keep_graph=True, every intermediate
+        node's data and grad as eager forward and backward would (a Python loop over nodes:
+        for looking at or drawing the graph, not for training)."""
+        self._gather()
+        self._release("parameters")
+        self._release("inputs")
+        if self.root is None:
+            return
         reference = PythonBackend().prepare(self.tape)
-        reference.forward(self._read(_data, "data"))
-        adjoint = reference.adjoints(1.0, [0.0] * len(self.leaves))
+        reference.forward(self.leaf_data)
+        adjoint = reference.adjoints(1.0, [0.0] * len(self.leaf_data))
         order = self.root.topological_order()
         for node, value, g in zip(order, reference.values, adjoint):
             if node._fn is not None:
@@ -222,38 +491,52 @@ class Program:
         engine._replayed_roots.discard(id(self.root))
 
     def __del__(self) -> None:
+        # the Values must not keep markers of a program that is gone: write the numbers back
+        try:
+            for group in ("parameters", "inputs"):
+                self._release(group)
+        except Exception:  # noqa: BLE001  (a half-built program holds nothing to release)
+            pass
         # the root may outlive the program; its id must not stay marked (or be reused marked)
         replayed = getattr(engine, "_replayed_roots", None)
-        if replayed is not None and hasattr(self, "root"):
+        if replayed is not None and getattr(self, "root", None) is not None:
             replayed.discard(id(self.root))
 
     def _assign_inputs(self, inputs) -> None:
         import numpy as np
 
         try:
-            flat = np.asarray(inputs, dtype=float).ravel()
+            flat = np.asarray(inputs, dtype=np.float64).ravel()
         except (TypeError, ValueError):
             raise TypeError(f"inputs must be numbers, got {inputs!r:.80}") from None
-        if flat.size != len(self.inputs):
+        if flat.size != self.n_inputs:
             raise ValueError(
                 f"inputs has {flat.size} numbers, but the program was compiled with "
-                f"{len(self.inputs)} input leaves"
+                f"{self.n_inputs} input leaves"
             )
-        deque(map(setattr, self.inputs, repeat("data"), flat.tolist()), maxlen=0)
+        self.input_data = flat
 
-    def _read(self, getter, what: str) -> np.ndarray:
-        import numpy as np  # already loaded after the first call: a dictionary lookup
 
-        n = len(self.leaves)
-        try:
-            return np.fromiter(map(getter, self.leaves), float, n)
-        except (TypeError, ValueError):
-            # find the culprit only on the error path, so the normal path stays loop-free
-            for i, v in enumerate(self.leaves):
-                x = getter(v)
-                if not isinstance(x, (int, float)):
-                    raise TypeError(
-                        f"leaf {i} ({v.label or 'unlabelled'}) has .{what} = {x!r:.60}: "
-                        f"a program reads real numbers only"
-                    ) from None
-            raise
+def _set_all(values: Sequence[Value], name: str, numbers) -> None:
+    """values[k].name = numbers[k] (or one object for all), with no Python loop."""
+    if not isinstance(numbers, list):
+        numbers = repeat(numbers)
+    deque(map(setattr, values, repeat(name), numbers), maxlen=0)
+
+
+def _read(values: Sequence[Value], getter, what: str) -> np.ndarray:
+    """The values' .data (or .grad) as a float64 array, or a TypeError naming a non-number."""
+    import numpy as np  # already loaded after the first call: a dictionary lookup
+
+    try:
+        return np.fromiter(map(getter, values), np.float64, len(values))
+    except (TypeError, ValueError):
+        # find the culprit only on the error path, so the normal path stays loop-free
+        for i, v in enumerate(values):
+            x = getter(v)
+            if not isinstance(x, (int, float)):
+                raise TypeError(
+                    f"leaf {i} ({v.label or 'unlabelled'}) has .{what} = {x!r:.60}: "
+                    f"a program reads real numbers only"
+                ) from None
+        raise
