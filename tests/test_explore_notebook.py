@@ -56,8 +56,10 @@ def test_the_explorer_shows_inline_in_a_browser(executed, tmp_path):
         frame = page.frame_locator("iframe")
         frame.locator("#bpx-app").wait_for(state="visible")
         inner = page.frames[1]
-        inner.wait_for_function("window.bpx && window.bpx.ready === true")
-        assert inner.evaluate("window.bpx.frames()") == 101
+        inner.wait_for_function("document.body.dataset.ready === '1'")
+        assert inner.evaluate("window.bpx.frames") == 101
+        canvas = inner.locator("canvas").first
+        assert canvas.bounding_box()["width"] > 100  # drawn at a readable size inside the cell
         browser.close()
     assert not errors, errors
     assert [u for u in requests if not u.startswith(("file:", "about:", "data:"))] == []
