@@ -106,7 +106,7 @@ def test_the_accuracy_label_never_overlaps_a_legend(tmp_path, options):
     assert fig.axes[1].get_title().startswith(f"Accuracy: {history.accuracy[kept]:.1%} at ")
     # legend loc="best" steers clear of lines and points but not of free text, so the history
     # panels hold none: a label drawn inside them could land under the legend again
-    assert fig.axes[0].texts == [] and fig.axes[1].texts == []
+    assert len(fig.axes[0].texts) == 0 and len(fig.axes[1].texts) == 0
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
         legend = ax.get_legend().get_window_extent(renderer)
