@@ -746,7 +746,7 @@ def python_script(
         if _TORCH_ACTIVATION[act] is not None:
             layers.append(f"    torch.nn.{_TORCH_ACTIVATION[act]}(),")
     lines = [
-        f'"""{source}, rebuilt in PyTorch: an MLP {sizes} with activations {acts}.',
+        f'"""{source[0].upper()}{source[1:]}, rebuilt in PyTorch: an MLP {sizes}, {acts}.',
         "",
         "Written by `backprop export --to python`. It needs only torch:",
         "",
@@ -781,10 +781,9 @@ def python_script(
             lines.append(f"    model[{at}].weight.copy_(torch.tensor([")
             for j, row in enumerate(w_rows):
                 lines.append(f"        [{', '.join(map(repr, row))}],  # neuron {j}")
-            lines.append("    ]))")
-            lines.append(
-                f"    model[{at}].bias.copy_(torch.tensor([{', '.join(map(repr, biases))}]))"
-            )
+            lines.append("    ], dtype=DTYPE))")
+            numbers = ", ".join(map(repr, biases))
+            lines.append(f"    model[{at}].bias.copy_(torch.tensor([{numbers}], dtype=DTYPE))")
     else:
         lines += [
             "# the weights, from the backprop model file beside this script: parameter",
@@ -807,7 +806,8 @@ def python_script(
     header = ["prediction", "score"] if binary else ["prediction"] + [f"score_{c}" for c in classes]
     lines += [
         "",
-        f"# the classes, in the model's order; loss {loss!r}: {rule}",
+        f"# the classes, in the model's order. The loss was {loss!r}, so a row's class is",
+        f"# {rule}",
         f"CLASSES = {[str(c) for c in classes]!r}",
         "",
         "# example rows: replace them, or name a CSV on the command line",

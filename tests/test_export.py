@@ -1,0 +1,354 @@
+"""`backprop export`: every format round-trips random MLPs of every activation to backprop's own
+outputs (float64: 1e-12; an ONNX file run in onnxruntime; the Python script in a fresh process,
+printing what `backprop predict` prints), and every bad input is a one-line error.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from backprop import MLP, Value, save  # noqa: E402
+from backprop.cli import main  # noqa: E402
+from backprop.pytorch import from_torch, load_safetensors, python_script, to_torch  # noqa: E402
+
+ACTIVATIONS = ["tanh", "relu", "sigmoid", "linear"]
+
+
+def random_mlp(seed: int) -> MLP:
+    rng = random.Random(seed)
+    nouts = [rng.randint(1, 5) for _ in range(rng.randint(0, 2))] + [rng.randint(1, 3)]
+    return MLP(rng.randint(1, 4), nouts, activation=[rng.choice(ACTIVATIONS) for _ in nouts])
+
+
+def every_activation() -> list[MLP]:
+    """One model per activation (every layer), then random mixes."""
+    models = [MLP(3, [5, 4, 2], activation=a, seed=k) for k, a in enumerate(ACTIVATIONS)]
+    random.seed(7)
+    return models + [random_mlp(seed) for seed in range(4)]
+
+
+def sample_rows(model: MLP, n: int = 6, seed: int = 1) -> list[list[float]]:
+    rng = random.Random(seed)
+    return [[rng.uniform(-3, 3) for _ in range(model.sizes[0])] for _ in range(n)]
+
+
+def outputs(model: MLP, xs) -> list[list[float]]:
+    outs = [model(x) for x in xs]
+    return [[o.data] if isinstance(o, Value) else [v.data for v in o] for o in outs]
+
+
+def export(capsys, *argv) -> str:
+    code = main(["export", *map(str, argv)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return captured.out
+
+
+# ---- torch: a safetensors state_dict -------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", range(8))
+def test_safetensors_round_trip(tmp_path, capsys, k):
+    from safetensors.torch import load_file
+
+    model = every_activation()[k]
+    save(model, tmp_path / "m.json", metadata={"loss": "mse"})
+    out = tmp_path / "m.safetensors"
+    text = export(capsys, "--model", tmp_path / "m.json", "--to", "torch", "--out", out)
+    assert f"wrote a state_dict (float64) of the MLP {model.sizes}" in text
+    raw = out.read_bytes()
+    header_size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + header_size])  # a JSON header and raw numbers: no pickle
+    assert header["__metadata__"]["format"] == "backprop-mlp"
+    state = load_file(out)
+    assert all(t.dtype == torch.float64 for t in state.values())
+    module = to_torch(MLP(model.sizes[0], model.sizes[1:], activation=model.activations, seed=99))
+    module.load_state_dict(state)
+    xs = sample_rows(model)
+    with torch.no_grad():
+        got = module(torch.tensor(xs, dtype=torch.float64)).tolist()
+    for a, b in zip(got, outputs(model, xs)):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-14)
+    assert load_safetensors(out).state_dict() == model.state_dict()  # and back, exactly
+
+
+# ---- onnx: through torch.onnx.export, run in onnxruntime -------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_onnx_runs_in_onnxruntime_with_equal_outputs(tmp_path, capsys, dtype):
+    import numpy as np
+    import onnxruntime
+
+    for k, model in enumerate(every_activation()):
+        save(model, tmp_path / f"m{k}.json")
+        out = tmp_path / f"m{k}.onnx"
+        export(
+            capsys,
+            "--model",
+            tmp_path / f"m{k}.json",
+            "--to",
+            "onnx",
+            "--out",
+            out,
+            "--dtype",
+            dtype,
+        )
+        session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        xs = sample_rows(model, n=5, seed=k)
+        (got,) = session.run(None, {"input": np.array(xs, dtype=dtype)})
+        assert got.dtype == np.dtype(dtype) and got.shape == (5, model.sizes[-1])
+        rel, abs_ = (1e-12, 1e-14) if dtype == "float64" else (1e-5, 1e-6)
+        for a, b in zip(got.tolist(), outputs(model, xs)):
+            assert a == pytest.approx(b, rel=rel, abs=abs_), (k, model)
+
+
+# ---- python: a standalone script ----------------------------------------------------------------
+
+
+def predict_csv(capsys, model_file, data_file) -> list[list[str]]:
+    assert main(["predict", "--model", str(model_file), "--data", str(data_file)]) == 0
+    return list(csv.reader(io.StringIO(capsys.readouterr().out)))
+
+
+def run_script(path, *args) -> list[list[str]]:
+    """Run the script in a fresh interpreter in which backprop cannot be imported."""
+    blocker = (
+        "import runpy, sys; sys.modules['backprop'] = None; sys.argv = sys.argv[1:]; "
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", blocker, str(path), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return list(csv.reader(io.StringIO(done.stdout)))
+
+
+def assert_same_predictions(script_rows, predict_rows):
+    assert script_rows[0] == predict_rows[0]  # the header
+    assert len(script_rows) == len(predict_rows)
+    for mine, theirs in zip(script_rows[1:], predict_rows[1:]):
+        assert mine[0] == theirs[0]  # the predicted label, exactly
+        scores = [float(x) for x in mine[1:]]
+        assert scores == pytest.approx([float(x) for x in theirs[1:]], rel=1e-12, abs=1e-14)
+
+
+def test_the_python_script_prints_what_predict_prints(tmp_path, capsys):
+    """Two scripts of a model trained here, one with its weights inline (run on a CSV) and one
+    reading the JSON beside it (run on its example rows), each in a fresh process."""
+    for folder in ("inline", "json"):
+        (tmp_path / folder).mkdir()
+    model_file = tmp_path / "inline" / "model.json"
+    argv = ["train", "--dataset", "moons", "--samples", "30", "--hidden", "6", "--epochs", "5"]
+    assert main(argv + ["--quiet", "--save", str(model_file)]) == 0
+    capsys.readouterr()
+    points = tmp_path / "points.csv"
+    rng = random.Random(3)
+    points.write_text(
+        "x1,x2\n" + "".join(f"{rng.uniform(-2, 3)},{rng.uniform(-1, 2)}\n" for _ in range(25))
+    )
+    expected = predict_csv(capsys, model_file, points)
+    assert {row[0] for row in expected[1:]} == {"0", "1"}  # both classes predicted
+
+    inline = tmp_path / "inline" / "model.py"
+    export(capsys, "--model", model_file, "--to", "python", "--out", inline)
+    text = inline.read_text()
+    assert "import backprop" not in text and "from backprop" not in text
+    assert "torch.nn.Linear(2, 6)" in text and "torch.nn.ReLU()" in text
+    compile(text, str(inline), "exec")
+
+    beside = tmp_path / "json" / "model.py"
+    printed = export(
+        capsys, "--model", model_file, "--to", "python", "--out", beside, "--weights", "json"
+    )
+    assert "wrote its weights beside it" in printed
+    assert json.loads((tmp_path / "json" / "model.json").read_text())["weights"]
+    assert "weight.copy_" not in beside.read_text()  # it reads them, it does not hold them
+
+    assert_same_predictions(run_script(inline, points), expected)
+    # without a CSV, the JSON-reading script predicts its example rows
+    examples = tmp_path / "examples.csv"
+    namespace: dict = {"__name__": "exported"}
+    exec(beside.read_text().replace("Path(__file__)", f"Path({str(beside)!r})"), namespace)
+    with examples.open("w") as f:
+        csv.writer(f).writerows(namespace["EXAMPLES"])
+    assert_same_predictions(run_script(beside), predict_csv(capsys, model_file, examples))
+
+
+@pytest.mark.parametrize("k", range(8))
+def test_python_scripts_of_every_activation_rebuild_the_model(k):
+    """Each script run in this process (its text, not backprop, builds the model)."""
+    model = every_activation()[k]
+    xs = sample_rows(model, seed=k)
+    text = python_script(model, examples=xs)
+    namespace: dict = {"__name__": "exported"}
+    exec(compile(text, "model.py", "exec"), namespace)
+    with torch.no_grad():
+        got = namespace["model"](torch.tensor(xs, dtype=torch.float64)).tolist()
+    for a, b in zip(got, outputs(model, xs)):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-14)
+    assert from_torch(namespace["model"]).state_dict() == model.state_dict()
+
+
+def test_example_rows_from_a_csv_and_cross_entropy_labels(tmp_path, capsys):
+    model = MLP(2, [4, 3], activation=["tanh", "linear"], seed=2)
+    save(model, tmp_path / "m.json", metadata={"loss": "cross-entropy", "classes": ["a", "b", "c"]})
+    (tmp_path / "ex.csv").write_text("1.5,-0.5\n0,0\n-2,1\n")
+    out = tmp_path / "m.py"
+    export(
+        capsys,
+        "--model",
+        tmp_path / "m.json",
+        "--to",
+        "python",
+        "--out",
+        out,
+        "--examples",
+        tmp_path / "ex.csv",
+    )
+    namespace: dict = {"__name__": "exported"}
+    exec(out.read_text(), namespace)
+    assert namespace["EXAMPLES"] == [[1.5, -0.5], [0.0, 0.0], [-2.0, 1.0]]
+    assert namespace["CLASSES"] == ["a", "b", "c"]
+    scores = [o.data for o in model([1.5, -0.5])]
+    assert namespace["predict"](scores) == "abc"[scores.index(max(scores))]
+
+
+# ---- errors ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    path = tmp_path / "m.json"
+    save(MLP(2, [3, 1], seed=0), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--to", "torch", "--out", "{d}/m.pt"], "a torch export's name must end in .safetensors"),
+        (["--to", "onnx", "--out", "{d}/m.py"], "a onnx export's name must end in .onnx"),
+        (["--to", "python", "--out", "{d}/nowhere/m.py"], "does not exist"),
+        (
+            ["--to", "torch", "--out", "{d}/m.safetensors", "--weights", "json"],
+            "--weights applies to --to python only",
+        ),
+        (["--to", "python", "--out", "{d}/m.py", "--examples", "{d}/none.csv"], "none.csv"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(tmp_path, capsys, model_file, args, message):
+    argv = ["export", "--model", str(model_file)] + [a.format(d=tmp_path) for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("backprop export: error:") and message in err
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]  # nothing written
+
+
+def test_a_bad_model_file_and_a_bad_format(tmp_path, capsys):
+    (tmp_path / "bad.json").write_text("{not json")
+    assert (
+        main(
+            [
+                "export",
+                "--model",
+                str(tmp_path / "bad.json"),
+                "--to",
+                "python",
+                "--out",
+                str(tmp_path / "m.py"),
+            ]
+        )
+        == 2
+    )
+    assert "not valid JSON" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "export",
+                "--model",
+                str(tmp_path / "none.json"),
+                "--to",
+                "python",
+                "--out",
+                str(tmp_path / "m.py"),
+            ]
+        )
+        == 2
+    )
+    assert "no such model file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--model", "m.json", "--to", "keras", "--out", "m.h5"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'keras'" in capsys.readouterr().err
+
+
+def test_the_json_weights_never_overwrite_another_file(tmp_path, capsys, model_file):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "s.json").write_text("mine")
+    argv = ["export", "--model", str(model_file), "--to", "python", "--weights", "json"]
+    assert main(argv + ["--out", str(tmp_path / "out" / "s.py")]) == 2
+    assert "s.json exists" in capsys.readouterr().err
+    assert (tmp_path / "out" / "s.json").read_text() == "mine"
+    # beside the model file itself, the script reads that file and writes no copy
+    assert main(argv + ["--out", str(tmp_path / "s.py")]) == 0
+    assert "Path(__file__).with_name('m.json')" in (tmp_path / "s.py").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "out", "s.py"]
+
+
+@pytest.mark.parametrize(
+    "fmt, missing", [("torch", "safetensors"), ("onnx", "onnx"), ("onnx", "torch")]
+)
+def test_without_the_optional_packages_the_command_says_what_to_install(
+    tmp_path, capsys, model_file, monkeypatch, fmt, missing
+):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == missing else real(name, *a)
+    )
+    suffix = {"torch": ".safetensors", "onnx": ".onnx"}[fmt]
+    assert (
+        main(
+            [
+                "export",
+                "--model",
+                str(model_file),
+                "--to",
+                fmt,
+                "--out",
+                str(tmp_path / f"m{suffix}"),
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert f"needs {missing}" in err and "python3 -m pip install 'backprop[torch]'" in err
+    # the python format writes text: it needs no torch here (the script needs it where it runs)
+    assert (
+        main(
+            [
+                "export",
+                "--model",
+                str(model_file),
+                "--to",
+                "python",
+                "--out",
+                str(tmp_path / "m.py"),
+            ]
+        )
+        == 0
+    )
