@@ -61,14 +61,14 @@
     // a fresh view: the drawing may have been shown before, with other numbers
     const setText = (e, text) => { if (e.textContent !== text) e.textContent = text; };
     const STATES = ["reached", "final", "cur", "rec", "active", "selected", "match", "near"];
+    const clean = (e) => {  // touching only what differs: big graphs have 10^4 elements
+      for (const c of STATES) if (e.classList.contains(c)) e.classList.remove(c);
+      if (e.classList.contains("off") !== !!D.cull) e.classList.toggle("off", !!D.cull);
+    };
     for (let i = 0; i < N; i++) {
       const g = vnode[i];
-      g.classList.remove(...STATES);
-      g.classList.toggle("off", !!D.cull);
-      if (opnode[i]) {
-        opnode[i].classList.remove(...STATES);
-        opnode[i].classList.toggle("off", !!D.cull);
-      }
+      clean(g);
+      if (opnode[i]) clean(opnode[i]);
       // (written only where they differ: explain()'s own page draws its numbers already)
       setText(gradText[i], "grad 0.0");
       if (g.dataset.grad !== "0.0") g.dataset.grad = "0.0";
@@ -80,10 +80,7 @@
         if (tip) setText(tip, D.names[i] + ": data " + exact);
       }
     }
-    for (const e of svg.querySelectorAll("path.edge")) {
-      e.classList.remove(...STATES);
-      e.classList.toggle("off", !!D.cull);
-    }
+    for (const e of svg.querySelectorAll("path.edge")) clean(e);
     svg.classList.remove("filtered", "dragging", "tiny");
     slider.max = S - 1;
     slider.value = 0;
