@@ -221,7 +221,10 @@
           const w = p[o + i], a = prev[i];
           for (let g = 0; g < G; g++) out[g] = out[g] + w * a[g];
         }
-        for (let g = 0; g < G; g++) out[g] = f(out[g]);
+        const act = D.activations[l - 1];  // one loop per activation: no call per cell
+        if (act === "tanh") for (let g = 0; g < G; g++) out[g] = Math.tanh(out[g]);
+        else if (act === "relu") for (let g = 0; g < G; g++) out[g] = out[g] > 0 ? out[g] : 0;
+        else if (act !== "linear") for (let g = 0; g < G; g++) out[g] = f(out[g]);
       }
     }
     return grid;
@@ -729,12 +732,13 @@
     for (let i = 0; i < m; i++) ws.push({ values: series(o + i, PARAMS), colour: palette[i % palette.length] });
     ws.push({ values: series(o + m, PARAMS), colour: "#222", dash: "4 3" });
     box.appendChild(miniChart(ws, { zero: true }));
-    box.appendChild(el("p", "bpx-note", (m <= 8 ? "One line per weight (from " + Array.from({ length: m }, (_, i) => neuronName(l - 1, i)).join(", ").replace(/neuron (\d+) of hidden layer \d+/g, "n$1") + "); " : "One line per incoming weight; ") + "dashed: the bias b."));
+    box.appendChild(el("p", "bpx-note", "One line per incoming weight, coloured as its value below (at this epoch); dashed: the bias b."));
     const p = paramsAt(cur), g = gradsAt(cur);
     const list = box.appendChild(el("div", "bpx-weights"));
     for (let i = 0; i < m; i++) {
-      const c = list.appendChild(el("span", "bpx-w", fmt(p[o + i])));
-      c.style.borderColor = p[o + i] >= 0 ? "#1a73e8" : "#e8710a";
+      const from = l === 1 ? D.features[i] : "n" + (i + 1);
+      const c = list.appendChild(el("span", "bpx-w", (m <= 8 ? from + " " : "") + fmt(p[o + i])));
+      c.style.borderColor = palette[i % palette.length];
       c.title = "weight from " + neuronName(l - 1, i) + "; its gradient " + fmt(g[o + i]);
     }
     list.appendChild(el("span", "bpx-w bias", "b " + fmt(p[o + m])));
@@ -760,12 +764,15 @@
     const sh = shares(cur);
     box.appendChild(el("h3", "", "Its share of the epoch's gradient"));
     const pct = 100 * sh.part[i];
-    const bar = box.appendChild(el("div", "bpx-bar"));
-    const fill = bar.appendChild(el("div", pct >= 0 ? "fill" : "fill neg"));
-    fill.style.width = Math.min(100, Math.abs(pct) * 100 / Math.max(1e-12, Math.max.apply(null, sh.part.map(Math.abs)))) + "%";
-    box.appendChild(el("p", "", "The full-batch gradient is the mean of every point's gradient. This point's part of it, along the total, is " +
-      pct.toFixed(1) + "% (" + (Math.abs(pct) < 0.05 ? "next to nothing" : pct >= 0 ? "it pulls with the rest" : "it pulls against the rest") + "); it ranks " + sh.rank[i] + " of " + N +
-      " by the size of its gradient. " + (sh.norm[i] === 0 ? "It adds nothing: the loss is already flat for it (" + (D.loss === "hinge" ? "its margin is past 1" : "its loss slope is 0") + ")." : "")));
+    box.appendChild(shareStrip(sh.part, i));
+    box.appendChild(el("p", "bpx-note", "Every point's part of the gradient, largest first; this " +
+      "point's bar is pink. Bars below the line pull against the total."));
+    const top = Math.max.apply(null, sh.part);
+    box.appendChild(el("p", "", "The full-batch gradient is the mean of every point's gradient. This point's part of it (along the total) is " +
+      pct.toFixed(1) + "%" + (Math.abs(pct) < 0.05 ? ", next to nothing" : pct < 0 ? ": it pulls against the rest" : "") +
+      "; the point that pulls hardest has " + (100 * top).toFixed(1) + "%. " +
+      (sh.norm[i] === 0 ? "It adds nothing: the loss is already flat for it (" + (D.loss === "hinge" ? "its margin is past 1" : "its loss slope is 0") + ")."
+        : "Points the network already gets right with confidence ask for little; the misclassified ones for the most.")));
     const lbl = box.appendChild(el("label", "bpx-check"));
     const cb = lbl.appendChild(el("input"));
     cb.type = "checkbox";
@@ -792,6 +799,24 @@
     }
   }
   let sizeByShare = false;
+  function shareStrip(part, i) {  // all points' shares as bars, sorted, point i in pink
+    const W = 300, H = 54, mid = 38;
+    const svg = svgEl("svg", { width: W, height: H, class: "bpx-mini bpx-strip", viewBox: "0 0 " + W + " " + H });
+    const order = part.map((_, q) => q).sort((a, b) => part[b] - part[a]);
+    let top = 0;
+    for (const v of part) top = Math.max(top, Math.abs(v));
+    const bw = W / N;
+    order.forEach((q, r0) => {
+      const h = top > 0 ? (part[q] / top) * (mid - 2) : 0;
+      const x = r0 * bw;
+      svgEl("rect", { x: x.toFixed(2), width: Math.max(bw - (bw > 3 ? 0.6 : 0), 0.8).toFixed(2),
+        y: (h >= 0 ? mid - h : mid).toFixed(2), height: Math.max(Math.abs(h), q === i ? 2 : 0.5).toFixed(2),
+        fill: q === i ? "#d81b60" : "#b39ddb" }, svg);
+      if (q === i) svgEl("path", { d: "M" + (x + bw / 2) + "," + (H - 1) + " l-4,-6 h8 z", fill: "#d81b60" }, svg);
+    });
+    svgEl("line", { x1: 0, x2: W, y1: mid, y2: mid, class: "bpx-zero" }, svg);
+    return svg;
+  }
 
   // ---- the step-through overlay ----------------------------------------------------------------
   let stepHandle = null, replayed = null;
@@ -913,9 +938,10 @@
   // ---- the page's text and legends -------------------------------------------------------------
   function legends() {
     const acts = Array.from(new Set(D.activations)).join(" / ");
-    $("bpx-sub").textContent = "An MLP " + JSON.stringify(sizes).replace(/,/g, ", ") + " (" + acts + ", " + P +
-      " parameters) trained with " + D.loss + " loss on " + N + " points; " + F + " snapshots from epoch " +
-      D.frames[0].epoch + " to " + D.frames[F - 1].epoch + ".";
+    $("bpx-sub").textContent = P + " parameters (" + acts + "), " + N + " training points, " +
+      K + " classes; " + F + " snapshots from epoch " + D.frames[0].epoch + " to " +
+      D.frames[F - 1].epoch + ". Everything below is computed in your browser from each " +
+      "snapshot's weights.";
     const cl = $("bpx-class-legend");
     cl.replaceChildren();
     for (let c = 0; c < K; c++) {
