@@ -22,6 +22,7 @@ Workloads:
       a serial chain y = tanh(w_i * y) of 1e4 links, which no level schedule can vectorize.
   W4  a wide sum of 1e6 products: sum(w_i * x_i).
   W5  MLP(2, [64, 64, 1]) on 1,000 moons points, as W2 (8.7 million nodes).
+  W2 and W5 also time the torch backend, compile(backend='torch') on the CPU.
   build  the cost per op of building a graph (eager, micrograd, PyTorch 0-d tensors).
 micrograd is skipped where it cannot run or would take minutes: its recursive topological
 sort raises RecursionError past about 1,000 nodes deep (W3, W4: sum() builds add chains that
@@ -203,8 +204,22 @@ def compiled_variants(name, program, trace, eager, reps, budget):
 # ---- the MLP workloads --------------------------------------------------------------------
 
 
-def mlp_workload(name, sizes, acts, xs, ys, loss, reps, budget, micrograd=True, eager_reps=None):
-    """Time one MLP training step in every engine. loss is 'hinge' or 'squared'."""
+def mlp_workload(
+    name,
+    sizes,
+    acts,
+    xs,
+    ys,
+    loss,
+    reps,
+    budget,
+    micrograd=True,
+    eager_reps=None,
+    torch_backend=False,
+):
+    """Time one MLP training step in every engine. loss is 'hinge' or 'squared'.
+    ``torch_backend`` also times the same program replayed by compile(backend='torch') on the
+    CPU (one torch thread, as below)."""
     print(f"\n{name}: MLP({sizes[0]}, {sizes[1:]}) {acts}, {len(xs)} points, {loss} loss")
     model = MLP(sizes[0], sizes[1:], activation=acts, seed=1)
     params = model.parameters()
@@ -230,12 +245,24 @@ def mlp_workload(name, sizes, acts, xs, ys, loss, reps, budget, micrograd=True, 
     t = time.perf_counter()
     program = backprop.compile(root)
     trace = time.perf_counter() - t
+    torch_program = None
+    if torch_backend:  # the same graph, for the same program replayed by torch
+        torch_program = backprop.compile(root, backend="torch", device="cpu")
     del root
     nodes = f"{len(program.tape)} nodes"
     report(name, "backprop eager", eager, n, size=nodes)
 
     compiled_variants(name, program, trace, eager, reps * 20, budget)
     print("  " + program.describe().replace("\n", "\n  "))
+    if torch_program is not None:
+
+        def torch_backend_step():
+            torch_program.forward()
+            torch_program.backward(accumulate=False)
+
+        t, n = median_time(torch_backend_step, reps * 20, budget)
+        note = "compile(backend='torch'), forward + backward(accumulate=False)"
+        report(name, "compiled, torch backend cpu", t, n, note)
 
     if micrograd:
         mg_weights = copy_weights(model, mg_engine.Value)
@@ -417,7 +444,8 @@ def main() -> None:
     )
     mlp_workload("W1", [3, 4, 4, 1], ["tanh"] * 3, xs, ys, "squared", 200, 5)
     xs, ys = moons(100)
-    mlp_workload("W2", [2, 16, 16, 1], ["relu", "relu", "linear"], xs, ys, "hinge", 30, 20)
+    w2 = ("W2", [2, 16, 16, 1], ["relu", "relu", "linear"], xs, ys, "hinge", 30, 20)
+    mlp_workload(*w2, torch_backend=True)
 
     sizes = [10**5] if args.quick else [10**5, 10**6]
     for n in sizes:
@@ -451,6 +479,7 @@ def main() -> None:
             60,
             micrograd=False,
             eager_reps=2,
+            torch_backend=True,
         )
     build_cost(200_000)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s\n")
