@@ -103,5 +103,5 @@ def test_errors_name_the_problem():
     ]
     with pytest.raises(ValueError, match="different numbers of steps"):
         FlatOptimizer(adam)
-    with pytest.raises(TypeError, match="SGD, Adam and AdamW"):
+    with pytest.raises(TypeError, match="SGD, Adam and AdamW \\(not subclasses"):
         FlatOptimizer(object())

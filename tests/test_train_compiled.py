@@ -244,3 +244,61 @@ def test_cross_entropy_over_one_hot_target_values_follows_new_classes():
     one_hot = [[[1.0 if k == c else 0.0 for k in range(3)] for c in cs] for cs in classes]
     replayed = _replayed(cross_entropy, logits, one_hot, binary=False)
     assert replayed == pytest.approx([cross_entropy(logits, cs).data for cs in classes], rel=1e-12)
+
+
+# ---- the flat path: parameters in the program's arrays, FlatOptimizer steps ---------------
+
+
+def test_compiled_fit_steps_the_flat_arrays(monkeypatch):
+    """fit(compile=True) hands the parameters to the program and steps them as arrays."""
+    from backprop.compiled import flat_optim
+
+    calls = []
+    step = flat_optim.FlatOptimizer.step
+
+    def counted(self, data, grad):
+        calls.append(data.size)
+        return step(self, data, grad)
+
+    monkeypatch.setattr(flat_optim.FlatOptimizer, "step", counted)
+    model = _model()
+    opt = backprop.optim.Adam(model.parameters(), lr=0.05)
+    history, weights = _run(model, moons(30, seed=3), True, optimizer=opt, epochs=4, batch_size=8)
+    assert calls == [len(weights)] * 16  # 4 batches (8, 8, 8, 6) a epoch
+    assert all(isinstance(w, float) for w in weights)  # written back when fit returned
+    assert all(isinstance(p.grad, float) for p in model.parameters())
+    # the optimizer's own state is the flat one's, as if it had stepped per Value
+    assert {s["step"] for s in opt.state} == {16.0}
+
+
+def test_ctrl_c_in_a_flat_step_keeps_the_best_weights(monkeypatch):
+    from backprop.compiled import flat_optim
+
+    step, calls = flat_optim.FlatOptimizer.step, []
+
+    def interrupting(self, data, grad):
+        calls.append(1)
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        return step(self, data, grad)
+
+    class InterruptingSGD(SGD):  # the eager twin: interrupted at the start of step 7
+        def __init__(self, params):
+            super().__init__(params, lr=0.3)
+            self.steps = 0
+
+        def step(self):
+            self.steps += 1
+            if self.steps == 7:
+                raise KeyboardInterrupt
+            super().step()
+
+    eager_model = _model(seed=9)
+    eager = _run(
+        eager_model, moons(30, seed=9), False, optimizer=InterruptingSGD(eager_model.parameters())
+    )
+    monkeypatch.setattr(flat_optim.FlatOptimizer, "step", interrupting)
+    model = _model(seed=9)
+    compiled = _run(model, moons(30, seed=9), True, optimizer=SGD(model.parameters(), lr=0.3))
+    assert compiled[0].interrupted and compiled[0].epochs == 6
+    _assert_same_run(eager, compiled)

@@ -338,9 +338,14 @@ class _CompiledLoss:
     """fit(compile=...): the batch loss traced once per batch size, then replayed every step.
 
     A batch size's graph is built by ``batch_loss`` over input Values and target Values (one
-    row per sample: ``Objective.target_row``), then compiled. A step assigns the batch's
-    numbers to those Values' ``.data`` and replays forward and backward, which sets the
-    optimizer's parameters' ``.grad`` as ``zero_grad()`` and an eager ``backward()`` would.
+    row per sample: ``Objective.target_row``), then compiled with the optimizer's parameters
+    and those Values named. A step hands the batch's numbers to the program as one array,
+    replays forward and ``backward(accumulate=False)``, and steps the program's flat
+    ``parameter_data`` with a FlatOptimizer (the optimizer's formulas over arrays). The
+    parameters' numbers live in the program between ``sync()`` calls, which fit makes after
+    every epoch (so that evaluation, snapshots and early stopping read current Values) and
+    when it stops. A graph that some parameter or input does not reach is compiled as it
+    is and replayed over the Values, with the per-Value ``opt.step()``.
     Tracing freezes what the model's Python decides from ``.data`` (see docs/compiled.md).
     """
 
@@ -350,46 +355,86 @@ class _CompiledLoss:
         batch_loss: Callable[[Module, Sequence, Sequence], Value],
         objective: Objective,
         backend: str,
-        parameters: Sequence[Value],
+        optimizer: Optimizer,
         X: Sequence[Sequence[float]],
         target_rows: Sequence[Sequence[float]],
         device: str | None = None,
     ) -> None:
         import numpy as np
 
+        from .compiled.flat_optim import FlatOptimizer
+
         self.model, self.batch_loss, self.objective = model, batch_loss, objective
-        self.backend, self.parameters, self.device = backend, parameters, device
+        self.backend, self.optimizer, self.device = backend, optimizer, device
+        self.parameters = optimizer.params
         self.X = np.asarray(X, dtype=np.float64)
         self.T = np.asarray(target_rows, dtype=np.float64)
         # batch size -> (program, the Values a batch's numbers go to, parameters off its graph)
         self.programs: dict[int, tuple] = {}
+        self.flat: FlatOptimizer | None = None
+        if FlatOptimizer.supports(optimizer):
+            self.flat = FlatOptimizer(optimizer)
+        self.current = None  # the program holding the parameters' numbers, if any
 
-    def set_gradients(self, rows: Sequence[int]) -> None:
-        """Set every parameter's .grad to the gradient of the loss of these rows."""
+    def step(self, rows: Sequence[int]) -> None:
+        """One optimizer step on the loss of these rows."""
         import numpy as np
 
         xb, tb = self.X[rows], self.T[rows]
         if len(rows) not in self.programs:
+            self.sync()  # building a graph reads the parameters' Values
             self.programs[len(rows)] = self._build(xb, tb)
         program, slots, unused = self.programs[len(rows)]
-        for v, x in zip(slots, np.concatenate([xb.ravel(), tb.ravel()]).tolist()):
+        batch = np.concatenate([xb.ravel(), tb.ravel()])
+        if slots is None:  # the flat path
+            if self.current is not program:
+                self.sync()  # the other batch size's program hands the numbers back
+                self.current = program
+            program.forward(inputs=batch)
+            program.backward(accumulate=False)
+            self.flat.step(program.parameter_data, program.parameter_grad)
+            return
+        self.finish()  # a per-Value step reads the Values and the optimizer's own state
+        for v, x in zip(slots, batch.tolist()):
             v.data = x
         program.forward()
         program.backward(accumulate=False)  # sets the grads of every leaf of the graph
         for p in unused:  # parameters the loss does not reach: 0, as after zero_grad()
             p.grad = 0.0
+        self.optimizer.step()
+
+    def sync(self) -> None:
+        """Write the parameters' numbers (data and the last grads) back to the Values."""
+        if self.current is not None:
+            self.current.sync()
+            self.current = None
+
+    def finish(self) -> None:
+        """sync(), and the flat optimizer's state written into the optimizer's."""
+        self.sync()
+        if self.flat is not None:
+            self.flat.write_state()
 
     def _build(self, xb, tb) -> tuple:
+        from .compiled import LeafMismatchError
         from .compiled import compile as compile_graph
 
         xs = [[Value(x) for x in row] for row in xb.tolist()]
         ts = [[Value(t) for t in row] for row in tb.tolist()]
         targets = [row[0] for row in ts] if self.objective.binary else ts
         loss = self.batch_loss(self.model, xs, targets)
-        program = compile_graph(loss, backend=self.backend, device=self.device)
+        slots = [v for row in xs for v in row] + [v for row in ts for v in row]
+        options = {"backend": self.backend, "device": self.device}
+        if self.flat is not None:
+            try:
+                program = compile_graph(loss, inputs=slots, parameters=self.parameters, **options)
+                return program, None, []
+            except LeafMismatchError:  # a parameter or input the loss does not reach
+                self.finish()
+                self.flat = None
+        program = compile_graph(loss, **options)
         on_graph = {id(v) for v in program.leaves}
         unused = [p for p in self.parameters if id(p) not in on_graph]
-        slots = [v for row in xs for v in row] + [v for row in ts for v in row]
         return program, slots, unused
 
 
@@ -575,7 +620,7 @@ def fit(
             batch_loss,
             objective,
             compile,
-            opt.params,
+            opt,
             X_train,
             [objective.target_row(i, len(classes)) for i in y_train],
             device,
@@ -612,8 +657,8 @@ def fit(
             if compiled is not None:
                 # the same shuffle as below: minibatches() draws an order of len(X) rows
                 for batch, _ in minibatches(rows, rows, batch_size, shuffle=True, seed=order):
-                    compiled.set_gradients(batch)
-                    opt.step()
+                    compiled.step(batch)
+                compiled.sync()  # the Values hold the numbers for evaluation and snapshots
             else:
                 for xb, tb in minibatches(X_train, targets, batch_size, shuffle=True, seed=order):
                     value = batch_loss(model, xb, tb)
@@ -649,11 +694,15 @@ def fit(
                     break
     except KeyboardInterrupt:
         history.interrupted = True
+        if compiled is not None:
+            compiled.finish()  # before the best weights go back into the Values
         # a step may have been cut off halfway: only a completed epoch's weights are whole
         for p, x in zip(params, best):
             p.data = x
         return history
     finally:
+        if compiled is not None:
+            compiled.finish()
         bar.close()
         if gc_was_enabled:
             gc.enable()

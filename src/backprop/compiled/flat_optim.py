@@ -35,13 +35,22 @@ class FlatOptimizer:
     """Steps flat arrays with the formulas and hyperparameters of a per-Value optimizer."""
 
     def __init__(self, optimizer: Optimizer) -> None:
-        if not isinstance(optimizer, (SGD, Adam)):
+        if not self.supports(optimizer):
             raise TypeError(
-                f"FlatOptimizer steps SGD, Adam and AdamW, got {type(optimizer).__name__}"
+                f"FlatOptimizer steps SGD, Adam and AdamW (not subclasses with their own "
+                f"update), got {type(optimizer).__name__}"
             )
         self.optimizer = optimizer
         self.n = len(optimizer.params)
         self._read_state()
+
+    @staticmethod
+    def supports(optimizer: object) -> bool:
+        """Whether the optimizer's update is one of optim.py's, which this class mirrors."""
+        kind = type(optimizer)
+        if not isinstance(optimizer, (SGD, Adam)) or kind.step is not Optimizer.step:
+            return False
+        return kind._update is SGD._update or kind._update is Adam._update
 
     def _read_state(self) -> None:
         """The optimizer's per-parameter state as arrays (all parameters have an entry or
