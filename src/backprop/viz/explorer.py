@@ -57,7 +57,7 @@ __all__ = ["explore", "Explorer", "point_loss", "Tape", "HINTED_OPS", "PAGE_BUDG
 # page corrects them with one byte each (see the module docstring)
 HINTED_OPS = frozenset({"tanh", "sigmoid", "exp", "log", "pow", "rpow"})
 PAGE_BUDGET = 4_500_000  # bytes of page a run may fill before its frames are thinned
-NUMBER_CHARS = 11  # widest number fmt() writes for ordinary values, e.g. '-0.0001234'
+NUMBER_CHARS = 13  # the widest number fmt() writes, e.g. '-1234567.1234'
 
 
 def point_loss(model, x, target, objective) -> tuple[Value, list[Value], Value | None]:
