@@ -598,6 +598,8 @@ def test_one_epoch_one_column_in_good_grammar(tmp_path, saved_model, capsys):
               "--patience", "1", cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "1 epoch," in out.stdout and "1 epochs" not in out.stdout
+    code, printed, _ = call(capsys, "demo", "--steps", "1", "--graph", "")
+    assert code == 0 and "4 points: 1 step of gradient descent" in printed
     data = _write_csv(tmp_path / "one.csv", [[0.5]])
     code, _, err = call(
         capsys, "predict", "--model", str(saved_model / "m.json"), "--data", str(data)

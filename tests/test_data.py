@@ -15,6 +15,7 @@ from backprop.data import (
     load_csv,
     minibatches,
     moons,
+    plural,
     read_features_csv,
     spiral,
     standardize,
@@ -272,3 +273,8 @@ def test_messages_count_in_good_grammar(tmp_path):
     with pytest.raises(CSVError, match="takes 2 features, but the file has 1 column$"):
         read_features_csv(_write(tmp_path, "1\n"), 2)
     assert repr(Dataset([[1.0]], [0])) == "Dataset(1 row, 1 feature, classes [0])"
+    assert [plural(1, "class"), plural(3, "class"), plural(2, "epoch")] == [
+        "1 class",
+        "3 classes",
+        "2 epochs",
+    ]

@@ -365,7 +365,7 @@ def _features(
 ) -> list[float]:
     """The numbers in a row's feature columns, or a CSVError naming the line and column."""
     if len(row) != width:
-        raise CSVError(f"{path} line {line}: expected {width} fields, got {len(row)}")
+        raise CSVError(f"{path} line {line}: expected {plural(width, 'field')}, got {len(row)}")
     features = []
     for c in columns:
         x = _parse_float(row[c])
@@ -436,8 +436,10 @@ def read_features_csv(
 
 
 def plural(n: int, word: str) -> str:
-    """'1 column', '2 columns'."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    """'1 column', '2 columns', '3 classes'."""
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word}es" if word.endswith(("s", "x", "sh", "tch")) else f"{n} {word}s"
 
 
 # ---- splitting and batching --------------------------------------------------------------------
@@ -449,7 +451,7 @@ def train_test_split(
     """Shuffle and split into (X_train, X_test, y_train, y_test); the test part gets
     round(test_fraction * n) rows, at least 1 and leaving at least 1 for training."""
     if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        raise ValueError(f"X has {plural(len(X), 'row')} but y has {plural(len(y), 'label')}")
     if len(X) < 2:
         raise ValueError(f"need at least 2 rows to split, got {len(X)}")
     f = test_fraction
@@ -490,7 +492,7 @@ def minibatches(
     Pass a ``random.Random`` as ``seed`` to get a new order every epoch from one stream.
     """
     if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        raise ValueError(f"X has {plural(len(X), 'row')} but y has {plural(len(y), 'label')}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0:
         raise ValueError(f"batch_size must be an int >= 0 (0 = full batch), got {batch_size!r}")
     order = list(range(len(X)))

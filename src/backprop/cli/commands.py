@@ -69,7 +69,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     model = MLP(3, [4, 4, 1])
     print(f"model: {model}")
     print(
-        f"training on the notebook's 4 points: {args.steps} steps of gradient descent, lr {args.lr}"
+        f"training on the notebook's 4 points: {plural(args.steps, 'step')} of gradient descent, "
+        f"lr {args.lr}"
     )
     every = max(1, args.steps // 10)
     for k in range(args.steps):
@@ -366,8 +367,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     classes = metadata.get("classes") or list(range(2 if n_out == 1 else n_out))
     if len(classes) != (2 if objective.binary else n_out):
         raise CommandError(
-            f"{args.model}: metadata lists {len(classes)} classes for a model "
-            f"with {n_out} output(s) and loss {loss!r}"
+            f"{args.model}: metadata lists {plural(len(classes), 'class')} for a model "
+            f"with {plural(n_out, 'output')} and loss {loss!r}"
         )
     # train --save keeps the training columns: their names, and where the label was in a CSV
     # (null for a built-in dataset). A model saved from Python may have neither.

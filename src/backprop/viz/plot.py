@@ -10,6 +10,7 @@ from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..data import plural
 from ..nn import Module
 from ..train import History, get_objective, predict_outputs
 
@@ -97,7 +98,7 @@ def _boundary_axes(
 
     if not X or len(X[0]) != 2:
         raise ValueError(
-            f"a decision boundary needs 2-D inputs, got {len(X[0]) if X else 0} features"
+            f"a decision boundary needs 2-D inputs, got {plural(len(X[0]) if X else 0, 'feature')}"
         )
     objective = get_objective(loss)
     k = len(classes)
@@ -150,7 +151,7 @@ def _boundary_axes(
             zorder=4,
         )
     acc = 1.0 - wrong.mean()
-    ax.set_title(f"Decision boundary: {acc:.1%} of {len(X)} points right")
+    ax.set_title(f"Decision boundary: {acc:.1%} of {plural(len(X), 'point')} right")
     names = list(feature_names) if feature_names else ["x1", "x2"]
     ax.set(xlabel=names[0], ylabel=names[1], xlim=(xs[0], xs[-1]), ylim=(ys[0], ys[-1]))
     ax.set_aspect("equal", adjustable="box")
