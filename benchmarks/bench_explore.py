@@ -83,7 +83,7 @@ def main() -> int:
 
 def shoot(browser, path: Path, folder: Path) -> None:
     """The first epoch as it opens; a middle one with the gradients on the edges and a neuron
-    clicked; the last with a point clicked."""
+    clicked; the last with the point of the largest share of the gradient clicked."""
     folder.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.goto(path.as_uri())
@@ -95,7 +95,10 @@ def shoot(browser, path: Path, folder: Path) -> None:
     page.screenshot(path=folder / "explore-middle.png", full_page=True)
     page.click("label:has(#bpx-show-weights)")
     page.keyboard.press("End")
-    page.evaluate("bpx.selectPoint(7)")
+    # the point with the largest share of the last epoch's gradient: the one still being fitted
+    page.evaluate(
+        "(() => { const s = bpx.shares(); bpx.selectPoint(s.indexOf(Math.max(...s))); })()"
+    )
     page.screenshot(path=folder / "explore-last.png", full_page=True)
     page.close()
     print(f"screenshots in {folder}")

@@ -285,7 +285,7 @@
       const x = toU(Object.assign(D.mean.slice(), { [fx]: t })) * S;
       bctx.beginPath(); bctx.moveTo(x, S); bctx.lineTo(x, S - 4); bctx.stroke();
       bctx.textAlign = "center";
-      bctx.fillText(short(t), x, S - 5);
+      label(short(t), x, S - 5);
     }
     if (nin > 1) {
       bctx.textAlign = "left";
@@ -293,7 +293,7 @@
       for (const t of niceTicks(D.lo[fy], D.hi[fy], 5)) {
         const y = (1 - toV(Object.assign(D.mean.slice(), { [fy]: t }))) * S;
         bctx.beginPath(); bctx.moveTo(0, y); bctx.lineTo(4, y); bctx.stroke();
-        bctx.fillText(short(t), 6, y);
+        label(short(t), 6, y);
       }
     }
     // the training points
@@ -319,6 +319,14 @@
         bctx.stroke();
       }
     }
+  }
+  function label(text, x, y) {  // a tick label with a pale halo, readable on any shade
+    bctx.lineWidth = 3;
+    bctx.strokeStyle = "rgba(255,255,255,.8)";
+    bctx.strokeText(text, x, y);
+    bctx.fillText(text, x, y);
+    bctx.strokeStyle = "rgba(40,48,56,.35)";
+    bctx.lineWidth = 1;
   }
   // the line where the single output is 0, by marching squares over the grid
   function contour(v, S) {
@@ -371,7 +379,7 @@
   let nodes = [], edges = [], nodeSize = 24, roomForValues = true;
   const layerName = (l) => (l === 0 ? "input" : l === L ? "output" : "hidden " + l);
   const neuronName = (l, j) => (l === 0 ? D.features[j] : l === L ? (sizes[L] === 1 ? "the output" :
-    "output " + (D.binary ? j : D.classes[j] || j)) : "neuron " + (j + 1) + " of hidden layer " + l);
+    "the output for class " + (D.classes[j] !== undefined ? D.classes[j] : j)) : "neuron " + (j + 1) + " of hidden layer " + l);
   function svgEl(tag, attrs, parent) {
     const e = document.createElementNS(SVGNS, tag);
     for (const k in attrs) e.setAttribute(k, attrs[k]);
@@ -427,10 +435,11 @@
         el.appendChild(canvas);
         if (l === 0 || l === L) {
           const tag = document.createElement("span");
-          tag.className = "bpx-node-name" + (l === 0 ? " left" : " right");
+          tag.className = "bpx-node-name" + (l === 0 ? " left" : sizes[L] === 1 ? " below" : " right");
           tag.textContent = l === 0 ? D.features[j] : sizes[L] === 1 ? "out" : D.classes[j] || String(j);
           el.appendChild(tag);
         }
+        if (l === L) el.classList.add("bpx-output");
         const badge = document.createElement("span");
         badge.className = "bpx-badge";
         el.appendChild(badge);
@@ -483,6 +492,7 @@
         n.ctx.fillStyle = "#d81b60";
         n.ctx.fillRect(Math.floor(u) - 1, Math.floor(w) - 1, 3, 3);
       }
+      n.el.classList.toggle("bpx-held", n.l === 0 && n.j !== fx && n.j !== fy);
       const st = n.l === 0 ? "ok" : r.state[n.l][n.j].state;
       n.el.classList.toggle("dead", st === "dead");
       n.el.classList.toggle("saturated", st === "saturated");
@@ -497,7 +507,10 @@
   }
   const short2 = (x) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2));
   function neuronTitle(l, j, st, r) {
-    if (l === 0) return D.features[j] + ": an input feature (click for details)";
+    if (l === 0) {
+      return D.features[j] + ": an input feature" + (j !== fx && j !== fy ? ", held at its mean " +
+        fmt(D.mean[j]) + " across the plane" : "") + " (click for details)";
+    }
     const why = st === "dead" ? "\nDEAD: ReLU outputs 0 on every training point, so no gradient passes " +
       "through it and its weights stop changing." : st === "saturated" ? "\nSATURATED: its output is " +
       "near \u00b11 on the points, so its slope (1 \u2212 tanh\u00b2) is about 0 and little gradient gets through." : "";
@@ -724,7 +737,10 @@
         ? "Dead: this ReLU outputs 0 on every training point. Its slope is 0 there, so no gradient reaches its weights or anything before it through it, and it cannot recover."
         : "Saturated: on average its slope (" + (act === "tanh" ? "1 \u2212 tanh\u00b2" : "\u03c3(1 \u2212 \u03c3)") + ") over the training points is only " + fmt(s.slope) + ", so the gradient that reaches it is multiplied by almost 0: it learns very slowly."));
     } else {
-      box.appendChild(el("p", "bpx-muted", "Mean slope of its activation over the training points: " + fmt(s.slope) + "."));
+      if (act !== "linear") {
+        box.appendChild(el("p", "bpx-muted", "Its activation's slope, averaged over the training points: " + fmt(s.slope) +
+          " (" + (act === "sigmoid" ? "0.25" : "1") + " lets the gradient through at full strength, 0 blocks it)."));
+      }
     }
     box.appendChild(el("h3", "", "Its incoming weights over the epochs"));
     const palette = ["#1a73e8", "#e8710a", "#188038", "#a142f4", "#d93025", "#12a4b8", "#c69000", "#5f6368"];
@@ -770,7 +786,7 @@
     const top = Math.max.apply(null, sh.part);
     box.appendChild(el("p", "", "The full-batch gradient is the mean of every point's gradient. This point's part of it (along the total) is " +
       pct.toFixed(1) + "%" + (Math.abs(pct) < 0.05 ? ", next to nothing" : pct < 0 ? ": it pulls against the rest" : "") +
-      "; the point that pulls hardest has " + (100 * top).toFixed(1) + "%. " +
+      (sh.part[i] === top ? ", more than any other point. " : "; the point that pulls hardest has " + (100 * top).toFixed(1) + "%. ") +
       (sh.norm[i] === 0 ? "It adds nothing: the loss is already flat for it (" + (D.loss === "hinge" ? "its margin is past 1" : "its loss slope is 0") + ")."
         : "Points the network already gets right with confidence ask for little; the misclassified ones for the most.")));
     const lbl = box.appendChild(el("label", "bpx-check"));
