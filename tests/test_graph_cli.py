@@ -235,3 +235,17 @@ def test_drawings_get_the_usual_mode(capsys, tmp_path):
         ("n.html", 0o644),
         ("n.svg", 0o644),
     }
+
+
+def test_a_failing_output_writes_none_of_them(capsys, tmp_path, monkeypatch):
+    import backprop.viz
+
+    def no_graphviz(*args, **kwargs):
+        raise viz.GraphvizMissing("the dot program is not installed")
+
+    monkeypatch.setattr(backprop.viz, "draw_dot", no_graphviz)
+    page, png = tmp_path / "n.html", tmp_path / "n.png"
+    page.write_text("old page")
+    code, _, err = run(capsys, *NEURON, "--html", str(page), "--png", str(png))
+    assert code == 2 and "dot program is not installed" in err
+    assert page.read_text() == "old page" and not png.exists()

@@ -203,10 +203,11 @@ def run_graph(args: argparse.Namespace) -> int:
         width = max(len(name) for name in leaves)
         for name, leaf in leaves.items():
             print(f"  {name:<{width}}  {leaf.grad!r}", file=out)
+    made = []  # everything is made first, then written: a failure writes nothing
     if "html" in paths:
         title = f"The backward pass of {_shorten(root.label, 60)}"
         page = explain(root, layout_engine=args.layout, title=title)
-        _write(paths["html"], page.html, "the step-through page", "--html", out)
+        made.append(("html", page.html, "the step-through page"))
     for fmt in ("svg", "png"):
         if fmt not in paths:
             continue
@@ -218,9 +219,12 @@ def run_graph(args: argparse.Namespace) -> int:
                 raise _command_error(str(e)) from None
         for w in caught:  # e.g. the note that our own renderer stands in for Graphviz
             print(f"note: {w.message}", file=sys.stderr)
-        _write(paths[fmt], data, f"the {fmt.upper()} drawing", f"--{fmt}", out)
+        made.append((fmt, data, f"the {fmt.upper()} drawing"))
     for fmt, export in (("dot", to_dot), ("mermaid", to_mermaid), ("json", to_json)):
         if fmt in paths:
-            what = f"the {fmt.upper() if fmt != 'mermaid' else 'Mermaid'} graph"
-            _write(paths[fmt], export(root), what, f"--{fmt}", out)
+            made.append(
+                (fmt, export(root), f"the {fmt.upper() if fmt != 'mermaid' else 'Mermaid'} graph")
+            )
+    for fmt, content, what in made:
+        _write(paths[fmt], content, what, f"--{fmt}", out)
     return 0
