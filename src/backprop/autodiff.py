@@ -114,7 +114,7 @@ def grad(
     seeds = _seeds(grad_outputs, len(outs), "grad_outputs", keep_values=create_graph)
     _not_replayed(outs)
     m = GRAPH if create_graph else SCALAR
-    check = _anomaly_check() if _anomaly_blocks else None
+    check = _anomaly_check()
     with _quiet():
         adjoint = _backpropagate(outs, seeds, m, wanted=ins, check=check)
     result: list[Value | None] = []
@@ -179,7 +179,7 @@ def jvp(
     seed: dict[int, object] = {}
     for v, s in zip(ins, seeds):
         seed[id(v)] = engine._accumulate(seed.get(id(v)), s, graph)
-    check = _anomaly_check() if _anomaly_blocks else None
+    check = _anomaly_check()
     tangent: dict[int, object] = {}
     with _quiet(), _grad_enabled():
         for node in order:
@@ -533,17 +533,13 @@ class AnomalyError(ArithmeticError):
 
 
 _PACKAGE = str(Path(__file__).resolve().parent)
-_anomaly_blocks = 0  # open detect_anomaly() blocks, in the whole process (as in torch)
-_anomaly_lock = threading.Lock()
-_sites: dict[int, tuple[Value, tuple]] = {}  # id(node) -> (node, its creation site)
-_check_nan = [True]
-_saved: dict[str, object] = {}  # Value's own methods, while they are wrapped
+_open: list[detect_anomaly] = []  # the open blocks, innermost last (for the whole process)
 _thread = threading.local()  # .quiet: inside a sweep that builds nodes, no forward check
 
 
 class _quiet:
     """While a sweep builds gradient nodes, their values are checked as results of backward,
-    not as forward ops (a rule also builds the branch of a where it then discards)."""
+    not as forward ops (a rule also builds the branch of a where that it then discards)."""
 
     def __enter__(self) -> None:
         _thread.quiet = getattr(_thread, "quiet", 0) + 1
@@ -552,39 +548,14 @@ class _quiet:
         _thread.quiet -= 1
 
 
-# the Value methods that make a node, with the op each one records
-_OP_METHODS = {
-    "__add__": "add",
-    "__radd__": "add",
-    "__sub__": "sub",
-    "__rsub__": "sub",
-    "__mul__": "mul",
-    "__rmul__": "mul",
-    "__truediv__": "div",
-    "__rtruediv__": "div",
-    "__pow__": "pow",
-    "__rpow__": "rpow",
-    "__neg__": "neg",
-    "__abs__": "abs",
-    "abs": "abs",
-    "exp": "exp",
-    "log": "log",
-    "tanh": "tanh",
-    "sigmoid": "sigmoid",
-    "relu": "relu",
-    "sqrt": "sqrt",
-    "sign": "sign",
-}
-
-
 class detect_anomaly:
     """Inside this block each new node records where the user's code created it, and the first
     nan or inf that an op makes from finite inputs, or that backward makes from a finite
     gradient, raises AnomalyError naming the op, the node's label and that file and line.
 
-    Like torch.autograd.detect_anomaly it is for the whole process and slows every op down;
-    outside it nothing of this runs (Value's methods are wrapped on entry, restored on exit).
-    ``check_nan=False`` only records where nodes were made: ``where(node)`` tells.
+    Like torch.autograd.detect_anomaly it holds for the whole process while open, and slows
+    every op down; outside it, making a node tests one number, as it always did. ``where(node)``
+    tells where a node was made; ``check_nan=False`` only records that.
     """
 
     def __init__(self, check_nan: bool = True) -> None:
@@ -594,25 +565,19 @@ class detect_anomaly:
         self._sites: dict[int, tuple[Value, tuple]] = {}
 
     def __enter__(self) -> detect_anomaly:
-        global _anomaly_blocks, _sites
-        with _anomaly_lock:
-            if _anomaly_blocks == 0:
-                _sites = {}
-                _wrap_methods()
-            _anomaly_blocks += 1
-            self._previous_check = _check_nan[0]
-            _check_nan[0] = self.check_nan
-            self._sites = _sites
+        with engine._lock:
+            if _open:
+                self._sites = _open[-1]._sites  # nested blocks share one record
+            _open.append(self)
+            engine._anomaly = self
+            engine._open_blocks += 1
         return self
 
     def __exit__(self, *exc) -> None:
-        global _anomaly_blocks, _sites
-        with _anomaly_lock:
-            _anomaly_blocks -= 1
-            _check_nan[0] = self._previous_check
-            if _anomaly_blocks == 0:
-                _restore_methods()
-                _sites = {}  # the block keeps its own reference: where() still answers
+        with engine._lock:
+            _open.remove(self)
+            engine._anomaly = _open[-1] if _open else None
+            engine._open_blocks -= 1
 
     def where(self, node: Value) -> str | None:
         """Where the user's code created node ('file.py:12 in f: h = x.log()'), or None."""
@@ -621,96 +586,72 @@ class detect_anomaly:
             return None
         return _site_text(entry[1])
 
+    # ---- what engine.py calls while the block is open ----
 
-def _wrap_methods() -> None:
-    for name, op_name in _OP_METHODS.items():
-        original = Value.__dict__[name]
-        _saved[name] = original
-        setattr(Value, name, _checked_op(original, op_name))
-    _saved["backward"] = Value.__dict__["backward"]
-    Value.backward = _checked_backward
-
-
-def _restore_methods() -> None:
-    for name, original in _saved.items():
-        setattr(Value, name, original)
-    _saved.clear()
-
-
-def _checked_op(method, op_name: str):
-    def checked(*args):
-        out = method(*args)
-        if out is NotImplemented:
-            return out
+    def node_made(self, out: Value, fn: Op, a: Value, b: Value | None, arg) -> None:
+        """Record where out is being made; raise if its op made nan or inf from finite inputs."""
         site = _user_site(sys._getframe(1))
-        _sites[id(out)] = (out, site)
-        if _check_nan[0] and not getattr(_thread, "quiet", 0) and not math.isfinite(out.data):
-            inputs = [a.data if isinstance(a, Value) else a for a in args]
-            if all(isinstance(x, numbers.Real) and math.isfinite(x) for x in inputs):
-                shown = ", ".join(
-                    _name(a) if isinstance(a, Value) else repr(a) for a in _operands(out, args)
-                )
-                raise AnomalyError(
-                    f"{out._fn.name if out._fn else op_name} made {out.data!r} from finite "
-                    f"inputs: {op_name}({shown}), for a new node (not labelled yet) created at "
-                    f"{_site_text(site)}"
-                )
-        return out
+        self._sites[id(out)] = (out, site)  # keeps out alive while the record is
+        if not self.check_nan or getattr(_thread, "quiet", 0) or math.isfinite(out.data):
+            return
+        inputs = [a] if b is None else [a, b]
+        if not all(math.isfinite(v.data) for v in inputs):
+            return  # nan in, nan out: made earlier
+        if arg is not None and not math.isfinite(arg):
+            return
+        shown = ", ".join(_name(v) for v in inputs) + ("" if arg is None else f", {arg!r}")
+        raise AnomalyError(
+            f"{fn.name} made {out.data!r} from finite inputs: {fn.name}({shown}), for a new "
+            f"node (not labelled yet) made at {_site_text(site)}"
+        )
 
-    checked.__name__ = getattr(method, "__name__", op_name)
-    checked.__doc__ = method.__doc__
-    checked.__wrapped__ = method
-    return checked
+    def backward(self, root: Value, grad: float, create_graph: bool) -> None:
+        """root.backward(grad, create_graph), checking what every node's rule gives."""
+        m = GRAPH if create_graph else SCALAR
+        with _quiet():
+            engine._backward_into_grads(root, grad, m, check=self.check())
 
+    def check(self):
+        """check(node, g, grads) for a sweep: raises at the first non-finite result of a
+        finite g (None when not checking)."""
+        if not self.check_nan:
+            return None
+        sites = self._sites
 
-def _operands(out: Value, args: tuple) -> tuple:
-    """The op's inputs in order (a reflected method, __radd__, gets them swapped)."""
-    return out._prev if out._prev else args
+        def check(node: Value, g, grads) -> None:
+            g_data = g.data if isinstance(g, Value) else g
+            if not math.isfinite(g_data):
+                return
+            for j, gj in enumerate(grads):
+                x = gj.data if isinstance(gj, Value) else gj
+                if not math.isfinite(x):
+                    entry = sites.get(id(node))
+                    where = (
+                        _site_text(entry[1])
+                        if entry is not None and entry[0] is node
+                        else "(outside detect_anomaly(), so its line is unknown)"
+                    )
+                    raise AnomalyError(
+                        f"backward of {node._fn.name} at {_describe(node)} made {x!r} for "
+                        f"input {j} from the finite gradient {g_data!r}; the node was made "
+                        f"at {where}"
+                    )
 
-
-def _checked_backward(self: Value, grad: float = 1.0, create_graph: bool = False) -> None:
-    if engine._replayed_roots and id(self) in engine._replayed_roots:
-        raise engine._replayed_error()
-    m = GRAPH if create_graph else SCALAR
-    with _quiet():
-        engine._backward_into_grads(self, grad, m, check=_anomaly_check())
-
-
-_checked_backward.__doc__ = Value.backward.__doc__
+        return check
 
 
 def _anomaly_check():
-    """check(node, g, grads) for a sweep: raises at the first non-finite result of a finite g."""
-    if not _check_nan[0]:
-        return None
-
-    def check(node: Value, g, grads) -> None:
-        g_data = g.data if isinstance(g, Value) else g
-        if not math.isfinite(g_data):
-            return
-        for j, gj in enumerate(grads):
-            x = gj.data if isinstance(gj, Value) else gj
-            if not math.isfinite(x):
-                entry = _sites.get(id(node))
-                where = (
-                    _site_text(entry[1])
-                    if entry is not None and entry[0] is node
-                    else "(created outside detect_anomaly(), so its line is unknown)"
-                )
-                raise AnomalyError(
-                    f"backward of {node._fn.name} at {_describe(node)} made {x!r} for input "
-                    f"{j} from the finite gradient {g_data!r}; the node was created at {where}"
-                )
-
-    return check
+    """The open detect_anomaly()'s check for a sweep, or None."""
+    return None if engine._anomaly is None else engine._anomaly.check()
 
 
 def _user_site(frame) -> tuple:
     """(file, line, function) of the first frame outside the backprop package, and the
-    innermost package frame it called through (or None)."""
+    innermost package frame it called through, past engine.py (or None)."""
     inner = None
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-        if inner is None and not frame.f_code.co_filename.endswith("autodiff.py"):
+        name = Path(frame.f_code.co_filename).name
+        if inner is None and name not in ("engine.py", "autodiff.py"):
             inner = (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
         frame = frame.f_back
     if frame is None:

@@ -19,8 +19,13 @@ class _GradMode(threading.local):
 
 
 _grad_mode = _GradMode()
-_open_no_grad_blocks = 0  # on any thread: lets the hot path skip the thread-local lookup
+# no_grad() and detect_anomaly() blocks open on any thread: while it is 0, making a node tests
+# this one number and nothing else (the thread-local lookup and the anomaly check are skipped)
+_open_blocks = 0
 _lock = threading.Lock()
+# the open backprop.detect_anomaly() (autodiff.py), or None: it sees every new node being made
+# (node_made) and runs backward() itself, checking every gradient
+_anomaly = None
 
 
 # ids of roots whose compiled Program (backprop.compiled) replayed forward() without writing the
@@ -36,17 +41,17 @@ def is_grad_enabled() -> bool:
 @contextmanager
 def no_grad() -> Iterator[None]:
     """Within this block ops compute values but record no graph (per thread, nestable)."""
-    global _open_no_grad_blocks
+    global _open_blocks
     previous = _grad_mode.enabled
     _grad_mode.enabled = False
     with _lock:
-        _open_no_grad_blocks += 1
+        _open_blocks += 1
     try:
         yield
     finally:
         _grad_mode.enabled = previous
         with _lock:
-            _open_no_grad_blocks -= 1
+            _open_blocks -= 1
 
 
 def _to_float(data: object) -> float:
@@ -69,10 +74,13 @@ def _node(fn: Op, data: float, a: Value, b: Value | None, arg: float | None) -> 
     out.data = data
     out.grad = 0.0
     out.label = ""
-    if _open_no_grad_blocks and not _grad_mode.enabled:
-        out._fn = out._a = out._b = out._arg = None
-    else:
-        out._fn, out._a, out._b, out._arg = fn, a, b, arg
+    if _open_blocks:  # a no_grad() or detect_anomaly() block is open somewhere
+        if _anomaly is not None:
+            _anomaly.node_made(out, fn, a, b, arg)
+        if not _grad_mode.enabled:
+            out._fn = out._a = out._b = out._arg = None
+            return out
+    out._fn, out._a, out._b, out._arg = fn, a, b, arg
     return out
 
 
@@ -94,10 +102,13 @@ def _binary_method(fn: Op, swapped: bool = False):
         out.grad = 0.0
         out.label = ""
         out._arg = None
-        if _open_no_grad_blocks and not _grad_mode.enabled:
-            out._fn = out._a = out._b = None
-        else:
-            out._fn, out._a, out._b = fn, a, b
+        if _open_blocks:  # a no_grad() or detect_anomaly() block is open somewhere
+            if _anomaly is not None:
+                _anomaly.node_made(out, fn, a, b, None)
+            if not _grad_mode.enabled:
+                out._fn = out._a = out._b = None
+                return out
+        out._fn, out._a, out._b = fn, a, b
         return out
 
     return method
@@ -188,8 +199,6 @@ class Value:
         return self.data
 
     # ---- the ops ------------------------------------------------------------------------------
-    # (backprop.detect_anomaly() wraps these methods, and backward(), while its block is open:
-    # outside it they are exactly what is written here.)
 
     __add__ = _binary_method(ops.ADD)
     __radd__ = _binary_method(ops.ADD, swapped=True)
@@ -273,6 +282,9 @@ class Value:
         """
         if _replayed_roots and id(self) in _replayed_roots:
             raise _replayed_error()
+        if _anomaly is not None:  # inside detect_anomaly(): it runs backward, checking each step
+            _anomaly.backward(self, grad, create_graph)
+            return
         if create_graph:
             _backward_into_grads(self, grad, GRAPH)
             return
