@@ -114,3 +114,21 @@ def test_the_accuracy_label_never_overlaps_a_legend(tmp_path, options):
             assert not text.get_window_extent(renderer).overlaps(legend), text.get_text()
         title = ax.title.get_window_extent(renderer)
         assert not title.overlaps(legend)
+
+
+def test_a_plot_file_gets_the_usual_mode_and_keeps_an_old_one(tmp_path, moons_run):
+    import os
+
+    *_, history = moons_run
+    old = os.umask(0o022)
+    try:
+        plot_history(history, tmp_path / "new.png")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.png").stat().st_mode & 0o777 == 0o644
+    kept = tmp_path / "kept.png"
+    kept.write_bytes(b"old")
+    os.chmod(kept, 0o640)
+    plot_history(history, kept)
+    assert kept.read_bytes()[:8] == PNG and kept.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.png", "new.png"]

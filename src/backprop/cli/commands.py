@@ -288,14 +288,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     if plot_path is not None and history.epochs:
         from ..viz.plot import plot_training
 
-        plot_training(
-            history,
-            model,
-            dataset.X,
-            dataset.y,
-            path=plot_path,
-            feature_names=dataset.feature_names,
-        )
+        try:
+            plot_training(
+                history,
+                model,
+                dataset.X,
+                dataset.y,
+                path=plot_path,
+                feature_names=dataset.feature_names,
+            )
+        except OSError as e:
+            raise CommandError(f"--plot: cannot write {args.plot!r}: {e.strerror or e}") from None
         print(f"wrote the plot to {plot_path}")
     if explore_path is not None and history.snapshots:
         from ..viz.explorer import explore

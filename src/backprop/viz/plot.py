@@ -6,6 +6,7 @@ the non-interactive Agg backend, so it works without a display) and closes the f
 
 from __future__ import annotations
 
+import io
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,12 @@ def _finish(fig, path: str | Path | None):
     if path is not None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+        from ..serialize import write_atomic
+
         FigureCanvasAgg(fig)
-        fig.savefig(path, dpi=120)
+        buffer = io.BytesIO()  # drawn whole first: a failed plot leaves an old file as it was
+        fig.savefig(buffer, format=Path(path).suffix.lstrip(".").lower() or "png", dpi=120)
+        write_atomic(path, buffer.getvalue())
     return fig
 
 
