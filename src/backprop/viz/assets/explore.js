@@ -262,40 +262,14 @@
   function drawBoundary() {
     const out = frameGrid()[L];
     const img = offctx.createImageData(RB, RB);
-    const colours = CLASS_COLOURS.slice(0, Math.max(K, 2)).map(hex);
-    const o = new Float64Array(sizes[L]);
-    for (let at = 0; at < RB * RB; at++) {
-      for (let j = 0; j < sizes[L]; j++) o[j] = out[j][at];
-      const c = predictedClass(o), rgb = mix(colours[c], 0.12 + 0.6 * confidence(o));
-      img.data[4 * at] = rgb[0]; img.data[4 * at + 1] = rgb[1]; img.data[4 * at + 2] = rgb[2];
-      img.data[4 * at + 3] = 255;
-    }
+    shade(out, img.data);
     offctx.putImageData(img, 0, 0);
     const S = plotSize;
     bctx.imageSmoothingEnabled = true;
     bctx.clearRect(0, 0, S, S);
     bctx.drawImage(off, 0, 0, S, S);
     if (D.binary) contour(out[0], S);
-    // axes: a few ticks along the edges
-    bctx.font = "10px system-ui, sans-serif";
-    bctx.fillStyle = "rgba(40,48,56,.75)";
-    bctx.strokeStyle = "rgba(40,48,56,.35)";
-    bctx.textBaseline = "bottom";
-    for (const t of niceTicks(D.lo[fx], D.hi[fx], 5)) {
-      const x = toU(Object.assign(D.mean.slice(), { [fx]: t })) * S;
-      bctx.beginPath(); bctx.moveTo(x, S); bctx.lineTo(x, S - 4); bctx.stroke();
-      bctx.textAlign = "center";
-      label(short(t), x, S - 5);
-    }
-    if (nin > 1) {
-      bctx.textAlign = "left";
-      bctx.textBaseline = "middle";
-      for (const t of niceTicks(D.lo[fy], D.hi[fy], 5)) {
-        const y = (1 - toV(Object.assign(D.mean.slice(), { [fy]: t }))) * S;
-        bctx.beginPath(); bctx.moveTo(0, y); bctx.lineTo(4, y); bctx.stroke();
-        label(short(t), 6, y);
-      }
-    }
+    bctx.drawImage(axes(), 0, 0, S, S);
     // the training points
     const r = atFrame(cur), sh = sizeByShare ? shares(cur) : null;
     let top = 0;
@@ -320,13 +294,62 @@
       }
     }
   }
-  function label(text, x, y) {  // a tick label with a pale halo, readable on any shade
-    bctx.lineWidth = 3;
-    bctx.strokeStyle = "rgba(255,255,255,.8)";
-    bctx.strokeText(text, x, y);
-    bctx.fillText(text, x, y);
-    bctx.strokeStyle = "rgba(40,48,56,.35)";
-    bctx.lineWidth = 1;
+  // The ticks along the edges, drawn once per pair of plotted features: text on a canvas
+  // costs more than all the rest of a frame (a font lookup per draw).
+  const axesCanvas = document.createElement("canvas");
+  let axesKey = "";
+  function axes() {
+    const key = fx + " " + fy + " " + boundary.width;
+    if (key === axesKey) return axesCanvas;
+    axesKey = key;
+    const S = plotSize, dpr = boundary.width / S;
+    axesCanvas.width = axesCanvas.height = boundary.width;
+    const ctx = axesCanvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.font = "10px system-ui, sans-serif";
+    const label = (text, x, y) => {  // with a pale halo, readable on any shade
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = "rgba(255,255,255,.8)";
+      ctx.strokeText(text, x, y);
+      ctx.fillStyle = "rgba(40,48,56,.75)";
+      ctx.fillText(text, x, y);
+    };
+    const tick = (x0, y0, x1, y1) => {
+      ctx.beginPath(); ctx.moveTo(x0, y0); ctx.lineTo(x1, y1);
+      ctx.lineWidth = 1;
+      ctx.strokeStyle = "rgba(40,48,56,.35)";
+      ctx.stroke();
+    };
+    ctx.textBaseline = "bottom";
+    ctx.textAlign = "center";
+    for (const t of niceTicks(D.lo[fx], D.hi[fx], 5)) {
+      const x = toU(Object.assign(D.mean.slice(), { [fx]: t })) * S;
+      tick(x, S, x, S - 4);
+      label(short(t), x, S - 5);
+    }
+    if (nin > 1) {
+      ctx.textAlign = "left";
+      ctx.textBaseline = "middle";
+      for (const t of niceTicks(D.lo[fy], D.hi[fy], 5)) {
+        const y = (1 - toV(Object.assign(D.mean.slice(), { [fy]: t }))) * S;
+        tick(0, y, 4, y);
+        label(short(t), 6, y);
+      }
+    }
+    return axesCanvas;
+  }
+  // each grid cell in its predicted class's colour, paler where the network is less sure
+  const SHADES = CLASS_COLOURS.slice(0, Math.max(K, 2)).map(hex);
+  function shade(out, px) {
+    const n = sizes[L], o = new Float64Array(n), G = RB * RB;
+    for (let at = 0; at < G; at++) {
+      for (let j = 0; j < n; j++) o[j] = out[j][at];
+      const c = predictedClass(o), t = 0.12 + 0.6 * confidence(o), rgb = SHADES[c];
+      px[4 * at] = WHITE[0] + (rgb[0] - WHITE[0]) * t;
+      px[4 * at + 1] = WHITE[1] + (rgb[1] - WHITE[1]) * t;
+      px[4 * at + 2] = WHITE[2] + (rgb[2] - WHITE[2]) * t;
+      px[4 * at + 3] = 255;
+    }
   }
   // the line where the single output is 0, by marching squares over the grid
   function contour(v, S) {
