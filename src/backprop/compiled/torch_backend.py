@@ -60,10 +60,17 @@ class TorchMath:
 
     def __init__(self, torch, device) -> None:
         self.torch, self.device = torch, device
+        self._constants: dict[float, Any] = {}  # 0.0, 1.0 ... as tensors, made once
 
     def _t(self, x):
         if isinstance(x, self.torch.Tensor):
             return x
+        if isinstance(x, float) and x == x:
+            if x not in self._constants:
+                self._constants[x] = self.torch.tensor(
+                    x, dtype=self.torch.float64, device=self.device
+                )
+            return self._constants[x]
         return self.torch.as_tensor(x, dtype=self.torch.float64, device=self.device)
 
     def exp(self, x):
@@ -82,7 +89,11 @@ class TorchMath:
         return self.torch.pow(self._t(a), b if isinstance(b, float) else self._t(b))
 
     def where(self, cond, x, y):
-        return self.torch.where(self._t(cond).bool(), self._t(x), self._t(y))
+        if isinstance(cond, bool):  # a constant argument's test, such as k == 2.0
+            return x if cond else y
+        if isinstance(x, self.torch.Tensor) or isinstance(y, self.torch.Tensor):
+            return self.torch.where(cond, x, y)  # a float beside a tensor needs no tensor
+        return self.torch.where(cond, self._t(x), self._t(y))
 
     def maximum(self, a, b):
         return self.torch.maximum(self._t(a), self._t(b))  # nan propagates, as in numpy
@@ -123,14 +134,20 @@ class _Index:
     def take(self, a):
         if self.start is not None:
             return a[self.start : self.stop].view(self.shape)
-        return a[self.flat].view(self.shape)
+        return a.index_select(0, self.flat).view(self.shape)  # cheaper than a[self.flat]
 
     def add_to(self, a, x) -> None:
         if self.start is not None:
             a[self.start : self.stop].view(self.shape).add_(x)
             return
-        x = self.torch.as_tensor(x, dtype=a.dtype, device=a.device)
-        a.index_add_(0, self.flat, x.broadcast_to(self.shape).reshape(-1))  # sums repeats
+        if not isinstance(x, self.torch.Tensor):
+            x = self.torch.as_tensor(x, dtype=a.dtype, device=a.device)
+        if x.shape != self.shape:
+            x = x.broadcast_to(self.shape)
+        x = x.reshape(-1)
+        if x.untyped_storage().data_ptr() == a.untyped_storage().data_ptr():
+            x = x.clone()  # a view of a's own slots: index_add_ refuses to read what it writes
+        a.index_add_(0, self.flat, x)  # sums repeated slots
 
     def __len__(self) -> int:
         return int(np.prod(self.shape))
@@ -207,6 +224,7 @@ class _SegmentSum:
 
 class _MatMul:
     def __init__(self, step: nb._MatMul, torch, device) -> None:
+        self.torch = torch
         self.w, self.xt = _Index(step.w, torch, device), _Index(step.xt, torch, device)
         self.bias = None if step.bias is None else _Index(step.bias, torch, device)
         self.coefs = None if step.coefs is None else _const(step.coefs, torch, device)
@@ -217,10 +235,10 @@ class _MatMul:
     def forward(self, val) -> None:
         a = self.a = self.w.take(val)
         b = self.b = self.xt.take(val)
-        out = a @ b
+        out = val[self.start : self.stop].view(self.shape)
+        self.torch.matmul(a, b, out=out)
         if self.bias is not None:
-            out += (self.bias.take(val) @ self.coefs)[:, None]
-        val[self.start : self.stop] = out.reshape(-1)
+            out += (self.bias.take(val) @ self.coefs).unsqueeze(1)
 
     def backward(self, val, grad) -> None:
         g = grad[self.start : self.stop].view(self.shape)
