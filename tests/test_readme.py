@@ -133,3 +133,17 @@ def test_no_heading_appears_twice():
     for path in sorted((ROOT / "docs").glob("*.md")):
         top = re.findall(r"^(##? .+?)\s*$", path.read_text(), flags=re.M)
         assert len(top) == len(set(top)), (path.name, top)
+
+
+def test_the_command_line_examples_run(tmp_path):
+    """The README's blocks of `backprop ...` commands, run as written in an empty folder."""
+    examples = [b for b in blocks("bash") if b.startswith("backprop ")]
+    assert len(examples) >= 2
+    for number, example in enumerate(examples):
+        result = subprocess.run(["bash", "-e", "-c", example], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=600)  # fmt: skip
+        assert result.returncode == 0, f"example {number}:\n{example}\n{result.stderr[-2000:]}"
+        for written in re.findall(r"--(?:save|plot|out|html|svg) (\S+)", example):
+            assert (tmp_path / written).stat().st_size > 0, written
+    predictions = (tmp_path / "preds.csv").read_text().splitlines()
+    assert predictions[0] == "prediction,score" and len(predictions) == 3
