@@ -334,6 +334,7 @@ def test_a_point_opens_its_backward_pass_equal_to_eager_backward(open_page, moon
 
     page.keyboard.press("Escape")
     assert not page.is_visible("#bpx-overlay")
+    assert page.evaluate("window.backprop === undefined")  # the view is unmounted
     page.keyboard.press("ArrowRight")
     assert frame(page) == k + 1
     # and it opens again at the new epoch, for the same point

@@ -688,6 +688,10 @@
     drawNetwork();
     drawBoundary();
     showDetails();
+    const side = $("bpx-side").getBoundingClientRect();
+    if (s && side.top > window.innerHeight - 80) {  // a narrow window puts the details below
+      $("bpx-side").scrollIntoView({ block: "start", behavior: "smooth" });
+    }
   }
   function miniChart(series, opts) {  // small line chart over the epochs, with this epoch marked
     const W = 300, H = 120, m = { l: 42, r: 8, t: 8, b: 20 };
