@@ -74,10 +74,12 @@ CASES = [
 # answers on its own copy of stdout; the blocks' own output is captured per block.
 WORKER = r"""
 import contextlib, io, json, linecache, os, sys, traceback
-answers = os.fdopen(os.dup(1), "w")
+requests, answers = os.fdopen(os.dup(0)), os.fdopen(os.dup(1), "w")
+os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # a block reading stdin reads nothing
+sys.stdin = open(os.devnull)
 os.dup2(2, 1)  # output that bypasses sys.stdout (C code, subprocesses) goes to the log
 namespace = {"__name__": "__main__"}
-for request in sys.stdin:
+for request in requests:
     request = json.loads(request)
     code, name = request["code"], request["name"]
     linecache.cache[name] = (len(code), None, code.splitlines(True), name)
@@ -215,7 +217,8 @@ def test_blocks_share_a_namespace_per_file_and_claims_are_checked(tmp_path):
     page.write_text(
         "```python\nx = 2\nprint(x * 3)  # 6\n```\n"
         "```python\nprint(x + 1)  # 3, then more\nprint(x)  # 7\nprint(0.1)  # about 0.1\n```\n"
-        "```python\nopen('made.txt', 'w').write('hi')\nraise ValueError(f'x is {x}')\n```\n"
+        "```python\nimport sys\nassert sys.stdin.read() == ''\nopen('made.txt', 'w').write('hi')\n"
+        "raise ValueError(f'x is {x}')\n```\n"
         "```python\nprint('never runs')\n```\n"
     )
     other = tmp_path / "other.md"
