@@ -467,3 +467,36 @@ def test_a_big_report_shows_the_ends_and_every_mismatch(planted):
     shown = {int(line.split()[0]) for line in table.splitlines() if "<- disagrees" in line}
     assert {r.index for r in report.mismatches[:20]} <= shown  # the first mismatches, at least
     assert len(table.splitlines()) < len(report.rows)
+
+
+def test_every_graph_the_seed_notebook_builds_agrees_with_torch(monkeypatch):
+    """The notebook's own cells, run in order in one namespace (its %magic lines dropped, from
+    notebooks/ so that `from nn import ...` resolves); after each cell, every new graph a
+    variable holds is checked."""
+    import json
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    folder = Path(__file__).resolve().parents[1] / "notebooks"
+    notebook = json.loads((folder / "seed_notebook.ipynb").read_text(encoding="utf-8"))
+    monkeypatch.chdir(folder)
+    monkeypatch.syspath_prepend(str(folder))
+    random.seed(0)
+    namespace: dict = {"__name__": "__main__"}
+    checked = {}
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("%"))
+        exec(compile(code, "seed_notebook.ipynb", "exec"), namespace)
+        for name, value in list(namespace.items()):
+            if isinstance(value, Value) and value._fn is not None and id(value) not in checked:
+                report = check_torch(value)
+                assert report.ok, f"{name}: {report}"
+                checked[id(value)] = (name, len(report), value)
+    names = {name for name, _, _ in checked.values()}
+    assert {"L", "o", "loss"} <= names
+    assert max(size for _, size, _ in checked.values()) > 300  # the training loop's loss graph
