@@ -576,7 +576,7 @@
       }
       if (focus) {
         const mine = e.l === focus.l && e.j === focus.j || e.l === focus.l + 1 && e.i === focus.j;
-        opacity = mine ? Math.max(opacity, 0.85) : 0.06;
+        opacity = mine ? Math.max(opacity, 0.85) : opacity * 0.2;
       }
       e.el.setAttribute("stroke-width", width.toFixed(3));
       e.el.setAttribute("stroke", colour);
@@ -673,16 +673,9 @@
     if (text !== undefined) e.textContent = text;
     return e;
   }
-  function fmt(x) {  // as explain() shows numbers: 4 decimals from 1 up, else 4 significant digits
-    if (x !== x) return "nan";
-    if (!isFinite(x)) return x > 0 ? "inf" : "-inf";
-    if (x === 0) return "0.0";
-    let t = Math.abs(x) >= 1 && Math.abs(x) < 1e7 ? x.toFixed(4).replace(/0+$/, "") : x.toPrecision(4);
-    if (t.includes("e")) t = t.replace(/\.?0+e/, "e").replace("e+", "e+").replace(/e([+-])(\d)$/, "e$10$2");
-    else if (!t.includes(".")) t += ".0";
-    else if (t.includes(".") && Math.abs(x) < 1) t = t.replace(/0+$/, "");
-    return t.endsWith(".") ? t + "0" : t;
-  }
+  // numbers as explain() writes them (4 decimals from 1 up, else 4 significant digits):
+  // replay.js's fmt is Python's fmt() to the character; this fallback only approximates it
+  const fmt = window.bpReplay ? window.bpReplay.fmt : (x) => (x === 0 ? "0.0" : String(+x.toPrecision(4)));
   function select(s) {
     selected = s;
     drawNetwork();
@@ -703,13 +696,15 @@
     const e0 = D.frames[0].epoch, e1 = D.frames[F - 1].epoch || 1;
     const X = (e) => m.l + ((e - e0) / (e1 - e0 || 1)) * (W - m.l - m.r);
     const Y = (v) => m.t + (1 - (v - lo) / (hi - lo)) * (H - m.t - m.b);
-    for (const t of niceTicks(lo, hi, 3)) {
+    for (const t of niceTicks(lo, hi, 4)) {
       svgEl("line", { x1: m.l, x2: W - m.r, y1: Y(t), y2: Y(t), class: t === 0 ? "bpx-zero" : "bpx-gridline" }, svg);
       svgEl("text", { x: m.l - 4, y: Y(t) + 3, class: "bpx-tick", "text-anchor": "end" }, svg).textContent = short(t);
     }
     for (const t of [e0, e1]) {
       svgEl("text", { x: X(t), y: H - 6, class: "bpx-tick", "text-anchor": "middle" }, svg).textContent = t;
     }
+    svgEl("text", { x: (m.l + W - m.r) / 2, y: H - 6, class: "bpx-tick", "text-anchor": "middle" }, svg)
+      .textContent = "epoch";
     for (const s of series) {
       const d = s.values.map((v, k) => (k ? "L" : "M") + X(D.frames[k].epoch).toFixed(1) + "," + Y(v).toFixed(1)).join(" ");
       svgEl("path", { d: d, class: "bpx-line thin", stroke: s.colour, "stroke-dasharray": s.dash || "" }, svg);
