@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import numbers
 import operator
 import threading
@@ -418,45 +419,89 @@ GRAPH = GraphMath()
 def _backpropagate(roots, seeds, m=SCALAR, wanted=None, start=None, check=None) -> dict:
     """One reverse sweep from the roots: {id(node): d(sum of seed * root)/d(node)}.
 
-    With ``m = SCALAR`` the adjoints are floats, as in backward(); with ``m = GRAPH`` they are
-    Values (or numbers, for constants), graphs built by the op rules. Only nodes with a path to
-    one of ``wanted`` (all when None) are visited. ``start`` gives adjoints to begin from (the
-    leaves' .grad, for backward()), ``check(node, g, grads)`` sees every rule's result.
+    With ``m = SCALAR`` the adjoints are floats, added in backward()'s order; with
+    ``m = GRAPH`` they are Values (or numbers, for constants), graphs built by the op rules,
+    and only nodes with a path to one of ``wanted`` get one. ``start`` gives adjoints to begin
+    from (the leaves' .grad, for backward()); ``check(node, g, grads)`` sees every rule's result.
     """
     order = _topological_order(roots)
+    graph = m is not SCALAR
+    adjoint = {} if start is None else start
+    for root, seed in zip(roots, seeds):
+        adjoint[id(root)] = _accumulate(adjoint.get(id(root)), seed, graph)
+    if not graph:
+        _sweep_floats(order, adjoint, check)
+        return adjoint
     live = None
     if wanted is not None:  # the nodes with a path to a wanted node: no other adjoint is needed
         live = set(map(id, wanted))
         for node in order:
             if id(node._a) in live or id(node._b) in live:
                 live.add(id(node))
-    graph = m is not SCALAR
-    adjoint = {} if start is None else start
-    for root, seed in zip(roots, seeds):
-        adjoint[id(root)] = _accumulate(adjoint.get(id(root)), seed, graph)
-    # a graph is asked for: it is recorded even inside no_grad(), as torch's create_graph does
+    # A graph is asked for, so it is recorded even inside no_grad(), as torch's create_graph
+    # does. The collector is paused: the sweep makes no cycles, only many new nodes, and each
+    # of its passes would rescan the whole live graph (fit() pauses it for the same reason).
     previous, _grad_mode.enabled = _grad_mode.enabled, True
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        for node in reversed(order):
-            fn = node._fn
-            if fn is None or (g := adjoint.get(id(node))) is None:
-                continue
-            operands = node._prev
-            if graph:
-                args = (node, *operands)
-            else:
-                args = (node.data, *[v.data for v in operands])
-            if fn.has_arg:
-                args = (*args, node._arg)
-            grads = fn.backward(m, g, *args)
-            if check is not None:
-                check(node, g, grads)
-            for v, gv in zip(operands, grads):
-                if live is None or id(v) in live:
-                    adjoint[id(v)] = _accumulate(adjoint.get(id(v)), gv, graph)
+        _sweep_graph(order, adjoint, m, live, check)
     finally:
         _grad_mode.enabled = previous
+        if collecting:
+            gc.enable()
     return adjoint
+
+
+def _sweep_floats(order, adjoint, check) -> None:
+    """backward()'s loop, with the adjoints in a dict instead of .grad."""
+    get = adjoint.get
+    for node in reversed(order):
+        fn = node._fn
+        if fn is None or (g := get(id(node))) is None:
+            continue
+        a, b = node._a, node._b
+        if b is not None:
+            grads = fn.backward(SCALAR, g, node.data, a.data, b.data)
+            adjoint[id(a)] = get(id(a), 0.0) + grads[0]
+            adjoint[id(b)] = get(id(b), 0.0) + grads[1]
+        else:
+            if fn.has_arg:
+                grads = fn.backward(SCALAR, g, node.data, a.data, node._arg)
+            else:
+                grads = fn.backward(SCALAR, g, node.data, a.data)
+            adjoint[id(a)] = get(id(a), 0.0) + grads[0]
+        if check is not None:
+            check(node, g, grads)
+
+
+def _sweep_graph(order, adjoint, m, live, check) -> None:
+    """The same loop with m building Values: the rules get the nodes themselves, not numbers.
+    Adjoints of operands that lead to no wanted node (outside live) are never built."""
+    get = adjoint.get
+    for node in reversed(order):
+        fn = node._fn
+        if fn is None or (g := get(id(node))) is None:
+            continue
+        a, b = node._a, node._b
+        if b is not None:
+            ga, gb = grads = fn.backward(m, g, node, a, b)
+        elif fn.has_arg:
+            (ga,) = grads = fn.backward(m, g, node, a, node._arg)
+        else:
+            (ga,) = grads = fn.backward(m, g, node, a)
+        if check is not None:
+            check(node, g, grads)
+        k = id(a)
+        if live is None or k in live:
+            total = get(k)
+            # most nodes have one consumer: their adjoint is the first and only term
+            adjoint[k] = ga if total is None else _accumulate(total, ga, True)
+        if b is not None:
+            k = id(b)
+            if live is None or k in live:
+                total = get(k)
+                adjoint[k] = gb if total is None else _accumulate(total, gb, True)
 
 
 def _accumulate(total, g, graph: bool):
@@ -464,6 +509,8 @@ def _accumulate(total, g, graph: bool):
     in a graph, a zero number adds nothing and adding to a zero number builds no node."""
     if not graph:
         return (0.0 if total is None else total) + g
+    if type(total) is Value and type(g) is Value:
+        return total + g
     if total is None or (type(total) is float and total == 0.0 and isinstance(g, Value)):
         return g
     if type(g) is float and g == 0.0:
