@@ -700,9 +700,8 @@
       svgEl("line", { x1: m.l, x2: W - m.r, y1: Y(t), y2: Y(t), class: t === 0 ? "bpx-zero" : "bpx-gridline" }, svg);
       svgEl("text", { x: m.l - 4, y: Y(t) + 3, class: "bpx-tick", "text-anchor": "end" }, svg).textContent = short(t);
     }
-    for (const t of [e0, e1]) {
-      svgEl("text", { x: X(t), y: H - 6, class: "bpx-tick", "text-anchor": "middle" }, svg).textContent = t;
-    }
+    svgEl("text", { x: X(e0), y: H - 6, class: "bpx-tick", "text-anchor": "start" }, svg).textContent = e0;
+    svgEl("text", { x: X(e1), y: H - 6, class: "bpx-tick", "text-anchor": "end" }, svg).textContent = e1;
     svgEl("text", { x: (m.l + W - m.r) / 2, y: H - 6, class: "bpx-tick", "text-anchor": "middle" }, svg)
       .textContent = "epoch";
     for (const s of series) {
