@@ -881,7 +881,7 @@
   $("bpx-back").onclick = closeStepThrough;
 
   // ---- time ------------------------------------------------------------------------------------
-  let cur = 0, timer = null, drawTimes = [];
+  let cur = 0, timer = null;
   const slider = $("bpx-slider"), playBtn = $("bpx-play");
   slider.max = F - 1;
   function go(k) {
@@ -896,13 +896,9 @@
     $("bpx-last").disabled = $("bpx-next").disabled = k === F - 1;
     document.body.dataset.frame = k;
     document.body.dataset.epoch = f.epoch;
-    const t0 = performance.now();
     drawBoundary();
-    const t1 = performance.now();
     drawNetwork();
-    const t2 = performance.now();
     drawCursors();
-    drawTimes = [t1 - t0, t2 - t1, performance.now() - t2];
     if (selected || !document.body.dataset.ready) showDetails();
   }
   function setPlaying(on) {
@@ -1028,7 +1024,6 @@
     stepThroughOpen: () => !overlay.hidden,
     playing: () => timer !== null,
     plane: () => [fx, fy],
-    drawTimes: () => drawTimes,
   };
   document.body.dataset.ready = "1";
   window.bpx.loadMs = performance.now();  // since the navigation started
