@@ -642,3 +642,47 @@ def test_every_op_method_is_watched_by_detect_anomaly():
             leaves = [Value(0.7) for _ in range(case.arity)]
             out = case.ours(*leaves)
             assert anomaly.where(out) is not None, case.name
+
+
+# ---- the pieces under it ------------------------------------------------------------------
+
+
+def test_comparisons_read_data_and_equality_stays_identity():
+    a, b = Value(1.0), Value(2.0)
+    assert a < b and a <= 1.0 and b > 1 and b >= Value(2.0) and not (a > b)
+    assert max([a, b]) is b and sorted([b, a]) == [a, b]
+    assert Value(1.0) != Value(1.0) and a == a and len({a, Value(1.0)}) == 2
+    with pytest.raises(TypeError):
+        assert a < "x"
+
+
+def test_every_rule_run_with_graph_gives_the_float_rules_numbers():
+    for case in CASES:
+        xs = draw(case, random.Random(case.name + "graph"))
+        out = case.ours(*[Value(x) for x in xs])
+        fn, operands = out._fn, out._prev
+        extra = (out._arg,) if fn.has_arg else ()
+        floats = fn.backward(ops.SCALAR, 0.75, out.data, *[v.data for v in operands], *extra)
+        graphs = fn.backward(engine.GRAPH, Value(0.75), out, *operands, *extra)
+        assert [g.data if isinstance(g, Value) else g for g in graphs] == list(floats), case.name
+
+
+def test_hessian_rejects_bad_arguments_and_fills_zeros():
+    x, y = Value(2.0), Value(3.0)
+    with pytest.raises(TypeError, match="hessian"):
+        hessian([x * y], [x])
+    with pytest.raises(ValueError, match="not used"):
+        hessian(x * 2, [x, y])
+    assert hessian(x * 2 + y, [x, y]) == [[0.0, 0.0], [0.0, 0.0]]
+    assert hessian(x * 2, [x, y], allow_unused=True) == [[0.0, 0.0], [0.0, 0.0]]
+
+
+def test_detect_anomaly_checks_a_create_graph_backward_too():
+    x = Value(0.0, label="x")
+    with detect_anomaly():
+        y = x.sqrt() * 2
+        with pytest.raises(AnomalyError, match="backward of sqrt"):
+            y.backward(create_graph=True)
+        z = x * x + 1
+        z.backward(create_graph=True)  # fine: no error, and .grad is a graph
+    assert isinstance(x.grad, Value)
