@@ -70,14 +70,38 @@ def point_loss(model, x, target, objective) -> tuple[Value, list[Value], Value |
     """
     objective = get_objective(objective)
     inputs = [Value(float(v), label=f"x{j + 1}") for j, v in enumerate(x)]
+    outputs = _labelled_forward(model, inputs)
     if objective.binary:
         leaf = Value(float(target), label="y")
-        loss = objective.loss([model(inputs)], [leaf])
+        loss = objective.loss([outputs], [leaf])
     else:
         leaf = None
-        loss = objective.loss([model(inputs)], [int(target)])
+        loss = objective.loss([outputs], [int(target)])
     loss.label = "loss"
     return loss, inputs, leaf
+
+
+def _labelled_forward(model, inputs: list[Value]):
+    """model(inputs) as MLP.__call__ computes it, op for op, with names a learner can follow:
+    w{layer}_{neuron}_{input} and b{layer}_{neuron} for the parameters that have no label yet,
+    z{layer}_{neuron} for a neuron's sum w . x + b and h{layer}_{neuron} for its output (``out``
+    for the network's)."""
+    x = inputs
+    last = len(model.layers)
+    for n, layer in enumerate(model.layers, start=1):
+        outs = []
+        for j, neuron in enumerate(layer.neurons, start=1):
+            for k, w in enumerate(neuron.w, start=1):
+                w.label = w.label or f"w{n}_{j}_{k}"  # a label of the user's own stays
+            neuron.b.label = neuron.b.label or f"b{n}_{j}"
+            out = neuron(x)
+            if out._fn is not None and out._fn.arity == 1 and out._prev[0]._fn is not None:
+                out._prev[0].label = f"z{n}_{j}"  # the sum, below its activation
+            single = n == last and len(layer.neurons) == 1
+            out.label = "out" if single else (f"out{j}" if n == last else f"h{n}_{j}")
+            outs.append(out)
+        x = outs
+    return x[0] if len(x) == 1 else x
 
 
 @dataclass
