@@ -124,6 +124,8 @@ def to_torch(model: MLP, dtype: Any = "float64", device: Any = "cpu") -> torch.n
     a tensor of shape (batch, nin), and gives (batch, nout): with one output neuron that is
     (batch, 1), so compare it with targets of shape (batch,) after ``.squeeze(-1)`` (else
     ``out - y`` broadcasts to (batch, batch)). A single sample of shape (nin,) gives (nout,).
+
+    ``dtype`` is 'float64' (backprop's own) or 'float32'; ``device`` is where the copy lives.
     """
     model = _check_mlp(model, "to_torch")
     torch = _torch("to_torch")
