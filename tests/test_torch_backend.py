@@ -202,3 +202,23 @@ def test_train_backend_without_compile_is_a_one_line_error(capsys):
 
     assert main(["train", "--backend", "torch", "--epochs", "1", "--quiet"]) == 2
     assert "--backend applies to --compile" in capsys.readouterr().err
+
+
+def test_train_backend_torch_says_what_is_missing(capsys, monkeypatch):
+    import importlib.util
+
+    from backprop.cli import main
+
+    argv = ["train", "--compile", "--backend", "torch", "--epochs", "1", "--quiet"]
+    if not torch.cuda.is_available():
+        assert main(argv + ["--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
+    assert main(["train", "--compile", "--device", "cpu", "--epochs", "1", "--quiet"]) == 2
+    assert "--device applies to --compile --backend torch" in capsys.readouterr().err
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "needs torch" in err and "python3 -m pip install 'backprop[torch]'" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 from pathlib import Path
 
 from .common import CommandError
@@ -83,7 +84,7 @@ def add_export_command(sub) -> None:
     export = sub.add_parser(
         "export",
         help="write a saved model as a PyTorch script, a .safetensors state_dict or ONNX",
-        description=cmd_export.__doc__,
+        description=inspect.cleandoc(cmd_export.__doc__ or ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     export.add_argument(
