@@ -352,3 +352,23 @@ def test_without_the_optional_packages_the_command_says_what_to_install(
         )
         == 0
     )
+
+
+def test_reading_a_safetensors_file_that_is_not_an_export(tmp_path):
+    from safetensors.torch import save_file
+
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 20)
+    with pytest.raises(ValueError, match="not a readable .safetensors file"):
+        load_safetensors(tmp_path / "junk.safetensors")
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ValueError, match="not written by backprop export"):
+        load_safetensors(tmp_path / "other.safetensors")
+    save_file(
+        {"w": torch.zeros(2)},
+        str(tmp_path / "bad.safetensors"),
+        metadata={"format": "backprop-mlp", "architecture": "{"},
+    )
+    with pytest.raises(ValueError, match="architecture is not readable"):
+        load_safetensors(tmp_path / "bad.safetensors")
+    with pytest.raises(ValueError, match="no such file"):
+        load_safetensors(tmp_path / "none.safetensors")

@@ -902,8 +902,11 @@ def load_safetensors(path: str | Path) -> MLP:
         raise ValueError(f"{path}: not a readable .safetensors file ({e})") from None
     if header.get("format") != "backprop-mlp":
         raise ValueError(f"{path}: not written by backprop export (no backprop-mlp header)")
-    arch = json.loads(header["architecture"])
-    shell = MLP(arch["nin"], arch["nouts"], activation=arch["activation"], seed=0)
+    try:
+        arch = json.loads(header["architecture"])
+        shell = MLP(arch["nin"], arch["nouts"], activation=arch["activation"], seed=0)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: its header's architecture is not readable ({e!r})") from None
     module = to_torch(shell)
     try:
         module.load_state_dict({k: v.to(module[0].weight.dtype) for k, v in state.items()})
