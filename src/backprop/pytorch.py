@@ -715,6 +715,7 @@ def python_script(
     examples: Sequence[Sequence[float]] | None = None,
     dtype: str = "float64",
     source: str = "a backprop model",
+    name: str = "model.py",
 ) -> str:
     """A standalone PyTorch script (it imports torch, never backprop) that rebuilds the model
     and prints its predictions as ``backprop predict`` does: for the rows of a CSV named on its
@@ -752,8 +753,8 @@ def python_script(
         "",
         "Written by `backprop export --to python`. It needs only torch:",
         "",
-        "    python3 THIS_FILE             # predictions for the example rows below",
-        "    python3 THIS_FILE points.csv  # predictions for every row of a CSV",
+        f"    python3 {name}             # predictions for the example rows below",
+        f"    python3 {name} points.csv  # predictions for every row of a CSV",
         "",
         "It prints what `backprop predict` prints: a CSV of the predicted class and the scores.",
         '"""',
@@ -1006,7 +1007,7 @@ def export(
         source = f"the backprop model {Path(model_file).name}" if model_file else "a backprop model"
         text = python_script(
             model, metadata, weights=weights, weights_file=weights_file, examples=examples,
-            dtype=dtype, source=source,
+            dtype=dtype, source=source, name=path.name,
         )  # fmt: skip
         if companion is not None:
             save(model, companion, metadata=metadata)
