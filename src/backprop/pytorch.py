@@ -598,6 +598,7 @@ def check_torch(root: Value, ulps: float = 4) -> TorchCheck:
             torch_sent[(i, k)] = float(c)
 
     rows = []
+    edges_into: list[list[tuple[int, float, float, float]]] = []
     bad_data = None
     for i, v in enumerate(order):
         edges = []  # (consumer, ours, theirs, ulps) for each edge into node i
@@ -621,7 +622,7 @@ def check_torch(root: Value, ulps: float = 4) -> TorchCheck:
             grad_ulps=max((e[3] for e in edges), default=0.0),
             stale=stale[i],
         )
-        row._edges = edges  # type: ignore[attr-defined]
+        edges_into.append(edges)
         rows.append(row)
         if bad_data is None and row.data_ulps > ulps:
             bad_data = row
@@ -636,15 +637,13 @@ def check_torch(root: Value, ulps: float = 4) -> TorchCheck:
     else:
         for r in reversed(rows):
             if r.grad_ulps > ulps:
-                consumer, amount, theirs, u = max(r._edges, key=lambda e: e[3])  # type: ignore
+                consumer, amount, theirs, u = max(edges_into[r.index], key=lambda e: e[3])
                 src = order[consumer]
                 first = Mismatch(
                     r.node, r.index, r.label, r.op, "grad", r.grad, r.torch_grad, u,
                     src, consumer, src.label, src._op, amount, theirs,
                 )  # fmt: skip
                 break
-    for r in rows:
-        del r._edges  # type: ignore[attr-defined]
     return TorchCheck(rows, float(ulps), first, mismatches)
 
 
