@@ -310,10 +310,6 @@ class NodeCheck:
     grad_ulps: float
     stale: bool = False  # node.data is not what its op gives from its inputs' data now
 
-    @property
-    def name(self) -> str:
-        return f"{self.label!r}" if self.label else f"#{self.index}"
-
 
 @dataclass
 class Mismatch:
