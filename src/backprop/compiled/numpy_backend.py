@@ -127,9 +127,26 @@ class _Index:
         idx, take = self.idx, a.take
         return lambda: take(idx)
 
-    def adder(self, a: np.ndarray):
-        """(x) -> None adding x into the slots of ``a``, bound once."""
+    def adder(self, a: np.ndarray, written: np.ndarray):
+        """(x) -> None adding x into the slots of ``a``, bound once.
+
+        ``written`` says which slots the adders bound so far (in backward order) write: 0
+        none, 1 added into, 2 stored. Where no earlier adder writes any of a view's slots,
+        the first gradient is stored instead of added: no zeroing of those slots before
+        backward, no extra pass. Such an adder has the view as ``out``, for a step that can
+        compute straight into it."""
         view = self.view(a)
+        slots = self.idx.ravel()
+        first = view is not None and not written[slots].any()
+        written[slots] = 2 if first else np.maximum(written[slots], 1)
+        if first:
+            copyto = np.copyto
+
+            def store(x) -> None:
+                copyto(view, x)
+
+            store.out = view
+            return store
         if view is not None:
             add = np.add
             return lambda x: add(view, x, out=view)
@@ -143,7 +160,7 @@ class _Index:
         uniq, inv, shape, bincount = self.uniq, self.inv, self.shape, np.bincount
 
         def add_repeated(x) -> None:
-            x = np.broadcast_to(x, shape).ravel()
+            x = np.broadcast_to(x, shape).ravel()  # a plain sum's grad arrives as a column
             a[uniq] += bincount(inv, weights=x, minlength=uniq.size)
 
         return add_repeated
@@ -164,12 +181,12 @@ class _Elementwise:
     def __init__(self, op: Op, ins: list[_Index], start: int, stop: int, arg) -> None:
         self.op, self.ins, self.start, self.stop, self.arg = op, ins, start, stop, arg
 
-    def bind(self, val: np.ndarray, grad: np.ndarray):
+    def bind(self, val: np.ndarray, grad: np.ndarray, written: np.ndarray):
         forward, backward = self.op.forward, self.op.backward
         extra = (_as(self.arg, val.dtype),) if self.op.has_arg else ()
         out, gout = val[self.start : self.stop], grad[self.start : self.stop]
         readers = [ix.reader(val) for ix in self.ins]
-        adders = [ix.adder(grad) for ix in self.ins]
+        adders = [ix.adder(grad, written) for ix in self.ins]
         xs: list = []
 
         def fwd() -> None:
@@ -211,16 +228,16 @@ class _SegmentSum:
         self.uniform = left.idx.ndim == 2
         self.starts = None if self.uniform else np.r_[0, np.cumsum(counts)[:-1]]
 
-    def bind(self, val: np.ndarray, grad: np.ndarray):
+    def bind(self, val: np.ndarray, grad: np.ndarray, written: np.ndarray):
         out, gout = val[self.start : self.stop], grad[self.start : self.stop]
-        read_left, add_left = self.left.reader(val), self.left.adder(grad)
+        read_left, add_left = self.left.reader(val), self.left.adder(grad, written)
         read_right = None if self.right is None else self.right.reader(val)
         add_right = mask = None
         if self.right_var is not None:
             mask, index = self.right_var
-            add_right = index.adder(grad)
+            add_right = index.adder(grad, written)
         single, uniform, counts, starts = len(out) == 1, self.uniform, self.counts, self.starts
-        shape = self.left.shape
+        reduce, reduceat = np.add.reduce, np.add.reduceat  # not np.sum: its wrapper costs more
         last: list = [None, None]
 
         def fwd() -> None:
@@ -232,15 +249,15 @@ class _SegmentSum:
                 return
             terms = lv if rv is None else lv * rv
             if uniform:
-                np.sum(terms, axis=1, out=out)
+                reduce(terms, axis=1, out=out)
             else:
-                np.add.reduceat(terms, starts, out=out)
+                reduceat(terms, starts, out=out)
 
         def bwd() -> None:
             lv, rv = last
             g = gout[:, None] if uniform else np.repeat(gout, counts)
             if rv is None:
-                add_left(np.broadcast_to(g, shape))
+                add_left(g)  # broadcast by the add
                 return
             add_left(g * rv)
             if add_right is not None:
@@ -262,16 +279,17 @@ class _MatMul:
         self.start, self.stop = start, stop
         self.shape = (w.shape[0], xt.shape[1])
 
-    def bind(self, val: np.ndarray, grad: np.ndarray):
+    def bind(self, val: np.ndarray, grad: np.ndarray, written: np.ndarray):
         out = val[self.start : self.stop].reshape(self.shape)
         gout = grad[self.start : self.stop].reshape(self.shape)
-        read_w, add_w = self.w.reader(val), self.w.adder(grad)
-        read_x, add_x = self.xt.reader(val), self.xt.adder(grad)
+        read_w, add_w = self.w.reader(val), self.w.adder(grad, written)
+        read_x, add_x = self.xt.reader(val), self.xt.adder(grad, written)
+        w_out, x_out = getattr(add_w, "out", None), getattr(add_x, "out", None)
         matmul, add = np.matmul, np.add
         last: list = [None, None]
         read_bias = add_bias = None
         if self.bias is not None:
-            read_bias, add_bias = self.bias.reader(val), self.bias.adder(grad)
+            read_bias, add_bias = self.bias.reader(val), self.bias.adder(grad, written)
             coefs = _as(self.coefs, val.dtype)
             plain = len(coefs) == 1 and coefs[0] == 1.0  # one bias term, times 1: add it
 
@@ -284,8 +302,14 @@ class _MatMul:
 
         def bwd() -> None:
             a, b = last
-            add_w(matmul(gout, b.T))  # dL/dW = G X^T
-            add_x(matmul(a.T, gout))  # dL/dX = W^T G
+            if w_out is None:  # dL/dW = G X^T
+                add_w(matmul(gout, b.T))
+            else:
+                matmul(gout, b.T, out=w_out)
+            if x_out is None:  # dL/dX = W^T G
+                add_x(matmul(a.T, gout))
+            else:
+                matmul(a.T, gout, out=x_out)
             if add_bias is not None:
                 g = gout.sum(axis=1)[:, None]
                 add_bias(g if plain else g * coefs)
@@ -309,9 +333,9 @@ class _ScalarRun:
         self.blank = [0.0] * n_nodes
         self.env: list[float] = []
 
-    def bind(self, val: np.ndarray, grad: np.ndarray):
+    def bind(self, val: np.ndarray, grad: np.ndarray, written: np.ndarray):
         out, gout = val[self.start : self.stop], grad[self.start : self.stop]
-        read, add = self.external.reader(val), self.external.adder(grad)
+        read, add = self.external.reader(val), self.external.adder(grad, written)
         equations, outputs, blank = self.equations, self.outputs, self.blank
         reverse = equations[::-1]
         n_external = len(self.external)
@@ -349,6 +373,17 @@ class _ScalarRun:
         return f"python floats x{self.n_nodes} nodes"
 
 
+def _runs(slots: np.ndarray) -> list:
+    """Sorted slots as slices of consecutive runs, or one index array when they are many."""
+    if slots.size == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(slots) != 1) + 1
+    if cuts.size >= 8:
+        return [slots]
+    bounds = np.r_[0, cuts, slots.size]
+    return [slice(int(slots[i]), int(slots[j - 1]) + 1) for i, j in zip(bounds[:-1], bounds[1:])]
+
+
 def _as(x, dtype):
     """A step's constant in the replay's dtype: floats stay Python floats (numpy keeps the
     arrays' dtype for them), arrays are cast once."""
@@ -368,9 +403,13 @@ class NumpyExecutor:
         self.val[self.n_leaves] = 1.0  # the constants that plain terms are multiplied by
         self.val[self.n_leaves + 1] = -1.0
         self.grad = np.zeros(n_slots, dtype=dtype)
-        bound = [step.bind(self.val, self.grad) for step in self.steps]
-        self._forward = [fwd for fwd, _ in bound]
-        self._backward = [bwd for _, bwd in reversed(bound)]
+        # bound in backward order, so that the first gradient into a slot can be stored
+        written = np.zeros(n_slots, dtype=np.int8)
+        written[: self.n_leaves + 2] = 2  # leaves start from leaf_grads; 1 and -1 are unread
+        bound = [step.bind(self.val, self.grad, written) for step in reversed(self.steps)]
+        self._forward = [fwd for fwd, _ in reversed(bound)]
+        self._backward = [bwd for _, bwd in bound]
+        self._zero = _runs(np.flatnonzero(written != 2))  # the root, slots first added into
 
     def forward(self, leaf_data: np.ndarray) -> float:
         self.val[: self.n_leaves] = leaf_data
@@ -382,7 +421,8 @@ class NumpyExecutor:
     def backward(self, grad: float, leaf_grads: np.ndarray) -> np.ndarray:
         adjoint = self.grad
         adjoint[: self.n_leaves] = leaf_grads
-        adjoint[self.n_leaves :] = 0.0
+        for zero in self._zero:
+            adjoint[zero] = 0.0
         adjoint[self.root_slot] += grad
         with np.errstate(all="ignore"):
             for step in self._backward:
