@@ -50,6 +50,7 @@ import gc  # noqa: E402
 import math  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import time  # noqa: E402
 
 import micrograd.engine as mg_engine  # noqa: E402
@@ -201,6 +202,74 @@ def compiled_variants(name, program, trace, eager, reps, budget):
     print(f"  trace {trace * 1e3:.1f} ms = {trace / eager:.2f} eager steps")
 
 
+# ---- the judged steps: a whole training step, parameters in flat arrays --------------------
+
+
+def paired_medians(steps: dict, rounds: int, budget: float) -> dict:
+    """Median seconds per call of each step, timed taking turns: every round runs each step
+    for a block of calls, so a busy moment of the machine slows all of them alike."""
+    per_call = {name: [] for name in steps}
+    for step in steps.values():
+        step()  # warm-up
+    block = {}
+    for name, step in steps.items():  # a block of about 20 ms each
+        t = time.perf_counter()
+        step()
+        block[name] = max(1, min(200, int(0.02 / max(time.perf_counter() - t, 1e-7))))
+    deadline = time.perf_counter() + budget
+    for k in range(rounds):
+        for name, step in steps.items():
+            t = time.perf_counter()
+            for _ in range(block[name]):
+                step()
+            per_call[name].append((time.perf_counter() - t) / block[name])
+        if k >= 4 and time.perf_counter() > deadline:
+            break
+    return {name: (statistics.median(ts), len(ts)) for name, ts in per_call.items()}
+
+
+def flat_sgd_step(program, lr):
+    """forward + backward(accumulate=False) + an SGD update of program.parameter_data."""
+
+    def step():
+        program.forward()
+        program.backward(accumulate=False)
+        program.parameter_data -= lr * program.parameter_grad
+
+    return step
+
+
+def torch_sgd_step(params, loss_fn, lr):
+    def step():
+        for p in params:
+            p.grad = None
+        loss_fn().backward()
+        with torch.no_grad():
+            for p in params:
+                p.add_(p.grad, alpha=-lr)
+
+    return step
+
+
+def judged_steps(name, programs, model, torch_loss_fns, rounds, budget, lr=1e-3):
+    """The issue's measure: a training step including the SGD update, compiled (flat
+    arrays) against PyTorch, each pair taking turns (float64 with float64, float32 with
+    float32: two programs cannot hold the same parameters at once)."""
+    start = [p.data for p in model.parameters()]
+    results = {}
+    for (label, program), (torch_label, (params, loss_fn)) in zip(
+        programs.items(), torch_loss_fns.items()
+    ):
+        steps = {label: flat_sgd_step(program, lr)}
+        steps[torch_label] = torch_sgd_step(params, loss_fn, lr)
+        results.update(paired_medians(steps, rounds, budget))
+        program.parameter_data = start  # the same weights for every engine timed after
+        program.sync()
+    for label, (t, n) in results.items():
+        report(name, label, t, n, "forward + backward + SGD update, taking turns")
+    return results
+
+
 # ---- the MLP workloads --------------------------------------------------------------------
 
 
@@ -243,13 +312,14 @@ def mlp_workload(
     eager, n = median_time(eager_step, eager_reps or reps, budget)
     root = last.pop()
     t = time.perf_counter()
-    program = backprop.compile(root)
+    program = backprop.compile(root, parameters=params)
     trace = time.perf_counter() - t
+    program32 = backprop.compile(root, parameters=params, dtype="float32")
     torch_program = None
     if torch_backend:  # the same graph, for the same program replayed by torch
         torch_program = backprop.compile(root, backend="torch", device="cpu")
     del root
-    nodes = f"{len(program.tape)} nodes"
+    nodes = f"{program.n_nodes} nodes"
     report(name, "backprop eager", eager, n, size=nodes)
 
     compiled_variants(name, program, trace, eager, reps * 20, budget)
@@ -284,6 +354,7 @@ def mlp_workload(
     else:
         report(name, "micrograd 0.1.0", None, 0, "skipped: minutes per step")
 
+    torch_losses = {}
     for dtype, label in ((torch.float64, "torch float64"), (torch.float32, "torch float32")):
         tw = torch_weights(model, dtype)
         tparams = [p for pair in tw for p in pair]
@@ -298,6 +369,9 @@ def mlp_workload(
 
         t, n = median_time(torch_step(tparams, loss_fn), reps * 20, budget)
         report(name, label, t, n)
+        torch_losses[f"{label}, SGD step"] = (tparams, loss_fn)
+    compiled = {"compiled, SGD step": program, "compiled float32, SGD step": program32}
+    judged_steps(name, compiled, model, torch_losses, 40, budget * 2)
 
 
 # ---- chains and sums ----------------------------------------------------------------------
@@ -392,6 +466,151 @@ def build_cost(n: int):
         print(f"  {label:22s} {t / n * 1e6:10.3f} us per op", flush=True)
 
 
+# ---- the issue's other measures: memory, compiling a chain, a whole fit -------------------
+
+
+def _status_mb(field: str) -> float:
+    """A /proc/self/status field (VmRSS: resident now, VmHWM: the peak), in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def memory_child(kind: str) -> None:
+    """Run in a fresh process: build W5's loss graph, compile it, drop the graph, and print
+    the process's resident memory (what the operating system sees, arenas included)."""
+    xs, ys = moons(1000)
+    model = MLP(2, [64, 64, 1], activation=["relu", "relu", "linear"], seed=1)
+    params = model.parameters()
+    inputs = [[Value(v) for v in row] for row in xs]
+    base = _status_mb("VmRSS")
+    root = hinge_loss([model(x) for x in inputs], ys, params)
+    graph = _status_mb("VmRSS")
+    if kind == "parameters":
+        program = backprop.compile(root, parameters=params)
+    elif kind == "keep_graph":
+        program = backprop.compile(root, parameters=params, keep_graph=True)
+    else:
+        program = backprop.compile(root)
+    del root
+    gc.collect()
+    program.forward()
+    program.backward(accumulate=False)
+    print(f"{base:.0f} {graph:.0f} {_status_mb('VmRSS'):.0f} {_status_mb('VmHWM'):.0f}")
+
+
+def memory_rows() -> None:
+    print("\nmemory: a process holding a W5 program once the loss graph is dropped")
+    for kind, label in (
+        ("parameters", "compile(root, parameters=...)"),
+        ("plain", "compile(root)"),
+    ):
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child", kind],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        base, graph, rss, peak = map(float, out[-4:])
+        note = f"model alone {base:.0f} MB, with its graph {graph:.0f} MB, peak {peak:.0f} MB"
+        MEASURES.append(("W5 memory", label, f"{rss:.0f} MB resident", note))
+        print(f"  {label:32s} {rss:6.0f} MB resident ({note})")
+
+
+def chain_compile(links: int) -> None:
+    """Compiling a serial chain y = tanh(w_i * y) of 3 * links nodes (1e6 for 333,334)."""
+    print(f"\ncompile: a serial chain of {3 * links - 2} nodes")
+    leaves = [Value(x) for x in np.random.default_rng(0).uniform(-1, 1, links).tolist()]
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()  # as fit() does while graphs are alive: the collector would rescan them
+    try:
+        root = serial_chain(leaves)
+        t, cpu = time.perf_counter(), time.process_time()
+        program = backprop.compile(root, parameters=leaves)
+        wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+        t = time.perf_counter()
+        root.backward()  # eager backward of the same graph, for scale (root.data is a marker
+        eager = time.perf_counter() - t  # now, but a chain's backward reads only the nodes')
+    except RuntimeError:
+        eager = math.nan
+    finally:
+        if was:
+            gc.enable()
+    del root, program
+    note = f"process CPU {cpu:.2f} s; eager backward of the chain {eager:.2f} s"
+    MEASURES.append(("compile", f"serial chain, {3 * links - 2} nodes", f"{wall:.2f} s", note))
+    print(f"  compile {wall:.2f} s wall, {cpu:.2f} s CPU; eager backward {eager:.2f} s")
+
+
+FIT_COMMAND = [
+    "train",
+    "--dataset",
+    "moons",
+    "--hidden",
+    "16,16",
+    "--activation",
+    "relu",
+    "--loss",
+    "hinge",
+    "--optimizer",
+    "sgd",
+    "--lr",
+    "1.0",
+    "--epochs",
+    "100",
+    "--seed",
+    "1",
+    "--compile",
+]
+
+
+def fit_wall_time(runs: int) -> None:
+    """`backprop train ... --compile` on moons, 100 epochs: the whole process's wall time."""
+    print(f"\nfit: backprop {' '.join(FIT_COMMAND)} (median of {runs} processes)")
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "backprop", *FIT_COMMAND],
+            capture_output=True,
+            check=True,
+        )
+        times.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import backprop.cli"], check=True)
+    start = time.perf_counter() - t
+    note = f"{', '.join(f'{x:.2f}' for x in times)} s; start-up and imports alone {start:.2f} s"
+    wall = statistics.median(times)
+    MEASURES.append(("fit", "train --compile, moons, 100 epochs", f"{wall:.2f} s", note))
+    print(f"  {wall:.2f} s ({note})")
+
+
+MEASURES: list[tuple[str, str, str, str]] = []
+
+
+def judged_table() -> str:
+    """The measures of issue 11, from this run."""
+    times = {(w, e): t for w, _, e, t, _, _ in ROWS if t is not None}
+
+    def ratio(w, ours, theirs):
+        a, b = times.get((w, ours)), times.get((w, theirs))
+        return f"{a / b:.2f}x ({a * 1e3:.3f} / {b * 1e3:.3f} ms)" if a and b else "not run"
+
+    lines = ["| measure | bar | this run |", "|---|---|---|"]
+    sgd = "compiled, SGD step", "torch float64, SGD step"
+    lines.append(f"| W2 step with SGD update vs torch float64 | ≤ 0.25x | {ratio('W2', *sgd)} |")
+    lines.append(f"| W5 step with SGD update vs torch float64 | ≤ 1.0x | {ratio('W5', *sgd)} |")
+    f32 = "compiled float32, SGD step", "torch float32, SGD step"
+    lines.append(f"| W5 float32 step vs torch float32 | ≤ 1.0x | {ratio('W5', *f32)} |")
+    bars = {"W5 memory": "≤ 600 MB (with parameters=)", "compile": "≤ 3 s", "fit": "≤ 0.6 s"}
+    for what, label, value, note in MEASURES:
+        lines.append(f"| {what}: {label} | {bars[what]} | {value} ({note}) |")
+    return "\n".join(lines)
+
+
 # ---- the table ----------------------------------------------------------------------------
 
 
@@ -412,7 +631,8 @@ def markdown() -> str:
             lines.append(f"| build | {e} | {t * 1e6:.2f} µs per op | | | {size} |")
             continue
         shown = f"{t * 1e3:.3f} ms" if t < 10 else f"{t:.1f} s"
-        f64, f32 = ref.get((w, "torch float64")), ref.get((w, "torch float32"))
+        step = ", SGD step" if e.endswith(", SGD step") else ""  # against the same step
+        f64, f32 = ref.get((w, "torch float64" + step)), ref.get((w, "torch float32" + step))
         r64 = f"{t / f64:.2f}x" if f64 and e != "trace (one-off)" else ""
         r32 = f"{t / f32:.2f}x" if f32 and e != "trace (one-off)" else ""
         note = ", ".join(x for x in (size, note) if x)
@@ -423,7 +643,11 @@ def markdown() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="W1, W2 and W3/W4 at 1e5 only")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return
     removed = os.environ.get("BENCH_REMOVED_BLAS_VARS")
     print(f"numpy {np.__version__}, torch {torch.__version__}, 1 thread each")
     if removed:
@@ -482,8 +706,14 @@ def main() -> None:
             torch_backend=True,
         )
     build_cost(200_000)
+    chain_compile(333_334 if not args.quick else 33_334)
+    fit_wall_time(3)
+    if not args.quick:
+        memory_rows()
     print(f"\ntotal {time.perf_counter() - t0:.0f} s\n")
     print(markdown())
+    print("\nIssue 11's measures:\n")
+    print(judged_table())
 
 
 if __name__ == "__main__":
