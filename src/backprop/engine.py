@@ -416,72 +416,102 @@ class GraphMath:
 GRAPH = GraphMath()
 
 
-def _backpropagate(roots, seeds, m=SCALAR, wanted=None, start=None, check=None) -> dict:
-    """One reverse sweep from the roots: {id(node): d(sum of seed * root)/d(node)}.
+_SKIP = object()  # in a leaf's .grad during a graph sweep: this leaf gets no adjoint
+_UNREACHED = object()  # in a wanted node's .grad during a sweep: no root reaches it
 
-    With ``m = SCALAR`` the adjoints are floats, added in backward()'s order; with
-    ``m = GRAPH`` they are Values (or numbers, for constants), graphs built by the op rules,
-    and only nodes with a path to one of ``wanted`` get one. ``start`` gives adjoints to begin
-    from (the leaves' .grad, for backward()); ``check(node, g, grads)`` sees every rule's result.
+
+def _backpropagate(roots, seeds, m=SCALAR, wanted=None, check=None, into_grads=False) -> dict:
+    """One reverse sweep from the roots: {id(node): d(sum of seed * root)/d(node)} for the
+    wanted nodes under them (every node when None).
+
+    The adjoints are summed in the nodes' own .grad slots, in backward()'s order, and every
+    .grad is put back afterwards; ``into_grads=True`` leaves them there instead, leaves having
+    started from their .grad, which is backward(). With ``m = SCALAR`` they are floats; with
+    ``m = GRAPH`` Values (or numbers, for constants), graphs built by the op rules, and leaves
+    that are not wanted get none. ``check(node, g, grads)`` sees every rule's result.
     """
     order = _topological_order(roots)
     graph = m is not SCALAR
-    adjoint = {} if start is None else start
-    for root, seed in zip(roots, seeds):
-        adjoint[id(root)] = _accumulate(adjoint.get(id(root)), seed, graph)
-    if not graph:
-        _sweep_floats(order, adjoint, check)
-        return adjoint
-    live = None
-    if wanted is not None:  # the nodes with a path to a wanted node: no other adjoint is needed
-        live = set(map(id, wanted))
-        for node in order:
-            if id(node._a) in live or id(node._b) in live:
-                live.add(id(node))
-    # A graph is asked for, so it is recorded even inside no_grad(), as torch's create_graph
-    # does. The collector is paused: the sweep makes no cycles, only many new nodes, and each
-    # of its passes would rescan the whole live graph (fit() pauses it for the same reason).
-    previous, _grad_mode.enabled = _grad_mode.enabled, True
-    collecting = gc.isenabled()
-    gc.disable()
+    saved = [v.grad for v in order]
+    wanted = [] if wanted is None else list(wanted)
+    saved_wanted = [v.grad for v in wanted]
+    done = False
     try:
-        _sweep_graph(order, adjoint, m, live, check)
+        for v in wanted:
+            v.grad = _UNREACHED
+        keep = {id(v) for v in wanted if v._fn is None} if graph and wanted else None
+        for v, g0 in zip(order, saved):
+            if v._fn is not None:
+                v.grad = None if graph else 0.0
+            elif into_grads:
+                v.grad = g0
+            elif keep is not None and id(v) not in keep:
+                v.grad = _SKIP
+            else:
+                v.grad = None if graph else 0.0
+        for root, seed in zip(roots, seeds):
+            if root.grad is not _SKIP:
+                root.grad = _accumulate(root.grad, seed, graph)
+        if not graph:
+            _sweep_floats(order, check)
+        else:
+            # A graph is asked for, so it is recorded even inside no_grad(), as torch's
+            # create_graph does. The collector is paused: the sweep makes no cycles, only
+            # many new nodes, and each of its passes would rescan the whole live graph (fit()
+            # pauses it for the same reason).
+            previous, _grad_mode.enabled = _grad_mode.enabled, True
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                _sweep_graph(order, m, check)
+            finally:
+                _grad_mode.enabled = previous
+                if collecting:
+                    gc.enable()
+        if into_grads:
+            if graph:
+                for v in order:
+                    if not isinstance(v.grad, Value):
+                        v.grad = Value(v.grad)
+            done = True
+            return {}
+        nodes = wanted or order
+        return {id(v): v.grad for v in nodes if v.grad is not _UNREACHED and v.grad is not None}
     finally:
-        _grad_mode.enabled = previous
-        if collecting:
-            gc.enable()
-    return adjoint
+        if not done:  # grad(), or a backward() that raised: every .grad as it was
+            for v, g0 in zip(order, saved):
+                v.grad = g0
+        for v, g0 in zip(wanted, saved_wanted):
+            v.grad = g0
 
 
-def _sweep_floats(order, adjoint, check) -> None:
-    """backward()'s loop, with the adjoints in a dict instead of .grad."""
-    get = adjoint.get
+def _sweep_floats(order, check) -> None:
+    """backward()'s loop, with a check."""
     for node in reversed(order):
         fn = node._fn
-        if fn is None or (g := get(id(node))) is None:
+        if fn is None:
             continue
         a, b = node._a, node._b
         if b is not None:
-            grads = fn.backward(SCALAR, g, node.data, a.data, b.data)
-            adjoint[id(a)] = get(id(a), 0.0) + grads[0]
-            adjoint[id(b)] = get(id(b), 0.0) + grads[1]
+            ga, gb = grads = fn.backward(SCALAR, node.grad, node.data, a.data, b.data)
+            a.grad += ga
+            b.grad += gb
         else:
             if fn.has_arg:
-                grads = fn.backward(SCALAR, g, node.data, a.data, node._arg)
+                (ga,) = grads = fn.backward(SCALAR, node.grad, node.data, a.data, node._arg)
             else:
-                grads = fn.backward(SCALAR, g, node.data, a.data)
-            adjoint[id(a)] = get(id(a), 0.0) + grads[0]
+                (ga,) = grads = fn.backward(SCALAR, node.grad, node.data, a.data)
+            a.grad += ga
         if check is not None:
-            check(node, g, grads)
+            check(node, node.grad, grads)
 
 
-def _sweep_graph(order, adjoint, m, live, check) -> None:
+def _sweep_graph(order, m, check) -> None:
     """The same loop with m building Values: the rules get the nodes themselves, not numbers.
-    Adjoints of operands that lead to no wanted node (outside live) are never built."""
-    get = adjoint.get
+    A .grad of None means no adjoint yet; a leaf whose .grad is _SKIP gets none."""
     for node in reversed(order):
         fn = node._fn
-        if fn is None or (g := get(id(node))) is None:
+        if fn is None or (g := node.grad) is None:
             continue
         a, b = node._a, node._b
         if b is not None:
@@ -492,16 +522,23 @@ def _sweep_graph(order, adjoint, m, live, check) -> None:
             (ga,) = grads = fn.backward(m, g, node, a)
         if check is not None:
             check(node, g, grads)
-        k = id(a)
-        if live is None or k in live:
-            total = get(k)
-            # most nodes have one consumer: their adjoint is the first and only term
-            adjoint[k] = ga if total is None else _accumulate(total, ga, True)
-        if b is not None:
-            k = id(b)
-            if live is None or k in live:
-                total = get(k)
-                adjoint[k] = gb if total is None else _accumulate(total, gb, True)
+        # (the same lines for a and for b, written out: this runs once per edge)
+        total = a.grad
+        if total is None:  # most nodes have one consumer: the first term is the adjoint
+            a.grad = ga
+        elif type(total) is Value and type(ga) is Value:
+            a.grad = total + ga
+        elif total is not _SKIP:
+            a.grad = _accumulate(total, ga, True)
+        if b is None:
+            continue
+        total = b.grad
+        if total is None:
+            b.grad = gb
+        elif type(total) is Value and type(gb) is Value:
+            b.grad = total + gb
+        elif total is not _SKIP:
+            b.grad = _accumulate(total, gb, True)
 
 
 def _accumulate(total, g, graph: bool):
@@ -509,8 +546,6 @@ def _accumulate(total, g, graph: bool):
     in a graph, a zero number adds nothing and adding to a zero number builds no node."""
     if not graph:
         return (0.0 if total is None else total) + g
-    if type(total) is Value and type(g) is Value:
-        return total + g
     if total is None or (type(total) is float and total == 0.0 and isinstance(g, Value)):
         return g
     if type(g) is float and g == 0.0:
@@ -522,12 +557,5 @@ def _backward_into_grads(root: Value, grad, m, check=None) -> None:
     """backward() through _backpropagate: leaves accumulate into .grad (in the same order as
     backward() adds), intermediates get this call's adjoint. With m = GRAPH every .grad
     written is a Value."""
-    order = root.topological_order()
     seed = grad if isinstance(grad, Value) else _to_float(grad)
-    start = {id(v): v.grad for v in order if v._fn is None}
-    adjoint = _backpropagate([root], [seed], m, start=start, check=check)
-    for node in order:
-        g = adjoint.get(id(node), 0.0)
-        if m is GRAPH and not isinstance(g, Value):
-            g = Value(g)
-        node.grad = g
+    _backpropagate([root], [seed], m, check=check, into_grads=True)
