@@ -500,3 +500,12 @@ def test_every_graph_the_seed_notebook_builds_agrees_with_torch(monkeypatch):
     names = {name for name, _, _ in checked.values()}
     assert {"L", "o", "loss"} <= names
     assert max(size for _, size, _ in checked.values()) > 300  # the training loop's loss graph
+
+
+def test_to_torch_on_a_device_it_cannot_use_is_a_clear_error():
+    model = MLP(2, [1], seed=0)
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        to_torch(model, device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available here"):
+            to_torch(model, device="cuda")

@@ -41,6 +41,7 @@ __all__ = [
     "Mismatch",
     "MissingDependency",
     "require",
+    "check_device",
     "export",
     "FORMATS",
     "python_script",
@@ -78,6 +79,27 @@ def _torch(what: str):
     import torch
 
     return torch
+
+
+def check_device(device: Any):
+    """A torch.device that holds float64 tensors, or a ValueError saying why not."""
+    torch = _torch("running on a torch device")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"unknown device {device!r}: use 'cpu', or 'cuda' (or 'cuda:N') for a GPU"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {device!r}: CUDA is not available here (this torch is "
+            f"{torch.__version__}, and it sees no GPU): use device='cpu'"
+        )
+    try:
+        torch.zeros(1, dtype=torch.float64, device=dev)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device {device!r} cannot hold float64 tensors: {e}") from None
+    return dev
 
 
 def _dtype(torch, dtype: Any):
@@ -130,6 +152,7 @@ def to_torch(model: MLP, dtype: Any = "float64", device: Any = "cpu") -> torch.n
     model = _check_mlp(model, "to_torch")
     torch = _torch("to_torch")
     dtype = _dtype(torch, dtype)
+    device = check_device(device)
     modules = []
     for (rows, biases), act in zip(_layer_weights(model), model.activations):
         linear = torch.nn.Linear(len(rows[0]), len(rows), dtype=torch.float64)

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from ..ops import SCALAR, Op
-from ..pytorch import require
+from ..pytorch import check_device, require
 from . import numpy_backend as nb
 from .tape import Tape
 
-__all__ = ["TorchBackend", "TorchMath"]
+__all__ = ["TorchBackend", "TorchMath", "check_device"]
 
 
 def _import_torch():
@@ -32,27 +32,6 @@ def _import_torch():
     import torch
 
     return torch
-
-
-def check_device(device: Any):
-    """A torch.device that holds float64 tensors, or a ValueError saying why not."""
-    torch = _import_torch()
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"unknown device {device!r}: use 'cpu', or 'cuda' (or 'cuda:N') for a GPU"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device {device!r}: CUDA is not available here (this torch is "
-            f"{torch.__version__}, and it sees no GPU): use device='cpu'"
-        )
-    try:
-        torch.zeros(1, dtype=torch.float64, device=dev)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device {device!r} cannot hold float64 tensors: {e}") from None
-    return dev
 
 
 class TorchMath:
