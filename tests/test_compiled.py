@@ -644,3 +644,138 @@ def test_a_deleted_program_leaves_no_mark_on_its_root():
     del program
     out.backward()  # allowed again: nothing replayed the graph any more
     assert x.grad == pytest.approx(math.exp(1.5) * 2.5)
+
+
+# ---- parameters in flat arrays --------------------------------------------------------------
+
+
+def test_stepping_parameter_data_in_place_equals_stepping_the_values(backend):
+    """`program.parameter_data -= lr * program.parameter_grad` is a per-Value SGD step."""
+    runs = []
+    for flat in (False, True):
+        model, xs, build = batch_mlp("relu", seed=4)
+        params = model.parameters()
+        program = backprop.compile(build(), backend=backend, parameters=params)
+        losses = []
+        for _ in range(10):
+            losses.append(program.forward())
+            program.backward(accumulate=False)
+            if flat:
+                program.parameter_data -= 0.1 * program.parameter_grad
+            else:
+                for p in params:
+                    p.data -= 0.1 * p.grad
+        program.sync()
+        runs.append((losses, [p.data for p in params], [p.grad for p in params]))
+    assert runs[0] == runs[1]  # the same arithmetic, elementwise: bit for bit
+
+
+def test_values_owned_by_a_program_refuse_to_be_read_until_sync():
+    model, xs, build = batch_mlp("tanh", seed=1)
+    params = model.parameters()
+    program = backprop.compile(build(), parameters=params)
+    program.parameter_data -= 0.5  # from here the numbers live in the program's arrays
+    for read in (
+        lambda: params[0].data + 1,
+        lambda: float(params[0].data),
+        lambda: params[0].grad > 0,
+    ):
+        with pytest.raises(RuntimeError, match="program.parameter_(data|grad).*sync"):
+            read()
+    with pytest.raises(RuntimeError, match="parameter_data"):
+        build()  # an eager graph over owned parameters would read stale numbers
+    assert "program.parameter_data" in repr(params[0])
+    expected = program.parameter_data.tolist()
+    program.sync()
+    assert [p.data for p in params] == expected  # sync() hands the numbers back ...
+    params[0].data = 2.0  # ... and the Values hold them again
+    program.forward()
+    assert program.parameter_data[0] == 2.0
+
+
+def test_numbers_assigned_to_owned_values_go_to_the_program():
+    model, xs, build = batch_mlp("tanh", seed=2)
+    params = model.parameters()
+    program = backprop.compile(build(), parameters=params)
+    program.forward()
+    program.backward(accumulate=False)
+    once = program.parameter_grad.copy()
+    params[3].data = 0.25  # assigning is seen, as for a Value the program does not own
+    assert program.parameter_data[3] == 0.25
+    program.forward()
+    program.backward(accumulate=False)
+    changed = program.parameter_grad.copy()
+    model.zero_grad()  # grads zeroed through the Values: the program accumulates from 0
+    program.backward()
+    assert program.parameter_grad.tolist() == changed.tolist()
+    assert not np.array_equal(once, changed)
+    program.sync()
+    with pytest.raises(AttributeError, match="parameters="):
+        _ = backprop.compile(build()).parameter_data
+
+
+def test_a_deleted_program_writes_its_numbers_back():
+    model, xs, build = batch_mlp("tanh", seed=3)
+    params = model.parameters()
+    program = backprop.compile(build(), parameters=params)
+    program.parameter_data[:] = 0.5
+    del program
+    assert [p.data for p in params] == [0.5] * len(params)
+
+
+def test_inputs_arrive_as_one_array_and_other_leaves_become_constants():
+    x, w, c = Value(1.0), Value(2.0), Value(3.0)
+    root = (x * w + c).tanh()
+    program = backprop.compile(root, inputs=[x], parameters=[w])
+    c.data = 100.0  # a constant now: its number was copied at compile time
+    assert program.forward(inputs=[0.5]) == math.tanh(0.5 * 2.0 + 3.0)
+    assert program.input_data.tolist() == [0.5]
+    assert len(program.leaves) == 2 and program.n_parameters == 1
+    program.sync()  # x's number goes back to x (forward(inputs=...) had taken it)
+    live = backprop.compile((x * w + c).tanh())  # without parameters=, every leaf is read
+    x.data, w.data = 0.5, 2.0
+    assert live.forward() == math.tanh(101.0)
+    with pytest.raises(ValueError, match="twice"):
+        backprop.compile(root, inputs=[x], parameters=[x, w])
+
+
+def test_without_keep_graph_the_program_holds_no_node_of_the_graph():
+    import gc
+
+    def values_alive():
+        gc.collect()
+        return sum(isinstance(o, Value) for o in gc.get_objects())
+
+    model, xs, build = batch_mlp("tanh", seed=5, points=30)
+    before = values_alive()
+    root = build()
+    program = backprop.compile(root, parameters=model.parameters())
+    assert program.tape is not None  # small: kept for listing (LISTING_LIMIT nodes)
+    with pytest.raises(RuntimeError, match="program.forward"):
+        float(root.data)  # the root is no longer written: forward() returns its value
+    del root
+    assert values_alive() == before  # intermediate nodes and constants freed
+    kept = backprop.compile(build(), parameters=model.parameters(), keep_graph=True)
+    assert kept.root is not None and values_alive() > before
+    assert program.forward() == pytest.approx(kept.forward(), rel=1e-15)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_float32_replay_is_within_its_tolerance(activation):
+    """dtype='float32' against float64 eager mode: 1e-5 relative on the loss, 1e-5 of the
+    largest gradient on every gradient (measured: about 2e-7 and 6e-7)."""
+    model, xs, build = batch_mlp(activation, seed=6, points=40)
+    params = model.parameters()
+    value, grads = eager(build, params)
+    program = backprop.compile(build(), parameters=params, dtype="float32")
+    assert "float32" in program.describe()
+    assert program.forward() == pytest.approx(value, rel=1e-5)
+    program.backward(accumulate=False)
+    scale = max(abs(g) for g in grads)
+    assert np.abs(program.parameter_grad - grads).max() <= 1e-5 * scale
+    assert program.parameter_data.dtype == np.float64  # the arrays stay float64
+    program.sync()
+    with pytest.raises(ValueError, match="numpy backend"):
+        backprop.compile(build(), backend="python", dtype="float32")
+    with pytest.raises(ValueError, match="float64' or 'float32"):
+        backprop.compile(build(), dtype="float16")

@@ -265,7 +265,10 @@ class Program:
             raise AttributeError(
                 f"{name} needs the parameters named: compile(root, parameters=model.parameters())"
             )
-        self._own(group)
+        if self._owned[group]:
+            self._take_assignments(group)
+        else:
+            self._own(group)
         return self._views[name]
 
     def _assign(self, name: str, group: str, value) -> None:
