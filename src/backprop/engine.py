@@ -6,8 +6,11 @@ import gc
 import numbers
 import operator
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import repeat
+from operator import attrgetter
 
 from . import ops
 from .ops import SCALAR, Op
@@ -416,6 +419,7 @@ class GraphMath:
 GRAPH = GraphMath()
 
 
+_grad_of = attrgetter("grad")
 _SKIP = object()  # in a leaf's .grad during a graph sweep: this leaf gets no adjoint
 _UNREACHED = object()  # in a wanted node's .grad during a sweep: no root reaches it
 
@@ -432,23 +436,24 @@ def _backpropagate(roots, seeds, m=SCALAR, wanted=None, check=None, into_grads=F
     """
     order = _topological_order(roots)
     graph = m is not SCALAR
-    saved = [v.grad for v in order]
+    saved = list(map(_grad_of, order))
     wanted = [] if wanted is None else list(wanted)
     saved_wanted = [v.grad for v in wanted]
     done = False
     try:
         for v in wanted:
             v.grad = _UNREACHED
-        keep = {id(v) for v in wanted if v._fn is None} if graph and wanted else None
-        for v, g0 in zip(order, saved):
-            if v._fn is not None:
-                v.grad = None if graph else 0.0
-            elif into_grads:
-                v.grad = g0
-            elif keep is not None and id(v) not in keep:
-                v.grad = _SKIP
-            else:
-                v.grad = None if graph else 0.0
+        # every .grad to "nothing yet" (None, or 0.0 for floats), at C speed: map() over setattr
+        deque(map(setattr, order, repeat("grad"), repeat(None if graph else 0.0)), maxlen=0)
+        if into_grads:  # leaves start from their .grad
+            for v, g0 in zip(order, saved):
+                if v._fn is None:
+                    v.grad = g0
+        elif graph and wanted:
+            keep = {id(v) for v in wanted if v._fn is None}
+            for v in order:
+                if v._fn is None and id(v) not in keep:
+                    v.grad = _SKIP
         for root, seed in zip(roots, seeds):
             if root.grad is not _SKIP:
                 root.grad = _accumulate(root.grad, seed, graph)
@@ -479,8 +484,7 @@ def _backpropagate(roots, seeds, m=SCALAR, wanted=None, check=None, into_grads=F
         return {id(v): v.grad for v in nodes if v.grad is not _UNREACHED and v.grad is not None}
     finally:
         if not done:  # grad(), or a backward() that raised: every .grad as it was
-            for v, g0 in zip(order, saved):
-                v.grad = g0
+            deque(map(setattr, order, repeat("grad"), saved), maxlen=0)
         for v, g0 in zip(wanted, saved_wanted):
             v.grad = g0
 
