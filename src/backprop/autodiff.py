@@ -107,7 +107,8 @@ def grad(
         (d2y,) = grad(dy, x)                           # -2 tanh(x) (1 - tanh(x)^2)
 
     An input that the outputs do not depend on is an error, unless ``allow_unused=True``: then
-    its entry is None, as in torch.
+    its entry is None, as in torch. (While it runs, the nodes' ``.grad`` slots hold the sweep's
+    sums, as in backward(); every one is put back before it returns.)
     """
     outs = _values(outputs, "outputs")
     ins = _values(inputs, "inputs")
