@@ -686,3 +686,19 @@ def test_detect_anomaly_checks_a_create_graph_backward_too():
         z = x * x + 1
         z.backward(create_graph=True)  # fine: no error, and .grad is a graph
     assert isinstance(x.grad, Value)
+
+
+def test_gradient_graphs_make_no_reference_cycles():
+    import gc
+
+    gc.collect()
+    gc.disable()
+    try:
+        xs = [Value(random.random()) for _ in range(5)]
+        out = sum((x * x).tanh() for x in xs)
+        grads = grad(out, xs, create_graph=True)
+        second = grad(sum(grads), xs)
+        del out, grads, second
+        assert gc.collect() == 0  # freed by reference counting alone
+    finally:
+        gc.enable()
