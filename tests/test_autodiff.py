@@ -702,3 +702,16 @@ def test_gradient_graphs_make_no_reference_cycles():
         assert gc.collect() == 0  # freed by reference counting alone
     finally:
         gc.enable()
+
+
+def test_gradcheck_at_a_kink_names_the_kinked_node():
+    def f(x):
+        h = x * 2
+        h.label = "h"
+        r = h.relu()
+        r.label = "r"
+        return r + x
+
+    with pytest.raises(GradcheckError, match=r"node 'r', op relu .* is at a kink") as caught:
+        gradcheck(f, [0.0])
+    assert caught.value.node is None  # no rule is wrong

@@ -343,8 +343,15 @@ def gradcheck(
                 f"numeric {numeric!r} (central differences, eps={eps})"
             )
             found = _first_wrong_node(outs[k], leaves[i], eps, atol, rtol, second_order=False)
+            report = _node_report(found, second_order=False)
+            if found is None and (kink := _first_kink(outs[k], leaves[i], eps, atol, rtol)):
+                node, j, left, right = kink
+                report += (
+                    f" Here {_describe(node)} is at a kink: its slopes left and right of input "
+                    f"{j} are {left!r} and {right!r}, so no derivative exists at this point."
+                )
             raise GradcheckError(
-                head + "\n" + _node_report(found, second_order=False),
+                head + "\n" + report,
                 input=i,
                 analytic=analytic[k][i],
                 numeric=numeric,
@@ -447,6 +454,30 @@ def _first_wrong_node(out: Value, wrt: Value, eps, atol, rtol, second_order: boo
         )
         if found is not None:
             return (node, *found)
+    return None
+
+
+def _first_kink(out: Value, wrt: Value, eps: float, atol: float, rtol: float):
+    """The first node on a path from wrt to out where its op has a kink at this point (its
+    one-sided slopes differ, as relu's and abs's at 0): (node, input j, left, right) or None."""
+    order = out.topological_order()
+    depends = {id(wrt)}
+    for node in order:
+        fn = node._fn
+        if fn is None or not any(id(v) in depends for v in node._prev):
+            continue
+        depends.add(id(node))
+        xs = [v.data for v in node._prev]
+        extra = (node._arg,) if fn.has_arg else ()
+        f0 = fn.forward(SCALAR, *xs, *extra)
+        for j, v in enumerate(node._prev):
+            if id(v) not in depends:
+                continue
+            right = (fn.forward(SCALAR, *_nudged(xs, j, eps), *extra) - f0) / eps
+            left = (f0 - fn.forward(SCALAR, *_nudged(xs, j, -eps), *extra)) / eps
+            if math.isfinite(left) and math.isfinite(right):
+                if not _close(right, left, 10 * atol, 10 * rtol):
+                    return (node, j, left, right)
     return None
 
 
@@ -556,7 +587,8 @@ class detect_anomaly:
 
     Like torch.autograd.detect_anomaly it holds for the whole process while open, and slows
     every op down; outside it, making a node tests one number, as it always did. ``where(node)``
-    tells where a node was made; ``check_nan=False`` only records that.
+    tells where a node was made; ``check_nan=False`` only records that. The record keeps the
+    nodes made in the block alive for as long as the block object lives.
     """
 
     def __init__(self, check_nan: bool = True) -> None:
