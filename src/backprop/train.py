@@ -129,12 +129,16 @@ def make_batch_loss(
     objective = get_objective(loss)
 
     def batch_loss(model: Module, inputs: Sequence, targets: Sequence) -> Value:
-        data_loss = objective.loss(_outputs(model, inputs), targets)
-        if l2:
-            return data_loss + losses.l2_penalty(model.parameters(), l2)
-        return data_loss
+        return _loss_of_outputs(objective, l2, model, _outputs(model, inputs), targets)
 
     return batch_loss
+
+
+def _loss_of_outputs(objective: Objective, l2: float, model: Module, outputs, targets) -> Value:
+    data_loss = objective.loss(outputs, targets)
+    if l2:
+        return data_loss + losses.l2_penalty(model.parameters(), l2)
+    return data_loss
 
 
 # ---- fast prediction --------------------------------------------------------------------------
@@ -375,6 +379,8 @@ class _CompiledLoss:
         if FlatOptimizer.supports(optimizer):
             self.flat = FlatOptimizer(optimizer)
         self.current = None  # the program holding the parameters' numbers, if any
+        self.l2: float | None = None  # set by fit: the full batch's program then reports the
+        self.labels = None  # outputs, and evaluates the epoch (see evaluate)
 
     def step(self, rows: Sequence[int]) -> None:
         """One optimizer step on the loss of these rows."""
@@ -415,6 +421,26 @@ class _CompiledLoss:
         if self.flat is not None:
             self.flat.write_state()
 
+    def evaluate(self) -> tuple[float, float] | None:
+        """(loss, accuracy) on all training rows, as _evaluate gives them, from one replay
+        of the full batch's program (it reports the model's outputs); None without one."""
+        import numpy as np
+
+        entry = self.programs.get(len(self.X))
+        if entry is None or entry[1] is not None or self.labels is None:
+            return None
+        program = entry[0]
+        if not program.n_outputs:
+            return None
+        self.sync()
+        loss = program.forward(inputs=np.concatenate([self.X.ravel(), self.T.ravel()]))
+        outs = program.output_data
+        if self.objective.binary:
+            predicted = (outs > 0).astype(np.intp)
+        else:  # the first of equal scores, as max() in Objective.predict
+            predicted = outs.reshape(len(self.X), -1).argmax(axis=1)
+        return loss, float(np.mean(predicted == np.asarray(self.labels)))
+
     def _build(self, xb, tb) -> tuple:
         from .compiled import LeafMismatchError
         from .compiled import compile as compile_graph
@@ -422,12 +448,20 @@ class _CompiledLoss:
         xs = [[Value(x) for x in row] for row in xb.tolist()]
         ts = [[Value(t) for t in row] for row in tb.tolist()]
         targets = [row[0] for row in ts] if self.objective.binary else ts
-        loss = self.batch_loss(self.model, xs, targets)
+        reported = []  # the full batch's program reports the outputs, for evaluate()
+        if self.l2 is not None and len(xs) == len(self.X) and self.backend != "torch":
+            outputs = _outputs(self.model, xs)
+            reported = [v for out in outputs for v in (out if isinstance(out, list) else [out])]
+            loss = _loss_of_outputs(self.objective, self.l2, self.model, outputs, targets)
+        else:
+            loss = self.batch_loss(self.model, xs, targets)
         slots = [v for row in xs for v in row] + [v for row in ts for v in row]
         options = {"backend": self.backend, "device": self.device}
         if self.flat is not None:
             try:
-                program = compile_graph(loss, inputs=slots, parameters=self.parameters, **options)
+                program = compile_graph(
+                    loss, inputs=slots, parameters=self.parameters, outputs=reported, **options
+                )
                 return program, None, []
             except LeafMismatchError:  # a parameter or input the loss does not reach
                 self.finish()
@@ -625,6 +659,7 @@ def fit(
             [objective.target_row(i, len(classes)) for i in y_train],
             device,
         )
+        compiled.l2, compiled.labels = l2, y_train  # batch_loss is make_batch_loss's
 
     history = History(classes=classes, loss_name=objective.name)
     params = model.parameters()
@@ -667,7 +702,8 @@ def fit(
                     opt.step()
             if scheduler is not None:
                 scheduler.step()
-            train_loss, train_acc = _evaluate(model, X_train, y_train, objective, l2)
+            measured = None if compiled is None else compiled.evaluate()
+            train_loss, train_acc = measured or _evaluate(model, X_train, y_train, objective, l2)
             history.loss.append(train_loss)
             history.accuracy.append(train_acc)
             shown = {"loss": f"{train_loss:.4f}", "acc": f"{train_acc:.3f}"}

@@ -398,6 +398,7 @@ class NumpyExecutor:
         self.n_leaves = len(tape.leaf_ids)
         self.steps, self.levels, self.slot, n_slots, self.step_levels = _plan(tape)
         self.root_slot = int(self.slot[tape.root])
+        self.output_slots = self.slot[np.asarray(tape.output_ids, dtype=np.intp)]
         self.slot = None  # a plan's node-sized arrays are not needed to replay it
         self.val = np.zeros(n_slots, dtype=dtype)
         self.val[self.n_leaves] = 1.0  # the constants that plain terms are multiplied by
@@ -429,6 +430,10 @@ class NumpyExecutor:
                 step()
         return adjoint[: self.n_leaves]
 
+    def outputs(self) -> np.ndarray:
+        """The values of the tape's output nodes at the last forward(), as float64."""
+        return self.val.take(self.output_slots).astype(np.float64, copy=False)
+
     def describe(self) -> str:
         lines = [f"numpy: {len(self.steps)} steps over {self.levels} levels"]
         if self.val.dtype != np.float64:
@@ -456,6 +461,7 @@ def _plan(tape: Tape):
         used += np.bincount(col[has], minlength=n)
         consumer[col[has]] = ids[has]
         operand[col[has]] = k
+    used[np.asarray(tape.output_ids, dtype=np.intp)] += 1  # an output keeps its own slot
 
     # fusion: a single-use add/sub/mul read by an add (or as a sub's left) joins that sum
     summing = (code == OP_LIST.index(ADD)) | (code == OP_LIST.index(SUB))

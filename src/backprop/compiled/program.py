@@ -80,6 +80,7 @@ def compile(
     parameters: Sequence[Value] | None = None,
     keep_graph: bool = False,
     dtype: str = "float64",
+    outputs: Sequence[Value] = (),
 ) -> Program:
     """Trace the graph under root once into a Program that replays forward and backward.
 
@@ -110,7 +111,7 @@ def compile(
                 f"device={device!r} is for backend='torch'; the {backend} backend runs on the CPU"
             )
         chosen = chosen.load(device=device)  # checks the device before tracing
-    tape = trace(root)
+    tape = trace(root, outputs)
     return Program(tape, root, chosen, inputs, parameters, keep_graph=keep_graph, dtype=dtype)
 
 
@@ -191,6 +192,7 @@ class Program:
         if dtype != "float64" and backend.name != "numpy":
             raise ValueError(f"dtype={dtype!r} is for the numpy backend, not {backend.name!r}")
         self.n_nodes = len(tape)
+        self.n_outputs = len(tape.output_ids)
         self.keep_graph, self.dtype = keep_graph, dtype
         self._leaf_ids = frozenset(map(id, tape.leaves))
         self.inputs: list[Value] = [] if inputs is None else list(inputs)
@@ -227,11 +229,14 @@ class Program:
             [tape.leaf_ids[k] for k in order],
             self.leaves + constants,
             tape.labels,
+            output_ids=tape.output_ids,
         )
         del tape, leaves, position
         self.backend = backend
         options = {} if dtype == "float64" else {"dtype": dtype}
         self.executor = backend.prepare(replay_tape, **options)
+        if replay_tape.output_ids and not hasattr(self.executor, "outputs"):
+            raise ValueError(f"the {backend.name} backend cannot report outputs= values")
         keep_tape = keep_graph or self.n_nodes <= LISTING_LIMIT
         self.tape: Tape | None = replay_tape if keep_tape else None
         self.root: Value | None = None
@@ -366,6 +371,13 @@ class Program:
                 f"keep_graph=True to list it"
             )
         return self.tape.listing(limit)
+
+    @property
+    def output_data(self) -> np.ndarray:
+        """The values of the ``outputs`` nodes named at compile time, at the last forward()."""
+        import numpy as np
+
+        return np.asarray(self.executor.outputs(), dtype=np.float64)
 
     def describe(self) -> str:
         """How the backend runs the tape (for numpy: its fused, vectorized steps)."""

@@ -51,6 +51,10 @@ class PythonExecutor:
                 adjoint[j] += g
         return adjoint
 
+    def outputs(self) -> list[float]:
+        """The values of the tape's output nodes at the last forward()."""
+        return [self.values[i] for i in self.tape.output_ids]
+
     def describe(self) -> str:
         return f"python: {len(self.equations)} equations replayed one by one"
 

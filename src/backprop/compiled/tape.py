@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -47,6 +48,7 @@ class Tape:
     leaves: list[Value]
     labels: list[str] = field(repr=False)
     _leaf_of: dict[int, Value] | None = field(default=None, repr=False)
+    output_ids: list[int] = field(default_factory=list)  # nodes whose values a replay reports
 
     @property
     def root(self) -> int:
@@ -92,8 +94,9 @@ class Tape:
         return "\n".join(head + [f"... {n - limit} more nodes ..."] + tail)
 
 
-def trace(root: Value) -> Tape:
-    """Record the graph under root, in the order ``root.topological_order()`` gives."""
+def trace(root: Value, outputs: Sequence[Value] = ()) -> Tape:
+    """Record the graph under root, in the order ``root.topological_order()`` gives;
+    ``outputs`` (nodes of the graph) are listed as ``output_ids``."""
     if not isinstance(root, Value):
         raise TypeError(f"compile() needs a Value, got {type(root).__name__}: {root!r:.60}")
     order = root.topological_order()
@@ -111,9 +114,16 @@ def trace(root: Value) -> Tape:
     columns = [
         array("q", map(index.__getitem__, map(id, map(operand, order)))) for operand in _OPERANDS
     ]
+    try:
+        output_ids = [index[id(v)] for v in outputs]
+    except KeyError:
+        bad = next(i for i, v in enumerate(outputs) if id(v) not in index)
+        raise TraceError(
+            f"output {bad} ({outputs[bad]!r:.60}) is not a node of the graph"
+        ) from None
     del index
     args = array("d", [math.nan if a is None else a for a in map(_arg_of, order)])
     leaf_ids = [i for i, c in enumerate(codes) if c < 0]
     leaves = [order[i] for i in leaf_ids]
     labels = list(map(_label_of, order))
-    return Tape(codes, columns, args, leaf_ids, leaves, labels)
+    return Tape(codes, columns, args, leaf_ids, leaves, labels, output_ids=output_ids)
