@@ -85,8 +85,13 @@ def compile(
     """Trace the graph under root once into a Program that replays forward and backward.
 
     ``inputs`` names the leaves that ``forward(inputs=...)`` re-assigns (one batch of data);
-    ``parameters`` are checked to be leaves of the graph. ``backend='torch'`` replays with torch
-    tensors on ``device`` ('cpu', the default, or 'cuda'). Example::
+    ``parameters`` are checked to be leaves of the graph, and get flat arrays
+    (``program.parameter_data``, ``parameter_grad``); with them named, the other leaves become
+    constants copied now. ``keep_graph=True`` keeps the root and the graph (``root.data`` set by
+    forward, ``sync()`` of every node); by default the program holds neither. ``dtype`` is
+    'float64' or 'float32' (numpy backend); ``outputs`` are nodes whose values
+    ``program.output_data`` reports. ``backend='torch'`` replays with torch tensors on
+    ``device`` ('cpu', the default, or 'cuda'). Example::
 
         xs = [[Value(0.0), Value(0.0)] for _ in range(100)]      # one batch of inputs and
         ys = [Value(0.0) for _ in range(100)]                    # targets, as Values
@@ -96,8 +101,8 @@ def compile(
         for xb, yb in batches:                                   # (100, 2) and (100,)
             program.forward(inputs=np.concatenate([xb.ravel(), yb]))
             program.backward(accumulate=False)                   # sets the grads
-            for p in model.parameters():
-                p.data -= 0.05 * p.grad
+            program.parameter_data -= 0.05 * program.parameter_grad
+        program.sync()                                           # the Values get the numbers
 
     Tracing records what the graph is, not the Python that built it: branches taken on
     ``.data`` and Python numbers in expressions are frozen (see docs/compiled.md).
