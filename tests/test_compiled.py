@@ -779,3 +779,17 @@ def test_float32_replay_is_within_its_tolerance(activation):
         backprop.compile(build(), backend="python", dtype="float32")
     with pytest.raises(ValueError, match="float64' or 'float32"):
         backprop.compile(build(), dtype="float16")
+
+
+def test_outputs_report_node_values(backend):
+    model, xs, build = batch_mlp("relu", seed=7)
+    scores = [model(x) for x in xs]
+    root = sum((s - 1.0) ** 2 for s in scores)
+    program = backprop.compile(root, backend=backend, outputs=scores)
+    for p in model.parameters():
+        p.data *= 0.5
+    program.forward()
+    expected = [model(x).data for x in xs]
+    assert all(same(a, b, REL[backend]) for a, b in zip(program.output_data.tolist(), expected))
+    with pytest.raises(backprop.compiled.TraceError, match="output 0"):
+        backprop.compile(root, outputs=[Value(1.0)])
