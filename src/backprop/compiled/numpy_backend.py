@@ -135,8 +135,10 @@ class _Index:
         the first gradient is stored instead of added: no zeroing of those slots before
         backward, no extra pass. Such an adder has the view as ``out``, for a step that can
         compute straight into it."""
-        view = self.view(a)
         slots = self.idx.ravel()
+        if slots.size and (written[slots] == 3).all():  # constants only: no gradient wanted
+            return _skip
+        view = self.view(a)
         first = view is not None and not written[slots].any()
         written[slots] = 2 if first else np.maximum(written[slots], 1)
         if first:
@@ -167,6 +169,13 @@ class _Index:
 
     def __len__(self) -> int:
         return self.idx.size
+
+
+def _skip(x) -> None:
+    """The adder of slots whose gradients nobody reads (constant leaves)."""
+
+
+_skip.skip = True
 
 
 # ---- steps: each computes one run of slots from lower ones --------------------------------
@@ -259,8 +268,9 @@ class _SegmentSum:
             if rv is None:
                 add_left(g)  # broadcast by the add
                 return
-            add_left(g * rv)
-            if add_right is not None:
+            if add_left is not _skip:
+                add_left(g * rv)
+            if add_right is not None and add_right is not _skip:
                 add_right((g * lv)[mask])
 
         return fwd, bwd
@@ -285,6 +295,7 @@ class _MatMul:
         read_w, add_w = self.w.reader(val), self.w.adder(grad, written)
         read_x, add_x = self.xt.reader(val), self.xt.adder(grad, written)
         w_out, x_out = getattr(add_w, "out", None), getattr(add_x, "out", None)
+        skip_w, skip_x = hasattr(add_w, "skip"), hasattr(add_x, "skip")
         matmul, add = np.matmul, np.add
         last: list = [None, None]
         read_bias = add_bias = None
@@ -302,11 +313,15 @@ class _MatMul:
 
         def bwd() -> None:
             a, b = last
-            if w_out is None:  # dL/dW = G X^T
+            if skip_w:
+                pass
+            elif w_out is None:  # dL/dW = G X^T
                 add_w(matmul(gout, b.T))
             else:
                 matmul(gout, b.T, out=w_out)
-            if x_out is None:  # dL/dX = W^T G
+            if skip_x:  # inputs that are constants (compiled with parameters=)
+                pass
+            elif x_out is None:  # dL/dX = W^T G
                 add_x(matmul(a.T, gout))
             else:
                 matmul(a.T, gout, out=x_out)
@@ -407,10 +422,11 @@ class NumpyExecutor:
         # bound in backward order, so that the first gradient into a slot can be stored
         written = np.zeros(n_slots, dtype=np.int8)
         written[: self.n_leaves + 2] = 2  # leaves start from leaf_grads; 1 and -1 are unread
+        written[self.n_leaves - tape.n_constants : self.n_leaves] = 3  # constants: unread too
         bound = [step.bind(self.val, self.grad, written) for step in reversed(self.steps)]
         self._forward = [fwd for fwd, _ in reversed(bound)]
         self._backward = [bwd for _, bwd in bound]
-        self._zero = _runs(np.flatnonzero(written != 2))  # the root, slots first added into
+        self._zero = _runs(np.flatnonzero(written < 2))  # the root, slots first added into
 
     def forward(self, leaf_data: np.ndarray) -> float:
         self.val[: self.n_leaves] = leaf_data

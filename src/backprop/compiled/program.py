@@ -235,6 +235,7 @@ class Program:
             self.leaves + constants,
             tape.labels,
             output_ids=tape.output_ids,
+            n_constants=len(constants),
         )
         del tape, leaves, position
         self.backend = backend

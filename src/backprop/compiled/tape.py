@@ -49,6 +49,7 @@ class Tape:
     labels: list[str] = field(repr=False)
     _leaf_of: dict[int, Value] | None = field(default=None, repr=False)
     output_ids: list[int] = field(default_factory=list)  # nodes whose values a replay reports
+    n_constants: int = 0  # the last leaves are constants: nobody reads their gradients
 
     @property
     def root(self) -> int:
