@@ -184,21 +184,7 @@ def jvp(
     tangent: dict[int, object] = {}
     with _quiet(), _grad_enabled():
         for node in order:
-            t = None
-            fn = node._fn
-            if fn is not None:
-                operands = node._prev
-                incoming = [tangent.get(id(v)) for v in operands]
-                if any(ti is not None for ti in incoming):
-                    args = (node, *operands) if graph else (node.data, *[v.data for v in operands])
-                    if fn.has_arg:
-                        args = (*args, node._arg)
-                    for j, tj in enumerate(incoming):
-                        if tj is not None:  # the rule is linear in g: its j-th term is dj * tj
-                            share = fn.backward(m, tj, *args)[j]
-                            if check is not None:
-                                check(node, tj, (share,))
-                            t = engine._accumulate(t, share, graph)
+            t, _ = _node_tangent(node, tangent, m, graph, check)
             if id(node) in seed:  # an input: its own tangent adds to what flows into it
                 t = engine._accumulate(t, seed[id(node)], graph)
             if t is not None:
@@ -208,6 +194,33 @@ def jvp(
         t = tangent.get(id(out), 0.0)
         result.append(t if isinstance(t, Value) else Value(t))
     return result[0] if isinstance(outputs, Value) else tuple(result)
+
+
+def _node_tangent(node: Value, tangent: dict[int, object], m, graph: bool, check=None):
+    """node's tangent from its inputs' tangents (``tangent``: id -> tangent, absent for an input
+    that does not depend on the seeded inputs), and its terms: (j, term) for each input j that
+    has a tangent. The tangent is None when no input has one (a leaf, or a node that does not
+    depend on the seeds). explain(mode="forward") shows these same terms, one step per node.
+    """
+    fn = node._fn
+    t, terms = None, []
+    if fn is None:
+        return t, terms
+    operands = node._prev
+    incoming = [tangent.get(id(v)) for v in operands]
+    if all(tj is None for tj in incoming):
+        return t, terms
+    args = (node, *operands) if graph else (node.data, *[v.data for v in operands])
+    if fn.has_arg:
+        args = (*args, node._arg)
+    for j, tj in enumerate(incoming):
+        if tj is not None:  # the rule is linear in g: its j-th term is dj * tj
+            share = fn.backward(m, tj, *args)[j]
+            if check is not None:
+                check(node, tj, (share,))
+            terms.append((j, share))
+            t = engine._accumulate(t, share, graph)
+    return t, terms
 
 
 class _grad_enabled:
