@@ -222,3 +222,18 @@ def test_train_backend_torch_says_what_is_missing(capsys, monkeypatch):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "needs torch" in err and "python3 -m pip install 'backprop[torch]'" in err
+
+
+def test_outputs_are_reported_as_by_numpy():
+    rng = random.Random(3)
+    model = MLP(2, [4, 1], activation="tanh", seed=3)
+    xs = [[Value(rng.uniform(-1, 1)), Value(rng.uniform(-1, 1))] for _ in range(12)]
+    scores = [model(x) for x in xs]
+    loss = sum((s - 0.5) ** 2 for s in scores)
+    reported = []
+    for name in ("numpy", "torch"):
+        program = backprop.compile(loss, backend=name, outputs=scores)
+        program.forward()
+        reported.append(program.output_data)
+    assert reported[1].shape == (12,)
+    assert np.allclose(reported[1], reported[0], rtol=1e-12, atol=0)

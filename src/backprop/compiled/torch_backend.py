@@ -289,6 +289,9 @@ class TorchExecutor:
         self.steps = [twins[id(step)] for step in steps]
         self.step_levels = [(level, twins[id(step)]) for level, step in step_levels]
         self.root_slot = int(slot[tape.root])
+        # the nodes compile(outputs=...) named: their slots, read after a forward()
+        output_ids = np.asarray(getattr(tape, "output_ids", []), dtype=np.intp)
+        self.output_slots = torch.as_tensor(slot[output_ids], dtype=torch.long, device=device)
         self.val = torch.zeros(n_slots, dtype=torch.float64, device=device)
         self.val[self.n_leaves] = 1.0  # the constants that plain terms are multiplied by
         self.val[self.n_leaves + 1] = -1.0
@@ -313,6 +316,10 @@ class TorchExecutor:
             for step in reversed(self.steps):
                 step.backward(self.val, adjoint)
         return adjoint[: self.n_leaves].cpu().numpy()
+
+    def outputs(self) -> np.ndarray:
+        """The values of the tape's output nodes at the last forward(), as float64."""
+        return self.val.index_select(0, self.output_slots).cpu().numpy()
 
     def describe(self) -> str:
         lines = [f"torch ({self.device}): {len(self.steps)} steps over {self.levels} levels"]
