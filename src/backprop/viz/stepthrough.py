@@ -1,4 +1,5 @@
-"""explain(root): a self-contained HTML page that steps through the backward pass from root.
+"""explain(root): a self-contained HTML page that steps through the backward pass from root
+(or, with mode="forward", through the tangents of one forward-mode sweep).
 
 The numbers come from Python, not from the page: explain() copies the graph, seeds the copy's
 root with ``grad`` and replays ``_backward()`` node by node in the order ``backward()`` uses
@@ -17,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import autodiff
 from ..engine import Value, _to_float
 from ..ops import OPS, SCALAR
 from .draw import node_names, text_width
@@ -27,6 +29,9 @@ __all__ = [
     "Explanation",
     "Step",
     "Contribution",
+    "ForwardExplanation",
+    "ForwardStep",
+    "TangentTerm",
     "LOCAL_DERIVATIVES",
     "fmt",
     "view_of",
@@ -229,6 +234,9 @@ class Explanation:
     """The backward pass of one graph, step by step: ``.save(path)`` writes the page, Jupyter
     displays it inline, and ``.steps``, ``.names`` and ``.grads`` hold the numbers."""
 
+    cell = "grad"  # the word in each node's third cell, and what it shows before any step
+    cell_start = "0.0"
+
     def __init__(self, order, names, root_index, seed, steps, grads, engine, title) -> None:
         index = {id(v): i for i, v in enumerate(order)}
         self.values = [v.data for v in order]
@@ -282,11 +290,30 @@ class Explanation:
             f"{len(self.names)} nodes, {len(self.steps)} steps>"
         )
 
+    def _progress(self) -> tuple[list[set[str]], list[int], list[int]]:
+        """For view_of(): every text each node's grad cell will show, the step where its
+        _backward() runs (-1: none) and the step of the last term added to its grad."""
+        n = len(self.names)
+        shown: list[set[str]] = [{"grad 0.0"} for _ in range(n)]
+        shown[self.root].add(f"grad {fmt(self.seed)}")
+        step_of = [-1] * n
+        last_touch = [-1] * n
+        last_touch[self.root] = 0
+        for k, step in enumerate(self.steps):
+            if step.kind == "backward":
+                step_of[step.node] = k
+            for c in step.contributions:
+                shown[c.node].add(f"grad {fmt(c.after)}")
+                last_touch[c.node] = k
+        return shown, step_of, last_touch
+
 
 def explain(
     root: Value,
     grad: float = 1.0,
     *,
+    mode: str = "reverse",
+    wrt: Value | None = None,
     title: str | None = None,
     layout_engine: str = "auto",
     max_nodes: int = MAX_NODES,
@@ -298,6 +325,10 @@ def explain(
     after ``zero_grad()``), computed by replaying ``_backward()`` on a copy of the graph: the
     graph you pass in, its ``.data`` and its ``.grad``, is not changed.
 
+    With ``mode="forward"`` and ``wrt=`` a leaf of the graph, it steps through one forward-mode
+    sweep instead: every node's tangent d(node)/d(wrt), from the inputs to root, computed as
+    ``jvp(root, [wrt], [1.0])`` computes it (a ForwardExplanation).
+
     >>> from backprop import Value
     >>> a = Value(2.0, label="a")
     >>> page = explain(a * a + a)
@@ -306,14 +337,17 @@ def explain(
     """
     if not isinstance(root, Value):
         raise TypeError(f"explain expects a Value, got {type(root).__name__}")
-    seed = _to_float(grad)
-    order = root.topological_order()
-    if len(order) > max_nodes:
+    if not isinstance(mode, str) or mode not in ("reverse", "forward"):
+        raise ValueError(f"mode must be 'reverse' or 'forward', got {mode!r:.60}")
+    if mode == "forward":
+        return _explain_forward(root, wrt, grad, title, layout_engine, max_nodes)
+    if wrt is not None:
         raise ValueError(
-            f"the graph has {len(order)} nodes, more than max_nodes={max_nodes} that a browser "
-            "page handles well; explain a smaller part of it (a sub-expression) or pass a "
-            "larger max_nodes"
+            f"wrt= is for mode='forward' (one sweep per leaf); reverse mode gets every "
+            f"gradient in one sweep and takes no wrt, got wrt={wrt!r:.60}"
         )
+    seed = _to_float(grad)
+    order = _order_within(root, max_nodes)
     by_id = node_names(order)
     names = [by_id[id(v)] for v in order]
     copies = _copy_graph(order)
@@ -322,6 +356,17 @@ def explain(
     grads = [c.grad for c in copies]
     text = title or f"The backward pass of {names[root_index]}"
     return Explanation(order, names, root_index, seed, steps, grads, layout_engine, text)
+
+
+def _order_within(root: Value, max_nodes: int) -> list[Value]:
+    order = root.topological_order()
+    if len(order) > max_nodes:
+        raise ValueError(
+            f"the graph has {len(order)} nodes, more than max_nodes={max_nodes} that a browser "
+            "page handles well; explain a smaller part of it (a sub-expression) or pass a "
+            "larger max_nodes"
+        )
+    return order
 
 
 def _slot_names(cls: type) -> list[str]:
@@ -566,18 +611,10 @@ def view_of(ex: Explanation, number_chars: int | None = None) -> dict:
     drawing (the step-through script writes each node's data from the page data's dataText).
     """
     n = len(ex.names)
-    # every grad text a node will show, to size its grad cell once
-    shown: list[set[str]] = [{"grad 0.0"} for _ in range(n)]
-    shown[ex.root].add(f"grad {fmt(ex.seed)}")
-    step_of = [-1] * n  # the step where a node's _backward() runs
-    last_touch = [-1] * n  # the step of the last term added to a node's grad
-    last_touch[ex.root] = 0
-    for k, step in enumerate(ex.steps):
-        if step.kind == "backward":
-            step_of[step.node] = k
-        for c in step.contributions:
-            shown[c.node].add(f"grad {fmt(c.after)}")
-            last_touch[c.node] = k
+    # every text a node's grad (or tangent) cell will show, to size the cell once; the step
+    # where the node is worked on, and the step after which its cell no longer changes
+    shown, step_of, last_touch = ex._progress()
+    word = ex.cell
     wide = None if number_chars is None else "0" * int(number_chars)
 
     cells = []
@@ -588,7 +625,7 @@ def view_of(ex: Explanation, number_chars: int | None = None) -> dict:
         widths = [max(text_width(t, CHAR), 16.0) + 2 * PAD for t in texts]
         if wide is not None:
             widths[1] = max(widths[1], text_width(f"data {wide}", CHAR) + 2 * PAD)
-            widths[2] = max(widths[2], text_width(f"grad {wide}", CHAR) + 2 * PAD)
+            widths[2] = max(widths[2], text_width(f"{word} {wide}", CHAR) + 2 * PAD)
         cells.append(widths)
         sizes[f"v{i}"] = (sum(widths), HEIGHT)
         if ex.ops[i] is not None:
@@ -647,7 +684,7 @@ def view_of(ex: Explanation, number_chars: int | None = None) -> dict:
             text = {
                 "name": _short_name(ex.names[i]),
                 "data": f"data {fmt(ex.values[i])}",
-                "grad": "grad 0.0",
+                "grad": f"{word} {ex.cell_start}",
             }
             extra = auto if cls == "name" else ""
             parts.append(
@@ -721,15 +758,19 @@ def _edge(x1, y1, x2, y2, eid, node, source, off) -> str:
     )
 
 
-def step_view_markup(svg: str = "", *, steps: int = 0, root: str = "", engine: str = "") -> str:
+def step_view_markup(
+    svg: str = "", *, steps: int = 0, root: str = "", engine: str = "", legend: str | None = None
+) -> str:
     """The step-through view's markup (controls, graph, side panel), for a page to include
     once and ``bpStepThrough.mount(D)`` (explain.js) to run. ``svg`` is the drawing from
     view_of(), or empty when the script gets it from ``D.svg`` instead; ``steps``, ``root``
-    and ``engine`` (step count, output name, layout engine) are then filled in from ``D``."""
+    and ``engine`` (step count, output name, layout engine) are then filled in from ``D``.
+    ``legend`` replaces the backward pass's "How to read this page" (forward mode's)."""
     esc = html.escape
-    return STEP_VIEW.format(
-        svg=svg, steps=int(steps), root=esc(_ref(root)) if root else "", engine=esc(engine)
-    )
+    root = esc(_ref(root)) if root else ""
+    if legend is None:
+        legend = REVERSE_LEGEND.format(root=root)
+    return STEP_VIEW.format(svg=svg, steps=int(steps), engine=esc(engine), legend=legend)
 
 
 STEP_VIEW = """<div class="bp-stepview" id="bp-view">
@@ -783,7 +824,12 @@ STEP_VIEW = """<div class="bp-stepview" id="bp-view">
       <div id="bp-terms"></div>
     </section>
     <section id="bp-node" hidden></section>
-    <details id="legend" open>
+{legend}  </aside>
+</main>
+</div>
+"""
+
+REVERSE_LEGEND = """    <details id="legend" open>
       <summary>How to read this page</summary>
       <ul>
         <li><span class="sw cur"></span> the node whose <code>_backward()</code> runs in this
@@ -805,9 +851,6 @@ STEP_VIEW = """<div class="bp-stepview" id="bp-view">
       (leaves) have no step of their own: their <code>_backward()</code> does nothing.</p>
       <p>Keys: &larr; &rarr; step, space plays, Home / End jump to the start / end.</p>
     </details>
-  </aside>
-</main>
-</div>
 """
 
 PAGE = """<!DOCTYPE html>
@@ -825,6 +868,405 @@ PAGE = """<!DOCTYPE html>
   <p class="sub">Watch backpropagation compute every gradient of {root}, one
   <code>_backward()</code> call at a time, in the order <code>{root}.backward()</code> uses.
   {nodes} nodes, {steps} steps.</p>
+</header>
+{view}
+<script type="application/json" id="bp-data">{payload}</script>
+<script>{script}
+bpStepThrough.mount(JSON.parse(document.getElementById("bp-data").textContent));
+document.body.dataset.ready = "1";
+</script>
+</body>
+</html>
+"""
+
+
+# ---- forward mode: explain(root, mode="forward", wrt=leaf) ----------------------------------
+# One forward-mode sweep, node by node: every node's tangent d(node)/d(wrt), seeded with 1 at
+# wrt and 0 at the other leaves, from its inputs' tangents in topological order. The numbers
+# are autodiff._node_tangent's, the very terms jvp() adds, so the root's tangent is
+# jvp(root, [wrt], [1.0]) bit for bit. The local derivatives shown are the same op rows'.
+
+# the local-derivative sentences that speak of gradients flowing back, said the forward way
+_FORWARD_WHY = {
+    "add": "d(a + b)/da = d(a + b)/db = 1: a sum adds its inputs' tangents",
+    "sub": "d(a \u2212 b)/da = 1 and d(a \u2212 b)/db = \u22121: a difference subtracts the "
+    "second input's tangent from the first's",
+    "neg": "d(\u2212x)/dx = \u22121: negation flips the tangent's sign",
+    "relu": "ReLU's slope is 1 where its output is positive and 0 elsewhere, so it passes "
+    "the tangent through or blocks it",
+}
+
+
+@dataclass(frozen=True)
+class TangentTerm:
+    """One input's term in a node's tangent: local derivative x that input's tangent."""
+
+    node: int  # the input (index into ForwardExplanation.names)
+    local: float  # d out / d input
+    tangent: float | None  # the input's tangent; None: it does not depend on wrt (so 0)
+    term: float | None  # as jvp computes it (None with tangent None: the term is 0)
+
+
+@dataclass
+class ForwardStep:
+    """One step of the forward page: the seed, one node's tangent, or the summary."""
+
+    kind: str  # 'seed', 'forward' or 'done'
+    node: int | None  # the node whose tangent is computed (wrt for 'seed')
+    title: str
+    lines: list[str] = field(default_factory=list)
+    formulas: list[str] = field(default_factory=list)  # the tangent, worked out
+    sums: list[str] = field(default_factory=list)  # the summary's numbers
+    terms: list[TangentTerm] = field(default_factory=list)
+    tangent: float | None = None  # the node's tangent after this step
+
+
+class ForwardExplanation(Explanation):
+    """One forward-mode sweep of a graph, step by step, as explain(root, mode="forward",
+    wrt=leaf) returns it: ``.tangents`` holds every node's d(node)/d(wrt) (``.tangent`` the
+    root's, equal to ``jvp(root, [wrt], [1.0])``), ``.grads`` every node's gradient from one
+    reverse sweep, for comparison, and ``.sweeps`` the forward sweeps that every gradient
+    takes: one per leaf."""
+
+    cell = "tangent"
+    cell_start = "?"  # not computed yet
+
+    def __init__(self, order, names, root_index, wrt_index, steps, tangents, grads, engine, title):
+        super().__init__(order, names, root_index, 1.0, steps, grads, engine, title)
+        self.wrt = wrt_index
+        self.tangents: list[float] = tangents
+        self.leaves = [i for i, v in enumerate(order) if v._fn is None]
+
+    @property
+    def tangent(self) -> float:
+        """d root / d wrt: the tangent that reaches the root."""
+        return self.tangents[self.root]
+
+    @property
+    def tangent_by_name(self) -> dict[str, float]:
+        """Every node's tangent keyed by node name."""
+        return dict(zip(self.names, self.tangents))
+
+    @property
+    def sweeps(self) -> int:
+        """Forward sweeps for every gradient: one per leaf (reverse mode needs one in all)."""
+        return len(self.leaves)
+
+    @property
+    def html(self) -> str:
+        if self._html is None:
+            self._html = _forward_page(self)
+        return self._html
+
+    def _progress(self) -> tuple[list[set[str]], list[int], list[int]]:
+        n = len(self.names)
+        shown: list[set[str]] = [{f"tangent {self.cell_start}"} for _ in range(n)]
+        step_of = [-1] * n
+        last_touch = [-1] * n  # a tangent is final once computed: the leaves' at the seed
+        for i in self.leaves:
+            last_touch[i] = 0
+        for k, step in enumerate(self.steps):
+            if step.kind == "forward":
+                step_of[step.node] = last_touch[step.node] = k
+        for i, t in enumerate(self.tangents):
+            shown[i].add(f"tangent {fmt(t)}")
+        return shown, step_of, last_touch
+
+    def __repr__(self) -> str:
+        return (
+            f"<ForwardExplanation of d{self.names[self.root]}/d{self.names[self.wrt]}: "
+            f"{len(self.names)} nodes, {len(self.steps)} steps, 1 of {self.sweeps} sweeps>"
+        )
+
+
+def _explain_forward(root, wrt, grad, title, layout_engine, max_nodes) -> ForwardExplanation:
+    if wrt is None:
+        raise ValueError(
+            "mode='forward' needs wrt=, the leaf whose tangent is seeded with 1 "
+            "(for example explain(loss, mode='forward', wrt=w))"
+        )
+    if not isinstance(wrt, Value):
+        raise TypeError(f"wrt must be a Value, a leaf of the graph, got {type(wrt).__name__}: "
+                        f"{wrt!r:.60}")  # fmt: skip
+    if _to_float(grad) != 1.0:
+        raise ValueError(
+            f"grad= seeds the reverse sweep; forward mode seeds wrt's tangent with 1, got "
+            f"grad={grad!r}"
+        )
+    order = _order_within(root, max_nodes)
+    position = {id(v): i for i, v in enumerate(order)}
+    if id(wrt) not in position:
+        raise ValueError(f"wrt={wrt!r:.60} is not in the graph of {root!r:.60}: root does not "
+                         "depend on it, so its tangent there is 0")  # fmt: skip
+    by_id = node_names(order)
+    names = [by_id[id(v)] for v in order]
+    w = position[id(wrt)]
+    if wrt._fn is not None:
+        raise ValueError(
+            f"wrt must be a leaf (an input) of the graph, but {names[w]!r} is the result of "
+            f"{wrt._fn.name}: pass one of the leaves it is computed from"
+        )
+    root_index = len(order) - 1
+    steps, tangents = _forward_replay(order, names, root_index, w)
+    leaves = [v for v in order if v._fn is None]
+    reverse = autodiff.grad(root, order, allow_unused=True)  # one reverse sweep, to compare
+    grads = [0.0 if g is None else g.data for g in reverse]
+    steps.append(_forward_summary(names, root_index, w, tangents, grads, leaves, position))
+    out, wname = _ref(names[root_index]), _ref(names[w])
+    text = title or f"Forward mode: \u2202{out}/\u2202{wname}, one tangent at a time"
+    return ForwardExplanation(
+        order, names, root_index, w, steps, tangents, grads, layout_engine, text
+    )
+
+
+def _forward_replay(order, names, root, w) -> tuple[list[ForwardStep], list[float]]:
+    """The sweep of jvp(root, [order[w]], [1.0]), one ForwardStep per node that has an op."""
+    position = {id(v): i for i, v in enumerate(order)}
+    wname = _ref(names[w])
+    tangent: dict[int, float] = {id(order[w]): 1.0}  # as jvp seeds it; absent means 0
+    others = sum(1 for v in order if v._fn is None) - 1
+    seed_lines = [
+        f"Forward mode follows one input: how does every node change when {wname} alone is "
+        f"nudged? {wname} changes one for one with itself, so {wname}.tangent = "
+        f"\u2202{wname}/\u2202{wname} = 1."
+        + (
+            f" The {others} other leaves do not move when {wname} does: their tangents are 0."
+            if others > 1
+            else " The other leaf does not move when it does: its tangent is 0."
+            if others == 1
+            else ""
+        ),
+        "Each following step takes one node, in the order the forward pass computed them "
+        "(topological order), and computes its tangent from its inputs' tangents, which are "
+        "already known: node.tangent = (local derivative) \u00d7 input.tangent + \u2026, one "
+        "term per input.",
+    ]
+    steps = [
+        ForwardStep(
+            "seed",
+            w,
+            f"Seed the tangents: {wname}.tangent = 1"
+            + (", every other leaf's 0" if others else ""),
+            seed_lines,
+            terms=[],
+            tangent=1.0,
+        )
+    ]
+    for i, node in enumerate(order):
+        fn = node._fn
+        if fn is None:
+            continue
+        inputs = node._prev
+        t, shares = autodiff._node_tangent(node, tangent, SCALAR, False)  # jvp's own terms
+        if t is not None:
+            tangent[id(node)] = t
+        share_of = dict(shares)
+        xs = [v.data for v in inputs]
+        if fn.has_arg:
+            xs.append(node._arg)
+        locals_ = fn.backward(SCALAR, 1.0, node.data, *xs)
+        explained = LOCAL_DERIVATIVES[fn.name]
+        labels = {"out": names[i]}
+        values = {"out": node.data}
+        for key, v in zip("ab", inputs):
+            labels[key] = names[position[id(v)]]
+            values[key] = v.data
+        if fn.has_arg:
+            values["k"], values["km1"] = node._arg, node._arg - 1.0
+        me = _ref(names[i])
+        why = _FORWARD_WHY.get(fn.name, explained.why)
+        step = ForwardStep(
+            "forward",
+            i,
+            f"{me}.tangent, from " + _fill(explained.computes, labels, values, False),
+            [f"Local derivative: {why}."],
+            tangent=0.0 if t is None else t,
+        )
+        symbolic, numeric, evaluated = [], [], []
+        for k, (v, local) in enumerate(zip(inputs, locals_)):
+            j = position[id(v)]
+            tj = tangent.get(id(v))
+            step.terms.append(TangentTerm(j, local, tj, share_of.get(k)))
+            sym = _fill(explained.locals[k], labels, values, False)
+            num = _fill(explained.locals[k], labels, values, True)
+            if fn.name == "relu":
+                sym = num = "1" if local else "0"
+                sign = ">" if local else "\u2264"
+                step.lines.append(
+                    f"Here {me}.data = {fmt(node.data)} {sign} 0, so the local derivative is {sym}."
+                )
+            wrap = (lambda x: f"({x})") if " " in sym else (lambda x: x)
+            shown_t = _factor(0.0 if tj is None else tj)
+            symbolic.append(f"{wrap(sym)} \u00d7 {_ref(names[j])}.tangent")
+            numeric.append(f"{wrap(num)} \u00d7 {shown_t}")
+            evaluated.append(
+                None if _same_number(num, local) else f"{_factor(local)} \u00d7 {shown_t}"
+            )
+        independent = [
+            _ref(names[position[id(v)]]) for v in dict.fromkeys(inputs) if id(v) not in tangent
+        ]
+        if t is None:
+            step.lines.append(
+                f"None of its inputs depends on {wname}, so neither does {me}: {me}.tangent = 0."
+            )
+        elif independent:
+            who = " and ".join(independent)
+            verb = "does" if len(independent) == 1 else "do"
+            step.lines.append(f"{who} {verb} not depend on {wname} (tangent 0): its term is 0.")
+        step.lines.append("One term per input, local derivative \u00d7 that input's tangent:")
+        # one row per stage of the sum (the page breaks the lines): names, numbers, terms
+        rows = [f"{me}.tangent = " + " + ".join(symbolic), "= " + " + ".join(numeric)]
+        if any(e is not None for e in evaluated):
+            rows.append("= " + " + ".join(e or n for e, n in zip(evaluated, numeric)))
+        if len(inputs) > 1:
+            rows.append("= " + _sum_text([0.0 if x.term is None else x.term for x in step.terms]))
+        rows[-1] += f" = {fmt(step.tangent)}"
+        step.formulas.append("\n".join(rows))
+        steps.append(step)
+    tangents = [tangent.get(id(v), 0.0) for v in order]  # 0: does not depend on wrt
+    return steps, tangents
+
+
+def _factor(x: float) -> str:
+    """A number as a factor of a product: bracketed when negative, so '2.0 × (−3.0)'."""
+    text = fmt(x)
+    return f"({text})" if text.startswith("-") else text
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _forward_summary(names, root, w, tangents, grads, leaves, position) -> ForwardStep:
+    out, wname = _ref(names[root]), _ref(names[w])
+    t, g = tangents[root], grads[w]
+    n = len(leaves)
+    lines = [
+        f"The tangent that reached the output is the derivative of {out} with respect to "
+        f"{wname}: nudge {wname} by a small h and {out} changes by about {fmt(t)} \u00d7 h.",
+        f"backward() gets the same number, as {wname}.grad = {fmt(g)}"
+        + ("." if _same_float(t, g) else " (equal up to rounding: it adds in another order)."),
+        f"That took one forward sweep and gave one gradient. This graph has "
+        f"{_plural(n, 'leaf').replace('leafs', 'leaves')}, so forward mode needs "
+        f"{_plural(n, 'sweep')} like this one, each seeding another leaf's tangent with 1, to "
+        f"get every gradient. Reverse mode, {out}.backward(), gets all {n} in 1 sweep: that "
+        "is why training, one loss and many parameters, uses backpropagation.",
+    ]
+    sums = []
+    for v in leaves[:12]:
+        j = position[id(v)]
+        mark = f"  \u2190 this sweep: {out}.tangent" if j == w else ""
+        sums.append(f"{_ref(names[j])}.grad = {fmt(grads[j])}{mark}")
+    if n > 12:
+        lines.append(f"The first 12 of the {n} leaves' gradients from that one backward():")
+    else:
+        lines.append("Every leaf's gradient, from that one backward():")
+    title = f"Done: {out}.tangent = {fmt(t)} = \u2202{out}/\u2202{wname}"
+    return ForwardStep("done", None, title, lines, sums=sums, tangent=t)
+
+
+def _forward_steps_data(ex: ForwardExplanation) -> list[dict]:
+    """The steps as explain.js reads them; each forward step sets its node's tangent once:
+    [node, before, after, before as shown ('?'), after as shown]."""
+    out = []
+    for s in ex.steps:
+        if s.kind == "seed":
+            changes = [
+                [i, 0.0, _json_float(ex.tangents[i]), ex.cell_start, fmt(ex.tangents[i])]
+                for i in ex.leaves
+            ]
+        elif s.kind == "forward":
+            changes = [[s.node, 0.0, _json_float(s.tangent), ex.cell_start, fmt(s.tangent)]]
+        else:
+            changes = []
+        out.append({
+            "kind": s.kind,
+            "node": s.node,
+            "title": s.title,
+            "lines": s.lines,
+            "formulas": s.formulas,
+            "sums": s.sums,
+            "changes": changes,
+        })  # fmt: skip
+    return out
+
+
+def _forward_page(ex: ForwardExplanation) -> str:
+    from .assets import read_asset
+
+    view = view_of(ex)
+    svg, engine = view.pop("svg"), view.pop("engine")
+    data = {
+        **view,
+        "mode": "forward",
+        "cell": ex.cell,
+        "cellStart": ex.cell_start,
+        "data": [_json_float(v) for v in ex.values],
+        "dataText": [fmt(v) for v in ex.values],
+        "steps": _forward_steps_data(ex),
+    }
+    payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
+    esc = html.escape
+    root, wrt = esc(_ref(ex.names[ex.root])), esc(_ref(ex.names[ex.wrt]))
+    n = ex.sweeps
+    legend = FORWARD_LEGEND.format(root=root, wrt=wrt)
+    markup = step_view_markup(svg, steps=len(ex.steps) - 1, engine=engine, legend=legend)
+    return FORWARD_PAGE.format(
+        title=esc(ex.title),
+        css=read_asset("explain.css"),
+        script=read_asset("explain.js"),
+        payload=payload,
+        view=markup,
+        nodes=len(ex.names),
+        steps=len(ex.steps) - 1,
+        root=root,
+        wrt=wrt,
+        leaves=_plural(n, "leaf").replace("leafs", "leaves"),
+        sweeps=_plural(n, "sweep"),
+    )
+
+
+FORWARD_LEGEND = """    <details id="legend" open>
+      <summary>How to read this page</summary>
+      <ul>
+        <li><span class="sw cur"></span> the node whose tangent this step computes</li>
+        <li><span class="sw rec"></span> its inputs: their tangents, already known, go into
+        it</li>
+        <li><span class="sw fin"></span> tangent computed (it will not change)</li>
+        <li><span class="sw pen"></span> not computed yet: <code>tangent ?</code></li>
+      </ul>
+      <p><b>data</b> is the value the forward pass computed. <b>tangent</b> is the derivative
+      of that node with respect to <b>{wrt}</b>, &part;node/&part;{wrt}: if {wrt}
+      alone grew by a small h, the node would change by about tangent &times; h. (Many texts
+      write a tangent with a dot, &#x1E8B; for x, "x dot"; this page spells it out.)</p>
+      <p>Arrows point forward, and tangents flow the same way: from the leaves
+      ({wrt}.tangent = 1, every other leaf's 0) through each operation (oval) to the output,
+      one node at a time, each from its inputs' tangents, in the order the forward pass
+      computed them (topological order). The tangent at the output
+      <span class="bp-rootname">{root}</span> is &part;{root}/&part;{wrt}, the number
+      <code>backward()</code> puts in <code>{wrt}.grad</code>.</p>
+      <p>Keys: &larr; &rarr; step, space plays, Home / End jump to the start / end.</p>
+    </details>
+"""
+
+FORWARD_PAGE = """<!DOCTYPE html>
+<html lang="en" class="bp-explain bp-forward">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="backprop.explain">
+<title>{title}</title>
+<style>{css}</style>
+</head>
+<body>
+<header>
+  <h1>{title}</h1>
+  <p class="sub">Watch forward-mode differentiation carry the derivative with respect to {wrt}
+  from the leaves to the output {root}, one node at a time, in the order the forward pass
+  computed them. {nodes} nodes, {steps} steps.</p>
+  <p class="bp-sweeps" id="bp-sweeps">This graph has <b>{leaves}</b>: forward mode needs
+  <b>{sweeps}</b> like this one to get every gradient (this one is for {wrt}); reverse mode,
+  <code>{root}.backward()</code>, needs <b>1</b>.</p>
 </header>
 {view}
 <script type="application/json" id="bp-data">{payload}</script>

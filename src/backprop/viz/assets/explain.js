@@ -35,6 +35,10 @@
   function mount(D) {
     if (mounted) mounted.destroy();
     const N = D.names.length, S = D.steps.length;
+    // the word in each node's third cell, and what it shows before any step: "grad" and 0.0,
+    // or forward mode's "tangent" and "?" (not computed yet)
+    const CELL = D.cell || "grad", START = D.cellStart || "0.0";
+    const forwardMode = D.mode === "forward";
     const $ = (id) => document.getElementById(id);
     const svg = $("bp-svg"), slider = $("bp-slider"), playBtn = $("bp-play");
     const world = $("bp-world");
@@ -70,7 +74,7 @@
       clean(g);
       if (opnode[i]) clean(opnode[i]);
       // (written only where they differ: explain()'s own page draws its numbers already)
-      setText(gradText[i], "grad 0.0");
+      setText(gradText[i], CELL + " " + START);
       if (g.dataset.grad !== "0.0") g.dataset.grad = "0.0";
       if (D.dataText) {
         setText(g.querySelector("text.data"), "data " + D.dataText[i]);
@@ -93,7 +97,7 @@
     $("bp-near").checked = false;
 
     // ---- state: grads after applying steps 0..cur --------------------------------------------
-    const grad = new Array(N).fill(0), gradShown = new Array(N).fill("0.0");
+    const grad = new Array(N).fill(0), gradShown = new Array(N).fill(START);
     const hits = new Array(N).fill(0);  // how many terms a node has received so far
     let cur = -1;
     const marked = [];  // elements highlighted for the current step
@@ -115,7 +119,7 @@
 
     function paint(i, k) {
       const g = vnode[i];
-      gradText[i].textContent = "grad " + gradShown[i];
+      gradText[i].textContent = CELL + " " + gradShown[i];
       g.dataset.grad = String(grad[i]);
       g.classList.toggle("reached", hits[i] > 0);
       g.classList.toggle("final", D.lastTouch[i] >= 0 && D.lastTouch[i] <= k);
@@ -136,9 +140,10 @@
       if (s.node !== null) {
         mark(vnode[s.node], "cur");
         if (opnode[s.node]) mark(opnode[s.node], "cur");
-        if (s.kind === "backward") edgesOf[s.node].forEach((e) => mark(e, "active"));
+        if (s.kind !== "seed") edgesOf[s.node].forEach((e) => mark(e, "active"));
       }
       if (s.kind === "backward") s.changes.forEach((c) => mark(vnode[c[0]], "rec"));
+      if (s.kind === "forward") D.inputs[s.node].forEach((p) => mark(vnode[p], "rec"));
       slider.value = k;
       $("bp-counter").textContent = "step " + k + " / " + (S - 1);
       $("bp-first").disabled = $("bp-prev").disabled = k === 0;
@@ -177,6 +182,7 @@
           }
         }
       }
+      for (const t of s.formulas || []) terms.appendChild(el("div", "term", t));  // forward
       for (const t of s.sums) terms.appendChild(el("div", "term sum", t));
     }
 
@@ -193,10 +199,11 @@
       const kind = D.ops[i] === null ? "an input (leaf)" : "the result of " + D.ops[i] + "(" +
         D.inputs[i].map((p) => D.names[p]).join(", ") + ")";
       box.appendChild(el("div", "", D.names[i] + " is " + kind + "."));
-      box.appendChild(el("div", "", "data = " + D.dataText[i] + ", grad now = " + gradShown[i]));
+      box.appendChild(el("div", "", "data = " + D.dataText[i] + ", " + CELL + " now = " +
+        gradShown[i]));
       const exact = String(grad[i]);
-      if (Number(gradShown[i]) !== grad[i]) {
-        box.appendChild(el("div", "exact", "(grad exactly " + exact + ", data exactly " +
+      if (hits[i] > 0 && Number(gradShown[i]) !== grad[i]) {
+        box.appendChild(el("div", "exact", "(" + CELL + " exactly " + exact + ", data exactly " +
           String(Number(D.data[i])) + ")"));
       }
       const got = [];
@@ -213,7 +220,7 @@
         got.forEach((t) => ul.appendChild(el("li", "", t)));
         box.appendChild(ul);
       }
-      if (users[i].length > 1) {
+      if (users[i].length > 1 && !forwardMode) {
         box.appendChild(el("div", "", "Used by " + users[i].length + " nodes, so its grad " +
           "is the sum of " + users[i].length + " terms."));
       }
@@ -222,7 +229,7 @@
         b.onclick = () => go(D.stepOf[i]);
         box.appendChild(b);
       } else if (D.lastTouch[i] > 0) {
-        const b = el("button", "", "go to where its grad is complete (step " +
+        const b = el("button", "", "go to where its " + CELL + " is complete (step " +
           D.lastTouch[i] + ")");
         b.onclick = () => go(D.lastTouch[i]);
         box.appendChild(b);
