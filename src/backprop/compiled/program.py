@@ -199,30 +199,41 @@ class Program:
         self.n_nodes = len(tape)
         self.n_outputs = len(tape.output_ids)
         self.keep_graph, self.dtype = keep_graph, dtype
-        self._leaf_ids = frozenset(map(id, tape.leaves))
         self.inputs: list[Value] = [] if inputs is None else list(inputs)
-        self.check_leaves(self.inputs, "input")
-        self.parameters: list[Value] | None = None
-        if parameters is not None:
-            self.parameters = list(parameters)
-            self.check_leaves(self.parameters, "parameter")
-        named = (self.parameters or []) + self.inputs
-        if len(set(map(id, named))) != len(named):
-            raise ValueError("a Value appears twice among the parameters and inputs")
+        self.parameters: list[Value] | None = None if parameters is None else list(parameters)
+        # leaves in program order: parameters, inputs, the other leaves; positions found by
+        # sorting ids (a million parameters cost a fraction of a second, not a dictionary)
+        leaf_ids = np.fromiter(map(id, tape.leaves), np.int64, len(tape.leaves))
+        by_id = np.argsort(leaf_ids)
+        sorted_ids = leaf_ids[by_id]
 
-        # leaves in program order: parameters, inputs, the other leaves
-        position = dict(zip(map(id, tape.leaves), range(len(tape.leaves))))
-        first = [position[id(v)] for v in named]
-        taken = set(first)
-        rest = [k for k in range(len(tape.leaves)) if k not in taken]
-        order = first + rest
-        leaves = [tape.leaves[k] for k in order]
+        def positions(values: list[Value], what: str) -> np.ndarray:
+            ids = np.fromiter(map(id, values), np.int64, len(values))
+            at = np.minimum(np.searchsorted(sorted_ids, ids), max(len(sorted_ids) - 1, 0))
+            found = sorted_ids[at] == ids if len(sorted_ids) else np.zeros(len(ids), bool)
+            if not found.all():
+                i = int(np.argmin(found))
+                raise LeafMismatchError(
+                    f"{what} {i} ({values[i]!r}) is not a leaf of this program's graph: it was "
+                    f"traced from other Value objects. Compile the graph that uses these Values."
+                )
+            return by_id[at]
+
+        input_positions = positions(self.inputs, "input")  # checked first, as named first
+        named = [] if self.parameters is None else [positions(self.parameters, "parameter")]
+        first = np.concatenate(named + [input_positions]).astype(np.intp)
+        if np.unique(first).size != first.size:
+            raise ValueError("a Value appears twice among the parameters and inputs")
+        rest = np.ones(len(tape.leaves), dtype=bool)
+        rest[first] = False
+        order = np.concatenate([first, np.flatnonzero(rest)]).tolist()
+        leaves = list(map(tape.leaves.__getitem__, order))
         self.n_parameters = 0 if self.parameters is None else len(self.parameters)
         self.n_inputs = len(self.inputs)
         # with parameters= named, the other leaves are constants: copied now, not kept
         n_live = len(first) if self.parameters is not None else len(leaves)
         self.leaves: list[Value] = leaves[:n_live]  # the Values the program reads and writes
-        self._leaf_ids = frozenset(map(id, self.leaves))
+        self._leaf_id_set: frozenset[int] | None = None  # for check_leaves, made when needed
         self.leaf_data = np.zeros(len(leaves))
         self.leaf_grad = np.zeros(len(leaves))
         self.leaf_data[n_live:] = _read(leaves[n_live:], _data, "data")
@@ -237,7 +248,7 @@ class Program:
             output_ids=tape.output_ids,
             n_constants=len(constants),
         )
-        del tape, leaves, position
+        del tape, leaves
         self.backend = backend
         options = {} if dtype == "float64" else {"dtype": dtype}
         self.executor = backend.prepare(replay_tape, **options)
@@ -392,9 +403,11 @@ class Program:
     def check_leaves(self, values: Iterable[Value], what: str = "value") -> None:
         """Raise LeafMismatchError unless every value is a leaf this program reads."""
         values = list(values)
-        if all(map(self._leaf_ids.__contains__, map(id, values))):
+        if self._leaf_id_set is None:
+            self._leaf_id_set = frozenset(map(id, self.leaves))
+        if all(map(self._leaf_id_set.__contains__, map(id, values))):
             return
-        i, bad = next((i, v) for i, v in enumerate(values) if id(v) not in self._leaf_ids)
+        i, bad = next((i, v) for i, v in enumerate(values) if id(v) not in self._leaf_id_set)
         raise LeafMismatchError(
             f"{what} {i} ({bad!r}) is not a leaf of this program's graph: it was traced "
             f"from other Value objects. Compile the graph that uses these Values."

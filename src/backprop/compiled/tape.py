@@ -100,11 +100,12 @@ def trace(root: Value, outputs: Sequence[Value] = ()) -> Tape:
     ``outputs`` (nodes of the graph) are listed as ``output_ids``."""
     if not isinstance(root, Value):
         raise TypeError(f"compile() needs a Value, got {type(root).__name__}: {root!r:.60}")
+    import numpy as np  # a program keeps its leaves in numpy arrays anyway
+
     order = root.topological_order()
-    # map() over attrgetter and dict lookups keeps the per-node work in C: tracing a graph
-    # costs less than one eager backward over it
-    index = dict(zip(map(id, order), range(len(order))))
-    index[id(None)] = -1  # a missing operand
+    # map() over attrgetter keeps the per-node work in C, and a node's position is found by
+    # sorting ids, not by a dictionary of a million entries: tracing a graph costs less than
+    # one eager backward over it
     try:
         codes = array("h", map(_CODE_OF.__getitem__, map(id, map(_fn_of, order))))
     except KeyError:
@@ -112,17 +113,26 @@ def trace(root: Value, outputs: Sequence[Value] = ()) -> Tape:
         raise TraceError(
             f"cannot compile op {bad._fn!r} of node {bad!r}: it is not a row of ops.OPS"
         ) from None
-    columns = [
-        array("q", map(index.__getitem__, map(id, map(operand, order)))) for operand in _OPERANDS
-    ]
-    try:
-        output_ids = [index[id(v)] for v in outputs]
-    except KeyError:
-        bad = next(i for i, v in enumerate(outputs) if id(v) not in index)
-        raise TraceError(
-            f"output {bad} ({outputs[bad]!r:.60}) is not a node of the graph"
-        ) from None
-    del index
+    ids = np.fromiter(map(id, order), np.int64, len(order))
+    by_id = np.argsort(ids)
+    sorted_ids = ids[by_id]
+    del ids
+
+    def positions(values_ids: np.ndarray) -> np.ndarray:
+        """The position in order of each id, -1 for ids not in it (None: no operand)."""
+        at = np.minimum(np.searchsorted(sorted_ids, values_ids), len(order) - 1)
+        return np.where(sorted_ids[at] == values_ids, by_id[at], -1)
+
+    columns = []
+    for operand in _OPERANDS:
+        column = array("q")
+        operand_ids = np.fromiter(map(id, map(operand, order)), np.int64, len(order))
+        column.frombytes(positions(operand_ids).astype(np.int64).tobytes())
+        columns.append(column)
+    output_ids = positions(np.array([id(v) for v in outputs], dtype=np.int64)).tolist()
+    if -1 in output_ids:
+        bad = output_ids.index(-1)
+        raise TraceError(f"output {bad} ({outputs[bad]!r:.60}) is not a node of the graph")
     args = array("d", [math.nan if a is None else a for a in map(_arg_of, order)])
     leaf_ids = [i for i, c in enumerate(codes) if c < 0]
     leaves = [order[i] for i in leaf_ids]
