@@ -974,7 +974,8 @@ class ForwardExplanation(Explanation):
 
     def __repr__(self) -> str:
         return (
-            f"<ForwardExplanation of d{self.names[self.root]}/d{self.names[self.wrt]}: "
+            f"<ForwardExplanation of the forward sweep for {self.names[self.wrt]!r} up to "
+            f"{self.names[self.root]!r}: "
             f"{len(self.names)} nodes, {len(self.steps)} steps, 1 of {self.sweeps} sweeps>"
         )
 
