@@ -240,8 +240,11 @@ def model_file(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--to", "torch", "--out", "{d}/m.pt"], "a torch export's name must end in .safetensors"),
-        (["--to", "onnx", "--out", "{d}/m.py"], "a onnx export's name must end in .onnx"),
+        (
+            ["--to", "torch", "--out", "{d}/m.pt"],
+            "--to torch writes a file whose name ends in .safetensors",
+        ),
+        (["--to", "onnx", "--out", "{d}/m.py"], "--to onnx writes a file whose name ends in .onnx"),
         (["--to", "python", "--out", "{d}/nowhere/m.py"], "does not exist"),
         (
             ["--to", "torch", "--out", "{d}/m.safetensors", "--weights", "json"],
@@ -257,6 +260,26 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys, model_file, args, m
     assert err.startswith("backprop export: error:") and message in err
     assert len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]  # nothing written
+
+
+def test_an_export_never_overwrites_its_model_and_gets_the_usual_mode(tmp_path, capsys, model_file):
+    import os
+
+    link = tmp_path / "same.py"
+    os.link(model_file, link)  # another name for the model file
+    before = model_file.read_bytes()
+    assert main(["export", "--model", str(model_file), "--to", "python", "--out", str(link)]) == 2
+    assert "is the file --model reads" in capsys.readouterr().err
+    assert model_file.read_bytes() == before
+    out = tmp_path / "m.py"
+    mask = os.umask(0o022)
+    try:
+        assert (
+            main(["export", "--model", str(model_file), "--to", "python", "--out", str(out)]) == 0
+        )
+    finally:
+        os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o644
 
 
 def test_a_bad_model_file_and_a_bad_format(tmp_path, capsys):

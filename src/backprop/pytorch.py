@@ -18,8 +18,6 @@ import importlib
 import importlib.util
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +46,6 @@ __all__ = [
     "safetensors_bytes",
     "onnx_bytes",
     "load_safetensors",
-    "write_bytes_atomic",
     "ulps_apart",
     "INSTALL",
 ]
@@ -966,25 +963,6 @@ def onnx_bytes(model: MLP, dtype: str = "float64") -> bytes:
     return data
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write data to a temporary file beside path, then rename it over path."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
 def export(
     model: MLP,
     path: str | Path,
@@ -1000,7 +978,7 @@ def export(
     files written. A python script with ``weights='json'`` reads its weights from the backprop
     model file beside it: ``model_file`` when it is there already, else ``<script>.json``,
     written now."""
-    from .serialize import save, write_text_atomic
+    from .serialize import save, write_atomic, write_text_atomic
 
     model = _check_mlp(model, "export")
     if to not in FORMATS:
@@ -1035,5 +1013,5 @@ def export(
         data = safetensors_bytes(model, metadata, dtype)
     else:
         data = onnx_bytes(model, dtype)
-    write_bytes_atomic(path, data)
+    write_atomic(path, data)
     return [path]

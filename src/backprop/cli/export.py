@@ -6,7 +6,7 @@ import argparse
 import inspect
 from pathlib import Path
 
-from .common import CommandError
+from .common import CommandError, _output_path
 
 __all__ = ["add_export_command", "cmd_export"]
 
@@ -28,14 +28,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..serialize import ModelFileError, load, load_metadata
 
     suffix = FORMATS[args.to]
-    out = Path(args.out)
-    if out.suffix.lower() != suffix:
-        raise CommandError(f"--out {args.out!r}: a {args.to} export's name must end in {suffix}")
-    if out.is_dir():
-        raise CommandError(f"--out {args.out!r} is a directory")
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise CommandError(f"--out {args.out!r}: the folder {str(folder)!r} does not exist")
+    if Path(args.out).suffix.lower() != suffix and not Path(args.out).is_dir():
+        raise CommandError(
+            f"--out {args.out!r}: --to {args.to} writes a file whose name ends in {suffix}"
+        )
+    # the checks every command makes: a folder that exists and takes files, no input overwritten
+    inputs = [("--model", args.model), ("--examples", args.examples)]
+    out = _output_path("--out", args.out, (suffix,), inputs)
     if args.to != "python":
         for option, value in (("--weights", args.weights), ("--examples", args.examples)):
             if value is not None:
@@ -45,8 +44,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         metadata = load_metadata(args.model)
     except ModelFileError as e:
         raise CommandError(str(e)) from None
-    if Path(args.model).resolve() == out.resolve():
-        raise CommandError(f"--out {args.out!r} is the model file itself")
     examples = None
     if args.examples is not None:
         from ..data import CSVError, read_features_csv

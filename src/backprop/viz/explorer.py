@@ -50,6 +50,7 @@ from ..engine import Value
 from ..ops import OPS, SCALAR
 from ..train import History, Snapshot, get_objective
 from .assets import read_asset
+from .stepthrough import _json_float
 
 __all__ = ["explore", "Explorer", "point_loss", "Tape", "HINTED_OPS", "PAGE_BUDGET"]
 
@@ -219,14 +220,6 @@ def _b64(numbers: array) -> str:
 
 def _low_byte(x: float) -> int:
     return struct.pack("<d", x)[0]
-
-
-def _json_float(x: float) -> float | str:
-    if x != x:
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    return x
 
 
 def _thin(snapshots: list[Snapshot], keep: int) -> list[Snapshot]:
