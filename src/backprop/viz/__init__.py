@@ -3,7 +3,8 @@
 This layer sits above the engine and the training toolkit and below the command line:
 - ``draw``: ``draw_dot`` as in the notebook, ``to_dot``, ``to_mermaid``, ``to_json``;
 - ``layout``: where the boxes go (Graphviz ``dot``, grandalf or a layered fallback);
-- ``stepthrough``: ``explain()``, the step-through page of one backward pass;
+- ``stepthrough``: ``explain()``, the step-through page of one backward pass (or, with
+  ``mode="forward"``, of one forward-mode sweep);
 - ``explorer``: ``explore()``, the page of a recorded training run;
 - ``expr``: the safe expression parser behind ``backprop graph``;
 - ``plot``: loss curves and decision boundaries (matplotlib);

@@ -1049,7 +1049,6 @@ def _forward_replay(order, names, root, w) -> tuple[list[ForwardStep], list[floa
             f"Seed the tangents: {wname}.tangent = 1"
             + (", every other leaf's 0" if others else ""),
             seed_lines,
-            terms=[],
             tangent=1.0,
         )
     ]
