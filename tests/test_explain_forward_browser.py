@@ -105,6 +105,14 @@ def test_the_sweep_count_is_shown(open_page):
     assert "gets all 5 in 1 sweep" in words
     sums = page.locator("#bp-terms .term.sum").all_text_contents()
     assert len(sums) == 5 and "w1.grad = 1.0  \u2190 this sweep: o.tangent" in sums
+    # a tangent of 0 is grey, so the path from w1 stands out
+    weight = 'g.vnode[data-name="{}"] text.grad'
+    assert (
+        page.eval_on_selector(weight.format("x2w2"), "t => getComputedStyle(t).fontWeight") == "400"
+    )
+    assert (
+        page.eval_on_selector(weight.format("x1w1"), "t => getComputedStyle(t).fontWeight") == "600"
+    )
 
 
 def test_keys_buttons_and_what_a_step_highlights(open_page):

@@ -1234,6 +1234,7 @@ FORWARD_LEGEND = """    <details id="legend" open>
         it</li>
         <li><span class="sw fin"></span> tangent computed (it will not change)</li>
         <li><span class="sw pen"></span> not computed yet: <code>tangent ?</code></li>
+        <li>a grey <code>tangent 0.0</code>: nudging {wrt} does not move that node</li>
       </ul>
       <p><b>data</b> is the value the forward pass computed. <b>tangent</b> is the derivative
       of that node with respect to <b>{wrt}</b>, &part;node/&part;{wrt}: if {wrt}
