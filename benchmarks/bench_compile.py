@@ -23,6 +23,12 @@ Workloads:
   W4  a wide sum of 1e6 products: sum(w_i * x_i).
   W5  MLP(2, [64, 64, 1]) on 1,000 moons points, as W2 (8.7 million nodes).
   W2 and W5 also time the torch backend, compile(backend='torch') on the CPU.
+Issue 11's measures, printed as a table at the end: W1, W2 and W5 as a whole training step
+(forward, backward, SGD update) with the parameters in the program's flat arrays, against
+PyTorch's step with its update, float64 and float32, each pair taking turns; the resident
+memory of a fresh process holding a W5 program once the graph is dropped (not with --quick);
+compiling a serial chain of a million nodes; and the wall time of `backprop train ...
+--compile` on moons, 100 epochs, as three fresh processes.
   build  the cost per op of building a graph (eager, micrograd, PyTorch 0-d tensors).
 micrograd is skipped where it cannot run or would take minutes: its recursive topological
 sort raises RecursionError past about 1,000 nodes deep (W3, W4: sum() builds add chains that
@@ -704,7 +710,7 @@ def main() -> None:
             torch_backend=True,
         )
     build_cost(200_000)
-    chain_compile(333_334 if not args.quick else 33_334)
+    chain_compile(333_334)
     fit_wall_time(3)
     if not args.quick:
         memory_rows()
