@@ -142,10 +142,9 @@ class _Index:
         first = view is not None and not written[slots].any()
         written[slots] = 2 if first else np.maximum(written[slots], 1)
         if first:
-            copyto = np.copyto
 
             def store(x) -> None:
-                copyto(view, x)
+                view[...] = x  # not np.copyto: its dispatch wrapper is Python
 
             store.out = view
             return store
@@ -208,9 +207,10 @@ class _Elementwise:
 
         if len(readers) == 1:  # the common case spelled out: relu, tanh, exp ...
             (read,), (add,) = readers, adders
+            fixed = self.ins[0].view(val)  # most inputs are a view: no call to read them
 
             def fwd() -> None:  # noqa: F811
-                xs[:] = (x := read(),)
+                xs[:] = (x := read() if fixed is None else fixed,)
                 out[...] = forward(NUMPY, x, *extra)
 
             def bwd() -> None:  # noqa: F811
@@ -296,7 +296,8 @@ class _MatMul:
         read_x, add_x = self.xt.reader(val), self.xt.adder(grad, written)
         w_out, x_out = getattr(add_w, "out", None), getattr(add_x, "out", None)
         skip_w, skip_x = hasattr(add_w, "skip"), hasattr(add_x, "skip")
-        matmul, add = np.matmul, np.add
+        matmul, add, reduce = np.matmul, np.add, np.add.reduce
+        fixed_w, fixed_x = self.w.view(val), self.xt.view(val)  # views: no call to read them
         last: list = [None, None]
         read_bias = add_bias = None
         if self.bias is not None:
@@ -305,7 +306,10 @@ class _MatMul:
             plain = len(coefs) == 1 and coefs[0] == 1.0  # one bias term, times 1: add it
 
         def fwd() -> None:
-            a, b = last[:] = read_w(), read_x()
+            a, b = last[:] = (
+                read_w() if fixed_w is None else fixed_w,
+                read_x() if fixed_x is None else fixed_x,
+            )
             matmul(a, b, out=out)
             if read_bias is not None:
                 bias = read_bias()
@@ -326,7 +330,7 @@ class _MatMul:
             else:
                 matmul(a.T, gout, out=x_out)
             if add_bias is not None:
-                g = gout.sum(axis=1)[:, None]
+                g = reduce(gout, axis=1)[:, None]
                 add_bias(g if plain else g * coefs)
 
         return fwd, bwd

@@ -294,9 +294,9 @@ class Program:
         return self._views[name]
 
     def _assign(self, name: str, group: str, value) -> None:
-        view = self._array(name, group)
-        if value is not view:  # `program.parameter_data -= ...` hands back the view itself
-            view[...] = value
+        if value is self._views[name] and self._owned[group]:
+            return  # `program.parameter_data -= ...` hands back the view itself
+        self._array(name, group)[...] = value
 
     parameter_data = property(
         lambda self: self._array("parameter_data", "parameters"),
