@@ -222,7 +222,8 @@ class Program:
         input_positions = positions(self.inputs, "input")  # checked first, as named first
         named = [] if self.parameters is None else [positions(self.parameters, "parameter")]
         first = np.concatenate(named + [input_positions]).astype(np.intp)
-        if np.unique(first).size != first.size:
+        ordered = np.sort(first)  # sorting beats np.unique's hash table on large arrays
+        if (ordered[1:] == ordered[:-1]).any():
             raise ValueError("a Value appears twice among the parameters and inputs")
         rest = np.ones(len(tape.leaves), dtype=bool)
         rest[first] = False

@@ -18,6 +18,8 @@ OP_LIST: list[Op] = list(OPS.values())
 # keyed by id: hashing an Op (a dataclass) per node would cost more than the rest of tracing
 _CODE_OF: dict[int, int] = {id(op): code for code, op in enumerate(OP_LIST)}
 _CODE_OF[id(None)] = -1
+# has_arg by op code, with the leaves' code -1 last (indexing with -1 reads it): False
+_HAS_ARG = [op.has_arg for op in OP_LIST] + [False]
 MAX_ARITY = max(op.arity for op in OP_LIST)
 # a node's operands are its slots _a and _b (None when missing), as engine.Value stores them
 _OPERANDS = (attrgetter("_a"), attrgetter("_b"))
@@ -133,8 +135,12 @@ def trace(root: Value, outputs: Sequence[Value] = ()) -> Tape:
     if -1 in output_ids:
         bad = output_ids.index(-1)
         raise TraceError(f"output {bad} ({outputs[bad]!r:.60}) is not a node of the graph")
-    args = array("d", [math.nan if a is None else a for a in map(_arg_of, order)])
-    leaf_ids = [i for i, c in enumerate(codes) if c < 0]
-    leaves = [order[i] for i in leaf_ids]
+    code_array = np.frombuffer(codes, dtype=np.int16) if len(codes) else np.zeros(0, np.int16)
+    args = array("d", [math.nan]) * len(order)
+    has_arg = np.array(_HAS_ARG, dtype=bool)[code_array]
+    for i in np.flatnonzero(has_arg).tolist():  # only the nodes that have a constant
+        args[i] = order[i]._arg
+    leaf_ids = np.flatnonzero(code_array < 0).tolist()
+    leaves = list(map(order.__getitem__, leaf_ids))
     labels = list(map(_label_of, order))
     return Tape(codes, columns, args, leaf_ids, leaves, labels, output_ids=output_ids)
