@@ -9,43 +9,15 @@ genuinely absent (CI installs both).
 from __future__ import annotations
 
 import math
-import os
 import shutil
 
 import pytest
+from browser import sync_api  # noqa: F401  (skips without chromium)
 from test_explain import GRAPHS, backward_grads, reused, state_after
 
 from backprop import Value
 from backprop.viz import draw as viz
 from backprop.viz.stepthrough import explain
-
-CHROMIUM = os.environ.get("BACKPROP_CHROMIUM") or (
-    "/usr/bin/chromium"
-    if os.path.exists("/usr/bin/chromium")
-    else shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
-)
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -10,22 +10,13 @@ or playwright is genuinely absent (CI installs both).
 from __future__ import annotations
 
 import pytest
+from browser import sync_api  # noqa: F401  (skips without chromium)
 from test_explain import GRAPHS, neuron, reused
-from test_explain_browser import ARGS, CHROMIUM, STEP_ALL, cell_texts, same, shown_grads, step_of
+from test_explain_browser import STEP_ALL, cell_texts, same, shown_grads, step_of
 from test_explain_forward import leaves_of, some_leaves, state_after
 
 from backprop import Value, jvp
 from backprop.viz.stepthrough import explain, fmt
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -11,44 +11,14 @@ genuinely absent (CI installs both).
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 
 import pytest
+from browser import sync_api  # noqa: F401  (skips without chromium)
 
 from backprop import MLP
 from backprop.data import blobs, moons
 from backprop.train import fit, get_objective
 from backprop.viz.explorer import explore, point_loss
-
-CHROMIUM = os.environ.get("BACKPROP_CHROMIUM") or (
-    "/usr/bin/chromium"
-    if os.path.exists("/usr/bin/chromium")
-    else shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
-)
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
 
 # ---- small recorded runs, trained once per module ---------------------------------------------
 

@@ -38,28 +38,23 @@ def test_the_notebook_trains_a_tanh_network_on_moons_with_recording(executed):
     assert 'activation="tanh"' in source and "record=True" in source
 
 
-def test_the_explorer_shows_inline_in_a_browser(executed, tmp_path):
-    from test_explore_browser import ARGS, CHROMIUM, sync_api
-
+def test_the_explorer_shows_inline_in_a_browser(executed, browser, tmp_path):
     html = [o["data"]["text/html"] for o in _outputs(executed) if "text/html" in o.get("data", {})]
     assert len(html) == 1 and html[0].startswith("<iframe srcdoc=")
     notebook_page = tmp_path / "notebook-output.html"
     notebook_page.write_text(f"<!DOCTYPE html><html><body>{html[0]}</body></html>", "utf-8")
     errors, requests = [], []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 1000})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(notebook_page.as_uri())
-        frame = page.frame_locator("iframe")
-        frame.locator("#bpx-app").wait_for(state="visible")
-        inner = page.frames[1]
-        inner.wait_for_function("document.body.dataset.ready === '1'")
-        assert inner.evaluate("window.bpx.frames") == 101
-        canvas = inner.locator("canvas").first
-        assert canvas.bounding_box()["width"] > 100  # drawn at a readable size inside the cell
-        browser.close()
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(notebook_page.as_uri())
+    page.frame_locator("iframe").locator("#bpx-app").wait_for(state="visible")
+    inner = page.frames[1]
+    inner.wait_for_function("document.body.dataset.ready === '1'")
+    assert inner.evaluate("window.bpx.frames") == 101
+    canvas = inner.locator("canvas").first
+    assert canvas.bounding_box()["width"] > 100  # drawn at a readable size inside the cell
+    page.close()
     assert not errors, errors
     assert [u for u in requests if not u.startswith(("file:", "about:", "data:"))] == []

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import shutil
 import struct
 
 import pytest
+from browser import sync_api  # noqa: F401  (skips without chromium)
 
 from backprop import MLP, Value
 from backprop.data import moons
@@ -32,25 +31,6 @@ from backprop.viz.stepthrough import (
     step_view_markup,
     view_of,
 )
-
-CHROMIUM = os.environ.get("BACKPROP_CHROMIUM") or (
-    "/usr/bin/chromium"
-    if os.path.exists("/usr/bin/chromium")
-    else shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
-)
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
 # doubles cross into the page as the hex of their little-endian bytes, so nothing rounds them
 HELPERS = """
@@ -92,7 +72,7 @@ DERIVATIVES = {
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
+def page(browser, tmp_path_factory):
     """One blank page holding the step view, explain.js and replay.js, as the explorer has."""
     path = tmp_path_factory.mktemp("replay") / "replay.html"
     path.write_text(
@@ -104,18 +84,16 @@ def page(tmp_path_factory):
         encoding="utf-8",
     )
     errors: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        tab = browser.new_page(viewport={"width": 1300, "height": 700})
-        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        tab.on("pageerror", lambda e: errors.append(str(e)))
-        tab.route(
-            "**/*", lambda r: r.abort() if not r.request.url.startswith("file:") else r.continue_()
-        )  # fmt: skip
-        tab.goto(path.as_uri())
-        tab.wait_for_function("window.bpReplay && window.bpStepThrough && window.T")
-        yield tab
-        browser.close()
+    tab = browser.new_page(viewport={"width": 1300, "height": 700})
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    tab.route(
+        "**/*", lambda r: r.abort() if not r.request.url.startswith("file:") else r.continue_()
+    )  # fmt: skip
+    tab.goto(path.as_uri())
+    tab.wait_for_function("window.bpReplay && window.bpStepThrough && window.T")
+    yield tab
+    tab.close()
     assert errors == []
 
 
