@@ -542,30 +542,36 @@ def _json_float(x: float) -> float | str:
 
 def _page(ex: Explanation) -> str:
     """The whole page: CSS, an SVG of the graph, the steps as JSON, and the script."""
+    root = html.escape(_ref(ex.names[ex.root]))
+    intro = REVERSE_INTRO.format(root=root, nodes=len(ex.names), steps=len(ex.steps) - 1)
+    return _write_page(ex, {}, _steps_data(ex), "bp-explain", intro, root=ex.names[ex.root])
+
+
+def _write_page(ex, extra: dict, steps: list[dict], page_class: str, intro: str, **view) -> str:
+    """A step-through page of either mode: the drawing of ex's graph, its page data (the
+    drawing's structural fields, then ``extra``, the numbers and the steps) and the script
+    that mounts the view; ``view`` goes to step_view_markup (root or legend)."""
     from .assets import read_asset
 
-    CSS, SCRIPT = read_asset("explain.css"), read_asset("explain.js")
-
-    view = view_of(ex)
-    svg, engine = view.pop("svg"), view.pop("engine")
+    drawn = view_of(ex)
+    svg, engine = drawn.pop("svg"), drawn.pop("engine")
     data = {
-        **view,
+        **drawn,
+        **extra,
         "data": [_json_float(v) for v in ex.values],
         "dataText": [fmt(v) for v in ex.values],
-        "steps": _steps_data(ex),
+        "steps": steps,
     }
     # '</' would end the script element early; JSON allows '<\/' for it
     payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
-    title = html.escape(ex.title)
     return PAGE.format(
-        title=title,
-        css=CSS,
-        script=SCRIPT,
+        page_class=page_class,
+        title=html.escape(ex.title),
+        intro=intro,
+        css=read_asset("explain.css"),
+        script=read_asset("explain.js"),
         payload=payload,
-        view=step_view_markup(svg, steps=len(ex.steps) - 1, root=ex.names[ex.root], engine=engine),
-        nodes=len(ex.names),
-        steps=len(ex.steps) - 1,
-        root=html.escape(_ref(ex.names[ex.root])),
+        view=step_view_markup(svg, steps=len(ex.steps) - 1, engine=engine, **view),
     )
 
 
@@ -853,8 +859,14 @@ REVERSE_LEGEND = """    <details id="legend" open>
     </details>
 """
 
+REVERSE_INTRO = """\
+  <p class="sub">Watch backpropagation compute every gradient of {root}, one
+  <code>_backward()</code> call at a time, in the order <code>{root}.backward()</code> uses.
+  {nodes} nodes, {steps} steps.</p>
+"""
+
 PAGE = """<!DOCTYPE html>
-<html lang="en" class="bp-explain">
+<html lang="en" class="{page_class}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -865,10 +877,7 @@ PAGE = """<!DOCTYPE html>
 <body>
 <header>
   <h1>{title}</h1>
-  <p class="sub">Watch backpropagation compute every gradient of {root}, one
-  <code>_backward()</code> call at a time, in the order <code>{root}.backward()</code> uses.
-  {nodes} nodes, {steps} steps.</p>
-</header>
+{intro}</header>
 {view}
 <script type="application/json" id="bp-data">{payload}</script>
 <script>{script}
@@ -1192,37 +1201,21 @@ def _forward_steps_data(ex: ForwardExplanation) -> list[dict]:
 
 
 def _forward_page(ex: ForwardExplanation) -> str:
-    from .assets import read_asset
-
-    view = view_of(ex)
-    svg, engine = view.pop("svg"), view.pop("engine")
-    data = {
-        **view,
-        "mode": "forward",
-        "cell": ex.cell,
-        "cellStart": ex.cell_start,
-        "data": [_json_float(v) for v in ex.values],
-        "dataText": [fmt(v) for v in ex.values],
-        "steps": _forward_steps_data(ex),
-    }
-    payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
     esc = html.escape
     root, wrt = esc(_ref(ex.names[ex.root])), esc(_ref(ex.names[ex.wrt]))
     n = ex.sweeps
-    legend = FORWARD_LEGEND.format(root=root, wrt=wrt)
-    markup = step_view_markup(svg, steps=len(ex.steps) - 1, engine=engine, legend=legend)
-    return FORWARD_PAGE.format(
-        title=esc(ex.title),
-        css=read_asset("explain.css"),
-        script=read_asset("explain.js"),
-        payload=payload,
-        view=markup,
-        nodes=len(ex.names),
-        steps=len(ex.steps) - 1,
+    intro = FORWARD_INTRO.format(
         root=root,
         wrt=wrt,
+        nodes=len(ex.names),
+        steps=len(ex.steps) - 1,
         leaves=_plural(n, "leaf").replace("leafs", "leaves"),
         sweeps=_plural(n, "sweep"),
+    )
+    extra = {"mode": "forward", "cell": ex.cell, "cellStart": ex.cell_start}
+    legend = FORWARD_LEGEND.format(root=root, wrt=wrt)
+    return _write_page(
+        ex, extra, _forward_steps_data(ex), "bp-explain bp-forward", intro, legend=legend
     )
 
 
@@ -1250,31 +1243,11 @@ FORWARD_LEGEND = """    <details id="legend" open>
     </details>
 """
 
-FORWARD_PAGE = """<!DOCTYPE html>
-<html lang="en" class="bp-explain bp-forward">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="backprop.explain">
-<title>{title}</title>
-<style>{css}</style>
-</head>
-<body>
-<header>
-  <h1>{title}</h1>
+FORWARD_INTRO = """\
   <p class="sub">Watch forward-mode differentiation carry the derivative with respect to {wrt}
   from the leaves to the output {root}, one node at a time, in the order the forward pass
   computed them. {nodes} nodes, {steps} steps.</p>
   <p class="bp-sweeps" id="bp-sweeps">This graph has <b>{leaves}</b>: forward mode needs
   <b>{sweeps}</b> like this one to get every gradient (this one is for {wrt}); reverse mode,
   <code>{root}.backward()</code>, needs <b>1</b>.</p>
-</header>
-{view}
-<script type="application/json" id="bp-data">{payload}</script>
-<script>{script}
-bpStepThrough.mount(JSON.parse(document.getElementById("bp-data").textContent));
-document.body.dataset.ready = "1";
-</script>
-</body>
-</html>
 """
