@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from run_notebook import execute
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "seed_notebook.ipynb"
@@ -44,13 +44,7 @@ def executed():
             if cell.cell_type == "code" and matches(cell.source):
                 cells.append(probe_cell(expr))
     nb.cells = cells
-    NotebookClient(
-        nb,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-    ).execute()
-    return nb
+    return execute(nb, NOTEBOOK.parent)
 
 
 def outputs(nb, cell):
