@@ -19,30 +19,6 @@ from backprop import Value, jvp
 from backprop.viz.stepthrough import explain, fmt
 
 
-@pytest.fixture
-def open_page(browser, tmp_path):
-    """Open a page; fail the test on any console error or page error."""
-    pages, errors = [], []
-
-    def opener(ex, width=1300, height=800):
-        path = ex.save(tmp_path / f"page{len(pages)}.html")
-        page = browser.new_page(viewport={"width": width, "height": height})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.route(
-            "**/*", lambda r: r.abort() if not r.request.url.startswith("file:") else r.continue_()
-        )  # fmt: skip  (no network: the page must not need it)
-        page.goto(path.as_uri())
-        page.wait_for_selector("body[data-ready='1']")
-        pages.append(page)
-        return page
-
-    yield opener
-    for page in pages:
-        page.close()
-    assert errors == []
-
-
 def expected_cells(ex, k: int) -> list[str]:
     """What each node's third cell says after steps 0..k: its tangent, or '?' until then."""
     done = set()
