@@ -409,6 +409,18 @@ def _copy_graph(order: list[Value]) -> list[Value]:
     return copied
 
 
+def _placeholders(node: Value, name: str, names: list[str], position: dict) -> tuple[dict, dict]:
+    """What a LOCAL_DERIVATIVES template's {out} {a} {b} and {k} {km1} stand for at this node:
+    (names of out, a, b; their data and the op's constant)."""
+    labels, values = {"out": name}, {"out": node.data}
+    for key, v in zip("ab", node._prev):
+        labels[key] = names[position[id(v)]]
+        values[key] = v.data
+    if node._fn.has_arg:
+        values["k"], values["km1"] = node._arg, node._arg - 1.0
+    return labels, values
+
+
 def _replay(copies: list[Value], names: list[str], root: int, seed: float) -> list[Step]:
     """Run backward() on the copy as backward() itself does, recording each step's terms."""
     position = {id(c): i for i, c in enumerate(copies)}
@@ -445,13 +457,7 @@ def _replay(copies: list[Value], names: list[str], root: int, seed: float) -> li
         locals_ = fn.backward(SCALAR, 1.0, node.data, *xs)
         node._backward()  # the real thing, on the copy: its results are the ones shown
         explained = LOCAL_DERIVATIVES[fn.name]
-        labels = {"out": names[i]}
-        values = {"out": node.data}
-        for key, v in zip("ab", inputs):
-            labels[key] = names[position[id(v)]]
-            values[key] = v.data
-        if fn.has_arg:
-            values["k"], values["km1"] = node._arg, node._arg - 1.0
+        labels, values = _placeholders(node, names[i], names, position)
         me = _ref(names[i])
         step = Step(
             "backward",
@@ -1075,13 +1081,7 @@ def _forward_replay(order, names, root, w) -> tuple[list[ForwardStep], list[floa
             xs.append(node._arg)
         locals_ = fn.backward(SCALAR, 1.0, node.data, *xs)
         explained = LOCAL_DERIVATIVES[fn.name]
-        labels = {"out": names[i]}
-        values = {"out": node.data}
-        for key, v in zip("ab", inputs):
-            labels[key] = names[position[id(v)]]
-            values[key] = v.data
-        if fn.has_arg:
-            values["k"], values["km1"] = node._arg, node._arg - 1.0
+        labels, values = _placeholders(node, names[i], names, position)
         me = _ref(names[i])
         why = _FORWARD_WHY.get(fn.name, explained.why)
         step = ForwardStep(
