@@ -57,6 +57,34 @@ class NumpyMath:
 NUMPY = NumpyMath()
 
 
+class _Into:
+    """NUMPY for one step's forward rule, whose first ufunc call writes into the step's output
+    slots instead of a new array: a rule such as relu's ``m.maximum(a, 0.0)`` then costs one
+    pass over memory, not an allocation and a copy. Later calls allocate as usual, so a rule
+    of several calls still gets every intermediate right (``out`` holds only the first).
+    Set ``fresh = True`` before each call of the rule."""
+
+    def __init__(self, out: np.ndarray) -> None:
+        self.fresh = True
+        for name in _MATH_NAMES:
+            found = getattr(NUMPY, name)
+            if isinstance(found, np.ufunc):
+                found = self._writer(found, out)
+            setattr(self, name, found)  # sigmoid and where allocate: their own code
+
+    def _writer(self, ufunc: np.ufunc, out: np.ndarray):
+        def into(*args):
+            if self.fresh:
+                self.fresh = False
+                return ufunc(*args, out=out)
+            return ufunc(*args)
+
+        return into
+
+
+_MATH_NAMES = [name for name in vars(NumpyMath) if not name.startswith("_")]
+
+
 class NumpyBackend:
     """Vectorized replay with numpy (the default backend)."""
 
@@ -208,10 +236,14 @@ class _Elementwise:
         if len(readers) == 1:  # the common case spelled out: relu, tanh, exp ...
             (read,), (add,) = readers, adders
             fixed = self.ins[0].view(val)  # most inputs are a view: no call to read them
+            into = _Into(out)
 
             def fwd() -> None:  # noqa: F811
                 xs[:] = (x := read() if fixed is None else fixed,)
-                out[...] = forward(NUMPY, x, *extra)
+                into.fresh = True
+                y = forward(into, x, *extra)
+                if y is not out:
+                    out[...] = y
 
             def bwd() -> None:  # noqa: F811
                 (g,) = backward(NUMPY, gout, out, xs[0], *extra)
@@ -431,9 +463,13 @@ class NumpyExecutor:
         self._forward = [fwd for fwd, _ in reversed(bound)]
         self._backward = [bwd for _, bwd in bound]
         self._zero = _runs(np.flatnonzero(written < 2))  # the root, slots first added into
+        # the leaves' stretch of the two arrays: a caller that keeps its leaves' numbers in
+        # these very views (Program, in float64) saves a copy each way per step
+        self.leaf_val, self.leaf_adj = self.val[: self.n_leaves], self.grad[: self.n_leaves]
 
     def forward(self, leaf_data: np.ndarray) -> float:
-        self.val[: self.n_leaves] = leaf_data
+        if leaf_data is not self.leaf_val:
+            self.val[: self.n_leaves] = leaf_data
         with np.errstate(all="ignore"):
             for step in self._forward:
                 step()
@@ -441,14 +477,15 @@ class NumpyExecutor:
 
     def backward(self, grad: float, leaf_grads: np.ndarray) -> np.ndarray:
         adjoint = self.grad
-        adjoint[: self.n_leaves] = leaf_grads
+        if leaf_grads is not self.leaf_adj:
+            adjoint[: self.n_leaves] = leaf_grads
         for zero in self._zero:
             adjoint[zero] = 0.0
         adjoint[self.root_slot] += grad
         with np.errstate(all="ignore"):
             for step in self._backward:
                 step()
-        return adjoint[: self.n_leaves]
+        return self.leaf_adj
 
     def outputs(self) -> np.ndarray:
         """The values of the tape's output nodes at the last forward(), as float64."""

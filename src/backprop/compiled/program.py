@@ -253,6 +253,11 @@ class Program:
         self.backend = backend
         options = {} if dtype == "float64" else {"dtype": dtype}
         self.executor = backend.prepare(replay_tape, **options)
+        shared = getattr(self.executor, "leaf_val", None), getattr(self.executor, "leaf_adj", None)
+        if dtype == "float64" and all(a is not None and a.dtype == np.float64 for a in shared):
+            # the executor's own leaf stretches become the arrays: no copy in or out per step
+            shared[0][...], shared[1][...] = self.leaf_data, self.leaf_grad
+            self.leaf_data, self.leaf_grad = shared
         if replay_tape.output_ids and not hasattr(self.executor, "outputs"):
             raise ValueError(f"the {backend.name} backend cannot report outputs= values")
         keep_tape = keep_graph or self.n_nodes <= LISTING_LIMIT
@@ -466,7 +471,8 @@ class Program:
             new = self.executor.backward(grad, self.leaf_grad)
         else:
             new = self.executor.backward(grad, self._zeros)
-        self.leaf_grad[...] = new
+        if new is not self.leaf_grad:
+            self.leaf_grad[...] = new
         self._scatter_grads()
 
     def _gather_grads(self) -> None:
