@@ -793,3 +793,45 @@ def test_outputs_report_node_values(backend):
     assert all(same(a, b, REL[backend]) for a, b in zip(program.output_data.tolist(), expected))
     with pytest.raises(backprop.compiled.TraceError, match="output 0"):
         backprop.compile(root, outputs=[Value(1.0)])
+
+
+@pytest.mark.parametrize("named", ["parameters", "parameters+inputs", "none"])
+def test_bias_as_a_column_of_the_weights_agrees_with_the_separate_add(named, monkeypatch):
+    """[W b] @ [X; 1] (one matmul each way) against W @ X + b (matmul, add, row sum)."""
+    model, xs, build = batch_mlp("relu", points=30)
+    flat_xs = [v for row in xs for v in row]
+    options = {}
+    if "parameters" in named:
+        options["parameters"] = model.parameters()
+    if "inputs" in named:
+        options["inputs"] = flat_xs
+    used = []
+    augmented = numpy_backend._MatMul._bind_augmented
+
+    def spy(self, *args):
+        found = augmented(self, *args)
+        used.append(found is not None)
+        return found
+
+    results = []
+    for fuse in (True, False):
+        if fuse:
+            monkeypatch.setattr(numpy_backend._MatMul, "_bind_augmented", spy)
+        else:
+            monkeypatch.setattr(numpy_backend._MatMul, "_bind_augmented", lambda *a: None)
+        program = backprop.compile(build(), **options)
+        values = []
+        for step in range(2):  # the second backward accumulates onto the first
+            values.append(program.forward())
+            program.backward()
+        program.sync()
+        leaves = model.parameters() + flat_xs
+        results.append((values, [v.grad for v in leaves]))
+        for v in leaves:
+            v.grad = 0.0
+        del program
+    # named parameters sit neuron by neuron (w..., b); tape order interleaves the inputs
+    assert any(used) == ("parameters" in named), used
+    (values_a, grads_a), (values_b, grads_b) = results
+    assert all(same(a, b, 1e-12) for a, b in zip(values_a, values_b))
+    assert all(same(a, b, 1e-12) for a, b in zip(grads_a, grads_b))

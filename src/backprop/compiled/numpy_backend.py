@@ -322,6 +322,9 @@ class _MatMul:
         self.shape = (w.shape[0], xt.shape[1])
 
     def bind(self, val: np.ndarray, grad: np.ndarray, written: np.ndarray):
+        fused = self._bind_augmented(val, grad, written)
+        if fused is not None:
+            return fused
         out = val[self.start : self.stop].reshape(self.shape)
         gout = grad[self.start : self.stop].reshape(self.shape)
         read_w, add_w = self.w.reader(val), self.w.adder(grad, written)
@@ -364,6 +367,55 @@ class _MatMul:
             if add_bias is not None:
                 g = reduce(gout, axis=1)[:, None]
                 add_bias(g if plain else g * coefs)
+
+        return fwd, bwd
+
+    def _bind_augmented(self, val: np.ndarray, grad: np.ndarray, written: np.ndarray):
+        """The bias as one more column of W, times a row of ones under X: [W b] @ [X; 1].
+
+        A neuron's weights and bias are neighbours among the parameters, so [W b] is a view
+        (every row a neuron's own w..., b) and X is copied under a row of ones kept in a
+        buffer. Forward is one matmul instead of a matmul and a bias add; backward gets the
+        weights' and the bias's gradients from one matmul, stored straight into their
+        slots, instead of a matmul, a row sum and a scatter. Used where copying X costs no
+        more than the add it replaces (K <= rows), or the block is small enough that numpy's
+        calls, not memory, are the cost. None when the slots do not line up so."""
+        (h, k), n = self.w.shape, self.shape[1]
+        if self.bias is None or len(self.coefs) != 1 or self.coefs[0] != 1.0:
+            return None
+        if k > h and k * n > 8192:
+            return None
+        augmented = _Index(np.concatenate([self.w.idx, self.bias.idx], axis=1))
+        wb = augmented.view(val)
+        if wb is None:
+            return None
+        out = val[self.start : self.stop].reshape(self.shape)
+        gout = grad[self.start : self.stop].reshape(self.shape)
+        add_wb, add_x = augmented.adder(grad, written), self.xt.adder(grad, written)
+        wb_out, x_out = getattr(add_wb, "out", None), getattr(add_x, "out", None)
+        skip_wb, skip_x = hasattr(add_wb, "skip"), hasattr(add_x, "skip")
+        read_x, fixed_x = self.xt.reader(val), self.xt.view(val)
+        x1 = np.ones((k + 1, n), dtype=val.dtype)  # [X; 1]: X copied in at every forward
+        x_part, w = x1[:k], wb[:, :k]
+        matmul = np.matmul
+
+        def fwd() -> None:
+            x_part[...] = read_x() if fixed_x is None else fixed_x
+            matmul(wb, x1, out=out)
+
+        def bwd() -> None:
+            if skip_wb:
+                pass
+            elif wb_out is None:  # d/d[W b] = G [X; 1]^T: the bias column is G's row sums
+                add_wb(matmul(gout, x1.T))
+            else:
+                matmul(gout, x1.T, out=wb_out)
+            if skip_x:
+                pass
+            elif x_out is None:  # dL/dX = W^T G
+                add_x(matmul(w.T, gout))
+            else:
+                matmul(w.T, gout, out=x_out)
 
         return fwd, bwd
 
