@@ -821,7 +821,7 @@ def test_bias_as_a_column_of_the_weights_agrees_with_the_separate_add(named, mon
             monkeypatch.setattr(numpy_backend._MatMul, "_bind_augmented", lambda *a: None)
         program = backprop.compile(build(), **options)
         values = []
-        for step in range(2):  # the second backward accumulates onto the first
+        for _ in range(2):  # the second backward accumulates onto the first
             values.append(program.forward())
             program.backward()
         program.sync()
