@@ -472,6 +472,7 @@ def _backpropagate(roots, seeds, m=SCALAR, wanted=None, check=None, into_grads=F
             finally:
                 _grad_mode.enabled = previous
                 if collecting:
+                    _promote_young()
                     gc.enable()
         if into_grads:
             if graph:
@@ -487,6 +488,21 @@ def _backpropagate(roots, seeds, m=SCALAR, wanted=None, check=None, into_grads=F
             deque(map(setattr, order, repeat("grad"), saved), maxlen=0)
         for v, g0 in zip(wanted, saved_wanted):
             v.grad = g0
+
+
+def _promote_young() -> None:
+    """Move every object the collector tracks into its oldest generation, without a scan.
+
+    A graph sweep makes one new node per chain-rule term (about 120,000 for the moons loss)
+    with the collector paused, so they all wait in the youngest generation: the first
+    allocation after it resumes would scan them all (about 20 ms, a quarter of the sweep) to
+    find no garbage, since they are the gradient graph being returned. freeze() then
+    unfreeze() moves them, with everything else, to the oldest generation instead, where a
+    full collection still sees them. Skipped when the program has frozen objects itself, so
+    that its own freeze() is never undone."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
 
 
 def _sweep_floats(order, check) -> None:
