@@ -3,6 +3,7 @@ central differences and planted bugs."""
 
 from __future__ import annotations
 
+import gc
 import inspect
 import itertools
 import math
@@ -715,3 +716,31 @@ def test_gradcheck_at_a_kink_names_the_kinked_node():
     with pytest.raises(GradcheckError, match=r"node 'r', op relu .* is at a kink") as caught:
         gradcheck(f, [0.0])
     assert caught.value.node is None  # no rule is wrong
+
+
+def test_a_gradient_graph_does_not_wait_in_the_young_generation():
+    """The sweep's new nodes move to the oldest generation, so the first allocation after it
+    does not run a collection over all of them; a program's own gc.freeze() is left alone."""
+    xs = [Value(0.1 * k) for k in range(300)]
+    loss = sum((x * x).tanh() for x in xs)
+    collections = []
+
+    def seen(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.collect()
+    gc.callbacks.append(seen)
+    try:
+        grads = grad(loss, xs, create_graph=True)  # about 2,000 new nodes
+    finally:
+        gc.callbacks.remove(seen)
+    assert collections == [], collections
+    assert gc.get_count()[0] < 100, gc.get_count()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        grad(grads[0], xs, allow_unused=True, create_graph=True)
+        assert gc.get_freeze_count() == frozen  # nothing of the program's unfrozen
+    finally:
+        gc.unfreeze()
