@@ -313,11 +313,20 @@ class _SegmentSum:
         return f"{kind} x{n} ({terms} terms)"
 
 
-def _product_by(rows: int):
-    """W^T @ G for a W of ``rows`` rows: with one row, an outer product, which a broadcast
-    multiply computes in a third less time than matmul (each entry is one product either
-    way, so the two are bit for bit the same)."""
-    return np.multiply if rows == 1 else np.matmul
+def _input_gradient(add_x, rows: int):
+    """(W, G) -> None putting dL/dX = W^T G into X's slots through X's adder: computed
+    straight into them when the adder stores, added otherwise, skipped for constants.
+
+    With one row of W, W^T G is an outer product, which a broadcast multiply computes in a
+    third less time than matmul (each entry is one product either way, so the two are bit
+    for bit the same)."""
+    times = np.multiply if rows == 1 else np.matmul
+    if hasattr(add_x, "skip"):  # inputs that are constants (compiled with parameters=)
+        return lambda w, g: None
+    x_out = getattr(add_x, "out", None)
+    if x_out is None:
+        return lambda w, g: add_x(times(w.T, g))
+    return lambda w, g: times(w.T, g, out=x_out)
 
 
 class _MatMul:
@@ -336,10 +345,9 @@ class _MatMul:
         gout = grad[self.start : self.stop].reshape(self.shape)
         read_w, add_w = self.w.reader(val), self.w.adder(grad, written)
         read_x, add_x = self.xt.reader(val), self.xt.adder(grad, written)
-        w_out, x_out = getattr(add_w, "out", None), getattr(add_x, "out", None)
-        skip_w, skip_x = hasattr(add_w, "skip"), hasattr(add_x, "skip")
+        w_out, skip_w = getattr(add_w, "out", None), hasattr(add_w, "skip")
+        input_gradient = _input_gradient(add_x, self.w.shape[0])
         matmul, add, reduce = np.matmul, np.add, np.add.reduce
-        times = _product_by(self.w.shape[0])
         fixed_w, fixed_x = self.w.view(val), self.xt.view(val)  # views: no call to read them
         last: list = [None, None]
         read_bias = add_bias = None
@@ -366,12 +374,7 @@ class _MatMul:
                 add_w(matmul(gout, b.T))
             else:
                 matmul(gout, b.T, out=w_out)
-            if skip_x:  # inputs that are constants (compiled with parameters=)
-                pass
-            elif x_out is None:  # dL/dX = W^T G
-                add_x(times(a.T, gout))
-            else:
-                times(a.T, gout, out=x_out)
+            input_gradient(a, gout)
             if add_bias is not None:
                 g = reduce(gout, axis=1)[:, None]
                 add_bias(g if plain else g * coefs)
@@ -400,12 +403,12 @@ class _MatMul:
         out = val[self.start : self.stop].reshape(self.shape)
         gout = grad[self.start : self.stop].reshape(self.shape)
         add_wb, add_x = augmented.adder(grad, written), self.xt.adder(grad, written)
-        wb_out, x_out = getattr(add_wb, "out", None), getattr(add_x, "out", None)
-        skip_wb, skip_x = hasattr(add_wb, "skip"), hasattr(add_x, "skip")
+        wb_out, skip_wb = getattr(add_wb, "out", None), hasattr(add_wb, "skip")
+        input_gradient = _input_gradient(add_x, h)
         read_x, fixed_x = self.xt.reader(val), self.xt.view(val)
         x1 = np.ones((k + 1, n), dtype=val.dtype)  # [X; 1]: X copied in at every forward
         x_part, w = x1[:k], wb[:, :k]
-        matmul, times = np.matmul, _product_by(h)
+        matmul = np.matmul
 
         def fwd() -> None:
             x_part[...] = read_x() if fixed_x is None else fixed_x
@@ -418,12 +421,7 @@ class _MatMul:
                 add_wb(matmul(gout, x1.T))
             else:
                 matmul(gout, x1.T, out=wb_out)
-            if skip_x:
-                pass
-            elif x_out is None:  # dL/dX = W^T G
-                add_x(times(w.T, gout))
-            else:
-                times(w.T, gout, out=x_out)
+            input_gradient(w, gout)
 
         return fwd, bwd
 

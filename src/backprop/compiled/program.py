@@ -254,7 +254,7 @@ class Program:
         options = {} if dtype == "float64" else {"dtype": dtype}
         self.executor = backend.prepare(replay_tape, **options)
         shared = getattr(self.executor, "leaf_val", None), getattr(self.executor, "leaf_adj", None)
-        if dtype == "float64" and all(a is not None and a.dtype == np.float64 for a in shared):
+        if all(a is not None and a.dtype == np.float64 for a in shared):  # not in float32
             # the executor's own leaf stretches become the arrays: no copy in or out per step
             shared[0][...], shared[1][...] = self.leaf_data, self.leaf_grad
             self.leaf_data, self.leaf_grad = shared
