@@ -668,6 +668,22 @@ def test_every_rule_run_with_graph_gives_the_float_rules_numbers():
         assert [g.data if isinstance(g, Value) else g for g in graphs] == list(floats), case.name
 
 
+def test_graph_node_makes_every_op_from_its_row_as_the_value_methods_do():
+    # GRAPH.node is how a rule builds an op that has no operator (relu_grad); it must make the
+    # same node as the Value method for every op: the same data, operands and constant
+    for case in CASES:
+        xs = draw(case, random.Random(case.name + "node"))
+        operands = [Value(x) for x in xs]
+        ref = case.ours(*operands)
+        fn = ref._fn
+        extra = (ref._arg,) if fn.has_arg else ()
+        made = engine.GRAPH.node(fn, *ref._prev, *extra)
+        assert (made._fn, made._prev, made._arg) == (fn, ref._prev, ref._arg), case.name
+        assert made.data == ref.data or (math.isnan(made.data) and math.isnan(ref.data))
+    lifted = engine.GRAPH.node(ops.POWC, 3.0, 2.0)  # a number becomes a leaf; k stays a float
+    assert (lifted.data, lifted._arg, lifted._a.data) == (9.0, 2.0, 3.0)
+
+
 def test_hessian_rejects_bad_arguments_and_fills_zeros():
     x, y = Value(2.0), Value(3.0)
     with pytest.raises(TypeError, match="hessian"):

@@ -79,12 +79,11 @@ def _node(fn: Op, data: float, a: Value, b: Value | None, arg: float | None) -> 
     out.grad = 0.0
     out.label = ""
     if _open_blocks:  # a no_grad() or detect_anomaly() block is open somewhere
-        if _anomaly is not None:
-            _anomaly.node_made(out, fn, a, b, arg)
-        if not _grad_mode.enabled:
-            out._fn = out._a = out._b = out._arg = None
-            return out
-    out._fn, out._a, out._b, out._arg = fn, a, b, arg
+        return _opened(out, fn, a, b, arg)
+    out._fn = fn
+    out._a = a
+    out._b = b
+    out._arg = arg
     return out
 
 
@@ -93,29 +92,39 @@ def _binary_method(fn: Op, swapped: bool = False):
     __radd__ and its kin). Numbers are lifted to leaf Values; anything else is NotImplemented."""
     forward = fn.forward
 
-    def method(self: Value, other: Value | float) -> Value:
-        if type(other) is not Value and (other := _lift(other)) is None:
+    # _node's body, inlined: this is where graph building spends most of its time
+    def method(a: Value, b: Value | float) -> Value:
+        if type(b) is not Value and (b := _lift(b)) is None:
             return NotImplemented
-        if swapped:
-            a, b = other, self
-        else:
-            a, b = self, other
-        # _node's body, inlined: this is where graph building spends most of its time
         out = _new(Value)
         out.data = forward(SCALAR, a.data, b.data)
         out.grad = 0.0
         out.label = ""
         out._arg = None
         if _open_blocks:  # a no_grad() or detect_anomaly() block is open somewhere
-            if _anomaly is not None:
-                _anomaly.node_made(out, fn, a, b, None)
-            if not _grad_mode.enabled:
-                out._fn = out._a = out._b = None
-                return out
-        out._fn, out._a, out._b = fn, a, b
+            return _opened(out, fn, a, b)
+        out._fn = fn
+        out._a = a
+        out._b = b
         return out
 
-    return method
+    def swapped_method(b: Value, a: Value | float) -> Value:
+        if type(a) is not Value and (a := _lift(a)) is None:
+            return NotImplemented
+        return method(a, b)
+
+    return swapped_method if swapped else method
+
+
+def _opened(out: Value, fn: Op, a: Value, b: Value | None, arg: float | None = None) -> Value:
+    """The rest of making a node while a no_grad() or detect_anomaly() block is open."""
+    if _anomaly is not None:
+        _anomaly.node_made(out, fn, a, b, arg)
+    if _grad_mode.enabled:
+        out._fn, out._a, out._b, out._arg = fn, a, b, arg
+    else:
+        out._fn = out._a = out._b = out._arg = None
+    return out
 
 
 def _unary_method(fn: Op):
@@ -405,15 +414,19 @@ class GraphMath:
 
     @staticmethod
     def node(op: Op, *inputs) -> Value:
-        """A node of op (a row of ops.OPS) over the inputs; numbers become constant leaves."""
-        a, *rest = [v if isinstance(v, Value) else Value(v) for v in inputs]
+        """A node of op (a row of ops.OPS) over the inputs (its constant last, for an op that
+        has one); numbers become constant leaves."""
         if op.has_arg:
-            b, arg = None, rest[0]
-            data = op.forward(SCALAR, a.data, arg)
-        else:
-            b, arg = (rest[0] if rest else None), None
-            data = op.forward(SCALAR, a.data, *([] if b is None else [b.data]))
-        return _node(op, data, a, b, arg)
+            x, arg = inputs
+            a = x if isinstance(x, Value) else Value(x)
+            return _node(op, op.forward(SCALAR, a.data, arg), a, None, arg)
+        if len(inputs) == 2 and type(a := inputs[0]) is Value and type(b := inputs[1]) is Value:
+            return _node(op, op.forward(SCALAR, a.data, b.data), a, b, None)  # relu_grad's case
+        a, *rest = [v if isinstance(v, Value) else Value(v) for v in inputs]
+        if not rest:
+            return _node(op, op.forward(SCALAR, a.data), a, None, None)
+        (b,) = rest
+        return _node(op, op.forward(SCALAR, a.data, b.data), a, b, None)
 
 
 GRAPH = GraphMath()
@@ -529,6 +542,7 @@ def _sweep_floats(order, check) -> None:
 def _sweep_graph(order, m, check) -> None:
     """The same loop with m building Values: the rules get the nodes themselves, not numbers.
     A .grad of None means no adjoint yet; a leaf whose .grad is _SKIP gets none."""
+    add = Value.__add__
     for node in reversed(order):
         fn = node._fn
         if fn is None or (g := node.grad) is None:
@@ -547,7 +561,7 @@ def _sweep_graph(order, m, check) -> None:
         if total is None:  # most nodes have one consumer: the first term is the adjoint
             a.grad = ga
         elif type(total) is Value and type(ga) is Value:
-            a.grad = total + ga
+            a.grad = add(total, ga)  # total + ga, without the operator's dispatch
         elif total is not _SKIP:
             a.grad = _accumulate(total, ga, True)
         if b is None:
@@ -556,7 +570,7 @@ def _sweep_graph(order, m, check) -> None:
         if total is None:
             b.grad = gb
         elif type(total) is Value and type(gb) is Value:
-            b.grad = total + gb
+            b.grad = add(total, gb)
         elif total is not _SKIP:
             b.grad = _accumulate(total, gb, True)
 
