@@ -24,9 +24,12 @@ The op rules are ops.OPS's own forward/backward rows, called with ``NUMPY`` as `
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
-from ..ops import ADD, MUL, SCALAR, SUB, Op
+from ..ops import ADD, MUL, RELU, SCALAR, SUB, Op
 from .tape import OP_LIST, Tape
 
 __all__ = ["NumpyBackend", "NumpyMath", "NUMPY"]
@@ -92,6 +95,30 @@ class NumpyBackend:
 
     def prepare(self, tape: Tape, dtype: str = "float64") -> NumpyExecutor:
         return NumpyExecutor(tape, dtype)
+
+
+# ---- the optional native kernels (_native.c) ----------------------------------------------
+
+_native_state: list = []  # [the module or None], once looked up
+
+
+def native_kernels():
+    """The native kernels module, or None: when it was not built (no C compiler at install
+    time), with a one-line notice the first time; or when BACKPROP_NATIVE=0 asks for numpy
+    alone (no notice). Both paths compute the same numbers."""
+    if not _native_state:
+        module = None
+        if os.environ.get("BACKPROP_NATIVE", "1") != "0":
+            try:
+                from . import _native as module
+            except ImportError as e:
+                print(
+                    f"backprop: native kernels unavailable ({e}); compiled replay uses numpy "
+                    "alone (reinstall with a C compiler for the fused relu steps)",
+                    file=sys.stderr,
+                )
+        _native_state.append(module)
+    return _native_state[0]
 
 
 # ---- where a step reads and writes --------------------------------------------------------
@@ -178,7 +205,12 @@ class _Index:
             return store
         if view is not None:
             add = np.add
-            return lambda x: add(view, x, out=view)
+
+            def add_view(x) -> None:
+                add(view, x, out=view)
+
+            add_view.into = view
+            return add_view
         if self.uniq is None:
             idx = self.idx
 
@@ -233,6 +265,10 @@ class _Elementwise:
             for add, g in zip(adders, backward(NUMPY, gout, out, *xs, *extra)):
                 add(g)
 
+        if self.op is RELU:
+            native = self._bind_native(val, out, gout, adders[0])
+            if native is not None:
+                return native
         if len(readers) == 1:  # the common case spelled out: relu, tanh, exp ...
             (read,), (add,) = readers, adders
             fixed = self.ins[0].view(val)  # most inputs are a view: no call to read them
@@ -251,8 +287,28 @@ class _Elementwise:
 
         return fwd, bwd
 
+    def _bind_native(self, val, out, gout, add):
+        """relu's forward and backward as two native kernels, each one pass over memory, or
+        None (no kernels built, an input that is not one contiguous run of slots)."""
+        native, (ix,) = native_kernels(), self.ins
+        if native is None or ix.start is None:
+            return None
+        x = val[ix.start : ix.stop]
+        if hasattr(add, "skip"):  # a constant's relu: nothing to send back
+            return native.relu_forward(x, out), _nothing
+        store, into = getattr(add, "out", None), getattr(add, "into", None)
+        if (store if store is not None else into) is None:
+            return None  # gradients gathered into scattered slots: numpy's adder
+        if store is not None:
+            return native.relu_forward(x, out), native.relu_backward(out, gout, store, False)
+        return native.relu_forward(x, out), native.relu_backward(out, gout, into, True)
+
     def describe(self) -> str:
         return f"{self.op.name} x{self.stop - self.start}"
+
+
+def _nothing() -> None:
+    """A step's backward that has nothing to do."""
 
 
 class _SegmentSum:
@@ -553,6 +609,9 @@ class NumpyExecutor:
         lines = [f"numpy: {len(self.steps)} steps over {self.levels} levels"]
         if self.val.dtype != np.float64:
             lines[0] += f", {self.val.dtype}"
+        native = sum(type(f).__name__ == "Kernel" for f in self._forward)
+        if native:
+            lines[0] += f"; {native} with native kernels"
         lines += [f"  level {level}: {step.describe()}" for level, step in self.step_levels]
         return "\n".join(lines)
 

@@ -1,0 +1,185 @@
+"""The optional native kernels (compiled/_native.c) against the numpy code they stand in for.
+
+Each kernel computes what the op's rule computes, so a program replayed with them must give
+the numbers the numpy backend gives without them, bit for bit, in float64 and float32, and a
+machine without the kernels must still compile, with a one-line notice.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+
+import numpy as np
+import pytest
+
+import backprop
+from backprop import MLP, Value
+from backprop.compiled import numpy_backend
+
+native = numpy_backend.native_kernels()
+needs_native = pytest.mark.skipif(native is None, reason="the native kernels are not built")
+
+
+def test_the_kernels_are_built_where_a_c_compiler_is():
+    # pip install builds them with the system compiler; this machine has one and the Python
+    # headers, so a missing module means the build broke, not that it was skipped
+    has_compiler = shutil.which(os.environ.get("CC", "cc")) is not None
+    has_headers = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
+    if not (has_compiler and has_headers):
+        pytest.skip("no C compiler or no Python headers here")
+    assert native is not None
+
+
+def moons_like(points, seed, activation="relu", sizes=(2, [8, 8, 1])):
+    rng = random.Random(seed)
+    model = MLP(sizes[0], sizes[1], activation=activation, output_activation="linear", seed=seed)
+    xs = [[Value(rng.uniform(-1, 1)) for _ in range(sizes[0])] for _ in range(points)]
+    ys = [rng.choice([-1.0, 1.0]) for _ in range(points)]
+    scores = [model(x) for x in xs]
+    losses = [(1 + -y * s).relu() for y, s in zip(ys, scores)]
+    root = sum(losses) * (1.0 / points) + 1e-4 * sum(p * p for p in model.parameters())
+    return model, xs, root
+
+
+def replay(root, monkeypatch, use_native, steps=3, **options):
+    """forward/backward/SGD a few times; every loss and the final gradients and parameters."""
+    monkeypatch.setattr(numpy_backend, "_native_state", [native if use_native else None])
+    program = backprop.compile(root, **options)
+    losses = []
+    for _ in range(steps):
+        losses.append(program.forward())
+        program.backward(accumulate=False)
+        program.parameter_data -= 0.05 * program.parameter_grad
+    kernels = sum(type(f).__name__ == "Kernel" for f in program.executor._forward)
+    return losses, program.parameter_grad.copy(), program.parameter_data.copy(), kernels
+
+
+def bits(a):
+    return np.asarray(a, dtype=np.float64).view(np.int64)
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_relu_network_replays_bit_for_bit_with_and_without_the_kernels(dtype, seed, monkeypatch):
+    model, xs, root = moons_like(40, seed)
+    params = model.parameters()
+    start = [p.data for p in params]
+    runs = []
+    for use_native in (True, False):
+        for p, d in zip(params, start):
+            p.data = d
+        runs.append(replay(root, monkeypatch, use_native, parameters=params, dtype=dtype))
+    (l1, g1, d1, k1), (l2, g2, d2, k2) = runs
+    assert k1 == 3 and k2 == 0  # both hidden layers and the hinge go through the kernels
+    assert (bits(l1) == bits(l2)).all()
+    assert (bits(g1) == bits(g2)).all() and (bits(d1) == bits(d2)).all()
+    assert np.abs(g1).sum() > 0  # a real gradient, not two zero arrays
+
+
+@needs_native
+def test_the_kernels_agree_on_nan_inf_signed_zeros_and_every_path(monkeypatch):
+    # relu of a nan stays nan; its derivative passes g where c is nan and gives 0 at c = 0
+    x = [Value(v) for v in [math.nan, math.inf, -math.inf, 0.0, -0.0, 2.0, -3.0, 1e-300]]
+    k = Value(0.5)
+    relus = [(xi * k).relu() for xi in x]  # a contiguous run: the kernels' case
+    shared = [(xi * k).relu() * 2 + r for xi, r in zip(x, relus)]  # gradients added, not stored
+    consts = [Value(c).relu() for c in (1.0, -1.0, 3.0, -2.0, 0.5, 4.0, -7.0, 9.0)]
+    gathered = [(x[i] * x[(i * 3) % 8]).relu() for i in range(8)]  # a gathered input
+    root = sum(shared) + sum(c * k for c in consts) + sum(g * k for g in gathered)
+    leaves = x + [k]
+    root.backward()  # eager mode's numbers, which both replays must give
+    expected = [v.grad for v in leaves]
+    runs = []
+    for use_native in (True, False):
+        monkeypatch.setattr(numpy_backend, "TINY", 0)  # eight nodes: arrays, not Python floats
+        monkeypatch.setattr(numpy_backend, "_native_state", [native if use_native else None])
+        program = backprop.compile(root, parameters=leaves)
+        value = program.forward()
+        program.backward(accumulate=False)
+        runs.append((value, program.parameter_grad.copy(), program.executor))
+    (v1, g1, ex1), (v2, g2, ex2) = runs
+    assert bits(v1) == bits(v2) or (math.isnan(v1) and math.isnan(v2))
+    assert (bits(g1) == bits(g2)).all(), (g1, g2)
+    assert sum(type(f).__name__ == "Kernel" for f in ex1._forward) >= 2
+    for e, g in zip(expected, g1):
+        assert e == g or (math.isnan(e) and math.isnan(g))
+
+
+@needs_native
+def test_a_bound_kernel_rejects_bad_buffers_and_arguments():
+    a, b, c = np.zeros(8), np.zeros(8), np.zeros(8)
+    kernel = native.relu_backward(a, b, c, False)
+    assert "relu_backward(store) x8, float64" in repr(kernel)
+    with pytest.raises(TypeError, match="no arguments"):
+        kernel(1)
+    with pytest.raises(ValueError, match="float32 items"):
+        native.relu_backward(a, b.astype(np.float32), c, True)
+    with pytest.raises(ValueError, match="has 4"):
+        native.relu_forward(a, c[:4])
+    with pytest.raises(TypeError, match="not float64 or float32"):
+        native.relu_forward(a.astype(np.int64), c)
+    with pytest.raises(ValueError, match="contiguous"):
+        native.relu_forward(a[::2], c[:4])
+    with pytest.raises(ValueError, match="overlaps"):
+        native.relu_forward(a, a)
+    with pytest.raises(ValueError, match="read-only"):
+        frozen = np.zeros(8)
+        frozen.flags.writeable = False
+        native.relu_forward(a, frozen)
+    with pytest.raises(TypeError, match="takes 2 buffers"):
+        native.relu_forward(a)
+
+
+def test_without_the_kernels_replay_says_so_once_and_gives_the_same_numbers(tmp_path):
+    # a machine where the extension was not built: the import fails, numpy does the work
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.modules["backprop.compiled._native"] = None  # import raises ImportError
+        import random
+        import backprop
+        from backprop import MLP, Value
+        rng = random.Random(0)
+        model = MLP(2, [8, 1], seed=0)
+        xs = [[Value(rng.uniform(-1, 1)) for _ in range(2)] for _ in range(30)]
+        root = sum(model(x).relu() for x in xs)
+        for _ in range(2):  # a second compile says nothing more
+            program = backprop.compile(root, parameters=model.parameters())
+        print(repr(program.forward()))
+        program.backward(accumulate=False)
+        print(repr(program.parameter_grad.tolist()))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    notice = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(notice) == 1 and "native kernels unavailable" in notice[0], done.stderr
+    assert "uses numpy alone" in notice[0]
+    value, grads = done.stdout.splitlines()
+    rng = random.Random(0)
+    model = MLP(2, [8, 1], seed=0)
+    xs = [[Value(rng.uniform(-1, 1)) for _ in range(2)] for _ in range(30)]
+    root = sum(model(x).relu() for x in xs)
+    program = backprop.compile(root, parameters=model.parameters())
+    assert repr(program.forward()) == value
+    program.backward(accumulate=False)
+    assert repr(program.parameter_grad.tolist()) == grads
+
+
+def test_backprop_native_0_turns_the_kernels_off_without_a_notice():
+    script = "from backprop.compiled import numpy_backend as nb; print(nb.native_kernels())"
+    env = dict(os.environ, BACKPROP_NATIVE="0")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "None" and done.stderr == ""
