@@ -138,15 +138,38 @@ def test_a_bound_kernel_rejects_bad_buffers_and_arguments():
         native.relu_forward(a)
 
 
-def test_without_the_kernels_replay_says_so_once_and_gives_the_same_numbers(tmp_path):
-    # a machine where the extension was not built: the import fails, numpy does the work
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_without_a_c_compiler_the_install_goes_on_and_replay_says_so_once(tmp_path):
+    # the package built and installed where the compiler is missing: no extension, a wheel
+    # all the same, and a compiled program that gives the kernels' numbers with numpy alone
+    source = tmp_path / "source"
+    ignore = shutil.ignore_patterns("*.so", "__pycache__", "build", "*.egg-info")
+    shutil.copytree(os.path.join(ROOT, "src"), source / "src", ignore=ignore)
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(os.path.join(ROOT, name), source)
+    env = dict(os.environ, CC=str(tmp_path / "no-such-cc"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    built = subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(source)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = tmp_path.glob("backprop-*.whl")
+    target = tmp_path / "site"
+    installed = subprocess.run(
+        [*pip, "install", "--no-deps", "--target", str(target), str(wheel)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    assert not list(target.glob("backprop/compiled/_native*.so"))
     script = textwrap.dedent(
         """
-        import sys
-        sys.modules["backprop.compiled._native"] = None  # import raises ImportError
         import random
         import backprop
         from backprop import MLP, Value
+        assert backprop.__file__.startswith(%r), backprop.__file__
         rng = random.Random(0)
         model = MLP(2, [8, 1], seed=0)
         xs = [[Value(rng.uniform(-1, 1)) for _ in range(2)] for _ in range(30)]
@@ -157,16 +180,18 @@ def test_without_the_kernels_replay_says_so_once_and_gives_the_same_numbers(tmp_
         program.backward(accumulate=False)
         print(repr(program.parameter_grad.tolist()))
         """
+        % str(target)
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    notice = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(notice) == 1 and "native kernels unavailable" in notice[0], done.stderr
+    ran = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(target)),
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    notice = [line for line in ran.stderr.splitlines() if line.strip()]
+    assert len(notice) == 1 and "native kernels unavailable" in notice[0], ran.stderr
     assert "uses numpy alone" in notice[0]
-    value, grads = done.stdout.splitlines()
-    rng = random.Random(0)
+    value, grads = ran.stdout.splitlines()
+    rng = random.Random(0)  # the same program here, with the kernels when they are built
     model = MLP(2, [8, 1], seed=0)
     xs = [[Value(rng.uniform(-1, 1)) for _ in range(2)] for _ in range(30)]
     root = sum(model(x).relu() for x in xs)
