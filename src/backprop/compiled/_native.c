@@ -6,60 +6,109 @@
  * tens of nanoseconds where a numpy call costs a microsecond, and each kernel does in one pass
  * what takes numpy several (relu's derivative is a comparison, a select and a store).
  *
- * Every loop computes exactly what the op's rule in ops.py computes, in the same order, so
- * the results are bit for bit the numpy backend's:
+ * Every loop computes exactly what the op's rule in ops.py computes, operation by operation in
+ * the same order (the build turns off fused multiply-adds), so the results are bit for bit the
+ * numpy backend's:
  *   relu forward      y = x if (x > 0 or x is nan) else 0     (ScalarMath.maximum(x, 0.0))
- *   relu backward     d = 0 if c <= 0 else g                  (ops._relu_grad: where(c <= 0, 0, g))
- *                     stored into d, or added to it
+ *   relu backward     0 if out <= 0 else g                    (ops._relu_grad)
+ *   tanh backward     g * (1 - out^2), rounded once            (ops._one_minus_square)
+ *   sigmoid backward  g * (1 - out) * out
+ * each backward stored into the input's gradient slots, or added to them. tanh's and sigmoid's
+ * forward stay numpy's (its tanh and exp are not libm's, to the last digit).
  * The buffers are float64 or float32 (compile(..., dtype="float32")), C-contiguous, and
  * the kernel holds them (a buffer export) for as long as it lives.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
+#include <string.h>
 
-enum { RELU_FORWARD, RELU_BACKWARD_STORE, RELU_BACKWARD_ADD };
+enum { RELU_FORWARD, RELU_BACKWARD, TANH_BACKWARD, SIGMOID_BACKWARD };
+static const char *kind_names[] = {"relu_forward", "relu_backward", "tanh_backward",
+                                   "sigmoid_backward"};
 
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     int kind;
+    int add;    /* a backward kernel adds into its destination instead of storing */
     int single; /* float32 rather than float64 */
     Py_ssize_t n;
     Py_buffer views[3];
     int n_views;
 } Kernel;
 
-/* Both operands are loaded unconditionally, so that the compiler turns the select into a
+/* Every operand is loaded unconditionally, so that the compiler turns relu's select into a
  * vector blend (a branch would be mispredicted half the time on a layer's activations). The
  * written buffer never overlaps a read one (bind() checks), hence restrict. */
-#define RELU_LOOPS(T, SUFFIX)                                                                 \
-    static void relu_forward_##SUFFIX(const T *restrict x, T *restrict y, Py_ssize_t n)      \
+#define RELU_D(T, y, g) ((y) <= 0 ? (T)0 : (g))
+#define SIGMOID_D(T, y, g) ((g) * ((T)1 - (y)) * (y))
+#define TANH_D(T, y, g) ((g) * one_minus_square_##T(y))
+
+/* 1 - y*y rounded once: Veltkamp's split, Dekker's exact product, Fast2Sum (ops.py) */
+#define ONE_MINUS_SQUARE(T)                                                                   \
+    static inline T one_minus_square_##T(T y)                                                 \
+    {                                                                                         \
+        T c = (T)134217729.0 * y;                                                             \
+        T hi = c - (c - y);                                                                   \
+        T lo = y - hi;                                                                        \
+        T p = y * y;                                                                          \
+        T e = ((hi * hi - p) + (T)2 * hi * lo) + lo * lo;                                     \
+        T s = (T)1 - p;                                                                       \
+        T t = ((T)1 - s) - p;                                                                 \
+        return s + (t - e);                                                                   \
+    }
+
+#define BACKWARD_LOOP(T, NAME, D)                                                             \
+    static void NAME##_##T(const T *restrict y, const T *restrict g, T *restrict d,          \
+                           Py_ssize_t n, int add)                                            \
+    {                                                                                         \
+        if (add)                                                                              \
+            for (Py_ssize_t i = 0; i < n; i++) {                                              \
+                T yi = y[i], gi = g[i];                                                       \
+                d[i] += D(T, yi, gi);                                                         \
+            }                                                                                 \
+        else                                                                                  \
+            for (Py_ssize_t i = 0; i < n; i++) {                                              \
+                T yi = y[i], gi = g[i];                                                       \
+                d[i] = D(T, yi, gi);                                                          \
+            }                                                                                 \
+    }
+
+#define LOOPS(T)                                                                              \
+    ONE_MINUS_SQUARE(T)                                                                       \
+    static void relu_forward_##T(const T *restrict x, T *restrict y, Py_ssize_t n)           \
     {                                                                                         \
         for (Py_ssize_t i = 0; i < n; i++) {                                                  \
             T v = x[i];                                                                       \
             y[i] = (v > 0 || v != v) ? v : (T)0;                                              \
         }                                                                                     \
     }                                                                                         \
-    static void relu_backward_store_##SUFFIX(const T *restrict c, const T *restrict g,       \
-                                             T *restrict d, Py_ssize_t n)                    \
+    BACKWARD_LOOP(T, relu_backward, RELU_D)                                                   \
+    BACKWARD_LOOP(T, tanh_backward, TANH_D)                                                   \
+    BACKWARD_LOOP(T, sigmoid_backward, SIGMOID_D)                                             \
+    static void run_##T(Kernel *k)                                                            \
     {                                                                                         \
-        for (Py_ssize_t i = 0; i < n; i++) {                                                  \
-            T ci = c[i], gi = g[i];                                                           \
-            d[i] = ci <= 0 ? (T)0 : gi;                                                       \
-        }                                                                                     \
-    }                                                                                         \
-    static void relu_backward_add_##SUFFIX(const T *restrict c, const T *restrict g,         \
-                                           T *restrict d, Py_ssize_t n)                      \
-    {                                                                                         \
-        for (Py_ssize_t i = 0; i < n; i++) {                                                  \
-            T ci = c[i], gi = g[i];                                                           \
-            d[i] += ci <= 0 ? (T)0 : gi;                                                      \
+        void *p0 = k->views[0].buf, *p1 = k->views[1].buf;                                    \
+        void *p2 = k->n_views > 2 ? k->views[2].buf : NULL;                                   \
+        switch (k->kind) {                                                                    \
+        case RELU_FORWARD:                                                                    \
+            relu_forward_##T(p0, p1, k->n);                                                   \
+            break;                                                                            \
+        case RELU_BACKWARD:                                                                   \
+            relu_backward_##T(p0, p1, p2, k->n, k->add);                                      \
+            break;                                                                            \
+        case TANH_BACKWARD:                                                                   \
+            tanh_backward_##T(p0, p1, p2, k->n, k->add);                                      \
+            break;                                                                            \
+        case SIGMOID_BACKWARD:                                                                \
+            sigmoid_backward_##T(p0, p1, p2, k->n, k->add);                                   \
+            break;                                                                            \
         }                                                                                     \
     }
 
-RELU_LOOPS(double, d)
-RELU_LOOPS(float, f)
+LOOPS(double)
+LOOPS(float)
 
 static PyObject *
 kernel_vectorcall(PyObject *callable, PyObject *const *Py_UNUSED(args), size_t nargsf,
@@ -70,29 +119,10 @@ kernel_vectorcall(PyObject *callable, PyObject *const *Py_UNUSED(args), size_t n
         PyErr_SetString(PyExc_TypeError, "a bound kernel takes no arguments");
         return NULL;
     }
-    void *p0 = k->views[0].buf, *p1 = k->views[1].buf;
-    void *p2 = k->n_views > 2 ? k->views[2].buf : NULL;
-    Py_ssize_t n = k->n;
-    switch (k->kind * 2 + k->single) {
-    case RELU_FORWARD * 2:
-        relu_forward_d(p0, p1, n);
-        break;
-    case RELU_FORWARD * 2 + 1:
-        relu_forward_f(p0, p1, n);
-        break;
-    case RELU_BACKWARD_STORE * 2:
-        relu_backward_store_d(p0, p1, p2, n);
-        break;
-    case RELU_BACKWARD_STORE * 2 + 1:
-        relu_backward_store_f(p0, p1, p2, n);
-        break;
-    case RELU_BACKWARD_ADD * 2:
-        relu_backward_add_d(p0, p1, p2, n);
-        break;
-    case RELU_BACKWARD_ADD * 2 + 1:
-        relu_backward_add_f(p0, p1, p2, n);
-        break;
-    }
+    if (k->single)
+        run_float(k);
+    else
+        run_double(k);
     Py_RETURN_NONE;
 }
 
@@ -107,8 +137,8 @@ kernel_dealloc(Kernel *k)
 static PyObject *
 kernel_repr(Kernel *k)
 {
-    static const char *names[] = {"relu_forward", "relu_backward(store)", "relu_backward(add)"};
-    return PyUnicode_FromFormat("<backprop kernel %s x%zd, %s>", names[k->kind], k->n,
+    return PyUnicode_FromFormat("<backprop kernel %s%s x%zd, %s>", kind_names[k->kind],
+                                k->kind == RELU_FORWARD ? "" : (k->add ? "(add)" : "(store)"), k->n,
                                 k->single ? "float32" : "float64");
 }
 
@@ -133,6 +163,7 @@ bind(int kind, PyObject *const *objs, int n_objs)
         return NULL;
     k->vectorcall = kernel_vectorcall;
     k->kind = kind;
+    k->add = 0;
     k->n_views = 0;
     for (int i = 0; i < n_objs; i++) {
         int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | (i == n_objs - 1 ? PyBUF_WRITABLE : 0);
@@ -185,24 +216,39 @@ relu_forward(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
 }
 
 static PyObject *
-relu_backward(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+backward(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "relu_backward(c, g, d, add) takes 3 buffers and a bool");
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "backward(op, out, g, d, add) takes an op name, 3 buffers "
+                                         "and a bool");
         return NULL;
     }
-    int add = PyObject_IsTrue(args[3]);
+    const char *op = PyUnicode_Check(args[0]) ? PyUnicode_AsUTF8(args[0]) : NULL;
+    static const char *ops[] = {"relu", "tanh", "sigmoid"}; /* RELU_BACKWARD onwards */
+    int kind = -1;
+    for (int i = 0; op != NULL && i < 3; i++)
+        if (strcmp(op, ops[i]) == 0)
+            kind = RELU_BACKWARD + i;
+    if (kind < 0) {
+        PyErr_Format(PyExc_ValueError, "no backward kernel for op %R (relu, tanh, sigmoid)",
+                     args[0]);
+        return NULL;
+    }
+    int add = PyObject_IsTrue(args[4]);
     if (add < 0)
         return NULL;
-    return bind(add ? RELU_BACKWARD_ADD : RELU_BACKWARD_STORE, args, 3);
+    Kernel *k = (Kernel *)bind(kind, args + 1, 3);
+    if (k != NULL)
+        k->add = add;
+    return (PyObject *)k;
 }
 
 static PyMethodDef methods[] = {
     {"relu_forward", (PyCFunction)(void (*)(void))relu_forward, METH_FASTCALL,
      "relu_forward(x, y) -> a kernel that sets y = max(x, 0) (nan stays nan)"},
-    {"relu_backward", (PyCFunction)(void (*)(void))relu_backward, METH_FASTCALL,
-     "relu_backward(c, g, d, add) -> a kernel that sets (or, with add, adds to) d the value "
-     "0 where c <= 0 and g elsewhere"},
+    {"backward", (PyCFunction)(void (*)(void))backward, METH_FASTCALL,
+     "backward(op, out, g, d, add) -> a kernel that sets (or, with add, adds to) d the op's "
+     "gradient g * d(out)/d(x), from its output out: op is 'relu', 'tanh' or 'sigmoid'"},
     {NULL, NULL, 0, NULL},
 };
 

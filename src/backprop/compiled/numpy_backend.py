@@ -29,7 +29,7 @@ import sys
 
 import numpy as np
 
-from ..ops import ADD, MUL, RELU, SCALAR, SUB, Op
+from ..ops import ADD, MUL, RELU, SCALAR, SIGMOID, SUB, TANH, Op
 from .tape import OP_LIST, Tape
 
 __all__ = ["NumpyBackend", "NumpyMath", "NUMPY"]
@@ -114,7 +114,7 @@ def native_kernels():
             except ImportError as e:
                 print(
                     f"backprop: native kernels unavailable ({e}); compiled replay uses numpy "
-                    "alone (reinstall with a C compiler for the fused relu steps)",
+                    "alone (reinstall with a C compiler for the fused activation steps)",
                     file=sys.stderr,
                 )
         _native_state.append(module)
@@ -265,10 +265,6 @@ class _Elementwise:
             for add, g in zip(adders, backward(NUMPY, gout, out, *xs, *extra)):
                 add(g)
 
-        if self.op is RELU:
-            native = self._bind_native(val, out, gout, adders[0])
-            if native is not None:
-                return native
         if len(readers) == 1:  # the common case spelled out: relu, tanh, exp ...
             (read,), (add,) = readers, adders
             fixed = self.ins[0].view(val)  # most inputs are a view: no call to read them
@@ -285,23 +281,27 @@ class _Elementwise:
                 (g,) = backward(NUMPY, gout, out, xs[0], *extra)
                 add(g)
 
+            native_fwd, native_bwd = self._bind_native(val, out, gout, add)
+            return native_fwd or fwd, native_bwd or bwd
         return fwd, bwd
 
     def _bind_native(self, val, out, gout, add):
-        """relu's forward and backward as two native kernels, each one pass over memory, or
-        None (no kernels built, an input that is not one contiguous run of slots)."""
-        native, (ix,) = native_kernels(), self.ins
-        if native is None or ix.start is None:
-            return None
-        x = val[ix.start : ix.stop]
-        if hasattr(add, "skip"):  # a constant's relu: nothing to send back
-            return native.relu_forward(x, out), _nothing
+        """(forward, backward) as native kernels, each one pass over memory, or None for
+        either where numpy's stays: no kernels built, an op without one (only relu has a
+        forward kernel), an input or a gradient that is not one contiguous run of slots."""
+        native, op, (ix,) = native_kernels(), self.op, self.ins
+        if native is None or op not in _NATIVE_OPS:
+            return None, None
+        forward = None
+        if op is RELU and ix.start is not None:
+            forward = native.relu_forward(val[ix.start : ix.stop], out)
+        if hasattr(add, "skip"):  # a constant's op: no gradient to send back
+            return forward, _nothing
         store, into = getattr(add, "out", None), getattr(add, "into", None)
-        if (store if store is not None else into) is None:
-            return None  # gradients gathered into scattered slots: numpy's adder
-        if store is not None:
-            return native.relu_forward(x, out), native.relu_backward(out, gout, store, False)
-        return native.relu_forward(x, out), native.relu_backward(out, gout, into, True)
+        target = store if store is not None else into
+        if target is None or not target.flags.c_contiguous:
+            return forward, None  # gradients gathered into scattered slots: numpy's adder
+        return forward, native.backward(op.name, out, gout, target, store is None)
 
     def describe(self) -> str:
         return f"{self.op.name} x{self.stop - self.start}"
@@ -309,6 +309,9 @@ class _Elementwise:
 
 def _nothing() -> None:
     """A step's backward that has nothing to do."""
+
+
+_NATIVE_OPS = {RELU, TANH, SIGMOID}  # the ops whose backward has a kernel
 
 
 class _SegmentSum:
@@ -605,11 +608,16 @@ class NumpyExecutor:
         """The values of the tape's output nodes at the last forward(), as float64."""
         return self.val.take(self.output_slots).astype(np.float64, copy=False)
 
+    def native_steps(self) -> int:
+        """How many steps run a native kernel, forward or backward."""
+        pairs = zip(self._forward, reversed(self._backward))
+        return sum(type(f).__name__ == "Kernel" or type(b).__name__ == "Kernel" for f, b in pairs)
+
     def describe(self) -> str:
         lines = [f"numpy: {len(self.steps)} steps over {self.levels} levels"]
         if self.val.dtype != np.float64:
             lines[0] += f", {self.val.dtype}"
-        native = sum(type(f).__name__ == "Kernel" for f in self._forward)
+        native = self.native_steps()
         if native:
             lines[0] += f"; {native} with native kernels"
         lines += [f"  level {level}: {step.describe()}" for level, step in self.step_levels]
