@@ -21,7 +21,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
+#include <float.h>
 #include <string.h>
+
+/* Exactness needs IEEE arithmetic in each type's own precision, one rounding per operation. */
+#if defined(__FAST_MATH__) || FLT_EVAL_METHOD != 0
+#error "the native kernels need IEEE arithmetic: build without -ffast-math, on SSE (not x87)"
+#endif
 
 enum { RELU_FORWARD, RELU_BACKWARD, TANH_BACKWARD, SIGMOID_BACKWARD };
 static const char *kind_names[] = {"relu_forward", "relu_backward", "tanh_backward",
@@ -223,7 +229,9 @@ backward(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
                                          "and a bool");
         return NULL;
     }
-    const char *op = PyUnicode_Check(args[0]) ? PyUnicode_AsUTF8(args[0]) : NULL;
+    const char *op = NULL;
+    if (PyUnicode_Check(args[0]) && (op = PyUnicode_AsUTF8(args[0])) == NULL)
+        return NULL;
     static const char *ops[] = {"relu", "tanh", "sigmoid"}; /* RELU_BACKWARD onwards */
     int kind = -1;
     for (int i = 0; op != NULL && i < 3; i++)

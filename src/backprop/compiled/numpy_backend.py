@@ -289,8 +289,9 @@ class _Elementwise:
         """(forward, backward) as native kernels, each one pass over memory, or None for
         either where numpy's stays: no kernels built, an op without one (only relu has a
         forward kernel), an input or a gradient that is not one contiguous run of slots."""
-        native, op, (ix,) = native_kernels(), self.op, self.ins
-        if native is None or op not in _NATIVE_OPS:
+        op, (ix,) = self.op, self.ins
+        native = native_kernels() if op in _NATIVE_OPS else None  # (its notice only then)
+        if native is None:
             return None, None
         forward = None
         if op is RELU and ix.start is not None:
