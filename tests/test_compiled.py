@@ -835,3 +835,25 @@ def test_bias_as_a_column_of_the_weights_agrees_with_the_separate_add(named, mon
     (values_a, grads_a), (values_b, grads_b) = results
     assert all(same(a, b, 1e-12) for a, b in zip(values_a, values_b))
     assert all(same(a, b, 1e-12) for a, b in zip(grads_a, grads_b))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigmoid_computed_in_place_is_numpy_math_s_sigmoid_bit_for_bit(dtype):
+    # the forward rule of a sigmoid step runs its four ufuncs in the step's own slots; the
+    # numbers must be NumpyMath.sigmoid's, and a second sigmoid call in one rule allocates
+    with np.errstate(all="ignore"):  # exp(800) overflows to inf, as intended
+        rng = np.random.default_rng(0)
+        x = np.concatenate([rng.normal(0, 8, 500), [0.0, -0.0, 40.0, -800.0, np.inf, -np.inf]])
+        x = x.astype(dtype)
+        out = np.empty_like(x)
+        into = numpy_backend._Into(out)
+        into.fresh = True
+        y = into.sigmoid(x)
+        expected = numpy_backend.NUMPY.sigmoid(x)
+        assert y is out and y.dtype == dtype
+        assert (y.view(np.uint8) == expected.view(np.uint8)).all()
+        again = into.sigmoid(x)  # no longer fresh: a new array, out untouched
+        assert again is not out and (again == expected).all() and (out == expected).all()
+        into.fresh = True
+        part = into.sigmoid(x[:3])  # another shape than the slots': the plain rule
+        assert part is not out and (part == expected[:3]).all() and into.fresh

@@ -73,7 +73,25 @@ class _Into:
             found = getattr(NUMPY, name)
             if isinstance(found, np.ufunc):
                 found = self._writer(found, out)
-            setattr(self, name, found)  # sigmoid and where allocate: their own code
+            setattr(self, name, found)  # where allocates: its own code
+        self.sigmoid = self._sigmoid_writer(out)
+
+    def _sigmoid_writer(self, out: np.ndarray):
+        """NumpyMath.sigmoid's four ufuncs, each in place in ``out``: the same numbers bit for
+        bit (1 + e and e + 1 are one IEEE sum), with no temporary arrays, which for a layer
+        over a batch are large enough to be fresh pages from the system at every call."""
+        plain, negative, exp, add, divide = NUMPY.sigmoid, np.negative, np.exp, np.add, np.divide
+
+        def sigmoid(x):
+            if not (self.fresh and isinstance(x, np.ndarray) and x.shape == out.shape):
+                return plain(x)
+            self.fresh = False
+            negative(x, out=out)
+            exp(out, out=out)
+            add(out, 1.0, out=out)
+            return divide(1.0, out, out=out)
+
+        return sigmoid
 
     def _writer(self, ufunc: np.ufunc, out: np.ndarray):
         def into(*args):
