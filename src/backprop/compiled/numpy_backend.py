@@ -53,8 +53,14 @@ class NumpyMath:
     sign = staticmethod(np.sign)
 
     @staticmethod
-    def sigmoid(x):
-        return 1.0 / (1.0 + np.exp(-x))  # as ScalarMath.sigmoid, so the two agree bit for bit
+    def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """1 / (1 + exp(-x)), as ScalarMath.sigmoid, so the two agree bit for bit (1 + e and
+        e + 1 are one IEEE sum). Its four ufuncs run in one array, ``out`` when given: no
+        temporaries, which for a layer over a batch are fresh pages at every call."""
+        t = np.negative(x, out=out)
+        np.exp(t, out=t)
+        np.add(t, 1.0, out=t)
+        return np.divide(1.0, t, out=t)
 
 
 NUMPY = NumpyMath()
@@ -65,40 +71,23 @@ class _Into:
     slots instead of a new array: a rule such as relu's ``m.maximum(a, 0.0)`` then costs one
     pass over memory, not an allocation and a copy. Later calls allocate as usual, so a rule
     of several calls still gets every intermediate right (``out`` holds only the first).
+    sigmoid, which takes ``out`` as a ufunc does, writes there the same way.
     Set ``fresh = True`` before each call of the rule."""
 
     def __init__(self, out: np.ndarray) -> None:
         self.fresh = True
         for name in _MATH_NAMES:
             found = getattr(NUMPY, name)
-            if isinstance(found, np.ufunc):
+            if isinstance(found, np.ufunc) or name == "sigmoid":
                 found = self._writer(found, out)
             setattr(self, name, found)  # where allocates: its own code
-        self.sigmoid = self._sigmoid_writer(out)
 
-    def _sigmoid_writer(self, out: np.ndarray):
-        """NumpyMath.sigmoid's four ufuncs, each in place in ``out``: the same numbers bit for
-        bit (1 + e and e + 1 are one IEEE sum), with no temporary arrays, which for a layer
-        over a batch are large enough to be fresh pages from the system at every call."""
-        plain, negative, exp, add, divide = NUMPY.sigmoid, np.negative, np.exp, np.add, np.divide
-
-        def sigmoid(x):
-            if not (self.fresh and isinstance(x, np.ndarray) and x.shape == out.shape):
-                return plain(x)
-            self.fresh = False
-            negative(x, out=out)
-            exp(out, out=out)
-            add(out, 1.0, out=out)
-            return divide(1.0, out, out=out)
-
-        return sigmoid
-
-    def _writer(self, ufunc: np.ufunc, out: np.ndarray):
+    def _writer(self, fn, out: np.ndarray):
         def into(*args):
             if self.fresh:
                 self.fresh = False
-                return ufunc(*args, out=out)
-            return ufunc(*args)
+                return fn(*args, out=out)
+            return fn(*args)
 
         return into
 
@@ -264,6 +253,8 @@ _skip.skip = True
 class _Elementwise:
     """Nodes of one op at one level: the op's own rule applied to whole arrays."""
 
+    native = False  # bound to a native kernel, forward or backward
+
     def __init__(self, op: Op, ins: list[_Index], start: int, stop: int, arg) -> None:
         self.op, self.ins, self.start, self.stop, self.arg = op, ins, start, stop, arg
 
@@ -300,6 +291,7 @@ class _Elementwise:
                 add(g)
 
             native_fwd, native_bwd = self._bind_native(val, out, gout, add)
+            self.native = native_fwd is not None or native_bwd is not None
             return native_fwd or fwd, native_bwd or bwd
         return fwd, bwd
 
@@ -629,8 +621,7 @@ class NumpyExecutor:
 
     def native_steps(self) -> int:
         """How many steps run a native kernel, forward or backward."""
-        pairs = zip(self._forward, reversed(self._backward))
-        return sum(type(f).__name__ == "Kernel" or type(b).__name__ == "Kernel" for f, b in pairs)
+        return sum(getattr(step, "native", False) for step in self.steps)
 
     def describe(self) -> str:
         lines = [f"numpy: {len(self.steps)} steps over {self.levels} levels"]
