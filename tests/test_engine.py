@@ -571,3 +571,54 @@ def test_random_graphs_match_pytorch(data):
 
 def test_deep_graphs_need_no_raised_recursion_limit():
     assert sys.getrecursionlimit() <= 10_000  # the engine never raises it as a workaround
+
+
+# ---- the engine's hooks ---------------------------------------------------------------------
+
+
+def test_backward_checks_see_the_root_and_can_refuse():
+    from backprop import engine
+    from backprop.autodiff import grad
+
+    seen = []
+
+    def refuse(root):
+        seen.append(root)
+        if root.label == "no":
+            raise RuntimeError("refused")
+
+    x = Value(2.0)
+    y = x * x
+    engine.backward_checks.append(refuse)
+    try:
+        y.backward()
+        assert seen == [y] and x.grad == 4.0
+        y.label = "no"
+        with pytest.raises(RuntimeError, match="refused"):
+            y.backward()
+        with pytest.raises(RuntimeError, match="refused"):
+            grad(y, x)
+        assert x.grad == 4.0  # a refused call changes nothing
+    finally:
+        engine.backward_checks.remove(refuse)
+    y.backward()
+    assert x.grad == 8.0
+
+
+def test_paused_collector_is_restored_and_nests():
+    from backprop._gc import paused
+
+    assert gc.isenabled()
+    with paused():
+        assert not gc.isenabled()
+        with paused(promote=True):
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused():
+            pass
+        assert not gc.isenabled()  # it was off: it stays off
+    finally:
+        gc.enable()

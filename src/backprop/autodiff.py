@@ -76,6 +76,9 @@ def _seeds(x: object, n: int, what: str, keep_values: bool) -> list:
 
 
 def _not_replayed(roots: list[Value]) -> None:
+    for check in engine.backward_checks:
+        for root in roots:
+            check(root)
     if engine._replayed_roots and any(id(r) in engine._replayed_roots for r in roots):
         raise engine._replayed_error()
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import gc
 import numbers
 import operator
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import repeat
 from operator import attrgetter
 
 from . import ops
+from ._gc import paused
 from .ops import SCALAR, Op
 
 __all__ = ["Value", "no_grad", "is_grad_enabled", "GRAPH", "GraphMath"]
@@ -35,6 +35,11 @@ _anomaly = None
 # ids of roots whose compiled Program (backprop.compiled) replayed forward() without writing the
 # intermediate nodes back: eager backward() from them would read stale data, so it refuses.
 _replayed_roots: set[int] = set()
+
+# Called with the root at the start of every eager backward() (and, for each output, of
+# autodiff.grad()): one that raises refuses the call. Compiled mode registers its replay guard
+# here. Empty, it costs backward() one truth test.
+backward_checks: list[Callable[[Value], None]] = []
 
 
 def is_grad_enabled() -> bool:
@@ -293,6 +298,9 @@ class Value:
         built by the same op rules, so that it can be differentiated again (``backprop.grad``
         does the same without touching ``.grad``).
         """
+        if backward_checks:
+            for check in backward_checks:
+                check(self)
         if _replayed_roots and id(self) in _replayed_roots:
             raise _replayed_error()
         if _anomaly is not None:  # inside detect_anomaly(): it runs backward, checking each step
@@ -478,15 +486,11 @@ def _backpropagate(roots, seeds, m=SCALAR, wanted=None, check=None, into_grads=F
             # many new nodes, and each of its passes would rescan the whole live graph (fit()
             # pauses it for the same reason).
             previous, _grad_mode.enabled = _grad_mode.enabled, True
-            collecting = gc.isenabled()
-            gc.disable()
             try:
-                _sweep_graph(order, m, check)
+                with paused(promote=True):
+                    _sweep_graph(order, m, check)
             finally:
                 _grad_mode.enabled = previous
-                if collecting:
-                    _promote_young()
-                    gc.enable()
         if into_grads:
             if graph:
                 for v in order:
@@ -501,21 +505,6 @@ def _backpropagate(roots, seeds, m=SCALAR, wanted=None, check=None, into_grads=F
             deque(map(setattr, order, repeat("grad"), saved), maxlen=0)
         for v, g0 in zip(wanted, saved_wanted):
             v.grad = g0
-
-
-def _promote_young() -> None:
-    """Move every object the collector tracks into its oldest generation, without a scan.
-
-    A graph sweep makes one new node per chain-rule term (about 120,000 for the moons loss)
-    with the collector paused, so they all wait in the youngest generation: the first
-    allocation after it resumes would scan them all (about 20 ms, a quarter of the sweep) to
-    find no garbage, since they are the gradient graph being returned. freeze() then
-    unfreeze() moves them, with everything else, to the oldest generation instead, where a
-    full collection still sees them. Skipped when the program has frozen objects itself, so
-    that its own freeze() is never undone."""
-    if gc.get_freeze_count() == 0:
-        gc.freeze()
-        gc.unfreeze()
 
 
 def _sweep_floats(order, check) -> None:
