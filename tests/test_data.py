@@ -11,10 +11,12 @@ from backprop.data import (
     Dataset,
     blobs,
     circles,
+    digits,
     get_dataset,
     load_csv,
     minibatches,
     moons,
+    names,
     plural,
     read_features_csv,
     spiral,
@@ -102,7 +104,7 @@ def test_bad_generator_arguments(call, message):
 
 
 def test_registry_names_every_generator():
-    assert set(DATASETS) == {"moons", "circles", "spiral", "xor", "blobs", "toy"}
+    assert set(DATASETS) == {"moons", "circles", "spiral", "xor", "blobs", "toy", "digits"}
     assert get_dataset("spiral", n_samples=30, classes=3, seed=4).X == spiral(30, 3, seed=4).X
 
 
@@ -278,3 +280,73 @@ def test_messages_count_in_good_grammar(tmp_path):
         "3 classes",
         "2 epochs",
     ]
+
+
+# ---- shipped data ------------------------------------------------------------------------------
+
+
+def test_names_are_the_makemore_list():
+    words = names()
+    assert len(words) == 32_033  # `wc -l` says 32,032: the last line has no newline
+    assert words[:3] == ["emma", "olivia", "ava"] and words[-1] == "zzyzx"
+    assert all(w and set(w) <= set("abcdefghijklmnopqrstuvwxyz") for w in words)
+    words.append("changed")  # each call returns a new list
+    assert len(names()) == 32_033
+
+
+def test_shipped_files_carry_their_licences():
+    from importlib.resources import files
+
+    folder = files("backprop").joinpath("datasets")
+    assert "Copyright (c) 2022 Andrej Karpathy" in folder.joinpath("names.LICENSE.txt").read_text()
+    attribution = folder.joinpath("digits.LICENSE.txt").read_text()
+    assert "CC BY 4.0" in attribution and "Alpaydin" in attribution and "Kaynak" in attribution
+
+
+def test_digits_counts_ranges_and_shape():
+    everything = digits("all")
+    assert len(everything) == 1797 and everything.n_features == 64
+    assert everything.classes == list(range(10)) and set(everything.y) == set(range(10))
+    assert all(len(row) == 64 for row in everything.X)
+    assert {v for row in everything.X for v in row} <= {float(k) for k in range(17)}
+    assert min(min(r) for r in everything.X) == 0 and max(max(r) for r in everything.X) == 16
+    assert everything.image_shape == (8, 8) and digits("test").image_shape == (8, 8)
+    assert (
+        everything.feature_names[:2] == ["r1c1", "r1c2"] and everything.feature_names[-1] == "r8c8"
+    )
+    assert get_dataset("digits", n_samples=None, noise=None, seed=5).X == digits("train").X
+
+
+DIGITS_TEST_SHA256 = "ac135ad1989a1a41fae4c1648398728a754c2b6cd2a870fed8557d9afd21bada"
+
+
+def test_digits_split_is_stratified_disjoint_and_fixed():
+    train, test, everything = digits("train"), digits("test"), digits()
+    assert everything.X == train.X  # the default split is "train"
+    full = digits("all")
+    assert (len(train), len(test)) == (1347, 450)
+    for k in range(10):
+        n = full.y.count(k)
+        assert test.y.count(k) == round(0.25 * n) and train.y.count(k) == n - round(0.25 * n)
+    rows = sorted(map(tuple, train.X + test.X))
+    assert rows == sorted(map(tuple, full.X))  # together they are the whole file
+    # The same split in a fresh interpreter with another hash seed (no dependence on hash()).
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    code = "import hashlib;from backprop.data import digits;d=digits('test');"
+    code += "print(hashlib.sha256(repr((d.X,d.y)).encode()).hexdigest())"
+    here = hashlib.sha256(repr((test.X, test.y)).encode()).hexdigest()
+    assert here == DIGITS_TEST_SHA256  # the documented split never changes
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.stdout.strip() == here, out.stderr
+
+
+@pytest.mark.parametrize("bad", ["Train", "validation", "", None, 0])
+def test_digits_bad_split(bad):
+    with pytest.raises(ValueError, match=r"split must be 'train', 'test' or 'all', got"):
+        digits(bad)
