@@ -246,8 +246,8 @@ def _names() -> tuple[str, ...]:
 
 def names() -> list[str]:
     """The 32,033 names of Karpathy's makemore (lower case a-z), as microgpt trains on them
-    (``wc -l`` says 32,032: the file's last line has no newline). Shipped with the package beside its MIT licence
-    (``backprop/datasets/names.LICENSE.txt``); a new list on every call."""
+    (``wc -l`` says 32,032: the file's last line has no newline). Shipped with the package
+    beside its MIT licence (``backprop/datasets/names.LICENSE.txt``); a new list each call."""
     return list(_names())
 
 
