@@ -590,7 +590,7 @@ def test_version(capsys):
     from importlib.metadata import version
 
     code, out, _ = call(capsys, "--version")
-    assert code == 0 and out == f"backprop {version('backprop')}\n"
+    assert code == 0 and out == f"backprop {version('backprop-toolkit')}\n"
 
 
 def test_one_epoch_one_column_in_good_grammar(tmp_path, saved_model, capsys):

@@ -566,7 +566,7 @@ def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("backprop")
+        return version("backprop-toolkit")  # the distribution name (pyproject.toml)
     except PackageNotFoundError:  # run from a source tree that was never installed
         return "(not installed)"
 
