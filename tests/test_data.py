@@ -350,3 +350,75 @@ def test_digits_split_is_stratified_disjoint_and_fixed():
 def test_digits_bad_split(bad):
     with pytest.raises(ValueError, match=r"split must be 'train', 'test' or 'all', got"):
         digits(bad)
+
+
+# ---- hostile CSV files (issue 17, item 9) -------------------------------------------------------
+
+
+def test_standardize_a_column_whose_square_overflows():
+    # 2e154 ** 2 overflows a float: this raised OverflowError before
+    X = [[1.0, 2e154], [2.0, 3.0], [3.0, 1e154], [4.0, 5.0]]
+    Z, mean, std = standardize(X)
+    assert all(math.isfinite(v) for row in Z for v in row) and all(map(math.isfinite, mean + std))
+    assert mean[1] == pytest.approx(7.5e153) and std[1] == pytest.approx(8.2915619758885e153)
+    col = [row[1] for row in Z]
+    assert sum(col) / 4 == pytest.approx(0.0, abs=1e-12)
+    assert sum(v * v for v in col) / 4 == pytest.approx(1.0)
+    assert standardize([[1.0], [3.0]]) == ([[-1.0], [1.0]], [2.0], [1.0])  # unchanged path
+    Z, mean, std = standardize([[1.7e308], [-1.7e308]])
+    assert Z == [[1.0], [-1.0]] and mean == [0.0] and std == [1.7e308]
+    with pytest.raises(ValueError, match="column 1 holds values up to 1.7e.308, too large"):
+        standardize([[1.7e308], [-1.7e308], [-1.7e308]])
+
+
+def test_a_huge_line_is_refused_before_it_is_read(tmp_path):
+    from backprop import data
+
+    path = tmp_path / "commas.csv"
+    path.write_text("," * (data.MAX_CSV_LINE_CHARS + 10) + "\n1,2\n")
+    with pytest.raises(CSVError, match=r"line 1: longer than 4,194,304 characters .*MAX_CSV_LINE"):
+        load_csv(path)
+    path.write_text("a,b\n1,2\n")  # a file of lines at the limit reads as before
+    assert load_csv(path).X == [[1.0]]
+
+
+def test_csv_width_and_cell_limits(tmp_path, monkeypatch):
+    from backprop import data
+
+    monkeypatch.setattr(data, "MAX_CSV_COLUMNS", 5)
+    path = _write(tmp_path, "1,2,3,4,0\n" + "1," * 5 + "0\n")
+    with pytest.raises(CSVError, match=r"line 2: 6 fields, over the limit of 5 columns"):
+        load_csv(path)
+    monkeypatch.setattr(data, "MAX_CSV_COLUMNS", 100)
+    monkeypatch.setattr(data, "MAX_CSV_CELLS", 12)
+    with pytest.raises(CSVError, match=r"line 3: the file holds over 12 fields .*MAX_CSV_CELLS"):
+        load_csv(_write(tmp_path, "1,2,3,4,0\n" * 4))
+
+
+def test_too_many_distinct_labels_is_one_line(tmp_path):
+    rows = "".join(f"{i % 7},{i * 0.5},c{i}\n" for i in range(2000))
+    path = _write(tmp_path, "a,b,label\n" + rows)
+    with pytest.raises(CSVError) as info:
+        load_csv(path)
+    message = str(info.value)
+    assert "line 1002: over 1,000 distinct labels in column 3 ('label')" in message
+    assert "MAX_CLASSES" in message and "\n" not in message and len(message) < 300
+    assert len(load_csv(path, max_classes=2000).classes) == 2000
+
+
+def test_wide_header_errors_stay_short(tmp_path):
+    header = ",".join(f"feature{i}" for i in range(20_000))
+    path = _write(tmp_path, header + "\n" + ",".join(["1"] * 20_000) + "\n")
+    with pytest.raises(CSVError) as info:
+        read_features_csv(path, 2, feature_names=["a", "b"])
+    message = str(info.value)
+    assert len(message) < 400 and "feature0, feature1" in message and "(20,000 in all)" in message
+    with pytest.raises(CSVError) as info:
+        load_csv(path, label_column="nope")
+    assert len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize("header", ["[m],[kg],label", "{a},b,label", '"[1, 2]",3,label'])
+def test_a_csv_whose_first_cell_starts_with_a_bracket_is_read(tmp_path, header):
+    d = load_csv(_write(tmp_path, f"{header}\n1,2,0\n3,4,1\n"))
+    assert d.X == [[1.0, 2.0], [3.0, 4.0]] and d.y == [0, 1]

@@ -13,6 +13,7 @@ import csv
 import functools
 import gzip
 import hashlib
+import json
 import math
 import numbers
 import random
@@ -39,6 +40,10 @@ __all__ = [
     "DATASETS",
     "get_dataset",
     "CSVError",
+    "MAX_CSV_LINE_CHARS",
+    "MAX_CSV_COLUMNS",
+    "MAX_CSV_CELLS",
+    "MAX_CLASSES",
 ]
 
 
@@ -367,12 +372,56 @@ def _parse_label(text: str):
     return x if x is not None and math.isfinite(x) else text
 
 
+# Limits on an untrusted CSV file, checked while it is read (before the rows are kept), so a
+# hostile file costs bounded memory and gets a one-line CSVError that names the limit.
+MAX_CSV_LINE_CHARS = 4 * 1024 * 1024  # one physical line (100,000 numbers of 40 characters)
+MAX_CSV_COLUMNS = 100_000  # fields in a row
+MAX_CSV_CELLS = 10_000_000  # fields in the whole file (about 1 GB of Python strings and floats)
+MAX_CLASSES = 1_000  # distinct labels that load_csv accepts
+
+
+def _lines(f, path: Path) -> Iterator[str]:
+    """The file's lines, each read with a bounded buffer: a line over MAX_CSV_LINE_CHARS is a
+    CSVError before it is held in memory."""
+    number = 0
+    while True:
+        line = f.readline(MAX_CSV_LINE_CHARS + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_CSV_LINE_CHARS and not line.endswith("\n"):
+            raise CSVError(
+                f"{path} line {number}: longer than {MAX_CSV_LINE_CHARS:,} characters "
+                f"(the limit, backprop.data.MAX_CSV_LINE_CHARS)"
+            )
+        yield line
+
+
+def _bounded_rows(reader, path: Path) -> list[tuple[int, list[str]]]:
+    rows, cells = [], 0
+    for row in reader:
+        if len(row) > MAX_CSV_COLUMNS:
+            raise CSVError(
+                f"{path} line {reader.line_num}: {len(row):,} fields, over the limit of "
+                f"{MAX_CSV_COLUMNS:,} columns (backprop.data.MAX_CSV_COLUMNS)"
+            )
+        cells += len(row)
+        if cells > MAX_CSV_CELLS:
+            raise CSVError(
+                f"{path} line {reader.line_num}: the file holds over {MAX_CSV_CELLS:,} fields "
+                f"(the limit, backprop.data.MAX_CSV_CELLS)"
+            )
+        if any(c.strip() for c in row):
+            rows.append((reader.line_num, [c.strip() for c in row]))
+    return rows
+
+
 def _read_rows(path: str | Path) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV file with their line numbers, cells stripped."""
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            rows = [(reader.line_num, row) for row in reader]
+            rows = _bounded_rows(csv.reader(_lines(f, path)), path)
     except FileNotFoundError:
         raise CSVError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -381,28 +430,53 @@ def _read_rows(path: str | Path) -> list[tuple[int, list[str]]]:
         raise CSVError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
     except csv.Error as e:
         raise CSVError(f"{path}: {e}") from None
-    head = next((",".join(row).lstrip() for _, row in rows if any(c.strip() for c in row)), "")
-    if head.startswith(("{", "[")):  # e.g. a model file given as the data
-        kind = (
-            "a saved backprop model"
-            if '"backprop-model"' in path.read_text(encoding="utf-8-sig", errors="replace")
-            else "a JSON file"
-        )
-        raise CSVError(f"{path}: this looks like {kind}, not a CSV file")
-    return [(line, [c.strip() for c in row]) for line, row in rows if any(c.strip() for c in row)]
+    if rows and rows[0][1][0].startswith(("{", "[")):
+        _refuse_json(path)
+    return rows
+
+
+def _refuse_json(path: Path) -> None:
+    """A model or other JSON file given as the data is refused; a CSV whose first cell merely
+    starts with '{' or '[' (say a header '[m],y') is not, since it does not parse as JSON."""
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    if '"backprop-model"' in text:
+        raise CSVError(f"{path}: this looks like a saved backprop model, not a CSV file")
+    try:
+        json.loads(text)
+    except ValueError:
+        return
+    raise CSVError(f"{path}: this looks like a JSON file, not a CSV file")
+
+
+def _some(names: Sequence[str], limit: int = 8) -> str:
+    """'a, b, c' or, past ``limit`` names, 'a, b, ..., z (1,000 in all)', for one-line errors."""
+    names = [str(n) for n in names]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[: limit - 1])}, ..., {names[-1]} ({len(names):,} in all)"
 
 
 def _is_header(row: list[str], feature_columns: list[int]) -> bool:
     return any(_parse_float(row[c]) is None for c in feature_columns if c < len(row))
 
 
-def load_csv(path: str | Path, label_column: int | str = -1, header: bool | None = None) -> Dataset:
+def load_csv(
+    path: str | Path,
+    label_column: int | str = -1,
+    header: bool | None = None,
+    max_classes: int = MAX_CLASSES,
+) -> Dataset:
     """Read numeric feature columns and one label column from a CSV file.
 
     ``label_column`` is an index (default -1, the last) or a header name. ``header=None``
     detects a header: the first row is one if any of its feature cells is not a number.
     Labels may be anything (0/1, -1/1, names). A malformed file raises ``CSVError`` naming
     the line and column.
+
+    Limits, for files from anywhere: a line of at most ``MAX_CSV_LINE_CHARS`` characters,
+    ``MAX_CSV_COLUMNS`` columns and ``MAX_CSV_CELLS`` fields in all, and at most
+    ``max_classes`` distinct label texts (``MAX_CLASSES``, 1,000). Each is checked as the
+    file is read, and one over it is a ``CSVError`` naming the limit.
     """
     rows = _read_rows(path)
     if not rows:
@@ -415,7 +489,9 @@ def load_csv(path: str | Path, label_column: int | str = -1, header: bool | None
         )
     if isinstance(label_column, str):
         if label_column not in first:
-            raise CSVError(f"{path}: no column named {label_column!r} in the header {first}")
+            raise CSVError(
+                f"{path}: no column named {label_column!r} in the header ({_some(first)})"
+            )
         label_index = first.index(label_column)
         header = True
     else:
@@ -437,10 +513,18 @@ def load_csv(path: str | Path, label_column: int | str = -1, header: bool | None
         names[label_index] = "label"
     X: list[list[float]] = []
     y: list = []
+    distinct: set[str] = set()
     for line, row in rows:
         features = _features(path, line, row, width, feature_columns, names)
         if row[label_index] == "":
             raise CSVError(f"{path} line {line}, column {label_index + 1}: the label is empty")
+        distinct.add(row[label_index])
+        if len(distinct) > max_classes:
+            raise CSVError(
+                f"{path} line {line}: over {max_classes:,} distinct labels in column "
+                f"{label_index + 1} ({names[label_index]!r}), the limit (max_classes, "
+                f"backprop.data.MAX_CLASSES); is that column really the class label?"
+            )
         X.append(features)
         y.append(row[label_index])
     labels = [_parse_label(t) for t in y]
@@ -505,8 +589,8 @@ def read_features_csv(
         if expected is not None:
             expected.insert(drop, label_name)
     else:
-        what = f" ({', '.join(feature_names)})" if names_known else ""
-        theirs = f" ({', '.join(first)})" if _is_header(first, list(range(width))) else ""
+        what = f" ({_some(feature_names)})" if names_known else ""
+        theirs = f" ({_some(first)})" if _is_header(first, list(range(width))) else ""
         raise CSVError(
             f"{path} line {first_line}: the model takes {plural(n_features, 'feature')}{what}, "
             f"but the file has {plural(width, 'column')}{theirs}"
@@ -516,8 +600,8 @@ def read_features_csv(
         rows = rows[1:]
         if expected is not None and names != expected:
             raise CSVError(
-                f"{path}: the file's columns are {', '.join(names)}, but the model was trained "
-                f"on {', '.join(feature_names)}"
+                f"{path}: the file's columns are {_some(names)}, but the model was trained "
+                f"on {_some(feature_names)}"
                 + (f" (and the label {label_name})" if len(expected) > n_features else "")
                 + "; rename the header, or leave it out"
             )
@@ -564,16 +648,46 @@ def standardize(
     X: Sequence[Sequence[float]],
 ) -> tuple[list[list[float]], list[float], list[float]]:
     """(X scaled to mean 0 and std 1 per column, the means, the stds); a constant column
-    keeps std 1 so that it is only shifted."""
+    keeps std 1 so that it is only shifted.
+
+    A column of huge values (say 2e154, whose square overflows) is measured in units of its
+    largest magnitude instead; one whose mean or std is still not a finite float (values near
+    1.8e308) is a ``ValueError`` naming the column.
+    """
     if not X:
         raise ValueError("cannot standardize zero rows")
     n, width = len(X), len(X[0])
-    mean = [sum(row[j] for row in X) / n for j in range(width)]
-    std = []
+    mean, std = [], []
     for j in range(width):
-        s = math.sqrt(sum((row[j] - mean[j]) ** 2 for row in X) / n)
+        try:
+            m = sum(row[j] for row in X) / n
+            s = math.sqrt(sum((row[j] - m) ** 2 for row in X) / n)
+        except OverflowError:
+            m = s = math.inf
+        if not (math.isfinite(m) and math.isfinite(s)):
+            m, s = _scaled_moments([row[j] for row in X], j)
+        mean.append(m)
         std.append(s if s > 0 else 1.0)
     return [[(row[j] - mean[j]) / std[j] for j in range(width)] for row in X], mean, std
+
+
+def _scaled_moments(column: list[float], j: int) -> tuple[float, float]:
+    """The mean and std of a column too large to square, computed on column / max|column|."""
+    top = max(abs(v) for v in column)
+    if not math.isfinite(top):
+        raise ValueError(f"column {j + 1} holds {top!r}: cannot standardize it")
+    scaled = [v / top for v in column]
+    m = math.fsum(scaled) / len(scaled)
+    s = math.sqrt(math.fsum((v - m) ** 2 for v in scaled) / len(scaled))
+    mean, std = m * top, s * top
+    if not (math.isfinite(mean) and math.isfinite(std)) or not all(
+        math.isfinite((v - mean) / std) for v in column if std > 0
+    ):
+        raise ValueError(
+            f"column {j + 1} holds values up to {top:g}, too large to standardize "
+            f"(its spread overflows a float); rescale that column"
+        )
+    return mean, std
 
 
 def minibatches(
