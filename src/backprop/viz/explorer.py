@@ -388,10 +388,30 @@ def _views(tapes: list[Tape]) -> tuple[list[dict], str]:
     return views, stepthrough.step_view_markup()
 
 
+# characters that could end or comment out a <script> element, or end a JavaScript line, written
+# as JSON escapes: they can only occur inside JSON strings, where JSON.parse reads them back
+_SCRIPT_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_SCRIPT_UNSAFE = re.compile("[<>&\u2028\u2029]")
+
+
+def script_json(data) -> str:
+    """``data`` as JSON that is safe inside ``<script type="application/json">``: no ``<``,
+    ``>`` or ``&`` (so no ``</script>``, ``<!--`` or ``<script`` whatever the user's names
+    are) and no line separators; ``JSON.parse`` of the element's text gives ``data`` back."""
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False)
+    return _SCRIPT_UNSAFE.sub(lambda m: _SCRIPT_ESCAPES[m.group(0)], text)
+
+
 def _page(data: dict, step_view: str) -> str:
     css = read_asset("explain.css") + "\n" + read_asset("explore.css")
     script = "\n".join(read_asset(f) for f in ("explain.js", "replay.js", "explore.js"))
-    payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
+    payload = script_json(data)
     parts = {
         "TITLE": html.escape(data["title"]),
         "CSS": css,
