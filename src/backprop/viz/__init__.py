@@ -4,11 +4,14 @@ This layer sits above the engine and the training toolkit and below the command 
 - ``draw``: ``draw_dot`` as in the notebook, ``to_dot``, ``to_mermaid``, ``to_json``;
 - ``layout``: where the boxes go (Graphviz ``dot``, grandalf or a layered fallback);
 - ``stepthrough``: ``explain()``, the step-through page of one backward pass (or, with
-  ``mode="forward"``, of one forward-mode sweep);
+  ``mode="forward"``, of one forward-mode sweep), a package: wording, reverse, forward, view;
+- ``page``: the base class of the pages (``html``, atomic ``save``, ``_repr_html_``) and the
+  one template mechanism for the HTML template assets;
 - ``explorer``: ``explore()``, the page of a recorded training run;
 - ``expr``: the safe expression parser behind ``backprop graph``;
 - ``plot``: loss curves and decision boundaries (matplotlib);
-- ``assets``: the pages' CSS and JavaScript, as real files.
+- ``assets``: the pages' CSS, JavaScript and HTML templates, as real files (``common.js``:
+  the helpers every script shares).
 """
 
 from .draw import (
