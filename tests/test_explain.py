@@ -324,3 +324,15 @@ def test_a_subclass_of_value_is_copied_too():
     a.tag = "mine"
     ex = explain(a * a)
     assert ex.grad_by_name["a"] == 6.0 and a.grad == 0.0 and a.tag == "mine"
+
+
+def test_docs_name_source_files_that_exist():
+    """docs/explain.md points readers to modules by path: each one must be there."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "explain.md").read_text(encoding="utf-8")
+    paths = re.findall(r"`(backprop/[\w/]+\.(?:py|js|css|html))`", text)
+    assert paths, "docs/explain.md names no source file"
+    for p in paths:
+        assert (root / "src" / p).exists(), f"docs/explain.md names {p}, which does not exist"
