@@ -359,7 +359,11 @@ def test_without_the_optional_packages_the_command_says_what_to_install(
         == 2
     )
     err = capsys.readouterr().err
-    assert f"needs {missing}" in err and "python3 -m pip install 'backprop[torch]'" in err
+    assert (
+        f"needs {missing}" in err
+        and "pip install --break-system-packages '.[torch]' in the backprop" in err
+    )
+    assert "backprop[" not in err
     # the python format writes text: it needs no torch here (the script needs it where it runs)
     assert (
         main(
@@ -395,3 +399,13 @@ def test_reading_a_safetensors_file_that_is_not_an_export(tmp_path):
         load_safetensors(tmp_path / "bad.safetensors")
     with pytest.raises(ValueError, match="no such file"):
         load_safetensors(tmp_path / "none.safetensors")
+
+
+def test_the_help_installs_the_extras_from_the_checkout(capsys):
+    """`backprop` on the package index is another project: never tell a user to install it."""
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "backprop[" not in text and "pip install backprop" not in text
+    assert "in the backprop repository folder, run python3 -m pip install" in text
+    assert "--break-system-packages '.[torch]'" in text

@@ -13,7 +13,7 @@ SRC = Path(backprop.__file__).parent
 
 # the lowest layer first; a module may import only its own layer or lower ones
 LAYERS = [
-    {"_gc", "ops", "engine", "autodiff", "nn"},
+    {"_gc", "_optional", "ops", "engine", "autodiff", "nn"},
     {"data", "losses", "optim", "serialize", "train", "compiled", "pytorch"},
     {"viz"},
     {"cli", "__main__"},

@@ -20,11 +20,13 @@ def cmd_export(args: argparse.Namespace) -> int:
       torch   the torch state_dict as a .safetensors file (never a pickle)
       onnx    an ONNX file, through torch.onnx.export (input "input": batch x features)
 
-    The torch and onnx formats need PyTorch (pip install 'backprop[torch]'). Example:
+    The torch and onnx formats need PyTorch and safetensors or onnx: in the backprop repository
+    folder, run python3 -m pip install --break-system-packages '.[torch]'. Example:
 
       backprop export --model model.json --to python --out model.py && python3 model.py
     """
-    from ..pytorch import FORMATS, MissingDependency, export
+    from .._optional import MissingDependency
+    from ..pytorch import FORMATS, export
     from ..serialize import ModelFileError, load, load_metadata
 
     suffix = FORMATS[args.to]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..ops import SCALAR, Op
-from ..pytorch import check_device, require
+from .._optional import check_device, require
 from . import numpy_backend as nb
 from .tape import Tape
 

@@ -1,0 +1,65 @@
+"""Optional packages (torch, safetensors, onnx): imported only where needed, with an error that
+says what to install.
+
+It sits on the ground floor so that every layer that needs torch (compiled mode's torch
+backend, the PyTorch bridge) asks here, and ``import backprop`` never pays for torch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+__all__ = ["MissingDependency", "require", "import_torch", "check_device", "INSTALL"]
+
+# the extras come from the checkout: `backprop` on the package index is another project
+INSTALL = (
+    "python3 -m pip install --break-system-packages '.[torch]' in the backprop repository folder"
+)
+# what each optional package is installed as (torch pinned: an unpinned torch is a CUDA build)
+_PINS = {"torch": "torch==2.13.0", "safetensors": "safetensors", "onnx": "onnx"}
+
+
+class MissingDependency(ImportError):
+    """An optional package (torch, safetensors, onnx) is not installed; the message says
+    exactly what to install."""
+
+
+def require(what: str, *packages: str) -> None:
+    """Raise MissingDependency, naming the install command, unless every package imports."""
+    missing = [p for p in packages if importlib.util.find_spec(p) is None]
+    if missing:
+        pins = " ".join(_PINS.get(p, p) for p in missing)
+        raise MissingDependency(
+            f"{what} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'}"
+            f" not installed: install with {INSTALL} (or: python3 -m pip install {pins})"
+        )
+
+
+def import_torch(what: str):
+    """The torch module, or MissingDependency saying that ``what`` needs it."""
+    require(what, "torch")
+    import torch
+
+    return torch
+
+
+def check_device(device: Any):
+    """A torch.device that holds float64 tensors, or a ValueError saying why not."""
+    torch = import_torch("running on a torch device")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"unknown device {device!r}: use 'cpu', or 'cuda' (or 'cuda:N') for a GPU"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {device!r}: CUDA is not available here (this torch is "
+            f"{torch.__version__}, and it sees no GPU): use device='cpu'"
+        )
+    try:
+        torch.zeros(1, dtype=torch.float64, device=dev)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device {device!r} cannot hold float64 tensors: {e}") from None
+    return dev
