@@ -12,6 +12,7 @@ from .autodiff import (
     jvp,
 )
 from .compiled import Program, compile
+from .compiled.jit import jit, take
 from .engine import Value, is_grad_enabled, no_grad
 from .nn import MLP, Layer, Module, Neuron
 from .pytorch import check_torch, from_torch, to_torch
@@ -23,6 +24,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "compile",
+    "jit",
+    "take",
     "to_torch",
     "from_torch",
     "check_torch",
