@@ -255,7 +255,7 @@ def saved_model(tmp_path_factory):
     [
         (lambda t: t[: len(t) // 2], "looks truncated"),
         (lambda t: t.replace('"relu"', '"gelu"'), "'gelu'"),
-        (lambda t: t.replace('"nouts": [4, 1]', '"nouts": [5, 1]'), "missing"),
+        (lambda t: t.replace('"nouts": [4, 1]', '"nouts": [5, 1]'), "has 21 parameters but"),
         (
             lambda t: t.replace('"layers.0.neurons.0.b": ', '"layers.0.neurons.0.b": "nan", "x": '),
             "'nan'",
@@ -612,3 +612,88 @@ def test_hidden_none_is_a_linear_model(tmp_path):
               "--save", "m.json", cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert load(tmp_path / "m.json").sizes == [2, 1]
+
+
+# ---- hostile outputs and model files (issue 17) ----------------------------------------------
+
+
+def test_an_output_through_a_symlink_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "precious.py").write_text("keep me")
+    (tmp_path / "link.json").symlink_to("precious.py")
+    code, out, err = call(capsys, "train", *SMALL, "--save", "link.json")
+    assert code == 2 and out == ""  # refused before the work, not after
+    assert "--save 'link.json' is a symbolic link (to 'precious.py')" in err
+    assert (tmp_path / "precious.py").read_text() == "keep me"
+    (tmp_path / "gone.html").symlink_to(tmp_path / "no" / "such" / "folder.html")
+    code, out, err = call(capsys, "train", *SMALL, "--explore", "gone.html")
+    assert code == 2 and out == "" and "--explore 'gone.html' is a symbolic link" in err
+    code, _, err = call(capsys, "demo", "--graph", "link.json")
+    assert code == 2 and "symbolic link" in err
+
+
+def test_two_outputs_that_are_one_file_are_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.json").write_text("{}")
+    os.link(tmp_path / "m.json", tmp_path / "p.png")  # a hard link: the same file
+    code, out, err = call(capsys, "train", *SMALL, "--save", "m.json", "--plot", "p.png")
+    assert code == 2 and out == ""
+    assert "--save and --plot name the same file" in err
+    assert (tmp_path / "m.json").read_text() == "{}"
+
+
+def test_an_output_linked_to_another_output_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.png").symlink_to("m.json")
+    code, out, err = call(capsys, "train", *SMALL, "--save", "m.json", "--plot", "p.png")
+    assert code == 2 and out == "" and "symbolic link" in err
+    assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize(
+    "metadata, message",
+    [
+        ({"classes": 7}, "metadata classes must be a list of labels"),
+        ({"classes": {"a": 1}}, "metadata classes must be a list of labels"),
+        ({"loss": ["hinge"]}, "metadata loss must be one of"),
+        ({"loss": "cross-entropy", "classes": [0, 1]}, "lists 2 classes"),
+    ],
+)
+def test_predict_refuses_metadata_that_does_not_fit_in_one_line(
+    tmp_path, capsys, metadata, message
+):
+    from backprop import MLP
+    from backprop.serialize import save
+
+    save(MLP(2, [3, 1], seed=0), tmp_path / "m.json", metadata=metadata)
+    _write_csv(tmp_path / "x.csv", [[0.5, 0.25]])
+    code, out, err = call(
+        capsys, "predict", "--model", str(tmp_path / "m.json"), "--data", str(tmp_path / "x.csv")
+    )
+    assert code == 2 and out == "" and message in err and err.count("\n") == 1
+
+
+def test_predict_refuses_a_huge_declared_model_at_once(tmp_path, capsys):
+    doc = {
+        "format": "backprop-model",
+        "version": 1,
+        "architecture": {"type": "MLP", "nin": 20_000_000, "nouts": [1], "activation": ["relu"]},
+        "weights": {},
+    }
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    _write_csv(tmp_path / "x.csv", [[0.5, 0.25]])
+    start = time.perf_counter()
+    code, _, err = call(
+        capsys, "predict", "--model", str(tmp_path / "m.json"), "--data", str(tmp_path / "x.csv")
+    )
+    assert code == 2 and "20,000,001 parameters, over the limit" in err
+    assert time.perf_counter() - start < 5
+
+
+def test_an_error_message_is_one_bounded_line(capsys):
+    from backprop.cli.commands import MAX_MESSAGE, _one_line
+
+    long = "x" * 10**6 + "\nsecond line"
+    line = _one_line(long)
+    assert "\n" not in line and len(line) < MAX_MESSAGE + 100 and "1,000,012 characters" in line
+    assert _one_line("short") == "short"

@@ -154,8 +154,18 @@ CORRUPTIONS = [
     ("NaN literal", lambda d, t: t.replace(": -0.", ': NaN, "x": -0.', 1), "NaN"),
     ("nan string", lambda d, t: d["weights"].update({"layers.0.neurons.0.b": "nan"}), "'nan'"),
     ("bool weight", lambda d, t: d["weights"].update({"layers.0.neurons.0.b": True}), "True"),
-    ("missing weight", lambda d, t: d["weights"].popitem(), "missing 1"),
-    ("extra weight", lambda d, t: d["weights"].update(x=1.0), "unexpected 1"),
+    ("missing weight", lambda d, t: d["weights"].popitem(), "39 parameters but the file holds 38"),
+    ("extra weight", lambda d, t: d["weights"].update(x=1.0), "holds 40 weights"),
+    (
+        "renamed weight",
+        lambda d, t: d["weights"].update(x=d["weights"].pop("layers.0.neurons.0.b")),
+        "missing 1.*unexpected 1",
+    ),
+    (
+        "nested list activation",
+        lambda d, t: d["architecture"].update(activation=[["relu"]] * 3),
+        r"\[\['relu'\]",
+    ),
     ("bad activation", lambda d, t: d["architecture"].update(activation=["gelu"] * 3), "gelu"),
     ("bad sizes", lambda d, t: d["architecture"].update(nouts=[4, "3", 2]), "positive ints"),
     ("no weights", lambda d, t: d.pop("weights"), "'weights'"),
@@ -213,18 +223,13 @@ def test_a_new_file_gets_the_umask_default(tmp_path, umask, expected):
     assert _mode(tmp_path / "m.json") == expected  # as open(path, "w") would give, not 0600
 
 
-def test_saving_over_a_file_keeps_its_mode_and_links(tmp_path):
+def test_saving_over_a_file_keeps_its_mode(tmp_path):
     path = tmp_path / "m.json"
     path.write_text("old")
     os.chmod(path, 0o640)
     save(_model(), path)
     assert _mode(path) == 0o640 and load(path).sizes == [3, 4, 3, 2]
-    link = tmp_path / "link.json"
-    link.symlink_to(path)
-    save(_model(seed=1), link)
-    assert link.is_symlink() and _weights(load(path)) == _weights(_model(seed=1))
-    assert _mode(path) == 0o640
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "m.json"]  # no temp file
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]  # no temp file
 
 
 def test_write_atomic_leaves_the_old_file_whole_on_failure(tmp_path, monkeypatch):
@@ -260,3 +265,108 @@ def test_a_file_that_is_not_a_model_is_named_for_what_it_looks_like(tmp_path, te
     with pytest.raises(ModelFileError) as info:
         load(path)
     assert f"this looks like {kind}" in str(info.value) and "truncated" not in str(info.value)
+
+
+# ---- untrusted model files (issue 17): sizes before allocation, one-line errors ---------------
+
+
+def _model_file(tmp_path, **architecture):
+    arch = {"type": "MLP", "nin": 2, "nouts": [1], "activation": ["linear"], **architecture}
+    doc = {"format": "backprop-model", "version": 1, "architecture": arch, "weights": {}}
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_a_huge_declared_model_is_refused_before_anything_is_built(tmp_path, monkeypatch):
+    from backprop import nn, serialize
+
+    built = []
+    monkeypatch.setattr(nn.Neuron, "__init__", lambda *a, **k: built.append(1))
+    path = _model_file(tmp_path, nin=20_000_000, nouts=[16, 1], activation=["relu", "linear"])
+    with pytest.raises(
+        ModelFileError, match=r"320,000,033 parameters, over the limit of 1,000,000"
+    ):
+        load(path)
+    assert len(str(pytest.raises(ModelFileError, load, path).value).splitlines()) == 1
+    # within the limit, the count must agree with the weights, still before building
+    path = _model_file(tmp_path, nin=1000, nouts=[100, 1], activation=["relu", "linear"])
+    with pytest.raises(ModelFileError, match="has 100,201 parameters but the file holds 0"):
+        load(path)
+    assert not built
+    assert serialize.MAX_PARAMETERS == 1_000_000  # the documented limit (docs/training.md)
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    from backprop import serialize
+
+    path = save(_model(), tmp_path / "m.json")
+    monkeypatch.setattr(serialize, "MAX_FILE_BYTES", 100)
+    with pytest.raises(ModelFileError, match=r"bytes, over the 100 a model file may have"):
+        load(path)
+
+
+def test_a_deeply_nested_file_is_one_line(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ModelFileError, match="nested too deeply") as info:
+        load(path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "architecture, message",
+    [
+        (dict(activation=[["relu"]]), r"activation must list one of .* got \[\['relu'\]\]"),
+        (dict(activation=[{"a": 1}]), "activation must list"),
+        (dict(nouts=[1] * 100_000 + ["x"]), r"nouts must be a list of positive ints.*chars\)"),
+        (dict(type=["MLP"] * 100_000), r"unknown architecture type \['MLP'.*chars\)"),
+    ],
+)
+def test_malformed_architectures_are_one_short_line(tmp_path, architecture, message):
+    with pytest.raises(ModelFileError, match=message) as info:
+        load(_model_file(tmp_path, **architecture))
+    assert len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize(
+    "metadata, n_outputs, message",
+    [
+        ({"classes": 7}, 1, "metadata classes must be a list of labels .* got 7"),
+        ({"classes": {"a": 1}}, 1, r"got \{'a': 1\}"),
+        ({"classes": [[1], [2]]}, 1, "must be a list of labels"),
+        ({"loss": ["hinge"]}, 1, r"metadata loss must be one of .* got \['hinge'\]"),
+        ({"loss": "hinge"}, 3, "reads one output, but the model has 3"),
+        ({"loss": "hinge", "classes": [0, 1, 2]}, 1, "lists 3 classes .* needs 2"),
+        ({"classes": list(range(10**6))}, 3, "lists 1,000,000 classes"),
+    ],
+)
+def test_prediction_task_refuses_metadata_that_does_not_fit(metadata, n_outputs, message):
+    from backprop.serialize import prediction_task
+
+    with pytest.raises(ModelFileError, match=message) as info:
+        prediction_task("m.json", n_outputs, metadata)
+    assert len(str(info.value)) < 300
+
+
+def test_prediction_task_defaults():
+    from backprop.serialize import prediction_task
+
+    assert prediction_task("m", 1, {}) == ("hinge", [0, 1])
+    assert prediction_task("m", 3, {}) == ("cross-entropy", [0, 1, 2])
+    assert prediction_task("m", 1, {"loss": "bce", "classes": ["a", "b"]}) == ("bce", ["a", "b"])
+
+
+def test_writing_through_a_symlink_is_refused_and_the_target_kept(tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    link = tmp_path / "m.json"
+    link.symlink_to(target)
+    with pytest.raises(OSError, match=r"symbolic link \(to .*precious.txt'\)"):
+        save(_model(), link)
+    dangling = tmp_path / "d.json"
+    dangling.symlink_to(tmp_path / "nowhere" / "x.json")
+    with pytest.raises(OSError, match="symbolic link"):
+        save(_model(), dangling)
+    assert target.read_text() == "keep me" and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.json", "m.json", "precious.txt"]

@@ -15,11 +15,16 @@ A file looks like this (one weight per line, so it diffs and reads well)::
     }
 
 ``save`` writes to a temporary file in the same folder and renames it over the target, so a
-crash never leaves half a file. ``load`` checks the whole file before touching any model.
+crash never leaves half a file; it refuses to write through a symbolic link. ``load`` checks the
+whole file before touching any model, and its declared sizes before building anything: a file
+over MAX_FILE_BYTES, or whose architecture has more than MAX_PARAMETERS parameters or a
+different count from its weights, is refused in one line. ``prediction_task`` reads and
+checks the metadata's ``loss`` and ``classes``, which ``backprop predict`` answers with.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import numbers
@@ -35,15 +40,27 @@ __all__ = [
     "save",
     "load",
     "load_metadata",
+    "prediction_task",
     "write_text_atomic",
     "write_atomic",
     "ModelFileError",
     "FORMAT",
     "VERSION",
+    "MAX_PARAMETERS",
+    "MAX_FILE_BYTES",
+    "LOSSES",
 ]
 
 FORMAT = "backprop-model"
 VERSION = 1
+# A model file is untrusted input: its sizes are checked before anything is allocated. A
+# scalar parameter takes about 200 bytes as a Value with its Neuron, so the limit is ~200 MB;
+# raise it (backprop.serialize.MAX_PARAMETERS = ...) to load a bigger model you trust.
+MAX_PARAMETERS = 1_000_000
+MAX_FILE_BYTES = 100 * 2**20  # a file of MAX_PARAMETERS weights takes about 50 MB
+# the losses a model's metadata may name (backprop.train's objectives), and their outputs
+LOSSES = ("hinge", "bce", "mse", "cross-entropy")
+BINARY_LOSSES = ("hinge", "bce", "mse")
 
 
 class ModelFileError(ValueError):
@@ -99,9 +116,17 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 def write_atomic(path: str | Path, data: bytes) -> Path:
     """Write bytes as ``write_text_atomic`` does. The file gets the mode a plain ``open(path,
     "w")`` would give it: an existing file keeps its own, a new one the umask's default (0644
-    under umask 022). Writing through a symlink replaces the file it points to, not the link."""
+    under umask 022). A symbolic link is refused (OSError ELOOP, naming where it points): the
+    write would land in another file than the one named."""
     path = Path(path)
-    target = path.resolve() if path.is_symlink() else path
+    if path.is_symlink():
+        raise OSError(
+            errno.ELOOP,
+            f"is a symbolic link (to {_link_target(path)}): not writing "
+            "through it; give the file's own path or remove the link",
+            str(path),
+        )
+    target = path
     try:
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
@@ -133,6 +158,19 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def _link_target(path: Path) -> str:
+    try:
+        return repr(os.readlink(path))
+    except OSError:  # pragma: no cover - it was a link a moment ago
+        return "somewhere else"
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """repr(value), cut to about ``limit`` characters: an error echoes untrusted input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text):,} chars)"
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a valid number in a model file")
 
@@ -140,6 +178,15 @@ def _reject_constant(name: str) -> None:
 def _read(path: str | Path) -> dict[str, Any]:
     """The parsed, fully checked document (architecture and weights agree)."""
     path = Path(path)
+    try:
+        size = os.stat(path).st_size
+    except (FileNotFoundError, NotADirectoryError):
+        raise ModelFileError(f"{path}: no such model file") from None
+    if size > MAX_FILE_BYTES:
+        raise ModelFileError(
+            f"{path}: {size:,} bytes, over the {MAX_FILE_BYTES:,} a model file may have "
+            "(backprop.serialize.MAX_FILE_BYTES)"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -168,6 +215,10 @@ def _read(path: str | Path) -> dict[str, Any]:
         ) from None
     except ValueError as e:  # NaN / Infinity
         raise ModelFileError(f"{path}: {e}") from None
+    except RecursionError:  # [[[[...]]]]: the parser recurses once per level
+        raise ModelFileError(
+            f"{path}: nested too deeply to be a model file (a model file nests 3 levels)"
+        ) from None
 
     def fail(message: str):
         raise ModelFileError(f"{path}: {message}")
@@ -178,38 +229,97 @@ def _read(path: str | Path) -> dict[str, Any]:
             fail(f"this looks like {kind}, not a saved backprop model")
         fail(f'not a backprop model file (no "format": "{FORMAT}")')
     if doc.get("version") != VERSION:
-        fail(f"unsupported format version {doc.get('version')!r} (this backprop reads {VERSION})")
+        fail(
+            f"unsupported format version {_short(doc.get('version'))} "
+            f"(this backprop reads {VERSION})"
+        )
     for key in ("architecture", "weights"):
         if not isinstance(doc.get(key), dict):
             fail(f"missing or malformed {key!r} section")
     if not isinstance(doc.get("metadata", {}), dict):
         fail("'metadata' must be an object")
-    arch = doc["architecture"]
+    _check_architecture(doc["architecture"], fail)
+    weights = doc["weights"]
+    for name, x in weights.items():
+        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+            fail(f"weight {_short(name)} must be a finite number, got {_short(x, 60)}")
+    expected = _parameter_count(doc["architecture"])
+    if len(weights) != expected:
+        fail(
+            f"the architecture {_describe(doc['architecture'])} has {expected:,} parameters "
+            f"but the file holds {len(weights):,} weights"
+        )
+    doc.setdefault("metadata", {})
+    return doc
+
+
+def _check_architecture(arch: dict[str, Any], fail) -> None:
+    """The architecture's fields, and its size against MAX_PARAMETERS: before any allocation."""
     if arch.get("type") != "MLP":
-        fail(f"unknown architecture type {arch.get('type')!r}")
+        fail(f"unknown architecture type {_short(arch.get('type'))}")
     nin, nouts, acts = arch.get("nin"), arch.get("nouts"), arch.get("activation")
     if isinstance(nin, bool) or not isinstance(nin, int) or nin < 1:
-        fail(f"architecture nin must be a positive int, got {nin!r}")
+        fail(f"architecture nin must be a positive int, got {_short(nin)}")
     if (
         not isinstance(nouts, list)
         or not nouts
         or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in nouts)
     ):
-        fail(f"architecture nouts must be a list of positive ints, got {nouts!r}")
+        fail(f"architecture nouts must be a list of positive ints, got {_short(nouts)}")
     if (
         not isinstance(acts, list)
         or len(acts) != len(nouts)
-        or any(a not in ACTIVATIONS for a in acts)
+        or any(not isinstance(a, str) or a not in ACTIVATIONS for a in acts)
     ):
         fail(
-            f"architecture activation must list one of {list(ACTIVATIONS)} per layer, got {acts!r}"
+            f"architecture activation must list one of {list(ACTIVATIONS)} per layer, "
+            f"got {_short(acts)}"
         )
-    weights = doc["weights"]
-    for name, x in weights.items():
-        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
-            fail(f"weight {name!r} must be a finite number, got {x!r:.60}")
-    doc.setdefault("metadata", {})
-    return doc
+    count = _parameter_count(arch)
+    if count > MAX_PARAMETERS:
+        fail(
+            f"{_describe(arch)} has {count:,} parameters, over the limit of {MAX_PARAMETERS:,} "
+            "(backprop.serialize.MAX_PARAMETERS)"
+        )
+
+
+def _parameter_count(arch: dict[str, Any]) -> int:
+    """Weights and biases of an MLP: (fan-in + 1) per neuron, counted without building it."""
+    sizes = [arch["nin"], *arch["nouts"]]
+    return sum((fan_in + 1) * n for fan_in, n in zip(sizes, sizes[1:]))
+
+
+def prediction_task(path: str | Path, n_outputs: int, metadata: dict[str, Any]) -> tuple:
+    """(loss, classes) that a model's outputs answer with (``backprop predict``, the exported
+    script): the metadata's ``loss`` and ``classes`` (train --save writes them) checked against
+    the model's ``n_outputs``, or the defaults (hinge for one output, else cross-entropy;
+    classes 0..k-1). A ModelFileError names anything that does not fit."""
+
+    def fail(message: str):
+        raise ModelFileError(f"{path}: {message}")
+
+    loss = metadata.get("loss")
+    if loss is not None and (not isinstance(loss, str) or loss not in LOSSES):
+        fail(f"metadata loss must be one of {', '.join(LOSSES)}, got {_short(loss)}")
+    if loss is None:
+        loss = "hinge" if n_outputs == 1 else "cross-entropy"
+    binary = loss in BINARY_LOSSES
+    if binary and n_outputs != 1:
+        fail(f"metadata loss {loss!r} reads one output, but the model has {n_outputs:,}")
+    wanted = 2 if binary else n_outputs
+    classes = metadata.get("classes")
+    if classes is None:
+        return loss, list(range(wanted))
+    if not isinstance(classes, list) or any(
+        not isinstance(c, (str, int, float, bool)) for c in classes
+    ):
+        fail(f"metadata classes must be a list of labels (text or numbers), got {_short(classes)}")
+    if len(classes) != wanted:
+        fail(
+            f"metadata lists {len(classes):,} classes for a model with {n_outputs:,} output(s) "
+            f"and loss {loss!r}, which needs {wanted:,}"
+        )
+    return loss, classes
 
 
 def _kind_of_text(text: str) -> str | None:
@@ -241,6 +351,7 @@ def _kind_of_json(doc: object) -> str | None:
 
 
 def _build(doc: dict[str, Any], path: str | Path) -> MLP:
+    """The model of a checked document (its size is within MAX_PARAMETERS)."""
     arch = doc["architecture"]
     model = MLP(arch["nin"], arch["nouts"], activation=arch["activation"])
     try:

@@ -12,6 +12,7 @@ from ..engine import Value
 from ..nn import ACTIVATIONS, MLP
 from .common import (
     CommandError,
+    _distinct_outputs,
     _integer,
     _nonnegative_float,
     _nonnegative_int,
@@ -148,6 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     save_path = _output_path("--save", args.save, (".json",), inputs)
     plot_path = _output_path("--plot", args.plot, (".png",), inputs)
     explore_path = _output_path("--explore", args.explore, (".html",), inputs)
+    _distinct_outputs([("--save", save_path), ("--plot", plot_path), ("--explore", explore_path)])
     try:
         if csv_file:
             for option, value in (("--samples", args.samples), ("--noise", args.noise)):
@@ -349,7 +351,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     data's vocabulary, and the model's raw scores.
     """
     from ..data import CSVError, read_features_csv
-    from ..serialize import ModelFileError, load, load_metadata
+    from ..serialize import ModelFileError, load, load_metadata, prediction_task
     from ..train import get_objective, predict_outputs
 
     inputs = [("--data", args.data), ("--model", args.model)]
@@ -357,22 +359,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     try:
         model = load(args.model)
         metadata = load_metadata(args.model)
+        loss, classes = prediction_task(args.model, model.sizes[-1], metadata)
     except ModelFileError as e:
         raise CommandError(str(e)) from None
-    n_out = model.sizes[-1]
-    loss = metadata.get("loss")
-    if loss is None:
-        loss = "hinge" if n_out == 1 else "cross-entropy"
-    try:
-        objective = get_objective(loss)
-    except ValueError as e:
-        raise CommandError(f"{args.model}: {e}") from None
-    classes = metadata.get("classes") or list(range(2 if n_out == 1 else n_out))
-    if len(classes) != (2 if objective.binary else n_out):
-        raise CommandError(
-            f"{args.model}: metadata lists {plural(len(classes), 'class')} for a model "
-            f"with {plural(n_out, 'output')} and loss {loss!r}"
-        )
+    objective = get_objective(loss)
     # train --save keeps the training columns: their names, and where the label was in a CSV
     # (null for a built-in dataset). A model saved from Python may have neither.
     label_column = metadata.get("label_column", -1)
@@ -602,13 +592,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_MESSAGE = 1000  # characters of an error: a message may quote the user's input
+
+
+def _one_line(message: str) -> str:
+    """An error message as one line of bounded length (the middle cut, if need be)."""
+    message = " ".join(message.splitlines())
+    if len(message) <= MAX_MESSAGE:
+        return message
+    half = MAX_MESSAGE // 2
+    return f"{message[:half]} ... ({len(message):,} characters in all) ... {message[-half // 2 :]}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.run(args)
     except CommandError as e:
-        print(f"backprop {args.command}: error: {e}", file=sys.stderr)
+        print(f"backprop {args.command}: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"backprop {args.command}: interrupted", file=sys.stderr)

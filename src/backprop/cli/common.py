@@ -1,4 +1,4 @@
-"""What every subcommand shares: the one-line error and the argument checkers."""
+"""What every subcommand shares: the one-line error, the argument checkers, the output paths."""
 
 from __future__ import annotations
 
@@ -57,11 +57,17 @@ def _output_path(
     """Check an output path before any work, so that the result is not lost at the end.
 
     ``inputs`` are (option, path) pairs of files the command reads: writing over one of them
-    is refused.
+    is refused. So is a symbolic link: its target may be any file (a model, a script), and
+    the message would name the link. ``_distinct_outputs`` checks a command's outputs together.
     """
     if text is None:
         return None
     path = Path(text)
+    if path.is_symlink():  # dangling or not: the write would land elsewhere, or fail at the end
+        raise CommandError(
+            f"{option} {text!r} is a symbolic link (to {os.readlink(path)!r}): give the file's "
+            "own path, or remove the link"
+        )
     if path.is_dir():
         raise CommandError(f"{option} {text!r} is a directory")
     if path.suffix.lower() not in suffixes:
@@ -77,6 +83,19 @@ def _output_path(
                 f"{option} {text!r} is the file {input_option} reads: give another output path"
             )
     return path
+
+
+def _distinct_outputs(outputs: Iterable[tuple[str, Path | None]]) -> None:
+    """Refuse two outputs of one command that name the same file (one would overwrite the
+    other: a PNG left in the model file)."""
+    given = [(option, path) for option, path in outputs if path is not None]
+    for k, (option, path) in enumerate(given):
+        for other_option, other in given[:k]:
+            if _same_file(path, other):
+                raise CommandError(
+                    f"{other_option} and {option} name the same file ({str(path)!r}): give "
+                    "each output its own path"
+                )
 
 
 def _write_output(option: str, path: Path, data: str | bytes) -> None:
