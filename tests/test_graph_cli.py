@@ -249,3 +249,19 @@ def test_a_failing_output_writes_none_of_them(capsys, tmp_path, monkeypatch):
     code, _, err = run(capsys, *NEURON, "--html", str(page), "--png", str(png))
     assert code == 2 and "dot program is not installed" in err
     assert page.read_text() == "old page" and not png.exists()
+
+
+def test_a_150_term_fan_out_is_drawn_at_once_and_says_how(capsys, tmp_path, monkeypatch):
+    import backprop.viz.layout as layout_module
+
+    def no_dot(*args, **kwargs):
+        raise AssertionError("dot was run on a graph it would take minutes over")
+
+    monkeypatch.setattr(viz.subprocess, "run", no_dot)
+    monkeypatch.setattr(layout_module.subprocess, "run", no_dot)
+    svg, html = tmp_path / "fan.svg", tmp_path / "fan.html"
+    code, out, err = run(capsys, "+".join(["x"] * 150), "--set", "x=1", "--svg", str(svg),
+                         "--html", str(html))  # fmt: skip
+    assert code == 0 and "x  150.0" in out
+    assert "note: this graph has about" in err and "drawn with backprop's own layout" in err
+    assert svg.read_text().count('class="op"') == 149

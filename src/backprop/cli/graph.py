@@ -192,8 +192,12 @@ def run_graph(args: argparse.Namespace) -> int:
             message += f": give {'it' if len(e.missing) == 1 else 'them'} with --set " + " ".join(
                 f"{name}=..." for name in e.missing
             )
-        pointer = "\n".join("  " + line for line in e.pointer().splitlines())
-        raise _command_error(f"{message} (column {e.column + 1})\n{pointer}") from None
+        # the error line, then the expression with a caret under the spot (printed here:
+        # the command's usual error is folded onto one line, which would misplace the caret)
+        print(f"backprop graph: error: {message} (column {e.column + 1})", file=sys.stderr)
+        for line in e.pointer().splitlines():
+            print(f"  {line}", file=sys.stderr)
+        return 2
     root.backward()
 
     out = sys.stderr if "-" in paths.values() else sys.stdout  # keep stdout clean for the export

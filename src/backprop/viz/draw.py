@@ -14,13 +14,14 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine import Value
-from .layout import layout
+from .layout import DOT_BENDS_LIMIT, DOT_TIMEOUT, dot_bends, dot_options, layout
 
 __all__ = [
     "trace",
@@ -192,6 +193,64 @@ def _warn_fallback() -> None:
         warnings.warn(FALLBACK_WARNING, stacklevel=4)
 
 
+def _slow_note(bends: int) -> str:
+    return (
+        f"this graph has about {bends:,} hidden bends for Graphviz to route (a value used by "
+        f"many operations far apart), more than backprop.viz.layout.DOT_BENDS_LIMIT "
+        f"({DOT_BENDS_LIMIT:,}), which dot lays out slowly: drawn with backprop's own layout"
+    )
+
+
+def _bounded_dot(digraph, fmt: str) -> bytes | None:
+    """SVG or PNG from Graphviz in bounded time, or backprop's own drawing with a warning that
+    says why: too many bends (``dot_bends``) or ``dot`` not done within ``DOT_TIMEOUT``."""
+    drawing, bends = digraph._backprop_drawing, digraph._backprop_bends
+    if bends > DOT_BENDS_LIMIT:
+        warnings.warn(_slow_note(bends), stacklevel=4)
+        return _own_drawing(drawing, fmt, "python")
+    command = ["dot", *dot_options(bends), f"-T{fmt}"]
+    try:
+        done = subprocess.run(
+            command,
+            input=digraph.source.encode(digraph.encoding or "utf-8"),
+            capture_output=True,
+            timeout=DOT_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        warnings.warn(
+            f"Graphviz's dot did not finish within {DOT_TIMEOUT:g} s "
+            f"(backprop.viz.layout.DOT_TIMEOUT): drawn with backprop's own layout",
+            stacklevel=4,
+        )
+        return _own_drawing(drawing, fmt, "python")
+    if done.returncode != 0:
+        return None  # let graphviz run it again and raise its own error
+    return done.stdout
+
+
+def _own_drawing(drawing: _Drawing, fmt: str, engine: str = "auto") -> bytes:
+    if fmt == "svg":
+        return svg_drawing(drawing, engine).encode("utf-8")
+    return _png_drawing(drawing, engine=engine)
+
+
+def _write_render(digraph, data: bytes, fmt: str, filename, directory, cleanup, outfile) -> str:
+    """Write what ``graphviz.Digraph.render`` would: the source (unless ``cleanup``) and the
+    rendered file, named as graphviz names them; return the rendered file's path."""
+    if outfile is not None:
+        out = Path(outfile)
+        source = out.with_suffix(".gv")
+    else:
+        base = Path(directory or digraph.directory or "") / (filename or digraph.filename)
+        source, out = base, Path(f"{base}.{fmt}")
+    if not cleanup:
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_text(digraph.source, encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    return os.fspath(out)
+
+
 def _digraph_class():
     try:
         import graphviz
@@ -201,44 +260,45 @@ def _digraph_class():
         ) from e
 
     class Digraph(graphviz.Digraph):
-        """A graphviz.Digraph that, without the dot program, draws SVG (and PNG) in Python."""
+        """A graphviz.Digraph that draws SVG and PNG in bounded time: with Graphviz when it is
+        installed and the graph suits it, else (with a warning saying why) in Python."""
 
         _backprop_drawing: _Drawing | None = None
+        _backprop_bends: int = 0
 
         def _fallback(self, fmt: str) -> bytes:
             if self._backprop_drawing is None or fmt not in ("svg", "png"):
                 raise GraphvizMissing(DOT_INSTALL_HINT)
             _warn_fallback()
-            if fmt == "svg":
-                return svg_drawing(self._backprop_drawing).encode("utf-8")
-            return _png_drawing(self._backprop_drawing)
+            return _own_drawing(self._backprop_drawing, fmt)
+
+        def _ours(self, fmt: str, extra: dict) -> bytes | None:
+            """Our bytes for fmt, or None where graphviz's own method should run."""
+            if not _dot_available():
+                return self._fallback(fmt)
+            quiet = ("quiet", "quiet_view")
+            unusual = any(v for k, v in extra.items() if k not in quiet and v not in (None, "dot"))
+            if self._backprop_drawing is None or fmt not in ("svg", "png") or unusual:
+                return None
+            return _bounded_dot(self, fmt)
 
         def pipe(self, format=None, *args, encoding=None, **kwargs):
-            if _dot_available():
+            data = None if args else self._ours(format or self.format, kwargs)
+            if data is None:
                 return super().pipe(format, *args, encoding=encoding, **kwargs)
-            data = self._fallback(format or self.format)
             return data.decode(encoding) if encoding else data
 
         def render(self, filename=None, directory=None, view=False, cleanup=False, format=None,
                    *, outfile=None, **kwargs):  # fmt: skip
-            if _dot_available():
-                return super().render(filename, directory=directory, view=view, cleanup=cleanup,
-                                      format=format, outfile=outfile, **kwargs)  # fmt: skip
             if outfile is not None:
-                out = Path(outfile)
-                fmt = format or out.suffix.lstrip(".") or self.format
-                source = out.with_suffix(".gv")
+                fmt = format or Path(outfile).suffix.lstrip(".") or self.format
             else:
                 fmt = format or self.format
-                base = Path(directory or self.directory or "") / (filename or self.filename)
-                source, out = base, Path(f"{base}.{fmt}")
-            data = self._fallback(fmt)
-            if not cleanup:
-                source.parent.mkdir(parents=True, exist_ok=True)
-                source.write_text(self.source, encoding="utf-8")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(data)
-            return os.fspath(out)
+            data = None if view else self._ours(fmt, kwargs)
+            if data is None:
+                return super().render(filename, directory=directory, view=view, cleanup=cleanup,
+                                      format=format, outfile=outfile, **kwargs)  # fmt: skip
+            return _write_render(self, data, fmt, filename, directory, cleanup, outfile)
 
         def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
             if _dot_available():
@@ -279,6 +339,7 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR", max_nodes: i
         warnings.warn(f"graph too large to read: {drawing.title}", stacklevel=2)
     dot = _digraph_class()(format=format, graph_attr={"rankdir": rankdir})
     dot._backprop_drawing = drawing
+    dot._backprop_bends = dot_bends([b.id for b in drawing.boxes], [e[:2] for e in drawing.edges])
     if drawing.title:
         dot.attr(label=drawing.title, labelloc="t")
     for box in drawing.boxes:
@@ -381,11 +442,11 @@ def _cell_widths(box: _Box) -> list[float]:
     return [text_width(box.cells[0]) + 8.0]
 
 
-def _placed(drawing: _Drawing):
+def _placed(drawing: _Drawing, engine: str = "auto"):
     """Lay the drawing out: the size of every box, their centres and the drawing's size."""
     sizes = {b.id: (sum(_cell_widths(b)), BOX_HEIGHT) for b in drawing.boxes}
     flow = "TB" if drawing.rankdir in ("TB", "BT") else "LR"
-    placed = layout(sizes, [(t, h) for t, h, _ in drawing.edges], rankdir=flow)
+    placed = layout(sizes, [(t, h) for t, h, _ in drawing.edges], rankdir=flow, engine=engine)
     positions = placed.positions
     if drawing.rankdir == "RL":
         positions = {k: (placed.width - x, y) for k, (x, y) in positions.items()}
@@ -413,9 +474,9 @@ def edge_path(rankdir: str, tail, head) -> str:
     return f"M{x1:.1f},{y1:.1f} C{x1:.1f},{mid:.1f} {x2:.1f},{mid:.1f} {x2:.1f},{y2:.1f}"
 
 
-def svg_drawing(drawing: _Drawing) -> str:
+def svg_drawing(drawing: _Drawing, engine: str = "auto") -> str:
     """The drawing as a standalone SVG document, in the style of Graphviz's record nodes."""
-    sizes, positions, width, height = _placed(drawing)
+    sizes, positions, width, height = _placed(drawing, engine)
     margin = 8.0
     top = margin + (22.0 if drawing.title else 0.0)
     esc = html.escape
@@ -468,13 +529,13 @@ def svg_drawing(drawing: _Drawing) -> str:
     return "\n".join(out) + "\n"
 
 
-def _png_drawing(drawing: _Drawing, dpi: int = 96) -> bytes:
+def _png_drawing(drawing: _Drawing, dpi: int = 96, engine: str = "auto") -> bytes:
     """The drawing rasterised with matplotlib (no Graphviz needed)."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Ellipse, FancyArrowPatch, Rectangle
     from matplotlib.path import Path as MplPath
 
-    sizes, positions, width, height = _placed(drawing)
+    sizes, positions, width, height = _placed(drawing, engine)
     margin = 8.0
     top = margin + (22.0 if drawing.title else 0.0)
     full_w, full_h = width + 2 * margin, height + top + margin

@@ -10,7 +10,14 @@
 - ``"layered"``: our own longest-path layering with barycentre ordering: linear time, for big
   graphs (or when both of the others fail).
 
-All three place inputs before outputs along the ``rankdir`` direction (LR: left to right).
+``"python"`` is ``auto`` without Graphviz. All three place inputs before outputs along the
+``rankdir`` direction (LR: left to right).
+
+Graphviz's time grows with the *bends*: an edge across k ranks is routed through k - 1 hidden
+points, and a value used by many operations far apart (``x+x+...+x``: 150 terms make 22,000
+bends) keeps ``dot`` busy for minutes. ``dot_bends`` estimates them; past ``DOT_BENDS_LIMIT``
+``auto`` does not use Graphviz, past ``DOT_BOUNDED_FROM`` it runs with bounded network-simplex
+passes (``DOT_BOUNDED_OPTIONS``), and every run of ``dot`` has a timeout (``DOT_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -21,10 +28,25 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Layout", "layout", "dot_available", "GRANDALF_LIMIT", "DOT_LIMIT"]
+__all__ = [
+    "Layout",
+    "layout",
+    "dot_available",
+    "dot_bends",
+    "dot_options",
+    "GRANDALF_LIMIT",
+    "DOT_LIMIT",
+    "DOT_BENDS_LIMIT",
+    "DOT_TIMEOUT",
+]
 
-GRANDALF_LIMIT = 1500  # boxes; grandalf takes ~3 s at 1,000 and grows faster than linearly
+GRANDALF_LIMIT = 1500  # boxes + bends; grandalf takes ~3 s at 1,000 and grows faster than linearly
 DOT_LIMIT = 2500  # boxes; dot takes ~2 s at 2,000 and over a minute at 5,000 (MLPs)
+# bends (see dot_bends); with the bounded options below x+x+...+x takes dot 1.6 s at 100 terms
+# (9,800 bends), 3.6 s at 120 (14,000); unbounded, 60 terms (3,500 bends) took 13 s
+DOT_BENDS_LIMIT = 10_000
+DOT_BOUNDED_FROM = 1_000  # bends from which dot runs with DOT_BOUNDED_OPTIONS
+DOT_BOUNDED_OPTIONS = ("-Gnslimit=2", "-Gnslimit1=2")  # network-simplex passes per node
 DOT_TIMEOUT = 20.0  # seconds before we give up on dot and lay out in Python
 RANK_GAP = 36.0  # pixels between ranks (layers)
 NODE_GAP = 14.0  # pixels between neighbours within a rank
@@ -45,6 +67,38 @@ def dot_available() -> bool:
     return shutil.which("dot") is not None
 
 
+def dot_bends(names: Sequence[str], edges: Sequence[tuple[str, str]]) -> int:
+    """About how many hidden bend points Graphviz routes long edges through: the sum over the
+    edges of (ranks crossed - 1), each box ranked one before its first consumer (as ``dot``'s
+    ranking tends to). Linear time; the measure of how long ``dot`` will take on fan-out."""
+    outputs: dict[str, list[str]] = {name: [] for name in names}
+    pending = dict.fromkeys(names, 0)
+    for a, b in edges:
+        outputs[a].append(b)
+        pending[b] += 1
+    ready = [name for name in names if pending[name] == 0]
+    rank = dict.fromkeys(names, 0)
+    order = []
+    while ready:
+        name = ready.pop()
+        order.append(name)
+        for b in outputs[name]:
+            rank[b] = max(rank[b], rank[name] + 1)
+            pending[b] -= 1
+            if pending[b] == 0:
+                ready.append(b)
+    for name in reversed(order):
+        if outputs[name]:
+            rank[name] = min(rank[b] for b in outputs[name]) - 1
+    return sum(max(0, rank[b] - rank[a] - 1) for a, b in edges)
+
+
+def dot_options(bends: int) -> list[str]:
+    """Extra ``dot`` arguments for a graph of ``bends`` (none for a small one, so that small
+    drawings stay exactly as Graphviz draws them by default)."""
+    return list(DOT_BOUNDED_OPTIONS) if bends > DOT_BOUNDED_FROM else []
+
+
 def layout(
     sizes: dict[str, tuple[float, float]],
     edges: Sequence[tuple[str, str]],
@@ -54,18 +108,21 @@ def layout(
     """Centres for boxes ``sizes[name] = (width, height)`` joined by ``(tail, head)`` edges."""
     if rankdir not in ("LR", "TB"):
         raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
-    if engine not in ("auto", "dot", "grandalf", "layered"):
-        raise ValueError(f"engine must be auto, dot, grandalf or layered, got {engine!r}")
+    if engine not in ("auto", "dot", "grandalf", "layered", "python"):
+        raise ValueError(f"engine must be auto, dot, grandalf, layered or python, got {engine!r}")
     edges = list(dict.fromkeys((a, b) for a, b in edges if a != b))  # no duplicates or loops
     n = len(sizes)
-    if engine == "dot" or (engine == "auto" and n <= DOT_LIMIT and dot_available()):
+    bends = dot_bends(list(sizes), edges) if engine != "layered" else 0
+    if engine == "dot" or (
+        engine == "auto" and n <= DOT_LIMIT and bends <= DOT_BENDS_LIMIT and dot_available()
+    ):
         try:
-            return _dot_layout(sizes, edges, rankdir)
+            return _dot_layout(sizes, edges, rankdir, dot_options(bends))
         except (OSError, subprocess.SubprocessError, ValueError) as e:
             if engine == "dot":
                 raise
             warnings.warn(f"dot could not lay out the graph ({e}); using Python", stacklevel=2)
-    if engine == "grandalf" or (engine == "auto" and n <= GRANDALF_LIMIT):
+    if engine == "grandalf" or (engine in ("auto", "python") and n + bends <= GRANDALF_LIMIT):
         try:
             return _grandalf_layout(sizes, edges, rankdir)
         except ImportError:
@@ -77,7 +134,7 @@ def layout(
 # ---- Graphviz -------------------------------------------------------------------------------
 
 
-def _dot_layout(sizes, edges, rankdir) -> Layout:
+def _dot_layout(sizes, edges, rankdir, options=()) -> Layout:
     names = list(sizes)
     index = {name: i for i, name in enumerate(names)}
     lines = [
@@ -91,7 +148,7 @@ def _dot_layout(sizes, edges, rankdir) -> Layout:
         lines.append(f"n{index[a]} -> n{index[b]};")
     lines.append("}")
     done = subprocess.run(
-        ["dot", "-Tplain"],
+        ["dot", *options, "-Tplain"],
         input="\n".join(lines),
         capture_output=True,
         text=True,
