@@ -22,7 +22,8 @@ The page's data (a JSON object in ``<script id="bpx-data" type="application/json
   ``inputs``, ``args`` (an op's constant), ``leaves`` (per node: null, ``{"param": p}``,
   ``{"input": j}``, ``{"target": true}`` or ``{"const": x}``), ``root``, ``hinted`` (the nodes
   whose forward value the hints pin down) and ``view`` (the step-through's drawing: the SVG
-  markup and the structural fields of explain()'s page data);
+  markup and the structural fields of explain()'s page data; null when it was left out to keep
+  the page under ``max_bytes``);
 - ``hints``: base64 of a Uint8Array, [frame][point][k] with stride ``H``: the low byte of the
   IEEE-754 double that Python computed for the k-th hinted node of that point's tape.
   Browsers' ``Math.tanh``, ``exp`` and ``log`` may differ from CPython's in the last bit or
@@ -31,7 +32,11 @@ The page's data (a JSON object in ``<script id="bpx-data" type="application/json
   IEEE arithmetic, exact in both. So the page's step-through of a point equals, bit for bit,
   ``backward()`` on a model loaded with that snapshot;
 - ``derivatives``: explain()'s ``LOCAL_DERIVATIVES`` templates, so the page words each step as
-  explain() does.
+  explain() does;
+- ``thinned``, only when something was left out to keep the page under ``max_bytes``:
+  ``maxBytes``, ``frames`` ([kept, recorded]) when frames were thinned, ``stepThrough``
+  ({bytes, nodes}) when the drawings were left out, ``pointsBytes`` when the training points
+  alone take more than the budget.
 """
 
 from __future__ import annotations
@@ -283,8 +288,10 @@ def explore(
     """The explorer page of a ``fit(..., record=True)`` run: scrub through the epochs, see the
     decision boundary and every neuron learn, click a point to step through its backward pass.
 
-    ``features`` names the input columns (default x1, x2, ...). Runs whose frames would make
-    the page bigger than ``max_bytes`` keep fewer, evenly spaced frames.
+    ``features`` names the input columns (default x1, x2, ...). A run that would make the page
+    bigger than ``max_bytes`` keeps fewer, evenly spaced frames (at least the first and the
+    last), and leaves out the step-through's drawing when that alone would take half of
+    ``max_bytes`` (a wide network's graph); the page says what it left out and why.
     """
     if not isinstance(history, History):
         raise TypeError(f"explore expects the History that fit() returns, got {type(history)}")
@@ -317,10 +324,10 @@ def explore(
 
     views, step_view = _views(tapes)
     n, P = len(rec.X), len(params)
-    fixed = sum(len(json.dumps(v)) for v in views) + 40 * n * (nin + 1) + 400_000
-    per_frame = (2 * P * 8 + n * stride) * 4 // 3 + 60
-    keep = max(2, (max_bytes - fixed) // max(per_frame, 1))
-    snaps = _thin(history.snapshots, keep)
+    budget = _Budget(max_bytes, rec.X, views, per_frame=(2 * P * 8 + n * stride) * 4 // 3 + 60)
+    if budget.drop_views:
+        views = [None] * len(views)
+    snaps = _thin(history.snapshots, budget.frames)
 
     hints = bytearray()
     for snap in snaps:
@@ -360,7 +367,40 @@ def explore(
         "hints": base64.b64encode(bytes(hints)).decode("ascii"),
         "derivatives": _derivatives(),
     }
+    thinned = budget.said(len(snaps), len(history.snapshots), tapes)
+    if thinned:  # only then: a page that fits is written as before
+        data["thinned"] = thinned
     return Explorer(data, step_view)
+
+
+class _Budget:
+    """How a run fits in ``max_bytes`` of page: the training points always go in; the
+    step-through's drawings (one per loss-graph shape, about 2 KB per node) go in when they take
+    at most half the budget; the frames (their parameters, gradients and hints, ``per_frame``
+    bytes each) fill what is left, at least the first and the last."""
+
+    SCRIPTS = 400_000  # the page's scripts, styles and markup, with room to spare
+
+    def __init__(self, max_bytes: int, X: list, views: list[dict], per_frame: int) -> None:
+        self.max_bytes = max_bytes
+        self.points = len(json.dumps(X)) + 8 * len(X)  # X, y and the plotted ranges
+        self.views = sum(len(json.dumps(v)) for v in views)
+        self.drop_views = self.views > max_bytes // 2
+        fixed = self.SCRIPTS + self.points + (0 if self.drop_views else self.views)
+        self.frames = max(2, (max_bytes - fixed) // max(per_frame, 1))
+
+    def said(self, kept: int, recorded: int, tapes: list[Tape]) -> dict:
+        """What was left out and why, for the page to say; empty when nothing was."""
+        out: dict = {}
+        if kept < recorded:
+            out["frames"] = [kept, recorded]
+        if self.drop_views:
+            out["stepThrough"] = {"bytes": self.views, "nodes": max(len(t.ops) for t in tapes)}
+        if self.points + self.SCRIPTS > self.max_bytes:
+            out["pointsBytes"] = self.points
+        if out:
+            out["maxBytes"] = self.max_bytes
+        return out
 
 
 def _title(arch: dict, loss_name: str) -> str:

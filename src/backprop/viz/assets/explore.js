@@ -183,7 +183,20 @@
   }
 
   // ---- the input plane ---------------------------------------------------------------------------
+  // the plane's default axes: the first two features, or with more than two the two that vary
+  // most over the training points (a near-constant pixel makes a blank plane)
   let fx = 0, fy = Math.min(1, nin - 1);
+  if (nin > 2) {
+    const spread = D.features.map((_, q) => {
+      let s = 0, s2 = 0;
+      for (const x of D.X) { s += x[q]; s2 += x[q] * x[q]; }
+      return s2 / N - (s / N) * (s / N);
+    });
+    const order = spread.map((_, q) => q).sort((a, b) => spread[b] - spread[a] || a - b);
+    fx = Math.min(order[0], order[1]);
+    fy = Math.max(order[0], order[1]);
+  }
+  const defaultPlane = [fx, fy];
   const toU = (x) => (x[fx] - D.lo[fx]) / (D.hi[fx] - D.lo[fx] || 1);
   const toV = (x) => (nin > 1 ? (x[fy] - D.lo[fy]) / (D.hi[fy] - D.lo[fy] || 1) : 0.5);
   // forward passes over an R x R grid, layer by layer (the same sums in the same order as
@@ -413,25 +426,32 @@
     for (const n of nodes) n.el.remove();
     netSvg.replaceChildren();
     nodes = []; edges = [];
-    const W = Math.max(net.clientWidth, 320), H = 450, top = 30, bottom = 10;
-    const most = Math.max.apply(null, sizes);
+    const most = Math.max.apply(null, sizes), top = 30, bottom = 10;
+    // at least 15 pixels a neuron, so that squares and names never overlap: a wide layer
+    // (64 pixels of an image) makes the diagram taller
+    const W = Math.max(net.clientWidth, 320), H = Math.max(450, top + bottom + 15 * most);
     const slot = (H - top - bottom) / most;
     nodeSize = Math.max(12, Math.min(40, Math.floor(slot * 0.86)));
     const gap = Math.min(slot, nodeSize * 2.2);
     roomForValues = gap - nodeSize >= 12;  // a number fits under each square
+    // a crowded diagram (a wide input layer) spreads each narrower layer over the height, with
+    // squares as big as its own spacing allows; otherwise every layer has the same spacing
+    const crowded = slot < 20;
+    const side = sizes.map((n) => (crowded ? Math.max(12, Math.min(40, Math.floor(Math.min((H - top - bottom) / n, 60) * 0.86))) : nodeSize));
+    const step = sizes.map((n, l) => (crowded ? Math.min((H - top - bottom) / n, side[l] * 2.2) : gap));
     net.style.height = H + "px";
     netSvg.setAttribute("width", W);
     netSvg.setAttribute("height", H);
     const xs = sizes.map((_, l) => 38 + (l * (W - 76 - nodeSize)) / L);
     const gEdges = svgEl("g", { class: "bpx-edges" }, netSvg);
     const pos = sizes.map((n, l) => Array.from({ length: n }, (_, j) => ({
-      x: xs[l], y: top + (H - top - bottom) / 2 + (j - (n - 1) / 2) * gap - nodeSize / 2,
+      x: xs[l] + (nodeSize - side[l]) / 2, y: top + (H - top - bottom) / 2 + (j - (n - 1) / 2) * step[l] - side[l] / 2,
     })));
     for (let l = 1; l <= L; l++) {
       for (let j = 0; j < sizes[l]; j++) {
         for (let i = 0; i < sizes[l - 1]; i++) {
           const a = pos[l - 1][i], b = pos[l][j];
-          const x1 = a.x + nodeSize, y1 = a.y + nodeSize / 2, x2 = b.x, y2 = b.y + nodeSize / 2;
+          const x1 = a.x + side[l - 1], y1 = a.y + side[l - 1] / 2, x2 = b.x, y2 = b.y + side[l] / 2;
           const mid = (x1 + x2) / 2;
           const path = svgEl("path", {
             class: "bpx-edge", d: "M" + x1 + "," + y1 + " C" + mid + "," + y1 + " " + mid + "," +
@@ -452,7 +472,7 @@
         el.dataset.j = j;
         el.style.left = pos[l][j].x + "px";
         el.style.top = pos[l][j].y + "px";
-        el.style.width = el.style.height = nodeSize + "px";
+        el.style.width = el.style.height = side[l] + "px";
         const canvas = document.createElement("canvas");
         canvas.width = canvas.height = RN;
         el.appendChild(canvas);
@@ -460,6 +480,7 @@
           const tag = document.createElement("span");
           tag.className = "bpx-node-name" + (l === 0 ? " left" : sizes[L] === 1 ? " below" : " right");
           tag.textContent = l === 0 ? D.features[j] : sizes[L] === 1 ? "out" : D.classes[j] || String(j);
+          if (slot < 20) tag.style.fontSize = "10px";  // crowded: one line of 10px text per 15px
           el.appendChild(tag);
         }
         if (l === L) el.classList.add("bpx-output");
@@ -534,8 +555,8 @@
       return D.features[j] + ": an input feature" + (j !== fx && j !== fy ? ", held at its mean " +
         fmt(D.mean[j]) + " across the plane" : "") + " (click for details)";
     }
-    const why = st === "dead" ? "\nDEAD: ReLU outputs 0 on every training point, so no gradient passes " +
-      "through it and its weights stop changing." : st === "saturated" ? "\nSATURATED: its output is " +
+    const why = st === "dead" ? "\nDEAD: ReLU outputs 0 on every training point, so no gradient from the data passes " +
+      "through it and its weights stop learning from the data." : st === "saturated" ? "\nSATURATED: its output is " +
       "near \u00b11 on the points, so its slope (1 \u2212 tanh\u00b2) is about 0 and little gradient gets through." : "";
     return neuronName(l, j) + " (" + D.activations[l - 1] + "); mean slope over the points " +
       fmt(r.state[l][j].slope) + why + "\n(click for its weights and gradient over the epochs)";
@@ -738,7 +759,7 @@
     for (let l = 1; l <= L; l++) st[l].forEach((s, j) => { if (s.state === "dead") dead.push(neuronName(l, j)); else if (s.state === "saturated") sat.push(neuronName(l, j)); });
     if (dead.length || sat.length) {
       const w = box.appendChild(el("div", "bpx-warn"));
-      if (dead.length) w.appendChild(el("p", "", dead.length + " dead ReLU neuron" + (dead.length > 1 ? "s" : "") + " at this epoch (red): zero on every training point, so the gradient through them is zero and their weights can never change again."));
+      if (dead.length) w.appendChild(el("p", "", dead.length + " dead ReLU neuron" + (dead.length > 1 ? "s" : "") + " at this epoch (red): zero on every training point, so no gradient from the data reaches their weights through them. They stay dead unless something else moves them: an earlier layer changing their inputs, momentum left from earlier updates, or weight decay."));
       if (sat.length) w.appendChild(el("p", "", sat.length + " saturated neuron" + (sat.length > 1 ? "s" : "") + " (amber): the output sits near its limit on the points, where the activation's slope is about 0, so almost no gradient gets through and they learn slowly."));
     }
   }
@@ -755,7 +776,7 @@
     box.appendChild(el("p", "bpx-muted", act + "(w \u00b7 x + b) with " + m + " incoming weights; epoch " + D.frames[cur].epoch + "."));
     if (s.state !== "ok") {
       box.appendChild(el("p", "bpx-warn", s.state === "dead"
-        ? "Dead: this ReLU outputs 0 on every training point. Its slope is 0 there, so no gradient reaches its weights or anything before it through it, and it cannot recover."
+        ? "Dead: this ReLU outputs 0 on every training point at this epoch. Its slope is 0 there, so no gradient from the data reaches its weights, or anything before it, through it. It stays dead unless something else moves it: an earlier layer changing its inputs, momentum left from earlier updates, or weight decay."
         : "Saturated: on average its slope (" + (act === "tanh" ? "1 \u2212 tanh\u00b2" : "\u03c3(1 \u2212 \u03c3)") + ") over the training points is only " + fmt(s.slope) + ", so the gradient that reaches it is multiplied by almost 0: it learns very slowly."));
     } else {
       if (act !== "linear") {
@@ -794,7 +815,13 @@
     const r = atFrame(cur), acts = r.acts[i], out = acts[L], c = D.y[i], pc = predictedClass(out);
     const name = (k) => D.classes[k] !== undefined ? String(D.classes[k]) : String(k);
     box.appendChild(el("h2", "", "Point #" + i + " (class " + name(c) + ")"));
-    box.appendChild(el("p", "bpx-muted", D.features.map((f, q) => f + " = " + fmt(D.X[i][q])).join(", ") + "; epoch " + D.frames[cur].epoch + "."));
+    const values = D.features.map((f, q) => f + " = " + fmt(D.X[i][q])).join(", ");
+    if (nin <= 12) box.appendChild(el("p", "bpx-muted", values + "; epoch " + D.frames[cur].epoch + "."));
+    else {  // many features: folded, so the verdict and the gradient stay in view
+      const more = box.appendChild(el("details", "bpx-muted"));
+      more.appendChild(el("summary", "", "its " + nin + " feature values; epoch " + D.frames[cur].epoch));
+      more.appendChild(el("p", "", values + "."));
+    }
     const verdict = box.appendChild(el("p", pc === c ? "bpx-good" : "bpx-bad"));
     verdict.textContent = (pc === c ? "\u2714 Classified right" : "\u2718 Classified wrong") + ": the network says " + name(pc) +
       " (output " + (sizes[L] === 1 ? fmt(out[0]) : "[" + Array.from(out, fmt).join(", ") + "]") + "); its loss is " + fmt(pointLoss(out, c)) + ".";
@@ -816,9 +843,32 @@
     cb.checked = sizeByShare;
     cb.onchange = () => { sizeByShare = cb.checked; drawBoundary(); };
     lbl.appendChild(document.createTextNode(" size every dot by its gradient"));
-    const btn = box.appendChild(el("button", "bpx-primary", "\u25B6 Step through this point's backward pass"));
-    btn.id = "bpx-step-point";
-    btn.onclick = () => openStepThrough(i);
+    const tape = D.tapes[D.tapeOfClass[c]];
+    if (!tape.view) {
+      const t = D.thinned.stepThrough;
+      box.appendChild(el("p", "bpx-note", "The step-through of this point's backward pass is left out of this page: its graph has " +
+        t.nodes + " nodes, and the drawings of the page's " + D.tapes.length + " graph" + (D.tapes.length > 1 ? "s" : "") +
+        " would take " + (t.bytes / 1e6).toFixed(1) + " MB, more than half of the page's " +
+        (D.thinned.maxBytes / 1e6).toFixed(1) + " MB budget (explore(..., max_bytes=...)). In Python, explain() draws one point's loss graph."));
+    } else {
+      const btn = box.appendChild(el("button", "bpx-primary", "\u25B6 Step through this point's backward pass"));
+      btn.id = "bpx-step-point";
+      btn.onclick = () => openStepThrough(i);
+    }
+    if (sh.norm[i] === 0) {  // a backward pass of zeros: offer one that teaches something
+      const better = teachingPoint(sh, r);
+      const note = box.appendChild(el("p", "bpx-warn", "At this epoch every gradient in this point's backward pass is 0: " +
+        (D.loss === "hinge" ? "its margin is past 1, so the hinge loss is flat for it" : "its loss is flat here") +
+        ", and stepping through it shows zeros all the way down."));
+      note.id = "bpx-zero-note";
+      if (better >= 0) {
+        note.appendChild(document.createTextNode(" A point the network gets wrong teaches more: "));
+        const go2 = note.appendChild(el("button", "bpx-link", "point #" + better +
+          (predictedClass(r.acts[better][L]) !== D.y[better] ? " (misclassified)" : " (the largest gradient)")));
+        go2.id = "bpx-better-point";
+        go2.onclick = () => select({ type: "point", i: better });
+      }
+    }
     box.appendChild(el("h3", "", "Its forward values at every neuron"));
     box.appendChild(el("p", "bpx-note", "The pink dot on each neuron's square in the diagram is this point; these are the neurons' outputs for it."));
     for (let l = 0; l <= L; l++) {
@@ -836,6 +886,20 @@
     }
   }
   let sizeByShare = false;
+  // the point whose backward pass teaches most at this frame: a misclassified one with the
+  // largest gradient, else the largest gradient; -1 when every point's gradient is 0
+  function teachingPoint(sh, r) {
+    let best = -1, bestWrong = false;
+    for (let q = 0; q < N; q++) {
+      if (sh.norm[q] === 0) continue;
+      const wrong = predictedClass(r.acts[q][L]) !== D.y[q];
+      if (best < 0 || (wrong && !bestWrong) || (wrong === bestWrong && sh.norm[q] > sh.norm[best])) {
+        best = q;
+        bestWrong = wrong;
+      }
+    }
+    return best;
+  }
   function shareStrip(part, i) {  // all points' shares as bars, sorted, point i in pink
     const W = 300, H = 54, mid = 38;
     const svg = svgEl("svg", { width: W, height: H, class: "bpx-mini bpx-strip", viewBox: "0 0 " + W + " " + H });
@@ -899,7 +963,7 @@
     drawBoundary();
     drawNetwork();
     drawCursors();
-    if (selected || !document.body.dataset.ready) showDetails();
+    showDetails();  // the help's dead and saturated counts are this epoch's too
   }
   function setPlaying(on) {
     if (on && cur === F - 1) go(0);
@@ -946,9 +1010,11 @@
     $("bpx-ylabel").textContent = nin > 1 ? D.features[fy] + " \u2192" : "";
     if (nin > 2) {
       const others = D.features.filter((_, q) => q !== fx && q !== fy);
+      const held = others.length <= 3 ? others.join(", ") : "the other " + others.length + " features";
       $("bpx-held").textContent = "The network reads " + nin + " features; the plane shows " + D.features[fx] + " and " +
-        D.features[fy] + " with " + others.join(", ") + " held at " + (others.length > 1 ? "their means" : "its mean") +
-        ". The dots are the training points seen from these two features.";
+        D.features[fy] + " with " + held + " held at " + (others.length > 1 ? "their means" : "its mean") +
+        ". The dots are the training points seen from these two features" +
+        (fx === defaultPlane[0] && fy === defaultPlane[1] ? " (the two that vary most over them)." : ".");
     }
   }
   if (nin > 2) {
@@ -969,12 +1035,22 @@
   }
 
   // ---- the page's text and legends -------------------------------------------------------------
+  function thinnedNote() {  // what was left out to keep the page under max_bytes, and why
+    const t = D.thinned;
+    if (!t) return "";
+    const mb = (b) => (b / 1e6).toFixed(1) + " MB", said = [];
+    if (t.frames) said.push("it keeps " + t.frames[0] + " of the " + t.frames[1] + " recorded snapshots, evenly spaced");
+    if (t.stepThrough) said.push("it leaves out the step-through's drawing of a point's backward pass (" + mb(t.stepThrough.bytes) + ")");
+    let text = said.length ? " To stay under its " + mb(t.maxBytes) + " budget (explore(..., max_bytes=...)), " + said.join(", and ") + "." : "";
+    if (t.pointsBytes) text += " The training points alone take " + mb(t.pointsBytes) + ", so the page is over its " + mb(t.maxBytes) + " budget.";
+    return text;
+  }
   function legends() {
     const acts = Array.from(new Set(D.activations)).join(" / ");
     $("bpx-sub").textContent = P + " parameters (" + acts + "), " + N + " training points, " +
       K + " classes; " + F + " snapshots from epoch " + D.frames[0].epoch + " to " +
       D.frames[F - 1].epoch + ". Everything below is computed in your browser from each " +
-      "snapshot's weights.";
+      "snapshot's weights." + thinnedNote();
     const cl = $("bpx-class-legend");
     cl.replaceChildren();
     for (let c = 0; c < K; c++) {
