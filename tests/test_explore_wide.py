@@ -128,7 +128,8 @@ def test_64_inputs_names_and_squares_do_not_overlap_and_clicks_hit(digits_run, o
 def test_the_dead_relu_note_follows_the_epoch(dying_run, open_page):
     page = open_page(explore(dying_run))
     last = page.evaluate("bpx.frames") - 1
-    counts = [sum(row.count("dead") for row in page.evaluate(f"bpx.states({k})")) for k in (0, last)]
+    states = [page.evaluate(f"bpx.states({k})") for k in (0, last)]
+    counts = [sum(row.count("dead") for row in frame) for frame in states]
     assert counts[0] != counts[1]
     for k, count in zip((0, last), counts):
         page.evaluate(f"bpx.frame({k})")
