@@ -10,6 +10,7 @@ import importlib.util
 import io
 import json
 import random
+import re
 import subprocess
 import sys
 
@@ -409,3 +410,190 @@ def test_the_help_installs_the_extras_from_the_checkout(capsys):
     assert "backprop[" not in text and "pip install backprop" not in text
     assert "in the backprop repository folder, run python3 -m pip install" in text
     assert "--break-system-packages '.[torch]'" in text
+
+
+# ---- untrusted names never become code (issue 17) -----------------------------------------------
+
+# every kind of text that can end a string, a docstring, a comment or a page's script
+HOSTILE = [
+    'q"uote',
+    "s'ingle",
+    'tri"""ple',
+    "tri'''ple",
+    "back\\slash",
+    "trailing\\",
+    "\\N{",
+    "new\nline",
+    "car\rriage",
+    "<!--",
+    "</script>",
+    'm""";__import__("os").system("touch PWN");"""x',
+    "m''';__import__('os').system('touch PWN');'''x",
+    "ümlaut \u2028 sep",
+    "bad\udcffbyte",  # a file name that is not UTF-8, as Python reads it
+]
+RUNNER = """
+import io, json, runpy, sys
+sys.modules['backprop'] = None  # the scripts need torch only
+outputs = []
+for path in sys.argv[1:]:
+    sys.argv = [path]
+    out, sys.stdout = sys.stdout, io.StringIO()
+    try:
+        runpy.run_path(path, run_name='__main__')
+    finally:
+        out, sys.stdout = sys.stdout.getvalue(), out
+    outputs.append(out)
+print(json.dumps(outputs))
+"""
+
+
+def test_hostile_file_names_and_labels_never_run_as_code(tmp_path, capsys):
+    """The model file's name and the --out name went raw into the script's docstring: a model
+    file named m\"\"\";__import__("os").system("touch PWN");\"\"\"x.json ran that code, and a
+    backslash gave a SyntaxError. Each name here, as the model file, the script and a class."""
+    import ast
+    import shlex
+
+    model = MLP(2, [3, 2], activation=["tanh", "linear"], seed=5)
+    scripts, expected = [], []
+    for k, name in enumerate(HOSTILE):
+        folder = tmp_path / f"case{k}"
+        folder.mkdir()
+        file_name = name.replace("/", "|")  # a file name cannot hold a slash
+        model_file = folder / f"{file_name}.json"
+        classes = [name, f"{name}\x00 second"]
+        metadata = {"loss": "cross-entropy", "classes": classes, "feature_names": [name, name]}
+        save(model, model_file, metadata=metadata)
+        for weights in ("inline", "json"):
+            out = folder / f"{file_name}.{weights}.py"
+            printed = export(capsys, "--model", model_file, "--to", "python", "--out", out,
+                             "--weights", weights)  # fmt: skip
+            command = printed.splitlines()[-1].removeprefix("run it with: ")
+            assert "\n" not in command and "\r" not in command
+            if file_name.isprintable():
+                assert shlex.split(command)[:2] == ["python3", str(out)]
+            text = out.read_text(encoding="utf-8")
+            tree = ast.parse(text)  # compiles, and its docstring reads as the names themselves
+            doc = ast.get_docstring(tree, clean=False)
+            assert doc.startswith(f"The backprop model {model_file.name}, rebuilt in PyTorch")
+            assert f"python3 {shlex.quote(out.name)} points.csv" in doc
+            # the only calls at the top level are the script's own
+            names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+            assert "__import__" not in names and "os" not in names
+            scripts.append(out)
+            expected.append(classes)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    done = subprocess.run(
+        [sys.executable, "-c", RUNNER, *map(str, scripts)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no file made (no PWN)
+
+    def as_csv(cells) -> str:  # as `backprop predict` writes them (a \r is not quoted there)
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(cells)
+        return buffer.getvalue()
+
+    for printed, classes in zip(json.loads(done.stdout), expected):
+        header = as_csv(["prediction"] + [f"score_{c}" for c in classes])
+        assert printed.startswith(header)
+        first = printed[len(header) :]
+        assert any(first.startswith(as_csv([c, 0.5])[:-5]) for c in classes), first
+
+
+@pytest.mark.parametrize("name", HOSTILE + ["nul\x00", "\x1b[2Jescape"])
+def test_python_script_escapes_every_name_it_is_given(name):
+    """The same through the function, with what a file name cannot hold (NUL)."""
+    model = MLP(2, [1], seed=1)
+    classes = [name, name + "\x00"]
+    text = python_script(
+        model, {"loss": "hinge", "classes": classes}, source=f"the model {name}", name=name
+    )
+    namespace: dict = {"__name__": "exported"}
+    exec(compile(text, "model.py", "exec"), namespace)
+    assert namespace["__doc__"].startswith(f"The model {name}, rebuilt in PyTorch")
+    assert namespace["CLASSES"] == classes
+    assert "\x00" not in text and "\x1b" not in text
+    json_text = python_script(
+        model,
+        weights="json",
+        weights_file=f"{name}.json".replace("/", "|").replace("\x00", ""),
+        name=name,
+    )
+    compile(json_text, "model.py", "exec")
+
+
+@pytest.mark.parametrize("weights_file", ["../up.json", "a/b.json", "..", "nul\x00.json"])
+def test_python_script_reads_its_weights_only_beside_itself(weights_file):
+    with pytest.raises(ValueError, match="weights_file must be a file name beside the script"):
+        python_script(MLP(2, [1], seed=1), weights="json", weights_file=weights_file)
+
+
+def test_hostile_names_in_the_safetensors_header_and_onnx(tmp_path, capsys):
+    """Names in metadata are JSON inside the .safetensors header (read back exactly); the ONNX
+    file takes none of them."""
+    from safetensors import safe_open
+
+    model = MLP(2, [3, 1], seed=4)
+    metadata = {"classes": ["<!--", "</script>\x00"], "feature_names": HOSTILE[:2] + ["n\nl"]}
+    for k, name in enumerate(HOSTILE[:6]):
+        model_file = tmp_path / f"{name}.json"
+        save(model, model_file, metadata=metadata)
+        out = tmp_path / f"{name}.safetensors"
+        export(capsys, "--model", model_file, "--to", "torch", "--out", out)
+        with safe_open(str(out), framework="pt") as f:
+            assert json.loads(f.metadata()["metadata"]) == metadata
+        assert load_safetensors(out).state_dict() == model.state_dict()
+        onnx_out = tmp_path / f"{k}.onnx"
+        export(capsys, "--model", model_file, "--to", "onnx", "--out", onnx_out)
+        assert name.encode("utf-8", "surrogateescape") not in onnx_out.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "metadata, message",
+    [
+        ({"classes": 7}, "classes must be a list of labels"),
+        ({"classes": {"a": 1}}, "classes must be a list of labels"),
+        ({"classes": [["a"], "b"]}, "classes must be a list of labels"),
+        ({"loss": ["hinge"]}, "unknown loss ['hinge']"),
+        ({"classes": ["a", "b", "c"]}, "lists 3 classes for a model with 1 output"),
+    ],
+)
+def test_python_script_refuses_metadata_it_cannot_write_in_one_line(metadata, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        python_script(MLP(2, [1], seed=1), metadata)
+
+
+@pytest.mark.parametrize(
+    "examples, message",
+    [
+        ([[1e400, 0.0]], "not finite"),
+        ([[10**400, 0.0]], "example row 0 is not a row of numbers"),
+        (["12"], "example row 0 is not a row of numbers"),
+        ([[None, 1.0]], "example row 0 is not a row of numbers"),
+    ],
+)
+def test_python_script_refuses_example_rows_that_are_not_numbers(examples, message):
+    with pytest.raises(ValueError, match=message):
+        python_script(MLP(2, [1], seed=1), examples=examples)
+
+
+def test_an_out_of_range_label_column_reads_the_last_column():
+    """A huge label_column gave a ValueError (too many digits) or an IndexError at run time."""
+    for column in (10**5000, 3, -4, True, "0"):
+        text = python_script(MLP(2, [1], seed=1), {"label_column": column})
+        assert "del row[-1]" in text
+    assert "del row[0]" in python_script(MLP(2, [1], seed=1), {"label_column": 0})
+
+
+def test_python_script_refuses_a_model_holding_nan():
+    model = MLP(2, [1], seed=1)
+    model.layers[0].neurons[0].w[1].data = float("inf")
+    with pytest.raises(ValueError, match="layer 0 of the model holds a weight that is nan"):
+        python_script(model)
+    assert "WEIGHTS = json.loads" in python_script(model, weights="json", weights_file="m.json")

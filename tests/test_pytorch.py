@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import random
+import re
 
 import pytest
 
@@ -198,6 +199,111 @@ def test_from_torch_refuses_a_custom_module_and_non_finite_weights():
         from_torch(linear)
     with pytest.raises(TypeError, match="needs a torch.nn.Module, got dict"):
         from_torch({"0.weight": torch.zeros(1, 2)})
+
+
+class TimesHundred(torch.nn.Sequential):
+    """A Sequential subclass whose own forward() is not its layers in a row."""
+
+    def forward(self, x):
+        return super().forward(x) * 100
+
+
+class ScaledLinear(torch.nn.Linear):
+    def forward(self, x):
+        return super().forward(x) * 100
+
+
+def _plain():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+
+
+def _with_hook(kind: str):
+    module = _plain()
+    if kind == "forward":
+        module[2].register_forward_hook(lambda m, inputs, out: out * 100)
+    elif kind == "pre":
+        module[0].register_forward_pre_hook(lambda m, inputs: (inputs[0] * 100,))
+    elif kind == "backward":
+        module.register_full_backward_hook(lambda m, gin, gout: None)
+    elif kind == "instance forward":
+        module[1].forward = lambda x: x * 100
+    return module
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda: TimesHundred(torch.nn.Linear(2, 3), torch.nn.Tanh()),
+            "got a TimesHundred, a subclass of torch.nn.Sequential: its own forward()",
+        ),
+        (lambda: ScaledLinear(2, 1), "got a ScaledLinear, a subclass of torch.nn.Linear"),
+        (
+            lambda: torch.nn.Sequential(ScaledLinear(2, 3), torch.nn.Tanh()),
+            "layer '0' (ScaledLinear, a subclass of torch.nn.Linear) is not supported",
+        ),
+        (
+            lambda: torch.nn.Sequential(TimesHundred(torch.nn.Linear(2, 3)), torch.nn.Tanh()),
+            "layer '0' (TimesHundred, a subclass of torch.nn.Sequential) is not supported",
+        ),
+        (lambda: _with_hook("forward"), "layer '2' (Linear) has a forward hook"),
+        (lambda: _with_hook("pre"), "layer '0' (Linear) has a forward pre-hook"),
+        (lambda: _with_hook("backward"), "layer 'Sequential' (Sequential) has a backward hook"),
+        (lambda: _with_hook("instance forward"), "layer '1' (Tanh) has its own forward set"),
+    ],
+)
+def test_from_torch_refuses_what_computes_otherwise_by_name(make, message):
+    """Issue 17: such modules were converted silently into a different model (torch -68.9,
+    the converted MLP -0.689)."""
+    module = make()
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        from_torch(module)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "kind", ["register_module_forward_hook", "register_module_forward_pre_hook"]
+)
+def test_from_torch_refuses_while_a_global_hook_is_registered(kind):
+    hook = (lambda m, i, o: o) if kind.endswith("_hook") and "pre" not in kind else (lambda m, i: i)
+    handle = getattr(torch.nn.modules.module, kind)(hook)
+    try:
+        with pytest.raises(ValueError, match=f"a global module hook is registered .*{kind}"):
+            from_torch(_plain())
+    finally:
+        handle.remove()
+    assert from_torch(_plain()).sizes == [2, 3, 1]  # and once it is gone, it converts
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128", "int64", "bool"])
+def test_from_torch_refuses_weights_that_are_not_real_floats(dtype):
+    module = _plain()
+    with torch.no_grad():
+        module[0].weight = torch.nn.Parameter(
+            module[0].weight.to(getattr(torch, dtype)), requires_grad=False
+        )
+    with pytest.raises(ValueError, match=f"layer '0' has a weight of dtype torch.{dtype}"):
+        from_torch(module)
+
+
+def test_from_torch_refuses_weights_of_another_shape_than_declared():
+    module = _plain()
+    module[0].weight = torch.nn.Parameter(torch.zeros(3, 7))  # torch would use all 7 columns
+    with pytest.raises(ValueError, match=re.escape("layer '0' (Linear(2, 3)) has a weight of")):
+        from_torch(module)
+    module = _plain()
+    module[2].bias = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(ValueError, match=re.escape("has a bias of shape (2,), not (1,)")):
+        from_torch(module)
+    with pytest.raises(ValueError, match="on the meta device"):
+        from_torch(torch.nn.Linear(2, 1, device="meta"))
+
+
+def test_from_torch_still_reads_half_precision_weights():
+    module = _plain().to(torch.bfloat16)
+    model = from_torch(module)
+    assert model.layers[0].neurons[0].w[0].data == module[0].weight[0, 0].item()
 
 
 def test_without_torch_the_message_says_what_to_install(monkeypatch):

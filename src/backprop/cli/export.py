@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import shlex
 from pathlib import Path
 
 from .common import CommandError, _output_path
@@ -71,12 +72,19 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CommandError(str(e)) from None
     sizes = model.sizes
     what = {"python": "a PyTorch script", "torch": "a state_dict", "onnx": "an ONNX model"}
-    print(f"wrote {what[args.to]} ({args.dtype}) of the MLP {sizes} to {written[0]}")
+    print(f"wrote {what[args.to]} ({args.dtype}) of the MLP {sizes} to {_shown(written[0])}")
     if len(written) > 1:
-        print(f"wrote its weights beside it, to {written[1]}")
+        print(f"wrote its weights beside it, to {_shown(written[1])}")
     if args.to == "python":
-        print(f"run it with: python3 {written[0]}  (it needs only torch)")
+        command = _shown(f"python3 {shlex.quote(str(written[0]))}")
+        print(f"run it with: {command}  (it needs only torch)")
     return 0
+
+
+def _shown(text: object) -> str:
+    """text for the terminal: a file name's unprintable characters (a newline, an escape
+    sequence) as their Python escapes, so that a name cannot forge or hide output."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def add_export_command(sub) -> None:

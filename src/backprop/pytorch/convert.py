@@ -74,9 +74,68 @@ def to_torch(model: MLP, dtype: Any = "float64", device: Any = "cpu") -> torch.n
     return torch.nn.Sequential(*modules).to(device=device, dtype=dtype)
 
 
+# what a module's call reads besides its class: an instance attribute of one of these names
+# replaces the method for that one module
+_CALL_ATTRIBUTES = ("forward", "_call_impl", "_wrapped_call_impl", "__call__")
+_HOOKS = {
+    "_forward_pre_hooks": "forward pre-hook",
+    "_forward_hooks": "forward hook",
+    "_backward_pre_hooks": "backward pre-hook",
+    "_backward_hooks": "backward hook",
+}
+# torch.nn.modules.module's hooks that every module runs (register_module_forward_hook ...)
+_GLOBAL_HOOKS = {
+    "_global_forward_pre_hooks": "register_module_forward_pre_hook",
+    "_global_forward_hooks": "register_module_forward_hook",
+    "_global_backward_pre_hooks": "register_module_full_backward_pre_hook",
+    "_global_backward_hooks": "register_module_full_backward_hook",
+}
+
+
+def _kind(module: Any, torch) -> str:
+    """The module's class name, and the torch.nn class it subclasses when it is not a torch
+    class itself (its own methods may compute something else)."""
+    cls = type(module)
+    if getattr(torch.nn, cls.__name__, None) is not cls:
+        for base in cls.__mro__[1:]:
+            if base is not torch.nn.Module and getattr(torch.nn, base.__name__, None) is base:
+                return f"{cls.__name__}, a subclass of torch.nn.{base.__name__}"
+    return cls.__name__
+
+
+def _check_plain(name: str, module: Any, torch) -> None:
+    """Refuse a module whose call does more than its class's forward(): hooks, or a method
+    replaced on the instance."""
+    for attribute in _CALL_ATTRIBUTES:
+        if attribute in vars(module):
+            raise ValueError(
+                f"from_torch: layer {name!r} ({_kind(module, torch)}) has its own {attribute} "
+                "set on the instance, which can compute something else: convert the plain module"
+            )
+    for attribute, hook in _HOOKS.items():
+        if getattr(module, attribute, None):
+            raise ValueError(
+                f"from_torch: layer {name!r} ({_kind(module, torch)}) has a {hook}, which can "
+                "change what it computes: remove it (handle.remove()) before converting"
+            )
+
+
+def _check_no_global_hooks(torch) -> None:
+    registry = torch.nn.modules.module
+    for attribute, register in _GLOBAL_HOOKS.items():
+        if getattr(registry, attribute, None):
+            raise ValueError(
+                f"from_torch: a global module hook is registered (torch.nn.modules.module."
+                f"{register}), which can change what every module computes: remove it before "
+                "converting"
+            )
+
+
 def _flatten(module, torch, name: str = "") -> list[tuple[str, Any]]:
-    """The layers of a (possibly nested) Sequential, with their dotted names."""
-    if isinstance(module, torch.nn.Sequential):
+    """The layers of a (possibly nested) Sequential, with their dotted names, each checked to
+    be plain (no hooks, no methods replaced on the instance)."""
+    _check_plain(name or type(module).__name__, module, torch)
+    if type(module) is torch.nn.Sequential:
         out = []
         for child_name, child in module.named_children():
             out += _flatten(child, torch, f"{name}.{child_name}" if name else child_name)
@@ -84,43 +143,61 @@ def _flatten(module, torch, name: str = "") -> list[tuple[str, Any]]:
     return [(name or type(module).__name__, module)]
 
 
-def from_torch(module: torch.nn.Module) -> MLP:
-    """The MLP with the weights of a torch module of MLP shape (a copy, in float64).
-
-    The module is a ``torch.nn.Sequential`` (nested ones are read through) of ``Linear``
-    layers with biases, each followed by at most one ``Tanh``, ``ReLU``, ``Sigmoid`` or
-    ``Identity``, or a single ``Linear``. Anything else (convolutions, batch norm, dropout, a
-    module whose own ``forward()`` combines its layers) is refused with a ValueError naming the
-    first unsupported layer.
-    """
-    torch = import_torch("from_torch")
+def _check_root(module: Any, torch) -> None:
     if not isinstance(module, torch.nn.Module):
         raise TypeError(
             f"from_torch needs a torch.nn.Module, got {type(module).__name__}: {module!r:.60}"
         )
-    if not isinstance(module, (torch.nn.Sequential, torch.nn.Linear)):
+    if type(module) not in (torch.nn.Sequential, torch.nn.Linear):
         raise ValueError(
             f"from_torch reads a torch.nn.Sequential of Linear layers and activations, got a "
-            f"{type(module).__name__}: its own forward() decides how its layers combine, which "
+            f"{_kind(module, torch)}: its own forward() decides how its layers combine, which "
             "cannot be read from it. Put its layers in a torch.nn.Sequential"
         )
-    layers = _flatten(module, torch)
+
+
+def _check_linear(name: str, layer: Any, before: tuple[str, Any] | None, torch) -> None:
+    """A Linear that computes x @ weight.T + bias with the sizes it declares, in real numbers."""
+    if layer.bias is None:
+        raise ValueError(
+            f"from_torch: layer {name!r} (Linear without bias) is not supported: every "
+            "backprop neuron has a bias (build the Linear with bias=True)"
+        )
+    n_in, n_out = layer.in_features, layer.out_features
+    for what, tensor, shape in (
+        ("weight", layer.weight, (n_out, n_in)),
+        ("bias", layer.bias, (n_out,)),
+    ):
+        if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != shape:
+            got = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+            raise ValueError(
+                f"from_torch: layer {name!r} (Linear({n_in}, {n_out})) has a {what} of shape "
+                f"{got}, not {shape}"
+            )
+        if not tensor.dtype.is_floating_point:
+            raise ValueError(
+                f"from_torch: layer {name!r} has a {what} of dtype {tensor.dtype}: from_torch "
+                "reads real floating-point weights (float16, bfloat16, float32, float64)"
+            )
+        if tensor.layout != torch.strided or tensor.is_meta:
+            where = "on the meta device (no values)" if tensor.is_meta else f"{tensor.layout}"
+            raise ValueError(f"from_torch: layer {name!r} has a {what} {where}: use dense values")
+    if before is not None and n_in != before[1].out_features:
+        raise ValueError(
+            f"from_torch: layer {name!r} takes {n_in} inputs, but the layer "
+            f"before it, {before[0]!r}, gives {before[1].out_features}"
+        )
+
+
+def _read_layers(layers: list[tuple[str, Any]], torch) -> tuple[list[tuple[str, Any]], list[str]]:
+    """The Linear layers and each one's activation, refusing any other layer by name."""
     linears: list[tuple[str, Any]] = []
     activations: list[str] = []
     named_activation: list[bool] = []  # did a module (not the default 'linear') set it?
     for name, layer in layers:
         kind = type(layer).__name__
-        if isinstance(layer, torch.nn.Linear):
-            if layer.bias is None:
-                raise ValueError(
-                    f"from_torch: layer {name!r} (Linear without bias) is not supported: every "
-                    "backprop neuron has a bias (build the Linear with bias=True)"
-                )
-            if linears and layer.in_features != linears[-1][1].out_features:
-                raise ValueError(
-                    f"from_torch: layer {name!r} takes {layer.in_features} inputs, but the layer "
-                    f"before it, {linears[-1][0]!r}, gives {linears[-1][1].out_features}"
-                )
+        if type(layer) is torch.nn.Linear:
+            _check_linear(name, layer, linears[-1] if linears else None, torch)
             linears.append((name, layer))
             activations.append("linear")
             named_activation.append(False)
@@ -142,18 +219,39 @@ def from_torch(module: torch.nn.Module) -> MLP:
             named_activation[-1] = True
         else:
             raise ValueError(
-                f"from_torch: layer {name!r} ({kind}) is not supported: a backprop MLP is Linear "
-                "layers, each followed by Tanh, ReLU, Sigmoid or nothing (linear)"
+                f"from_torch: layer {name!r} ({_kind(layer, torch)}) is not supported: a backprop "
+                "MLP is torch.nn.Linear layers, each followed by Tanh, ReLU, Sigmoid or nothing "
+                "(linear)"
             )
     if not linears:
         raise ValueError("from_torch: the module has no Linear layer")
-    weights = []
-    for name, linear in linears:
-        w = linear.weight.detach().to(device="cpu", dtype=torch.float64)
-        b = linear.bias.detach().to(device="cpu", dtype=torch.float64)
-        if not (torch.isfinite(w).all() and torch.isfinite(b).all()):
-            raise ValueError(f"from_torch: layer {name!r} holds a weight that is nan or infinite")
-        weights.append((w.tolist(), b.tolist()))
+    return linears, activations
+
+
+def _read_weights(name: str, linear: Any, torch) -> tuple[list[list[float]], list[float]]:
+    w = linear.weight.detach().to(device="cpu", dtype=torch.float64)
+    b = linear.bias.detach().to(device="cpu", dtype=torch.float64)
+    if not (torch.isfinite(w).all() and torch.isfinite(b).all()):
+        raise ValueError(f"from_torch: layer {name!r} holds a weight that is nan or infinite")
+    return w.tolist(), b.tolist()
+
+
+def from_torch(module: torch.nn.Module) -> MLP:
+    """The MLP with the weights of a torch module of MLP shape (a copy, in float64).
+
+    The module is a ``torch.nn.Sequential`` (nested ones are read through) of ``Linear``
+    layers with biases, each followed by at most one ``Tanh``, ``ReLU``, ``Sigmoid`` or
+    ``Identity``, or a single ``Linear``: those classes exactly, with real floating-point
+    weights. Anything else is refused with a ValueError naming the first layer it cannot read:
+    other layers (convolutions, batch norm, dropout), a subclass (its own ``forward()`` may
+    compute something else), a module with a forward or backward hook (or a global one), a
+    ``forward`` replaced on the instance, complex or integer weights.
+    """
+    torch = import_torch("from_torch")
+    _check_root(module, torch)
+    _check_no_global_hooks(torch)
+    linears, activations = _read_layers(_flatten(module, torch), torch)
+    weights = [_read_weights(name, linear, torch) for name, linear in linears]
     nin = linears[0][1].in_features
     # seed=0: the initial weights are overwritten, and the user's global random is left alone
     model = MLP(nin, [lin.out_features for _, lin in linears], activation=activations, seed=0)

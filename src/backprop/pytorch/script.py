@@ -4,7 +4,9 @@ that rebuilds the model and prints its predictions as ``backprop predict`` does.
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..nn import MLP
@@ -13,20 +15,31 @@ from .convert import _TORCH_ACTIVATION, _check_mlp, _layer_weights
 __all__ = ["python_script"]
 
 
+_LOSSES = ("hinge", "bce", "mse", "cross-entropy")
+
+
 def _objective(model: MLP, metadata: dict[str, Any]) -> tuple[str, bool, list]:
-    """(loss, binary, classes) as ``backprop predict`` reads them from a model's metadata."""
+    """(loss, binary, classes) as ``backprop predict`` reads them from a model's metadata:
+    a known loss, and a list of text or number labels, one per class."""
     n_out = model.sizes[-1]
     loss = metadata.get("loss") or ("hinge" if n_out == 1 else "cross-entropy")
-    if loss not in ("hinge", "bce", "mse", "cross-entropy"):
-        raise ValueError(f"unknown loss {loss!r} in the model's metadata")
+    if not isinstance(loss, str) or loss not in _LOSSES:
+        raise ValueError(f"unknown loss {loss!r:.80} in the model's metadata")
     binary = loss != "cross-entropy"
-    classes = list(metadata.get("classes") or range(2 if n_out == 1 else n_out))
+    classes = metadata.get("classes") or list(range(2 if n_out == 1 else n_out))
+    if not isinstance(classes, (list, tuple)) or not all(
+        isinstance(c, (str, int, float)) for c in classes
+    ):
+        raise ValueError(
+            f"the metadata's classes must be a list of labels (text or numbers), got "
+            f"{classes!r:.80}"
+        )
     if len(classes) != (2 if binary else n_out):
         raise ValueError(
             f"the metadata lists {len(classes)} classes for a model with {n_out} output(s) and "
             f"loss {loss!r}"
         )
-    return loss, binary, classes
+    return loss, binary, list(classes)
 
 
 def _example_rows(nin: int) -> list[list[float]]:
@@ -39,15 +52,201 @@ def _example_rows(nin: int) -> list[list[float]]:
 def _check_examples(examples: Sequence[Sequence[float]] | None, nin: int) -> list[list[float]]:
     if examples is None:
         return _example_rows(nin)
-    rows = [list(map(float, row)) for row in examples]
+    rows = []
+    for i, row in enumerate(examples):
+        try:
+            if isinstance(row, (str, bytes)):
+                raise TypeError
+            rows.append([float(x) for x in row])
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"example row {i} is not a row of numbers: {row!r:.80}") from None
     if not rows:
         raise ValueError("examples holds no rows")
     for i, row in enumerate(rows):
         if len(row) != nin:
             raise ValueError(f"example row {i} has {len(row)} numbers, the model takes {nin}")
         if not all(map(math.isfinite, row)):
-            raise ValueError(f"example row {i} holds a number that is not finite: {row!r}")
+            raise ValueError(f"example row {i} holds a number that is not finite: {row!r:.80}")
     return rows
+
+
+def _check_options(model: MLP, weights: str, weights_file: str | None, dtype: str) -> None:
+    if weights not in ("inline", "json"):
+        raise ValueError(f"weights must be 'inline' or 'json', got {weights!r}")
+    if weights == "json":
+        if not weights_file:
+            raise ValueError("weights='json' needs weights_file, the model file beside the script")
+        if (
+            not isinstance(weights_file, str)
+            or "\0" in weights_file
+            or weights_file in (".", "..")
+            or Path(weights_file).name != weights_file
+        ):
+            raise ValueError(
+                f"weights_file must be a file name beside the script (no folder), got "
+                f"{weights_file!r}"
+            )
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    if weights == "inline":
+        for k, (rows, biases) in enumerate(_layer_weights(model)):
+            if not all(math.isfinite(x) for row in [*rows, biases] for x in row):
+                raise ValueError(f"layer {k} of the model holds a weight that is nan or infinite")
+
+
+def _label_column(metadata: dict[str, Any], nin: int) -> int:
+    """Where the label is in a CSV row of nin + 1 cells (the last, unless the metadata says)."""
+    column = metadata.get("label_column")
+    if isinstance(column, bool) or not isinstance(column, int) or not -nin - 1 <= column <= nin:
+        return -1
+    return column
+
+
+def _docstring_text(text: str) -> str:
+    """text as it may stand in a triple-quoted docstring and read as itself: backslashes and
+    quotes escaped, anything unprintable (a newline, NUL, a lone surrogate) as its escape. A
+    name the user chose must never end the docstring and run as code."""
+    return "".join(
+        "\\" + c if c in '\\"' else c if c.isprintable() else repr(c)[1:-1] for c in text
+    )
+
+
+def _docstring_lines(model: MLP, source: str, name: str) -> list[str]:
+    about = _docstring_text(f"{source[:1].upper()}{source[1:]}")
+    command = _docstring_text(f"python3 {shlex.quote(name)}")
+    return [
+        f'"""{about}, rebuilt in PyTorch: an MLP {model.sizes}, {model.activations}.',
+        "",
+        "Written by `backprop export --to python`. It needs only torch:",
+        "",
+        f"    {command}             # predictions for the example rows below",
+        f"    {command} points.csv  # predictions for every row of a CSV",
+        "",
+        "It prints what `backprop predict` prints: a CSV of the predicted class and the scores.",
+        '"""',
+        "",
+        "import csv",
+        "import sys",
+    ]
+
+
+def _model_lines(model: MLP, dtype: str) -> tuple[list[str], list[int]]:
+    """The Sequential, and where each of its Linear layers is in it."""
+    sizes = model.sizes
+    layers, linear_at = [], []
+    for k, act in enumerate(model.activations):
+        linear_at.append(len(layers))
+        layers.append(
+            f"    torch.nn.Linear({sizes[k]}, {sizes[k + 1]}),  # layer {k}: "
+            f"{sizes[k + 1]} neuron{'s' if sizes[k + 1] > 1 else ''} of {sizes[k]} inputs"
+        )
+        if _TORCH_ACTIVATION[act] is not None:
+            layers.append(f"    torch.nn.{_TORCH_ACTIVATION[act]}(),")
+    lines = [
+        "",
+        "import torch",
+        "",
+        f"DTYPE = torch.{dtype}  # backprop computes in float64",
+        "",
+        "# backprop's Layer(nin, nout) is a Linear(nin, nout) followed by its activation",
+        "model = torch.nn.Sequential(",
+        *layers,
+        ").to(DTYPE)",
+        "",
+    ]
+    return lines, linear_at
+
+
+def _inline_weight_lines(model: MLP, linear_at: list[int]) -> list[str]:
+    lines = ["# row j of a Linear's weight is neuron j's w, bias[j] its b", "with torch.no_grad():"]
+    for k, (w_rows, biases) in enumerate(_layer_weights(model)):
+        at = linear_at[k]
+        lines.append(f"    model[{at}].weight.copy_(torch.tensor([")
+        for j, row in enumerate(w_rows):
+            lines.append(f"        [{', '.join(map(repr, row))}],  # neuron {j}")
+        lines.append("    ], dtype=DTYPE))")
+        numbers = ", ".join(map(repr, biases))
+        lines.append(f"    model[{at}].bias.copy_(torch.tensor([{numbers}], dtype=DTYPE))")
+    return lines
+
+
+def _json_weight_lines(weights_file: str, linear_at: list[int]) -> list[str]:
+    return [
+        "# the weights, from the backprop model file beside this script: parameter",
+        '# "layers.L.neurons.J.w.K" is weight[J, K] of layer L\'s Linear, "...J.b" its bias[J]',
+        f"WEIGHTS = json.loads(Path(__file__).with_name({weights_file!r}).read_text())",
+        'weights = WEIGHTS["weights"]',
+        f"LINEARS = [model[i] for i in {linear_at!r}]",
+        "with torch.no_grad():",
+        "    for layer, linear in enumerate(LINEARS):",
+        "        for j in range(linear.out_features):",
+        "            for k in range(linear.in_features):",
+        '                linear.weight[j, k] = weights[f"layers.{layer}.neurons.{j}.w.{k}"]',
+        '            linear.bias[j] = weights[f"layers.{layer}.neurons.{j}.b"]',
+    ]
+
+
+def _classes_lines(loss: str, binary: bool, classes: list, rows: list[list[float]]) -> list[str]:
+    rule = (
+        "the second class when the score is above 0, else the first"
+        if binary
+        else "the class with the highest score (the first of equal ones)"
+    )
+    return [
+        "",
+        f"# the classes, in the model's order. The loss was {loss!r}, so a row's class is",
+        f"# {rule}",
+        f"CLASSES = {[str(c) for c in classes]!r}",
+        "",
+        "# example rows: replace them, or name a CSV on the command line",
+        "EXAMPLES = [",
+        *[f"    [{', '.join(map(repr, row))}]," for row in rows],
+        "]",
+    ]
+
+
+def _prediction_lines(nin: int, label_column: int, binary: bool, header: list[str]) -> list[str]:
+    if binary:
+        choose = "    return CLASSES[1] if scores[0] > 0 else CLASSES[0]"
+    else:
+        choose = "    return CLASSES[max(range(len(scores)), key=scores.__getitem__)]"
+    return [
+        "",
+        "",
+        "def read_rows(path):",
+        f'    """Rows of {nin} numbers; a header is skipped, a label column dropped."""',
+        "    with open(path, newline='') as f:",
+        "        table = [row for row in csv.reader(f) if row]",
+        "    rows = []",
+        "    for i, row in enumerate(table):",
+        f"        if len(row) == {nin + 1}:",
+        f"            del row[{label_column}]",
+        "        try:",
+        "            rows.append([float(x) for x in row])",
+        "        except ValueError:",
+        "            if i > 0:",
+        "                raise",
+        "    return rows",
+        "",
+        "",
+        "def predict(scores):",
+        choose,
+        "",
+        "",
+        "def main():",
+        "    rows = read_rows(sys.argv[1]) if len(sys.argv) > 1 else EXAMPLES",
+        "    with torch.no_grad():",
+        "        outputs = model(torch.tensor(rows, dtype=DTYPE)).tolist()  # (rows, outputs)",
+        "    writer = csv.writer(sys.stdout, lineterminator='\\n')",
+        f"    writer.writerow({header!r})",
+        "    for scores in outputs:",
+        "        writer.writerow([predict(scores)] + [repr(s) for s in scores])",
+        "",
+        "",
+        'if __name__ == "__main__":',
+        "    main()",
+        "",
+    ]
 
 
 def python_script(
@@ -66,140 +265,27 @@ def python_script(
     command line, or for ``examples``.
 
     ``weights='inline'`` writes every weight into the script; ``'json'`` makes it read them
-    from the backprop model file ``weights_file`` (a name beside the script).
+    from the backprop model file ``weights_file`` (a name beside the script). ``source`` (what
+    the model is) and ``name`` (the script's file name) go into its docstring, escaped: every
+    name a user chose reads in the script as text, never as code.
     """
     model = _check_mlp(model, "python_script")
     metadata = dict(metadata or {})
-    if weights not in ("inline", "json"):
-        raise ValueError(f"weights must be 'inline' or 'json', got {weights!r}")
-    if weights == "json" and not weights_file:
-        raise ValueError("weights='json' needs weights_file, the model file beside the script")
-    if dtype not in ("float64", "float32"):
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    _check_options(model, weights, weights_file, dtype)
     loss, binary, classes = _objective(model, metadata)
-    sizes, acts = model.sizes, model.activations
-    rows = _check_examples(examples, sizes[0])
-    label_column = metadata.get("label_column")
-    if not isinstance(label_column, int) or isinstance(label_column, bool):
-        label_column = -1
+    nin = model.sizes[0]
+    rows = _check_examples(examples, nin)
+    header = ["prediction", "score"] if binary else ["prediction"] + [f"score_{c}" for c in classes]
 
-    layers, linear_at = [], []
-    for k, act in enumerate(acts):
-        linear_at.append(len(layers))
-        layers.append(
-            f"    torch.nn.Linear({sizes[k]}, {sizes[k + 1]}),  # layer {k}: "
-            f"{sizes[k + 1]} neuron{'s' if sizes[k + 1] > 1 else ''} of {sizes[k]} inputs"
-        )
-        if _TORCH_ACTIVATION[act] is not None:
-            layers.append(f"    torch.nn.{_TORCH_ACTIVATION[act]}(),")
-    lines = [
-        f'"""{source[0].upper()}{source[1:]}, rebuilt in PyTorch: an MLP {sizes}, {acts}.',
-        "",
-        "Written by `backprop export --to python`. It needs only torch:",
-        "",
-        f"    python3 {name}             # predictions for the example rows below",
-        f"    python3 {name} points.csv  # predictions for every row of a CSV",
-        "",
-        "It prints what `backprop predict` prints: a CSV of the predicted class and the scores.",
-        '"""',
-        "",
-        "import csv",
-        "import sys",
-    ]
+    lines = _docstring_lines(model, str(source), str(name))
     if weights == "json":
         lines += ["import json", "from pathlib import Path"]
-    lines += [
-        "",
-        "import torch",
-        "",
-        f"DTYPE = torch.{dtype}  # backprop computes in float64",
-        "",
-        "# backprop's Layer(nin, nout) is a Linear(nin, nout) followed by its activation",
-        "model = torch.nn.Sequential(",
-        *layers,
-        ").to(DTYPE)",
-        "",
-    ]
+    model_lines, linear_at = _model_lines(model, dtype)
+    lines += model_lines
     if weights == "inline":
-        lines.append("# row j of a Linear's weight is neuron j's w, bias[j] its b")
-        lines.append("with torch.no_grad():")
-        for k, (w_rows, biases) in enumerate(_layer_weights(model)):
-            at = linear_at[k]
-            lines.append(f"    model[{at}].weight.copy_(torch.tensor([")
-            for j, row in enumerate(w_rows):
-                lines.append(f"        [{', '.join(map(repr, row))}],  # neuron {j}")
-            lines.append("    ], dtype=DTYPE))")
-            numbers = ", ".join(map(repr, biases))
-            lines.append(f"    model[{at}].bias.copy_(torch.tensor([{numbers}], dtype=DTYPE))")
+        lines += _inline_weight_lines(model, linear_at)
     else:
-        lines += [
-            "# the weights, from the backprop model file beside this script: parameter",
-            '# "layers.L.neurons.J.w.K" is weight[J, K] of layer L\'s Linear, "...J.b" its bias[J]',
-            f"WEIGHTS = json.loads(Path(__file__).with_name({weights_file!r}).read_text())",
-            'weights = WEIGHTS["weights"]',
-            f"LINEARS = [model[i] for i in {linear_at!r}]",
-            "with torch.no_grad():",
-            "    for layer, linear in enumerate(LINEARS):",
-            "        for j in range(linear.out_features):",
-            "            for k in range(linear.in_features):",
-            '                linear.weight[j, k] = weights[f"layers.{layer}.neurons.{j}.w.{k}"]',
-            '            linear.bias[j] = weights[f"layers.{layer}.neurons.{j}.b"]',
-        ]
-    rule = (
-        "the second class when the score is above 0, else the first"
-        if binary
-        else "the class with the highest score (the first of equal ones)"
-    )
-    header = ["prediction", "score"] if binary else ["prediction"] + [f"score_{c}" for c in classes]
-    lines += [
-        "",
-        f"# the classes, in the model's order. The loss was {loss!r}, so a row's class is",
-        f"# {rule}",
-        f"CLASSES = {[str(c) for c in classes]!r}",
-        "",
-        "# example rows: replace them, or name a CSV on the command line",
-        "EXAMPLES = [",
-        *[f"    [{', '.join(map(repr, row))}]," for row in rows],
-        "]",
-        "",
-        "",
-        "def read_rows(path):",
-        f'    """Rows of {sizes[0]} numbers; a header is skipped, a label column dropped."""',
-        "    with open(path, newline='') as f:",
-        "        table = [row for row in csv.reader(f) if row]",
-        "    rows = []",
-        "    for i, row in enumerate(table):",
-        f"        if len(row) == {sizes[0] + 1}:",
-        f"            del row[{label_column}]",
-        "        try:",
-        "            rows.append([float(x) for x in row])",
-        "        except ValueError:",
-        "            if i > 0:",
-        "                raise",
-        "    return rows",
-        "",
-        "",
-        "def predict(scores):",
-    ]
-    if binary:
-        lines.append("    return CLASSES[1] if scores[0] > 0 else CLASSES[0]")
-    else:
-        lines.append("    return CLASSES[max(range(len(scores)), key=scores.__getitem__)]")
-    lines += [
-        "",
-        "",
-        "def main():",
-        "    rows = read_rows(sys.argv[1]) if len(sys.argv) > 1 else EXAMPLES",
-        "    with torch.no_grad():",
-        "        outputs = model(torch.tensor(rows, dtype=DTYPE)).tolist()  # (rows, outputs)",
-        "    writer = csv.writer(sys.stdout, lineterminator='\\n')",
-        f"    writer.writerow({header!r})",
-        "    for scores in outputs:",
-        "        writer.writerow([predict(scores)] + [repr(s) for s in scores])",
-        "",
-        "",
-        'if __name__ == "__main__":',
-        "    main()",
-        "",
-    ]
+        lines += _json_weight_lines(weights_file, linear_at)
+    lines += _classes_lines(loss, binary, classes, rows)
+    lines += _prediction_lines(nin, _label_column(metadata, nin), binary, header)
     return "\n".join(lines)
