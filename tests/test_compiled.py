@@ -749,12 +749,20 @@ def test_without_keep_graph_the_program_holds_no_node_of_the_graph():
     model, xs, build = batch_mlp("tanh", seed=5, points=30)
     before = values_alive()
     root = build()
+    value = root.data
     program = backprop.compile(root, parameters=model.parameters())
     assert program.tape is not None  # small: kept for listing (LISTING_LIMIT nodes)
-    with pytest.raises(RuntimeError, match="program.forward"):
-        float(root.data)  # the root is no longer written: forward() returns its value
+    assert values_alive() == before + 1  # the root alone, cut from its graph
+    assert root.data == value and program.root is root
+    for p in model.parameters():
+        p.data *= 0.9
+    expected = build().data
+    assert program.forward() == root.data  # forward() sets the loss, as eager mode holds it
+    assert root.data == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(RuntimeError, match="detached"):
+        root.backward()
     del root
-    assert values_alive() == before  # intermediate nodes and constants freed
+    assert values_alive() == before + 1  # the graph freed: the program holds the root alone
     kept = backprop.compile(build(), parameters=model.parameters(), keep_graph=True)
     assert kept.root is not None and values_alive() > before
     assert program.forward() == pytest.approx(kept.forward(), rel=1e-15)
@@ -856,3 +864,89 @@ def test_sigmoid_computed_in_place_is_the_plain_formula_bit_for_bit(dtype):
         assert y is out and (y.view(np.uint8) == expected.view(np.uint8)).all()
         again = into.sigmoid(x)  # no longer fresh: a new array, out untouched
         assert again is not out and (again == expected).all() and (out == expected).all()
+
+
+def _root_of(op_name: str, x: Value, w: Value) -> Value:
+    """A root made by the op op_name over a small graph of x and w (its inputs positive)."""
+    h = x * w + 1.0  # an intermediate node whose stored data goes stale after a replay
+    op = OPS[op_name]
+    if op.arity == 2:
+        return GRAPH_NODE(op, h, x)
+    if op.has_arg:
+        return GRAPH_NODE(op, h, 2.5)
+    return GRAPH_NODE(op, h)
+
+
+def GRAPH_NODE(op, *inputs):  # noqa: N802  (the engine's own node maker for any row)
+    from backprop.engine import GRAPH
+
+    return GRAPH.node(op, *inputs)
+
+
+@pytest.mark.parametrize("keep_graph", [False, True])
+@pytest.mark.parametrize("op_name", list(OPS))
+def test_eager_backward_after_a_replay_is_refused_for_a_root_of_every_op(op_name, keep_graph):
+    """Issue 17, item 6: after compile, a changed leaf and forward(), eager backward() from
+    the root (and grad()) would read the graph's stale intermediate data: it is refused for a
+    root of every op, not only one whose rule reads its output."""
+    x, w = Value(0.7, label="x"), Value(1.3, label="w")
+    root = _root_of(op_name, x, w)
+    program = backprop.compile(root, keep_graph=keep_graph)
+    x.data = 0.2
+    value = program.forward()
+    assert root.data == value  # the root holds the loss, as eager mode would
+    assert value == pytest.approx(_root_of(op_name, x, w).data, rel=1e-12, nan_ok=True)
+    with pytest.raises(RuntimeError, match="program.backward"):
+        root.backward()
+    with pytest.raises(RuntimeError, match="program.backward"):
+        backprop.grad(root, [x])
+    assert x.grad == 0.0
+    program.sync()
+    if keep_graph:  # sync() wrote every node: eager backward is right again
+        root.backward()
+        fresh_x = Value(0.2)
+        _root_of(op_name, fresh_x, Value(1.3)).backward()
+        assert same(x.grad, fresh_x.grad, 1e-12)
+
+
+def test_a_deleted_programs_root_gets_its_graph_back():
+    """Without keep_graph the root is cut from its graph while its program lives (so that
+    dropping the loss frees the graph); when the program goes, a root still referenced gets
+    its graph back, rebuilt with the leaves' current numbers: eager backward and a second
+    compile then work as on a fresh graph."""
+    x, w = Value(0.5), Value(-1.5)
+    root = (x * w).tanh() * x + 2.0 * w
+    program = backprop.compile(root)
+    again = backprop.compile(root, backend="python")  # from the first program's tape
+    x.data = 0.25
+    assert program.forward() == again.forward() == root.data
+    del program, again
+    assert not root.is_leaf
+    root.backward()
+    fx, fw = Value(0.25), Value(-1.5)
+    fresh = (fx * fw).tanh() * fx + 2.0 * fw
+    fresh.backward()
+    assert (root.data, x.grad, w.grad) == (fresh.data, fx.grad, fw.grad)
+    third = backprop.compile(root, parameters=[x, w])
+    assert third.forward() == fresh.data
+
+
+@pytest.mark.parametrize("bad", [None, "2.5", 1j, "nan"], ids=["None", "str", "complex", "s"])
+@pytest.mark.parametrize("where", ["data", "grad"])
+def test_a_non_number_in_a_leaf_is_the_eager_type_error_naming_the_leaf(bad, where, backend):
+    """Issue 17, item 10: None (and a str, a complex, a Value) in a leaf gave nan; now the
+    TypeError eager mode gives, naming the leaf."""
+    x, w = Value(2.0, label="x"), Value(-3.0, label="w")
+    program = backprop.compile((x * w).tanh() + x, backend=backend)
+    setattr(w, where, bad)
+    with pytest.raises(TypeError, match=r"leaf \d \(w\) has \.%s = .*real number" % where):
+        program.forward() if where == "data" else program.backward()
+    if where == "data":
+        with pytest.raises(TypeError):  # what eager mode says of the same leaf
+            (x * w).tanh()
+    setattr(w, where, Value(1.0))
+    with pytest.raises(TypeError, match="got Value"):
+        program.forward() if where == "data" else program.backward()
+    setattr(w, where, 1)  # an int, a bool, a numpy scalar are numbers
+    program.forward()
+    program.backward()

@@ -204,7 +204,7 @@ def test_without_a_c_compiler_the_install_goes_on_and_replay_says_so_once(tmp_pa
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert built.returncode == 0, built.stdout + built.stderr
-    (wheel,) = tmp_path.glob("backprop-*.whl")
+    (wheel,) = tmp_path.glob("backprop*.whl")  # backprop_toolkit-...whl
     target = tmp_path / "site"
     installed = subprocess.run(
         [*pip, "install", "--no-deps", "--target", str(target), str(wheel)],

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import engine
+from .._gc import paused
 from ..engine import Value
 
 if TYPE_CHECKING:
@@ -253,6 +254,8 @@ class Jitted:
     def _trace(self, args, shape, ints, values) -> Entry:
         import time
 
+        from .jit_entry import compile_trace
+
         start = time.perf_counter()
         if _current.trace is not None:
             raise RuntimeError("a jitted function cannot be called while another is traced")
@@ -264,21 +267,20 @@ class Jitted:
             for k, a in enumerate(args)
         ]
         _current.trace = record
-        try:
-            root = self.fn(*traced_args)
-        finally:
-            _current.trace = None
-        del traced_args
-        if not isinstance(root, Value) or type(root) is JitResult:
-            raise TypeError(
-                f"a jitted function must return a Value (the graph to compile), got "
-                f"{type(root).__name__}: {root!r:.60}"
-            )
-        from .jit_entry import compile_trace
-
-        box = [root]
-        del root  # compile_trace() frees the graph, and counts who else holds each leaf
-        entry = compile_trace(box, record, holders, len(values), _describe(shape))
+        with paused():  # the trace is a graph (no cycles) of many new objects: see _gc.py
+            try:
+                root = self.fn(*traced_args)
+            finally:
+                _current.trace = None
+            del traced_args
+            if not isinstance(root, Value) or type(root) is JitResult:
+                raise TypeError(
+                    f"a jitted function must return a Value (the graph to compile), got "
+                    f"{type(root).__name__}: {root!r:.60}"
+                )
+            box = [root]
+            del root  # compile_trace() frees the graph, and counts who else holds each leaf
+            entry = compile_trace(box, record, holders, len(values), _describe(shape))
         self.traces += 1
         entry.trace_seconds = time.perf_counter() - start
         return entry

@@ -10,10 +10,10 @@ from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Protocol
 
-from .. import engine
 from ..engine import Value
+from . import replayed
 from .reference import PythonBackend
-from .tape import Tape, trace
+from .tape import Tape, TraceError, trace
 
 if TYPE_CHECKING:
     import numpy as np
@@ -116,7 +116,20 @@ def compile(
                 f"device={device!r} is for backend='torch'; the {backend} backend runs on the CPU"
             )
         chosen = chosen.load(device=device)  # checks the device before tracing
-    tape = trace(root, outputs)
+    if replayed.is_detached(root):  # compiled before: its graph is in that program's tape
+        tape = replayed.tape_of(root)
+        if tape is None:
+            raise TraceError(
+                f"cannot compile this root again: its program kept no tape (over "
+                f"{LISTING_LIMIT:,} nodes) and {replayed.DETACHED}"
+            )
+        if outputs:
+            raise TraceError(
+                f"output 0 ({outputs[0]!r:.60}) is not a node of the graph: this root was "
+                f"compiled before, and its graph is gone (keep_graph=False)"
+            )
+    else:
+        tape = trace(root, outputs)
     return Program(tape, root, chosen, inputs, parameters, keep_graph=keep_graph, dtype=dtype)
 
 
@@ -149,12 +162,13 @@ class _Elsewhere:
 
 
 class _Constant:
-    """A constant leaf's number after compile(): what the listing shows in place of the Value."""
+    """A constant leaf's number after compile(): what the listing shows in place of the Value
+    (and what a second compile of a detached root reads and writes, as of any leaf)."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "grad", "label")
 
     def __init__(self, data: float) -> None:
-        self.data = data
+        self.data, self.grad, self.label = data, 0.0, ""
 
 
 LISTING_LIMIT = 100_000  # without keep_graph, a program keeps its tape (for listing) up to this
@@ -172,9 +186,10 @@ class Program:
     those numbers in its arrays instead, and the Values hold a marker that refuses to be read
     until ``sync()`` writes the numbers back.
 
-    Without ``keep_graph=True`` the program keeps only what replay needs: not the root, nor
-    the intermediate nodes, nor (with ``parameters=``) the constant leaves, whose numbers are
-    copied at compile time. ``forward()`` then returns the root's value without writing it.
+    Without ``keep_graph=True`` the program keeps only what replay needs: the root Value cut
+    from its graph (``forward()`` sets its ``.data``; eager ``backward()`` from it is refused),
+    not the intermediate nodes, nor (with ``parameters=``) the constant leaves, whose numbers
+    are copied at compile time.
     """
 
     def __init__(
@@ -262,11 +277,11 @@ class Program:
             raise ValueError(f"the {backend.name} backend cannot report outputs= values")
         keep_tape = keep_graph or self.n_nodes <= LISTING_LIMIT
         self.tape: Tape | None = replay_tape if keep_tape else None
-        self.root: Value | None = None
-        if keep_graph:
-            self.root = root
-        elif root._fn is not None:
-            root.data = _Elsewhere("what program.forward() returns (compiled, keep_graph=False)")
+        # the root Value, whose .data forward() sets; without keep_graph it is cut from its
+        # graph (a Value with no op and no operands), so that holding it keeps no graph alive
+        self.root: Value = root
+        if not keep_graph and (root._fn is not None or replayed.is_detached(root)):
+            replayed.detach(root, self.tape)
         # which stretches of leaf_data the Values hold (False) and which the arrays (True)
         self._owned = {"parameters": False, "inputs": False}
         self._tokens = {
@@ -448,9 +463,9 @@ class Program:
         self._gather()
         value = self.executor.forward(self.leaf_data)
         self._ran_forward = True
-        if self.root is not None:
-            self.root.data = value
-            engine._replayed_roots.add(id(self.root))  # until sync(): see Value.backward
+        self.root.data = value
+        if self.keep_graph:
+            replayed.mark_replayed(self.root)  # until sync(): see replayed.py
         return value
 
     def backward(self, grad: float = 1.0, *, accumulate: bool = True) -> None:
@@ -520,7 +535,7 @@ class Program:
         self._gather()
         self._release("parameters")
         self._release("inputs")
-        if self.root is None:
+        if not self.keep_graph:
             return
         reference = PythonBackend().prepare(self.tape)
         reference.forward(self.leaf_data)
@@ -529,7 +544,7 @@ class Program:
         for node, value, g in zip(order, reference.values, adjoint):
             if node._fn is not None:
                 node.data, node.grad = value, g
-        engine._replayed_roots.discard(id(self.root))
+        replayed.unmark_replayed(self.root)
 
     def __del__(self) -> None:
         # the Values must not keep markers of a program that is gone: write the numbers back
@@ -538,10 +553,13 @@ class Program:
                 self._release(group)
         except Exception:  # noqa: BLE001  (a half-built program holds nothing to release)
             pass
-        # the root may outlive the program; its id must not stay marked (or be reused marked)
-        replayed = getattr(engine, "_replayed_roots", None)
-        if replayed is not None and getattr(self, "root", None) is not None:
-            replayed.discard(id(self.root))
+        # the root may outlive the program (a detached one as a plain Value holding the last
+        # loss); its id must not stay marked, or be reused marked
+        if getattr(self, "root", None) is not None:
+            if self.keep_graph:
+                replayed.unmark_replayed(self.root)
+            else:  # the program's reference, and getrefcount's own argument
+                replayed.release(self.root, held=3)
 
     def _assign_inputs(self, inputs) -> None:
         import numpy as np
