@@ -1,0 +1,177 @@
+"""What a fit() run leaves: the History of per-epoch metrics, and with ``record=True`` the
+Snapshots of the model at each kept epoch and the Recording of what it trained on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..data import plural
+from ..nn import MLP, Module
+
+__all__ = ["History", "Snapshot", "Recording", "SnapshotTaker", "MAX_FRAMES", "recorded_epochs"]
+
+
+MAX_FRAMES = 201  # fit(record=True) keeps every epoch up to 200 epochs, then this many frames
+
+
+@dataclass(frozen=True, repr=False)
+class Snapshot:
+    """The model after ``epoch`` epochs of fit(record=True) (epoch 0: before training).
+
+    ``parameters`` and ``grads`` follow ``model.parameters()`` order. The grads are those of
+    the update that ended the epoch (full batch: the gradient of the whole loss; minibatches:
+    of the epoch's last batch); epoch 0 has had no update, so its grads are all 0. ``loss``
+    (with the l2 penalty) and ``accuracy`` are measured on the training rows, as in History.
+    """
+
+    epoch: int
+    parameters: list[float]
+    grads: list[float]
+    loss: float
+    accuracy: float
+
+    def __repr__(self) -> str:  # the numbers stay in the attributes; a repr shows their shape
+        return (
+            f"Snapshot(epoch {self.epoch}, {plural(len(self.parameters), 'parameter')}, "
+            f"loss {self.loss:.4g}, accuracy {self.accuracy:.1%})"
+        )
+
+
+@dataclass(repr=False)
+class Recording:
+    """What fit(record=True) trained on, so that a run can be replayed: the training rows,
+    their class indices, the l2 factor, and the model's architecture (MLPs only)."""
+
+    X: list[list[float]]
+    y: list[int]
+    l2: float
+    architecture: dict | None  # MLP.architecture(), or None for another Module
+
+    def __repr__(self) -> str:
+        width = len(self.X[0]) if self.X else 0
+        model = "a Module" if self.architecture is None else _sizes(self.architecture)
+        return (
+            f"Recording({plural(len(self.X), 'row')} of {plural(width, 'feature')}, "
+            f"l2 {self.l2:g}, {model})"
+        )
+
+
+def _sizes(architecture: dict) -> str:
+    return f"MLP {[architecture['nin'], *architecture['nouts']]}"
+
+
+def recorded_epochs(epochs: int, frames: int = MAX_FRAMES) -> set[int]:
+    """Every epoch 0..epochs when that fits in ``frames``, else evenly spaced ones, always
+    with the first (0) and the last."""
+    if epochs < frames:
+        return set(range(epochs + 1))
+    return {round(k * epochs / (frames - 1)) for k in range(frames)}
+
+
+@dataclass(repr=False)
+class History:
+    """Per-epoch metrics of a fit() run; loss and accuracy are measured after each epoch.
+
+    With ``fit(record=True)``, ``snapshots`` holds the model at every epoch (see Snapshot) and
+    ``recording`` what it trained on; ``model_at(epoch)`` rebuilds the model of a snapshot.
+    """
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    best_epoch: int | None = None  # 0-based index of the epoch whose weights the model keeps
+    stopped_early: bool = False
+    interrupted: bool = False
+    classes: list = field(default_factory=list)
+    loss_name: str = ""
+    snapshots: list[Snapshot] = field(default_factory=list)
+    recording: Recording | None = None
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+    def __repr__(self) -> str:
+        """One short line, however long the run: the data stay in the attributes."""
+        parts = [plural(self.epochs, "epoch")]
+        for name, values, percent in (
+            ("loss", self.loss, False),
+            ("accuracy", self.accuracy, True),
+            ("val loss", self.val_loss, False),
+            ("val accuracy", self.val_accuracy, True),
+        ):
+            if values:
+                parts.append(f"{name} {_span(values, percent)}")
+        if self.stopped_early or self.interrupted:
+            parts.append("stopped early" if self.stopped_early else "interrupted")
+            if self.best_epoch is not None:
+                parts.append(f"best epoch {self.best_epoch + 1}")
+        if self.snapshots:
+            parts.append(f"recorded {plural(len(self.snapshots), 'frame')}")
+        return f"History({', '.join(parts)})"
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items()}
+
+    def snapshot(self, epoch: int) -> Snapshot:
+        """The snapshot taken after ``epoch`` epochs (0: before training)."""
+        for snap in self.snapshots:
+            if snap.epoch == epoch:
+                return snap
+        if not self.snapshots:
+            raise ValueError("this History has no snapshots: train with fit(..., record=True)")
+        kept = [s.epoch for s in self.snapshots]
+        raise ValueError(
+            f"no snapshot at epoch {epoch!r}: the recorded epochs run from {kept[0]} to "
+            f"{kept[-1]} ({len(kept)} frames)"
+        )
+
+    def model_at(self, epoch: int) -> MLP:
+        """A fresh MLP with the parameters of the snapshot at ``epoch``."""
+        snap = self.snapshot(epoch)
+        arch = self.recording.architecture if self.recording else None
+        if arch is None:
+            raise ValueError("model_at() rebuilds MLPs; this run trained another kind of Module")
+        model = MLP(arch["nin"], arch["nouts"], activation=arch["activation"])
+        for p, x in zip(model.parameters(), snap.parameters):
+            p.data = x
+        return model
+
+
+def _span(values: Sequence[float], percent: bool) -> str:
+    """first -> last of a metric, as a repr shows it."""
+    show = (lambda x: f"{x:.1%}") if percent else (lambda x: f"{x:.4g}")
+    if len(values) == 1:
+        return show(values[0])
+    return f"{show(values[0])} → {show(values[-1])}"
+
+
+class SnapshotTaker:
+    """fit(record=True)'s camera: a Snapshot of ``params`` at each kept epoch into ``history``,
+    and the Recording of the training rows."""
+
+    def __init__(self, history: History, params: Sequence, epochs: int) -> None:
+        self.history, self.params = history, params
+        self.kept = recorded_epochs(epochs)
+
+    def start(self, model: Module, X, y: Sequence[int], l2: float, measured) -> None:
+        """The Recording, and the snapshot of epoch 0 (``measured``: its loss and accuracy)."""
+        arch = model.architecture() if isinstance(model, MLP) else None
+        rows = [list(map(float, row)) for row in X]
+        self.history.recording = Recording(rows, list(y), l2, arch)
+        self.take(0, *measured)
+
+    def take(self, done: int, loss: float, accuracy: float) -> None:
+        params = self.params
+        grads = [p.grad for p in params] if done else [0.0] * len(params)
+        snap = Snapshot(done, [p.data for p in params], grads, loss, accuracy)
+        self.history.snapshots.append(snap)
+
+    def after_epoch(self, done: int, loss: float, accuracy: float, last: bool = False) -> None:
+        """A snapshot if epoch ``done`` is kept, or is the ``last`` (an early stop)."""
+        taken = self.history.snapshots[-1].epoch == done
+        if not taken and (done in self.kept or last):
+            self.take(done, loss, accuracy)
