@@ -72,21 +72,35 @@ def check_torch(root: Value, ulps: float = 4) -> TorchCheck:
     forward pass, whose data disagrees, or else the first, in backward order, whose grad does;
     its text names the op whose rule is at fault.
     """
-    if not isinstance(root, Value):
-        raise TypeError(f"check_torch needs a Value, got {type(root).__name__}: {root!r:.60}")
-    if isinstance(ulps, bool) or not isinstance(ulps, (int, float)) or not 0 <= ulps < math.inf:
-        raise ValueError(f"ulps must be a number >= 0, got {ulps!r}")
+    _check_arguments(root, ulps)
     torch = import_torch("check_torch")
     twins = _torch_twins(torch)
     order = root.topological_order()
     position = {id(v): i for i, v in enumerate(order)}
-    n = len(order)
     inputs = [[position[id(x)] for x in v._prev] for v in order]
     for v in order:
         if v._fn is not None and v._fn.name not in twins:
             raise ValueError(f"check_torch has no torch twin for op {v._fn.name!r} of {v!r}")
+    data, stale = _forward(order, inputs)
+    grad, sent = _backward(order, inputs, data)
+    torch_data, torch_sent = _torch_side(torch, twins, order, inputs, data, grad)
+    rows, edges_into = _compare(order, inputs, (data, stale, grad, sent), torch_data, torch_sent)
+    mismatches = [r for r in rows if max(r.data_ulps, r.grad_ulps) > ulps]
+    first = _first_mismatch(rows, edges_into, order, ulps)
+    return TorchCheck(rows, float(ulps), first, mismatches)
 
-    # backprop: forward and backward with eager's own rules, in eager's order
+
+def _check_arguments(root: Value, ulps: float) -> None:
+    if not isinstance(root, Value):
+        raise TypeError(f"check_torch needs a Value, got {type(root).__name__}: {root!r:.60}")
+    if isinstance(ulps, bool) or not isinstance(ulps, (int, float)) or not 0 <= ulps < math.inf:
+        raise ValueError(f"ulps must be a number >= 0, got {ulps!r}")
+
+
+def _forward(order: list[Value], inputs: list[list[int]]) -> tuple[list[float], list[bool]]:
+    """backprop's data, each node's op replayed with eager's own rule at the leaves' current
+    values, and whether the node's .data is not that (stale)."""
+    n = len(order)
     data = [0.0] * n
     stale = [False] * n
     for i, v in enumerate(order):
@@ -97,6 +111,12 @@ def check_torch(root: Value, ulps: float = 4) -> TorchCheck:
         xs = [data[j] for j in inputs[i]] + ([v._arg] if fn.has_arg else [])
         data[i] = fn.forward(SCALAR, *xs)
         stale[i] = not _same(data[i], v.data)
+    return data, stale
+
+
+def _backward(order: list[Value], inputs: list[list[int]], data: list[float]):
+    """backprop's grads, in eager's order, and per node what each consumer sent it."""
+    n = len(order)
     grad = [0.0] * n
     grad[n - 1] = 1.0
     sent: list[list[tuple[int, float]]] = [[] for _ in range(n)]  # per node: (consumer, amount)
@@ -108,13 +128,18 @@ def check_torch(root: Value, ulps: float = 4) -> TorchCheck:
         for j, g in zip(inputs[i], fn.backward(SCALAR, grad[i], data[i], *xs)):
             grad[j] += g
             sent[j].append((i, g))
+    return grad, sent
 
-    # torch: each node's op from backprop's inputs; each contribution from backprop's grads
+
+def _torch_side(torch, twins, order, inputs, data, grad):
+    """torch: each node's op from backprop's inputs, and each contribution to an input's grad
+    from backprop's grad of the node: (torch_data, {(consumer, edge k): amount})."""
+
     def tensor(x: float, requires_grad: bool = False):
         return torch.tensor(x, dtype=torch.float64, requires_grad=requires_grad)
 
     torch_data = list(data)
-    torch_sent: dict[tuple[int, int], float] = {}  # (consumer, edge k) -> amount
+    torch_sent: dict[tuple[int, int], float] = {}
     for i, v in enumerate(order):
         fn = v._fn
         if fn is None:
@@ -135,12 +160,18 @@ def check_torch(root: Value, ulps: float = 4) -> TorchCheck:
                 contributions = backward(g, tensor(data[i]), *ins, *extra)
         for k, c in enumerate(contributions):
             torch_sent[(i, k)] = float(c)
+    return torch_data, torch_sent
 
+
+def _compare(order, inputs, ours, torch_data, torch_sent):
+    """A NodeCheck per node, and per node its incoming edges as (consumer, ours, theirs,
+    ulps)."""
+    data, stale, grad, sent = ours
+    n = len(order)
     rows = []
     edges_into: list[list[tuple[int, float, float, float]]] = []
-    bad_data = None
     for i, v in enumerate(order):
-        edges = []  # (consumer, ours, theirs, ulps) for each edge into node i
+        edges = []
         torch_grad = 1.0 if i == n - 1 else 0.0
         k_of: dict[int, int] = {}
         for consumer, amount in sent[i]:
@@ -148,42 +179,43 @@ def check_torch(root: Value, ulps: float = 4) -> TorchCheck:
             theirs = torch_sent[(consumer, k)]
             torch_grad += theirs
             edges.append((consumer, amount, theirs, ulps_apart(amount, theirs)))
-        row = NodeCheck(
-            index=i,
-            node=v,
-            label=v.label,
-            op=v._op,
-            data=data[i],
-            torch_data=torch_data[i],
-            data_ulps=ulps_apart(data[i], torch_data[i]),
-            grad=grad[i],
-            torch_grad=torch_grad,
-            grad_ulps=max((e[3] for e in edges), default=0.0),
-            stale=stale[i],
+        rows.append(
+            NodeCheck(
+                index=i,
+                node=v,
+                label=v.label,
+                op=v._op,
+                data=data[i],
+                torch_data=torch_data[i],
+                data_ulps=ulps_apart(data[i], torch_data[i]),
+                grad=grad[i],
+                torch_grad=torch_grad,
+                grad_ulps=max((e[3] for e in edges), default=0.0),
+                stale=stale[i],
+            )
         )
         edges_into.append(edges)
-        rows.append(row)
-        if bad_data is None and row.data_ulps > ulps:
-            bad_data = row
-    mismatches = [r for r in rows if max(r.data_ulps, r.grad_ulps) > ulps]
-    first = None
-    if bad_data is not None:
-        r = bad_data
-        first = Mismatch(
-            r.node, r.index, r.label, r.op, "data", r.data, r.torch_data, r.data_ulps,
-            r.node, r.index, r.label, r.op,
-        )  # fmt: skip
-    else:
-        for r in reversed(rows):
-            if r.grad_ulps > ulps:
-                consumer, amount, theirs, u = max(edges_into[r.index], key=lambda e: e[3])
-                src = order[consumer]
-                first = Mismatch(
-                    r.node, r.index, r.label, r.op, "grad", r.grad, r.torch_grad, u,
-                    src, consumer, src.label, src._op, amount, theirs,
-                )  # fmt: skip
-                break
-    return TorchCheck(rows, float(ulps), first, mismatches)
+    return rows, edges_into
+
+
+def _first_mismatch(rows, edges_into, order, ulps) -> Mismatch | None:
+    """The first node, in the forward pass, whose data disagrees, or else the first, in
+    backward order, whose grad does, with the consumer whose backward rule sent it most off."""
+    for r in rows:
+        if r.data_ulps > ulps:
+            return Mismatch(
+                r.node, r.index, r.label, r.op, "data", r.data, r.torch_data, r.data_ulps,
+                r.node, r.index, r.label, r.op,
+            )  # fmt: skip
+    for r in reversed(rows):
+        if r.grad_ulps > ulps:
+            consumer, amount, theirs, u = max(edges_into[r.index], key=lambda e: e[3])
+            src = order[consumer]
+            return Mismatch(
+                r.node, r.index, r.label, r.op, "grad", r.grad, r.torch_grad, u,
+                src, consumer, src.label, src._op, amount, theirs,
+            )  # fmt: skip
+    return None
 
 
 def _edge(operands: list[int], j: int, seen: dict[int, int], consumer: int) -> int:
