@@ -315,6 +315,11 @@ def _flatten(a, key: list, ints: list, values: list) -> None:
         for x in a:
             _flatten(x, key, ints, values)
     elif isinstance(a, Value):
+        if a._fn is not None:
+            raise TypeError(
+                "a Value argument of a jitted function must be a leaf (no graph under it): "
+                "the program cannot backpropagate into a graph built outside it"
+            )
         key.append(Value)
         values.append(a)
     elif t is dict:
@@ -339,12 +344,7 @@ def _rebuild(a, record: _Trace, counter, values: list, holders: list):
         return t(_rebuild(x, record, counter, values, holders) for x in a)
     if t is dict:
         return {k: _rebuild(x, record, counter, values, holders) for k, x in a.items()}
-    if isinstance(a, Value):
-        if a._fn is not None:
-            raise TypeError(
-                "a Value argument of a jitted function must be a leaf (no graph under it): "
-                "the program cannot backpropagate into a graph built outside it"
-            )
+    if isinstance(a, Value):  # a leaf (_flatten checked)
         holder = Value(a.data, a.label)
         holders.append(holder)
         return holder
@@ -352,22 +352,24 @@ def _rebuild(a, record: _Trace, counter, values: list, holders: list):
 
 
 def _describe(shape: tuple) -> str:
+    """The shape as a person reads it: 'new shape: list of 7 ints, static 2, float 0.5'."""
     parts = []
     for k in shape:
-        if k is int:
-            parts.append("int")
-        elif k is Value:
-            parts.append("Value")
-        elif isinstance(k, tuple) and len(k) == 3 and k[1] is int:
-            parts.append(f"{k[0].__name__} of {k[2]} ints")
-        elif isinstance(k, tuple) and k and k[0] in (list, tuple):
-            parts.append(f"{k[0].__name__} of {k[1]}")
-        elif isinstance(k, tuple) and k and k[0] == "static":
+        if k is int or k is Value:
+            parts.append(k.__name__)
+        elif k[0] == "static":
             parts.append(f"static {k[2]!r:.40}")
+        elif k[0] == "object":
+            parts.append("an object (by identity)")
+        elif len(k) == 3 and k[1] is int:
+            parts.append(f"{k[0].__name__} of {k[2]} ints")
+        elif k[0] in (list, tuple):
+            parts.append(f"{k[0].__name__} of {k[1]}")
+        elif k[0] is dict:
+            parts.append(f"dict of {len(k[1])}")
         else:
-            parts.append(repr(k)[:40])
-    text = ", ".join(parts)
-    return f"new shape: {text[:300]}"
+            parts.append(f"{getattr(k[0], '__name__', k[0])} {k[1]!r:.40}")
+    return "new shape: " + ", ".join(parts)[:300]
 
 
 engine.backward_checks.append(_check_not_jit_result)
