@@ -560,13 +560,16 @@ def test_hostile_names_in_the_safetensors_header_and_onnx(tmp_path, capsys):
         ({"classes": 7}, "classes must be a list of labels"),
         ({"classes": {"a": 1}}, "classes must be a list of labels"),
         ({"classes": [["a"], "b"]}, "classes must be a list of labels"),
-        ({"loss": ["hinge"]}, "unknown loss ['hinge']"),
+        ({"loss": ["hinge"]}, "metadata loss must be one of hinge, bce, mse, cross-entropy"),
         ({"classes": ["a", "b", "c"]}, "lists 3 classes for a model with 1 output"),
+        ({"loss": "mse", "classes": [0, 1]}, "loss 'mse' reads one output, but the model has 3"),
     ],
 )
 def test_python_script_refuses_metadata_it_cannot_write_in_one_line(metadata, message):
+    """As `backprop predict` refuses them (serialize.prediction_task)."""
+    model = MLP(2, [3 if metadata.get("loss") == "mse" else 1], seed=1)
     with pytest.raises(ValueError, match=re.escape(message)):
-        python_script(MLP(2, [1], seed=1), metadata)
+        python_script(model, metadata)
 
 
 @pytest.mark.parametrize(

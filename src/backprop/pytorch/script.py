@@ -10,36 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from ..nn import MLP
+from ..serialize import prediction_task
 from .convert import _TORCH_ACTIVATION, _check_mlp, _layer_weights
 
 __all__ = ["python_script"]
 
 
-_LOSSES = ("hinge", "bce", "mse", "cross-entropy")
-
-
 def _objective(model: MLP, metadata: dict[str, Any]) -> tuple[str, bool, list]:
-    """(loss, binary, classes) as ``backprop predict`` reads them from a model's metadata:
-    a known loss, and a list of text or number labels, one per class."""
-    n_out = model.sizes[-1]
-    loss = metadata.get("loss") or ("hinge" if n_out == 1 else "cross-entropy")
-    if not isinstance(loss, str) or loss not in _LOSSES:
-        raise ValueError(f"unknown loss {loss!r:.80} in the model's metadata")
-    binary = loss != "cross-entropy"
-    classes = metadata.get("classes") or list(range(2 if n_out == 1 else n_out))
-    if not isinstance(classes, (list, tuple)) or not all(
-        isinstance(c, (str, int, float)) for c in classes
-    ):
-        raise ValueError(
-            f"the metadata's classes must be a list of labels (text or numbers), got "
-            f"{classes!r:.80}"
-        )
-    if len(classes) != (2 if binary else n_out):
-        raise ValueError(
-            f"the metadata lists {len(classes)} classes for a model with {n_out} output(s) and "
-            f"loss {loss!r}"
-        )
-    return loss, binary, list(classes)
+    """(loss, binary, classes) as ``backprop predict`` reads them from a model's metadata."""
+    loss, classes = prediction_task("python_script", model.sizes[-1], metadata)
+    return loss, loss != "cross-entropy", list(classes)
 
 
 def _example_rows(nin: int) -> list[list[float]]:
