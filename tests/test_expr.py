@@ -198,3 +198,56 @@ def test_a_syntax_error_at_the_end_points_at_the_end():
     with pytest.raises(ExpressionError) as info:
         parse("x +")
     assert info.value.pointer() == "x +\n   ^"
+
+
+# ---- named parts and sign (issue 17, item 12) --------------------------------------------------
+
+
+def test_named_parts_label_their_nodes_like_the_lecture():
+    root, leaves = build("n = x1*w1 + x2*w2 + b; o = tanh(n)", NEURON)
+    flat, flat_leaves = build("tanh(x1*w1 + x2*w2 + b)", NEURON)
+    root.backward()
+    flat.backward()
+    assert root.data == flat.data and root.label == "o"
+    assert [leaves[k].grad for k in NEURON] == [flat_leaves[k].grad for k in NEURON]
+    labels = [v.label for v in root.topological_order()]
+    assert labels[-2:] == ["n", "o"] and labels.count("n") == 1
+    assert parse("n = x*y; n + z").variables == ("x", "y", "z")
+    # a name that only renames a leaf leaves the leaf's own label
+    root, leaves = build("a = x; b = a*2; b + y", {"x": 1.0, "y": 2.0})
+    assert leaves["x"].label == "x" and root.data == 4.0
+    assert any(v.label == "b" for v in root.topological_order())
+
+
+@pytest.mark.parametrize(
+    "text, message, column",
+    [
+        ("x; y", "each part before a ';' must name a sub-expression", 0),
+        ("n = n + 1", "n is used before it is named here", 0),
+        ("o = x + n; n = y; o*n", "n is used before it is named here", 11),
+        ("n = x; n = y; n", "n is named twice", 7),
+        ("n = x*2; m = x", "n is named but never used", 0),
+        ("tanh = x; tanh", "'tanh' is a function and cannot name a part", 0),
+        ("__n = x; __n", "names starting with '__'", 0),
+        ("n = x*2;", "a part is empty", 8),
+        ("n = x +; n", "ends too early", 7),
+        ("n = open(x); n", "unknown function 'open'", 4),
+        ("n == x", "comparisons are not allowed", 0),
+    ],
+)
+def test_bad_named_parts_point_at_the_spot(text, message, column):
+    with pytest.raises(ExpressionError) as info:
+        build(text, {"x": 1.0, "y": 2.0, "n": 3.0})
+    assert message in str(info.value) and info.value.column == column, info.value.pointer()
+
+
+def test_a_missing_value_in_a_later_part_is_pointed_at():
+    with pytest.raises(ExpressionError) as info:
+        build("n = x*2; o = n + q", {"x": 1.0})
+    assert info.value.missing == ["q"] and info.value.column == 17
+
+
+def test_sign_is_allowed():
+    root, leaves = build("sign(x) * y", {"x": -2.0, "y": 3.0})
+    assert root.data == -3.0
+    assert any(v._fn is not None and v._fn.name == "sign" for v in root.topological_order())

@@ -28,10 +28,29 @@ def test_neuron_prints_result_and_gradients(capsys):
     code, out, err = run(capsys, *NEURON)
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0] == "tanh(x1*w1 + x2*w2 + b) = 0.7071067811865477"
-    grads = dict(line.split() for line in lines[2:])
+    # rounded as the page shows numbers, the exact float in brackets where it differs
+    assert lines[0] == "tanh(x1*w1 + x2*w2 + b) = 0.7071  (0.7071067811865477)"
+    grads = {line.split()[0]: line.split()[1:] for line in lines[2:7]}
     assert set(grads) == {"x1", "w1", "x2", "w2", "b"}
-    assert float(grads["x1"]) == pytest.approx(-1.5) and float(grads["w2"]) == 0.0
+    assert grads["x1"][0] == "-1.5" and float(grads["x1"][1].strip("()")) == pytest.approx(-1.5)
+    assert grads["w2"] == ["0.0"]  # exact: nothing in brackets
+    assert lines[7] == (
+        "(rounded as on the page; in brackets the float Python computed: "
+        "-1.4999999999999993 is -1.5 up to floating-point rounding)"
+    )
+
+
+def test_numbers_rounded_like_the_page_and_exact_where_it_differs(capsys):
+    from backprop.viz.stepthrough.wording import fmt
+
+    code, out, _ = run(capsys, "x*y", "--set", "x=3", "y=0.001234567")
+    lines = out.splitlines()
+    assert lines[0] == f"x*y = {fmt(3 * 0.001234567)}  ({3 * 0.001234567!r})"
+    assert lines[2].split() == ["x", fmt(0.001234567), "(0.001234567)"]
+    assert lines[3].split() == ["y", "3.0"]
+    assert lines[4] == "(rounded as on the page; in brackets the float Python computed)"
+    code, out, _ = run(capsys, "x*x + x", "--set", "x=3")
+    assert out.splitlines() == ["x*x + x = 12.0", "gradients, d(x*x + x)/d(variable):", "  x  7.0"]
 
 
 def test_writes_every_format(capsys, tmp_path):
@@ -48,7 +67,7 @@ def test_writes_every_format(capsys, tmp_path):
     assert paths["dot"].read_text().startswith("digraph {")
     doc = json.loads(paths["json"].read_text())
     assert [n["label"] for n in doc["nodes"]][-1] == "tanh(x1*w1 + x2*w2 + b)"
-    assert mermaid.read_text().startswith("flowchart LR")
+    assert mermaid.read_text().startswith("flowchart TB")  # --rankdir auto: too wide for LR
     for path in (*paths.values(), mermaid):
         assert "wrote the " in out and str(path) in out
 
@@ -146,7 +165,7 @@ def test_the_installed_command(tmp_path):
         timeout=120,  # fmt: skip
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("tanh(a*b) = 0.46211715726000974")
+    assert done.stdout.startswith("tanh(a*b) = 0.4621  (0.46211715726000974)")
     assert (tmp_path / "p.html").exists()
 
 
@@ -265,3 +284,39 @@ def test_a_150_term_fan_out_is_drawn_at_once_and_says_how(capsys, tmp_path, monk
     assert code == 0 and "x  150.0" in out
     assert "note: this graph has about" in err and "drawn with backprop's own layout" in err
     assert svg.read_text().count('class="op"') == 149
+
+
+def test_sign_is_accepted_as_the_readme_lists_it(capsys):
+    code, out, _ = run(capsys, "sign(x) * y", "--set", "x=-2", "y=3")
+    assert code == 0
+    assert out.splitlines()[0] == "sign(x) * y = -3.0"
+
+
+NAMED = ["n = x1*w1 + x2*w2 + b; o = tanh(n)", *NEURON[1:]]
+
+
+def test_named_parts_label_the_drawings_and_the_page(capsys, tmp_path):
+    dot, js = tmp_path / "n.dot", tmp_path / "n.json"
+    code, out, err = run(capsys, *NAMED, "--dot", str(dot), "--json", str(js))
+    assert code == 0, err
+    assert out.splitlines()[0] == "o = 0.7071  (0.7071067811865477)"
+    assert out.splitlines()[1] == "gradients, d(o)/d(variable):"
+    labels = [node["label"] for node in json.loads(js.read_text())["nodes"]]
+    assert labels[-2:] == ["n", "o"] and "x1*w1 + x2*w2" in labels
+    assert "{ n | data 0.8814 | grad 0.5000 }" in dot.read_text()
+
+
+def test_a_graph_too_wide_for_a_screen_is_drawn_top_to_bottom(capsys, tmp_path):
+    dot, svg = tmp_path / "n.dot", tmp_path / "n.svg"
+    code, _, _ = run(capsys, *NEURON, "--dot", str(dot), "--svg", str(svg))
+    assert code == 0 and "rankdir=TB" in dot.read_text()
+    root = ET.parse(svg).getroot()
+    width = float(root.get("width").rstrip("pt"))
+    height = float(root.get("height").rstrip("pt"))
+    assert width < 1000 and height < 1300  # left to right it was 1846 x 210 pt
+    # fitted to a 1280 x 800 screen, the 14 pt text stays above 8 px (it was 7 left to right)
+    assert 14 * 4 / 3 * min(1280 / (width * 4 / 3), 800 / (height * 4 / 3)) > 8
+    code, _, _ = run(capsys, *NEURON, "--dot", str(dot), "--rankdir", "LR")
+    assert "rankdir=LR" in dot.read_text()
+    code, _, _ = run(capsys, "x*y", "--set", "x=1", "y=2", "--dot", str(dot))
+    assert "rankdir=LR" in dot.read_text()  # a small graph keeps the notebook's direction

@@ -21,7 +21,11 @@ __all__ = ["add_graph_command", "run_graph"]
 
 EPILOG = (
     "Allowed: numbers, variable names, + - * / **, unary -, and tanh exp log sigmoid relu "
-    "sqrt abs. Use '-' as PATH to write a text format (--dot, --mermaid, --json) to stdout."
+    "sqrt abs sign. Parts separated by ';' name sub-expressions for the drawings and the page: "
+    '"n = x1*w1 + x2*w2 + b; o = tanh(n)". Numbers print rounded to 4 decimals as the page '
+    "shows them, with the exact float in brackets where it differs (-1.5 "
+    "(-1.4999999999999993): floating-point rounding). Use '-' as PATH to write a text format "
+    "(--dot, --mermaid, --json) to stdout."
 )
 
 
@@ -36,7 +40,10 @@ def add_graph_command(sub) -> argparse.ArgumentParser:
         ),
         epilog=EPILOG,
     )
-    graph.add_argument("expression", help='e.g. "tanh(x1*w1 + x2*w2 + b)" (quote it)')
+    graph.add_argument(
+        "expression",
+        help='e.g. "tanh(x1*w1 + x2*w2 + b)" or "n = x1*w1 + x2*w2 + b; o = tanh(n)" (quote it)',
+    )
     graph.add_argument(
         "--set",
         dest="assignments",
@@ -57,6 +64,13 @@ def add_graph_command(sub) -> argparse.ArgumentParser:
         choices=("auto", "dot", "grandalf", "layered"),
         default="auto",
         help="how the HTML page places nodes (auto: Graphviz when installed, else Python)",
+    )
+    graph.add_argument(
+        "--rankdir",
+        choices=("auto", "LR", "TB", "RL", "BT"),
+        default="auto",
+        help="direction of --svg, --png, --dot and --mermaid drawings (auto: left to right "
+        "when that fits a 1280x800 screen, else whichever draws the text larger)",
     )
     graph.set_defaults(run=run_graph)
     _accept_leading_minus(graph)
@@ -170,13 +184,42 @@ def _shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def run_graph(args: argparse.Namespace) -> int:
-    """Build, backpropagate, print the gradients and write the requested outputs."""
-    from ..viz import GraphvizMissing, draw_dot, explain, to_dot, to_json, to_mermaid
+def _rounded(x: float) -> tuple[str, str]:
+    """x as the step-through page shows it, and the exact float if that differs ('' if not)."""
+    from ..viz.stepthrough.wording import fmt
+
+    shown = fmt(x)
+    return shown, "" if x == 0.0 or not math.isfinite(x) or float(shown) == x else repr(x)
+
+
+def _print_numbers(expression: str, root, leaves: dict, out) -> None:
+    """The result and every variable's gradient as the page shows them (4 decimals, or 4
+    significant digits below 1), each with the exact float in brackets where it differs."""
+    rows = [(name, *_rounded(leaf.grad)) for name, leaf in leaves.items()]
+    shown, exact = _rounded(root.data)
+    named = root.label if ";" in expression else _shorten(expression.strip())
+    print(f"{named} = {shown}" + (f"  ({exact})" if exact else ""), file=out)
+    if rows:
+        print(f"gradients, d({_shorten(root.label, 40)})/d(variable):", file=out)
+        width = max(len(name) for name, _, _ in rows)
+        column = max(len(text) for _, text, _ in rows)
+        for name, text, precise in rows:
+            value = f"{text:<{column}}  ({precise})" if precise else text
+            print(f"  {name:<{width}}  {value}", file=out)
+    near = [
+        (text, precise)
+        for text, precise in [(shown, exact)] + [row[1:] for row in rows]
+        if precise and abs(float(precise) - float(text)) <= 1e-12 * max(1.0, abs(float(text)))
+    ]
+    if exact or any(precise for _, _, precise in rows):
+        why = f": {near[0][1]} is {near[0][0]} up to floating-point rounding" if near else ""
+        print(f"(rounded as on the page; in brackets the float Python computed{why})", file=out)
+
+
+def _build(args: argparse.Namespace, values: dict[str, float]):
+    """(root, leaves) of the expression, or None after printing its error with a caret."""
     from ..viz.expr import ExpressionError, build, parse
 
-    values = _parse_assignments(args.assignments)
-    paths = _output_paths(args)
     try:
         expression = parse(args.expression)
         unused = [name for name in values if name not in expression.variables]
@@ -185,7 +228,7 @@ def run_graph(args: argparse.Namespace) -> int:
                 f"--set {', '.join(unused)}: not a variable of the expression "
                 f"(its variables: {', '.join(expression.variables) or 'none'})"
             )
-        root, leaves = build(expression, values)
+        return build(expression, values)
     except ExpressionError as e:
         message = e.message
         if e.missing:
@@ -197,17 +240,14 @@ def run_graph(args: argparse.Namespace) -> int:
         print(f"backprop graph: error: {message} (column {e.column + 1})", file=sys.stderr)
         for line in e.pointer().splitlines():
             print(f"  {line}", file=sys.stderr)
-        return 2
-    root.backward()
+        return None
 
-    out = sys.stderr if "-" in paths.values() else sys.stdout  # keep stdout clean for the export
-    print(f"{_shorten(args.expression.strip())} = {root.data!r}", file=out)
-    if leaves:
-        print(f"gradients, d({root.label})/d(variable):", file=out)
-        width = max(len(name) for name in leaves)
-        for name, leaf in leaves.items():
-            print(f"  {name:<{width}}  {leaf.grad!r}", file=out)
-    made = []  # everything is made first, then written: a failure writes nothing
+
+def _drawings(args, root, paths: dict, rankdir: str) -> list[tuple[str, str | bytes, str]]:
+    """Every requested output as (format, content, what), made before anything is written."""
+    from ..viz import GraphvizMissing, draw_dot, explain, to_dot, to_json, to_mermaid
+
+    made = []
     if "html" in paths:
         title = f"The backward pass of {_shorten(root.label, 60)}"
         page = explain(root, layout_engine=args.layout, title=title)
@@ -218,17 +258,43 @@ def run_graph(args: argparse.Namespace) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                data = draw_dot(root, format=fmt, max_nodes=None).pipe(format=fmt)
+                dot = draw_dot(root, format=fmt, rankdir=rankdir, max_nodes=None)
+                data = dot.pipe(format=fmt)
             except GraphvizMissing as e:
                 raise _command_error(str(e)) from None
         for w in caught:  # e.g. the note that our own renderer stands in for Graphviz
             print(f"note: {w.message}", file=sys.stderr)
         made.append((fmt, data, f"the {fmt.upper()} drawing"))
-    for fmt, export in (("dot", to_dot), ("mermaid", to_mermaid), ("json", to_json)):
+    exports = (
+        ("dot", to_dot, "DOT"),
+        ("mermaid", to_mermaid, "Mermaid"),
+        ("json", to_json, "JSON"),
+    )
+    for fmt, export, name in exports:
         if fmt in paths:
-            made.append(
-                (fmt, export(root), f"the {fmt.upper() if fmt != 'mermaid' else 'Mermaid'} graph")
-            )
+            text = export(root) if fmt == "json" else export(root, rankdir=rankdir)
+            made.append((fmt, text, f"the {name} graph"))
+    return made
+
+
+def run_graph(args: argparse.Namespace) -> int:
+    """Build, backpropagate, print the gradients and write the requested outputs."""
+    from ..viz.draw import legible_rankdir
+
+    values = _parse_assignments(args.assignments)
+    paths = _output_paths(args)
+    built = _build(args, values)
+    if built is None:
+        return 2
+    root, leaves = built
+    root.backward()
+    out = sys.stderr if "-" in paths.values() else sys.stdout  # keep stdout clean for the export
+    _print_numbers(args.expression, root, leaves, out)
+    rankdir = args.rankdir
+    if rankdir == "auto":
+        drawn = {"svg", "png", "dot", "mermaid"} & set(paths)
+        rankdir = legible_rankdir(root) if drawn else "LR"
+    made = _drawings(args, root, paths, rankdir)  # everything is made first, then written
     for fmt, content, what in made:
         _write(paths[fmt], content, what, f"--{fmt}", out)
     return 0

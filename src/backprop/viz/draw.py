@@ -30,6 +30,7 @@ __all__ = [
     "to_mermaid",
     "to_json",
     "node_names",
+    "legible_rankdir",
     "GraphvizMissing",
     "DOT_INSTALL_HINT",
 ]
@@ -356,6 +357,30 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR", max_nodes: i
         else:
             dot.edge(tail, head)
     return dot
+
+
+def legible_rankdir(root: Value, screen: tuple[float, float] = (1280.0, 800.0)) -> str:
+    """'LR' or 'TB': 'LR' (the notebook's direction) when its drawing fits ``screen`` (pixels)
+    unscaled, else the direction whose drawing, scaled to fit, shows its text larger. The
+    notebook's neuron is 9 times wider than tall left to right (its text shrinks to 7 pixels
+    on a laptop screen) and half as wide as tall top to bottom.
+    Estimated with the pure-Python layered layout, and Graphviz's record shapes: cells side by
+    side left to right, stacked top to bottom."""
+    _check_root(root, "legible_rankdir")
+    drawing = _drawing(root, "LR", None)
+    edges = [e[:2] for e in drawing.edges]
+    scales = {}
+    for rankdir in ("LR", "TB"):
+        sizes = {}
+        for box in drawing.boxes:
+            widths = _cell_widths(box)
+            stacked = rankdir == "TB" and box.kind == "value"
+            sizes[box.id] = (
+                (max(widths), BOX_HEIGHT * len(widths)) if stacked else (sum(widths), BOX_HEIGHT)
+            )
+        placed = layout(sizes, edges, rankdir=rankdir, engine="layered")
+        scales[rankdir] = min(screen[0] / max(placed.width, 1), screen[1] / max(placed.height, 1))
+    return "TB" if scales["LR"] < 1 and scales["TB"] > scales["LR"] * 1.1 else "LR"
 
 
 # ---- text exports ---------------------------------------------------------------------------

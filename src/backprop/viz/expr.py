@@ -1,5 +1,9 @@
 """Safe arithmetic expressions, e.g. "tanh(x1*w1 + x2*w2 + b)", turned into a graph of Values.
 
+Parts separated by ``;`` may name a sub-expression, as the lecture does:
+``n = x1*w1 + x2*w2 + b; o = tanh(n)``. A named part's node is labelled with its name (so a
+step-through says ``n`` and ``o``), later parts use the name, and the last part is the output.
+
 The text is parsed with Python's ``ast`` and checked against an allow-list: numbers, variable
 names, ``+ - * / **``, unary ``-``/``+`` and calls of the functions in ``FUNCTIONS``. Nothing is
 ever evaluated by Python: the checked tree is walked and each node becomes a Value operation.
@@ -36,6 +40,7 @@ FUNCTIONS: dict[str, Callable[[Value], Value]] = {
     "relu": Value.relu,
     "sqrt": Value.sqrt,
     "abs": Value.abs,
+    "sign": Value.sign,
 }
 MAX_LENGTH = 2000  # characters
 MAX_DEPTH = 100  # nesting of the parsed tree; a flat chain x+y+z+... counts as one level
@@ -108,11 +113,15 @@ class ExpressionError(ValueError):
 
 @dataclass(frozen=True)
 class Expression:
-    """A checked expression: its text, parsed tree and variable names in order of appearance."""
+    """A checked expression: its text, the parsed tree of its output, its variable names in
+    order of appearance, and its parts ``(name, tree, source, column)`` in order: ``source``
+    is the part's text, which starts at ``column`` of ``text``, and ``name`` is None for a
+    last part that names nothing."""
 
     text: str
     tree: ast.Expression
     variables: tuple[str, ...]
+    parts: tuple[tuple[str | None, ast.Expression, str, int], ...] = ()
 
 
 def _column(text: str, node: ast.AST) -> int:
@@ -133,6 +142,9 @@ def _literal(node: ast.AST) -> float | None:
     return None
 
 
+_DEFINITION = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
+
+
 def parse(text: str) -> Expression:
     """Check text against the allow-list; raise ExpressionError pointing at the first problem."""
     if not isinstance(text, str):
@@ -148,15 +160,79 @@ def parse(text: str) -> Expression:
         raise ExpressionError("the expression must be a single line", text, bad.start())
     if not text.strip():
         raise ExpressionError("the expression is empty", text, 0)
-    source = text.lstrip()  # ast refuses leading spaces; columns add them back
-    lead = len(text) - len(source)
+    variables: dict[str, None] = {}
+    defined: dict[str, int] = {}  # name -> column of its definition
+    used: set[str] = set()
+    parts = []
+    segments = _segments(text)
+    budget = [MAX_NODES]
+    for k, (start, segment) in enumerate(segments):
+        match = _DEFINITION.match(segment)
+        name = match.group(1) if match else None
+        body = start + (match.end() if match else 0)
+        if name is None and k < len(segments) - 1:
+            column = start + len(segment) - len(segment.lstrip())
+            raise ExpressionError("syntax error: each part before a ';' must name a "
+                                  "sub-expression, as in n = x*w + b; o = tanh(n)", text,
+                                  column)  # fmt: skip
+        names: dict[str, None] = {}
+        tree, source, lead = _parse_part(text, body, start + len(segment), names, budget)
+        for used_name in names:
+            if used_name in defined:
+                used.add(used_name)
+            else:
+                variables.setdefault(used_name, None)
+        if name is not None:
+            _check_definition(text, start + match.start(1), name, variables, defined)
+            defined[name] = start + match.start(1)
+        parts.append((name, tree, source, lead))
+    unused = [n for n in defined if n not in used and n != parts[-1][0]]
+    if unused:
+        raise ExpressionError(f"{unused[0]} is named but never used after its ';'", text,
+                              defined[unused[0]])  # fmt: skip
+    return Expression(text, parts[-1][1], tuple(variables), tuple(parts))
+
+
+def _segments(text: str) -> list[tuple[int, str]]:
+    """The ';'-separated parts of text with their starting columns (no ';' can be inside a
+    part: strings are not allowed)."""
+    out, start = [], 0
+    for piece in text.split(";"):
+        out.append((start, piece))
+        start += len(piece) + 1
+    return out
+
+
+def _check_definition(text: str, column: int, name: str, variables, defined) -> None:
+    if name in FUNCTIONS:
+        raise ExpressionError(f"{name!r} is a function and cannot name a part", text, column)
+    if name.startswith("__"):
+        raise ExpressionError(f"names starting with '__' are not allowed, got {name!r}", text,
+                              column)  # fmt: skip
+    if name in defined:
+        raise ExpressionError(f"{name} is named twice", text, column)
+    if name in variables:
+        raise ExpressionError(f"{name} is used before it is named here", text, column)
+
+
+def _parse_part(
+    text: str, begin: int, end: int, variables: dict[str, None], budget: list[int]
+) -> tuple[ast.Expression, str, int]:
+    """Parse and check text[begin:end], one expression; columns count from the whole text.
+    Returns the tree, the part's text and the column it starts at."""
+    part = text[begin:end]
+    if not part.strip():
+        message = "the expression is empty" if not text.strip(" ;") else "a part is empty"
+        raise ExpressionError(message, text, begin)
+    source = part.lstrip()  # ast refuses leading spaces; columns add them back
+    lead = begin + len(part) - len(source)
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as e:
-        end = lead + len(source.rstrip())
-        if not e.offset or lead + e.offset - 1 >= end:  # Python gives offset 0 at the end
+        stop = lead + len(source.rstrip())
+        if not e.offset or lead + e.offset - 1 >= stop:  # Python gives offset 0 at the end
             message = "the expression ends too early (an operand or ')' is missing)"
-            raise ExpressionError(f"syntax error: {message}", text, end) from None
+            raise ExpressionError(f"syntax error: {message}", text, stop) from None
         raise ExpressionError(f"syntax error: {e.msg}", text, lead + e.offset - 1) from None
     except (RecursionError, MemoryError):
         raise ExpressionError("the expression is too deeply nested", text, 0) from None
@@ -164,21 +240,19 @@ def parse(text: str) -> Expression:
     def locate(node: ast.AST) -> int:
         return lead + _column(source, node)
 
-    variables: dict[str, None] = {}
-    count = 0
     stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
     while stack:  # an explicit stack: depth is checked before anything recursive runs
         node, depth = stack.pop()
-        count += 1
+        budget[0] -= 1
         if depth > MAX_DEPTH:
             raise ExpressionError(f"the expression nests deeper than {MAX_DEPTH}", text,
                                   locate(node))  # fmt: skip
-        if count > MAX_NODES:
+        if budget[0] < 0:
             raise ExpressionError(f"the expression has more than {MAX_NODES} parts", text,
                                   locate(node))  # fmt: skip
-        children = _check(node, text, locate, variables)
+        children = _check(node, text, source, locate, variables)
         stack.extend((child, depth + _nesting(node, child)) for child in reversed(children))
-    return Expression(text, tree, tuple(variables))
+    return tree, source, lead
 
 
 _PRECEDENCE = {ast.Add: 1, ast.Sub: 1, ast.Mult: 2, ast.Div: 2}
@@ -198,7 +272,9 @@ def _nesting(parent: ast.AST, child: ast.AST) -> int:
     return 1
 
 
-def _check(node: ast.AST, text: str, locate, variables: dict[str, None]) -> list[ast.AST]:
+def _check(
+    node: ast.AST, text: str, source: str, locate, variables: dict[str, None]
+) -> list[ast.AST]:
     """Refuse node unless allowed; return the children still to check."""
 
     def refuse(message: str, at: ast.AST = node):
@@ -212,7 +288,7 @@ def _check(node: ast.AST, text: str, locate, variables: dict[str, None]) -> list
         if op is ast.Pow:
             k = _literal(node.right)
             if k is not None and abs(k) > MAX_EXPONENT:
-                written = ast.get_source_segment(text.lstrip(), node.right) or repr(k)
+                written = ast.get_source_segment(source, node.right) or repr(k)
                 refuse(
                     f"exponent {_number_text(written)} is too large (the limit is "
                     f"{MAX_EXPONENT:g})",
@@ -254,7 +330,7 @@ def _check(node: ast.AST, text: str, locate, variables: dict[str, None]) -> list
                    else f"{kind} is not allowed: only real numbers")  # fmt: skip
         too_big = isinstance(value, int) and value.bit_length() > 64
         if too_big or not math.isfinite(float(value)) or abs(float(value)) > MAX_CONSTANT:
-            written = _number_text(ast.get_source_segment(text.lstrip(), node) or value)
+            written = _number_text(ast.get_source_segment(source, node) or value)
             refuse(f"the number {written} is too large (the limit is {MAX_CONSTANT:g})")
         return []
     refuse(_REFUSED.get(type(node), f"{type(node).__name__} is not allowed"))
@@ -273,21 +349,32 @@ def build(
 
     Each variable becomes one leaf labelled with its name (a variable used twice is one node
     used twice); sub-expressions up to ``LABEL_LENGTH`` characters label their node, as the
-    notebook does by hand. Every variable needs a value.
+    notebook does by hand, and a named part (``n = ...;``) is labelled with its name. Every
+    variable needs a value.
     """
     parsed = expression if isinstance(expression, Expression) else parse(expression)
     text = parsed.text
+    parts = parsed.parts or ((None, parsed.tree, text.lstrip(), len(text) - len(text.lstrip())),)
     missing = [name for name in parsed.variables if name not in values]
     if missing:
-        first = _first_use(parsed.tree, missing[0])
-        column = len(text) - len(text.lstrip()) + _column(text.lstrip(), first)
+        column = next(
+            lead + _column(source, first)
+            for _, tree, source, lead in parts
+            if (first := _first_use(tree, missing[0])) is not None
+        )
         error = ExpressionError(f"no value for {', '.join(missing)}", text, column)
         error.missing = missing
         raise error
     leaves = {
         name: Value(_checked_value(name, values[name]), label=name) for name in parsed.variables
     }
-    root = _evaluate(parsed.tree.body, text.lstrip(), leaves)
+    scope = dict(leaves)
+    for name, tree, source, _ in parts:
+        root = _evaluate(tree.body, source, scope)
+        if name is not None:
+            if root._fn is not None and root.label not in scope:  # not a leaf or another name
+                root.label = name
+            scope[name] = root
     if not root.label or root.label in leaves and root is not leaves[root.label]:
         root.label = "out"
     return root, leaves
