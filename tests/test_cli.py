@@ -205,7 +205,7 @@ BAD_TRAIN = [
     (["--val-split", "1.5"], "expected a fraction"),
     (["--dataset", "nope"], "unknown dataset 'nope'"),
     (["--dataset", "missing.csv"], "missing.csv: no such file"),
-    (["--dataset", "spiral", "--loss", "hinge"], "--loss hinge handles 2 classes"),
+    (["--dataset", "spiral", "--loss", "hinge"], "loss 'hinge' handles 2 classes, the data has 3"),
     (["--dataset", "toy", "--classes", "3"], "--classes applies to spiral and blobs"),
     (["--save", "nodir/m.json"], "the folder 'nodir' does not exist"),
     (["--save", "model.pkl"], "must end in .json"),

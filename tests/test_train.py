@@ -278,3 +278,63 @@ def test_target_rows_are_what_compiled_fit_assigns():
     assert [get_objective("hinge").target_row(i, 2) for i in (0, 1)] == [[-1.0], [1.0]]
     assert [get_objective("bce").target_row(i, 2) for i in (0, 1)] == [[0.0], [1.0]]
     assert get_objective("cross-entropy").target_row(1, 3) == [0.0, 1.0, 0.0]
+
+
+# ---- a concise History (issue 17) and training as parts (issue 18) ----------------------------
+
+
+def test_history_repr_is_one_short_line_however_long_the_run():
+    from backprop.data import moons
+
+    X, y = moons(40, noise=0.1, seed=1)
+    model = MLP(2, [8, 1], activation="tanh", output_activation="linear", seed=1)
+    history = fit(model, X, y, epochs=300, progress=False, record=True, compile=True)
+    text = repr(history)
+    assert len(text) < 200 and "\n" not in text
+    assert text.startswith("History(300 epochs, loss ") and "recorded 201 frames" in text
+    assert f"{history.loss[0]:.4g} → {history.loss[-1]:.4g}" in text
+    assert f"accuracy {history.accuracy[0]:.1%} → {history.accuracy[-1]:.1%}" in text
+    assert len(history.loss) == 300 and len(history.snapshots) == 201  # the data stay
+    snap = history.snapshots[-1]
+    assert repr(snap) == (
+        f"Snapshot(epoch 300, 33 parameters, loss {snap.loss:.4g}, accuracy {snap.accuracy:.1%})"
+    )
+    assert len(repr(history.recording)) < 100 and "MLP [2, 8, 1]" in repr(history.recording)
+    assert repr(History()) == "History(0 epochs)"
+
+
+def test_history_repr_says_how_a_run_ended():
+    history = History(loss=[0.5, 0.4, 0.45], accuracy=[0.5, 0.75, 0.7], best_epoch=1)
+    history.stopped_early = True
+    assert repr(history) == (
+        "History(3 epochs, loss 0.5 → 0.45, accuracy 50.0% → 70.0%, stopped early, best epoch 2)"
+    )
+
+
+def test_train_command_checks_its_arguments_through_fits_plan(monkeypatch, tmp_path, capsys):
+    """backprop train and fit() share one plan step: no check is written twice."""
+    import backprop.train as train
+    from backprop.cli import main
+
+    planned = []
+    real = train.plan_fit
+
+    def spy(*args, **kwargs):
+        planned.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train, "plan_fit", spy)
+    assert main(["train", "--samples", "20", "--epochs", "2", "--quiet", "--l2", "0"]) == 0
+    assert len(planned) == 1 and planned[0]["epochs"] == 2
+    capsys.readouterr()
+
+
+def test_a_huge_label_set_is_named_briefly(capsys):
+    y = [f"label-{i}" for i in range(5000)]
+    X = [[float(i)] for i in range(5000)]
+    with pytest.raises(ValueError, match=r"loss 'hinge' handles 2 classes.*5,000 in all") as info:
+        fit(MLP(1, [1], seed=0), X, y, loss="hinge", progress=False)
+    assert len(str(info.value)) < 400
+    with pytest.raises(ValueError, match="is not one of the classes") as info:
+        fit(MLP(1, [1], seed=0), X, y, classes=["a"] + y[1:], progress=False)
+    assert len(str(info.value)) < 400

@@ -138,18 +138,48 @@ def cmd_train(args: argparse.Namespace) -> int:
                      --optimizer sgd --lr 1.0 --epochs 100 --seed 1 --save model.json
                      --plot moons.png
     """
-    from .. import serialize
-    from ..data import DATASETS, CSVError, get_dataset
-    from ..train import DEFAULT_LR, fit, get_objective, make_optimizer, make_schedule
+    from ..train import run_plan
 
-    csv_file = args.dataset not in DATASETS and (
-        args.dataset.lower().endswith(".csv") or Path(args.dataset).is_file()
-    )
+    csv_file = _is_csv(args.dataset)
+    outputs = _train_outputs(args, csv_file)
+    dataset = _load_dataset(args, csv_file)
+    standardize = csv_file if args.standardize is None else args.standardize
+    X, scaling = _scaled(dataset.X) if standardize else (dataset.X, None)
+    model, plan = _plan_training(args, dataset, X, record=outputs["--explore"] is not None)
+    _print_setup(args, dataset, model, plan, standardized=scaling is not None)
+    history = run_plan(model, plan, progress=not args.quiet)
+    if scaling is not None:
+        from ..train import fold_standardization
+
+        fold_standardization(model, *scaling)  # the saved model takes raw rows
+    _print_result(args, history)
+    _write_train_outputs(args, outputs, dataset, model, history, standardized=standardize)
+    return 130 if history.interrupted else 0
+
+
+def _is_csv(name: str) -> bool:
+    from ..data import DATASETS
+
+    return name not in DATASETS and (name.lower().endswith(".csv") or Path(name).is_file())
+
+
+def _train_outputs(args: argparse.Namespace, csv_file: bool) -> dict[str, Path | None]:
+    """--save, --plot and --explore checked before any work: writable, not the CSV read, no
+    symbolic link, no two of them one file."""
     inputs = [("--dataset", args.dataset)] if csv_file else []
-    save_path = _output_path("--save", args.save, (".json",), inputs)
-    plot_path = _output_path("--plot", args.plot, (".png",), inputs)
-    explore_path = _output_path("--explore", args.explore, (".html",), inputs)
-    _distinct_outputs([("--save", save_path), ("--plot", plot_path), ("--explore", explore_path)])
+    outputs = {
+        "--save": _output_path("--save", args.save, (".json",), inputs),
+        "--plot": _output_path("--plot", args.plot, (".png",), inputs),
+        "--explore": _output_path("--explore", args.explore, (".html",), inputs),
+    }
+    _distinct_outputs(outputs.items())
+    return outputs
+
+
+def _load_dataset(args: argparse.Namespace, csv_file: bool):
+    """The CSV file or the generated dataset the options name (a CommandError if they clash)."""
+    from ..data import CSVError, get_dataset, load_csv
+
     try:
         if csv_file:
             for option, value in (("--samples", args.samples), ("--noise", args.noise)):
@@ -157,176 +187,107 @@ def cmd_train(args: argparse.Namespace) -> int:
                     raise CommandError(f"{option} applies to generated datasets, not to a CSV")
             if args.classes is not None:
                 raise CommandError("--classes applies to spiral and blobs, not to a CSV")
-            from ..data import load_csv
-
             label_column: int | str = args.label_column
             try:
                 label_column = int(label_column)
             except ValueError:
                 pass
-            dataset = load_csv(args.dataset, label_column=label_column)
-        else:
-            if args.label_column != "-1":
-                raise CommandError("--label-column applies to CSV files only")
-            options = {"n_samples": args.samples, "noise": args.noise}
-            if args.dataset == "spiral":
-                options["classes"] = args.classes
-            elif args.dataset == "blobs":
-                options["centers"] = args.classes
-            elif args.classes is not None:
-                raise CommandError(f"--classes applies to spiral and blobs, not to {args.dataset}")
-            if args.dataset == "toy" and args.samples is None and args.noise is None:
-                options = {}
-            else:
-                options["seed"] = args.seed
-            dataset = get_dataset(args.dataset, **options)
+            return load_csv(args.dataset, label_column=label_column)
+        if args.label_column != "-1":
+            raise CommandError("--label-column applies to CSV files only")
+        return get_dataset(args.dataset, **_generator_options(args))
     except (CSVError, ValueError, TypeError) as e:
         raise CommandError(str(e)) from None
 
-    classes = dataset.classes
-    if len(classes) < 2:
-        raise CommandError(
-            f"{args.dataset}: need at least 2 classes to train, found only {classes!r}"
-        )
-    loss = args.loss or ("hinge" if len(classes) == 2 else "cross-entropy")
-    objective = get_objective(loss)
-    if objective.binary and len(classes) != 2:
-        raise CommandError(
-            f"--loss {loss} handles 2 classes but {args.dataset} has {len(classes)} "
-            f"({', '.join(map(_label_text, classes[:6]))}); use --loss cross-entropy"
-        )
-    nin = dataset.n_features
-    sizes = args.hidden + [objective.n_outputs(len(classes))]
-    activations = [args.activation] * len(args.hidden) + [args.output_activation]
-    model = MLP(nin, sizes, activation=activations, seed=args.seed)
-    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
-    options = {}
-    if args.optimizer == "sgd":
-        options = {"momentum": args.momentum, "weight_decay": args.weight_decay or 0.0}
-    elif args.momentum:
-        raise CommandError("--momentum applies to --optimizer sgd only")
-    elif args.weight_decay is not None:
-        options = {"weight_decay": args.weight_decay}
+
+def _generator_options(args: argparse.Namespace) -> dict:
+    options = {"n_samples": args.samples, "noise": args.noise}
+    if args.dataset == "spiral":
+        options["classes"] = args.classes
+    elif args.dataset == "blobs":
+        options["centers"] = args.classes
+    elif args.classes is not None:
+        raise CommandError(f"--classes applies to spiral and blobs, not to {args.dataset}")
+    if args.dataset == "toy" and args.samples is None and args.noise is None:
+        return {}
+    return {**options, "seed": args.seed}
+
+
+def _scaled(X):
+    from ..data import standardize
+
     try:
-        optimizer = make_optimizer(args.optimizer, model.parameters(), lr, **options)
-        schedule = make_schedule(args.schedule, optimizer, args.epochs)
-    except (ValueError, TypeError) as e:
+        scaled, mean, std = standardize(X)
+    except (ValueError, OverflowError) as e:
         raise CommandError(str(e)) from None
-    _check_backend(args)
+    return scaled, (mean, std)
+
+
+def _plan_training(args: argparse.Namespace, dataset, X, record: bool):
+    """The model and fit's plan (backprop.train.plan_fit: the checks fit makes), or a
+    CommandError before anything is printed."""
+    from .._optional import MissingDependency
+    from ..train import make_optimizer, make_schedule, plan_fit, resolve_task
+
+    if args.backend is not None and not args.compile:  # the flags' own grammar
+        raise CommandError("--backend applies to --compile: add --compile")
+    if args.device is not None and args.backend != "torch":
+        raise CommandError("--device applies to --compile --backend torch")
+    try:
+        classes, objective = resolve_task(dataset.y, dataset.classes, args.loss)
+        sizes = args.hidden + [objective.n_outputs(len(classes))]
+        activations = [args.activation] * len(args.hidden) + [args.output_activation]
+        model = MLP(dataset.n_features, sizes, activation=activations, seed=args.seed)
+        optimizer = make_optimizer(
+            args.optimizer, model.parameters(), args.lr, **_optimizer_options(args)
+        )
+        plan = plan_fit(
+            model,
+            X,
+            dataset.y,
+            loss=objective,
+            optimizer=optimizer,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            l2=args.l2,
+            schedule=make_schedule(args.schedule, optimizer, args.epochs) or "none",
+            classes=classes,
+            validation_split=args.val_split,
+            patience=args.patience,
+            seed=args.seed,
+            compile=(args.backend or True) if args.compile else False,
+            device=args.device,
+            record=record,
+        )
+    except (ValueError, TypeError, MissingDependency) as e:
+        raise CommandError(str(e)) from None
+    return model, plan
+
+
+def _optimizer_options(args: argparse.Namespace) -> dict:
+    if args.optimizer == "sgd":
+        return {"momentum": args.momentum, "weight_decay": args.weight_decay or 0.0}
+    if args.momentum:
+        raise CommandError("--momentum applies to --optimizer sgd only")
+    return {} if args.weight_decay is None else {"weight_decay": args.weight_decay}
+
+
+def _print_setup(args: argparse.Namespace, dataset, model, plan, standardized: bool) -> None:
+    from ..train import labels_text
 
     print(
-        f"dataset: {dataset.name} ({plural(len(dataset), 'row')}, {plural(nin, 'feature')}, "
-        f"classes {', '.join(map(_label_text, classes))})"
+        f"dataset: {dataset.name} ({plural(len(dataset), 'row')}, "
+        f"{plural(dataset.n_features, 'feature')}, classes {labels_text(plan.classes)})"
     )
     print(f"model: {model}")
     batch = f"batches of {args.batch_size}" if args.batch_size else "full batch"
     print(
-        f"training: {loss} loss + {args.l2:g} * L2, {args.optimizer} lr {lr:g}"
-        f"{'' if args.schedule == 'none' else f' ({args.schedule} schedule)'}, "
-        f"{plural(args.epochs, 'epoch')}, {batch}{_compiled_text(args)}"
+        f"training: {plan.objective.name} loss + {args.l2:g} * L2, {args.optimizer} lr "
+        f"{plan.optimizer.lr:g}{'' if args.schedule == 'none' else f' ({args.schedule} schedule)'}"
+        f", {plural(args.epochs, 'epoch')}, {batch}{_compiled_text(args)}"
     )
-    standardize = csv_file if args.standardize is None else args.standardize
-    X = dataset.X
-    if standardize:
-        from ..data import standardize as scale
-
-        X, mean, std = scale(dataset.X)
+    if standardized:
         print("inputs standardized to mean 0, std 1 (folded into the first layer afterwards)")
-    history = fit(
-        model,
-        X,
-        dataset.y,
-        loss=loss,
-        optimizer=optimizer,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        l2=args.l2,
-        schedule=schedule if schedule is not None else "none",
-        classes=classes,
-        validation_split=args.val_split,
-        patience=args.patience,
-        seed=args.seed,
-        progress=not args.quiet,
-        compile=args.compile,
-        backend=args.backend,
-        device=args.device,
-        record=explore_path is not None,
-    )
-    if standardize:
-        from ..train import fold_standardization
-
-        fold_standardization(model, mean, std)  # the saved model takes raw rows
-    if history.interrupted:
-        print(f"interrupted: keeping the weights of epoch {_epoch(history)}")
-    elif history.stopped_early:
-        print(f"stopped early: no improvement for {plural(args.patience, 'epoch')}")
-    if history.epochs:
-        at = history.best_epoch if (history.interrupted or args.patience) else -1
-        at = -1 if at is None else at
-        summary = f"training accuracy {history.accuracy[at]:.1%}, loss {history.loss[at]:.4f}"
-        if history.val_accuracy:
-            summary += (
-                f"; validation accuracy {history.val_accuracy[at]:.1%}, "
-                f"loss {history.val_loss[at]:.4f}"
-            )
-        print(summary)
-    if save_path is not None:
-        metadata = {
-            "loss": loss,
-            "classes": classes,
-            "feature_names": dataset.feature_names,
-            "label_name": dataset.label_name,
-            "label_column": dataset.label_column,
-            "dataset": args.dataset,
-            "epochs_trained": history.epochs,
-        }
-        try:
-            serialize.save(model, save_path, metadata=metadata)
-        except ValueError as e:  # diverged weights (nan) are not saved
-            raise CommandError(str(e)) from None
-        except OSError as e:
-            raise CommandError(f"--save: cannot write {args.save!r}: {e.strerror or e}") from None
-        print(f"saved the model to {save_path}")
-    if plot_path is not None and history.epochs:
-        from ..viz.plot import plot_training
-
-        try:
-            plot_training(
-                history,
-                model,
-                dataset.X,
-                dataset.y,
-                path=plot_path,
-                feature_names=dataset.feature_names,
-            )
-        except OSError as e:
-            raise CommandError(f"--plot: cannot write {args.plot!r}: {e.strerror or e}") from None
-        print(f"wrote the plot to {plot_path}")
-    if explore_path is not None and history.snapshots:
-        from ..viz.explorer import explore
-
-        names = dataset.feature_names
-        if standardize:
-            names = [f"{name} (standardized)" for name in names]
-        explore(history, features=names).save(explore_path)
-        print(f"wrote the training explorer to {explore_path} (open it in a browser)")
-    return 130 if history.interrupted else 0
-
-
-def _check_backend(args: argparse.Namespace) -> None:
-    """--backend needs --compile, --device needs --backend torch (and torch, and the device)."""
-    if args.backend is not None and not args.compile:
-        raise CommandError("--backend applies to --compile: add --compile")
-    if args.device is not None and args.backend != "torch":
-        raise CommandError("--device applies to --compile --backend torch")
-    if args.backend == "torch":
-        from ..compiled.torch_backend import check_device
-        from ..pytorch import MissingDependency
-
-        try:
-            check_device(args.device or "cpu")
-        except (MissingDependency, ValueError) as e:
-            raise CommandError(str(e)) from None
 
 
 def _compiled_text(args: argparse.Namespace) -> str:
@@ -337,10 +298,76 @@ def _compiled_text(args: argparse.Namespace) -> str:
     return f", compiled with {args.backend}" + (f" on {args.device}" if args.device else "")
 
 
+def _print_result(args: argparse.Namespace, history) -> None:
+    if history.interrupted:
+        print(f"interrupted: keeping the weights of epoch {_epoch(history)}")
+    elif history.stopped_early:
+        print(f"stopped early: no improvement for {plural(args.patience, 'epoch')}")
+    if not history.epochs:
+        return
+    at = history.best_epoch if (history.interrupted or args.patience) else -1
+    at = -1 if at is None else at
+    summary = f"training accuracy {history.accuracy[at]:.1%}, loss {history.loss[at]:.4f}"
+    if history.val_accuracy:
+        summary += (
+            f"; validation accuracy {history.val_accuracy[at]:.1%}, loss {history.val_loss[at]:.4f}"
+        )
+    print(summary)
+
+
 def _epoch(history) -> str:
     return (
         "none (the initial weights)" if history.best_epoch is None else str(history.best_epoch + 1)
     )
+
+
+def _write_train_outputs(args, outputs, dataset, model, history, standardized: bool) -> None:
+    if outputs["--save"] is not None:
+        _save_model(args, outputs["--save"], dataset, model, history)
+    if outputs["--plot"] is not None and history.epochs:
+        from ..viz.plot import plot_training
+
+        try:
+            plot_training(
+                history,
+                model,
+                dataset.X,
+                dataset.y,
+                path=outputs["--plot"],
+                feature_names=dataset.feature_names,
+            )
+        except OSError as e:
+            raise CommandError(f"--plot: cannot write {args.plot!r}: {e.strerror or e}") from None
+        print(f"wrote the plot to {outputs['--plot']}")
+    if outputs["--explore"] is not None and history.snapshots:
+        from ..viz.explorer import explore
+
+        names = dataset.feature_names
+        if standardized:
+            names = [f"{name} (standardized)" for name in names]
+        explore(history, features=names).save(outputs["--explore"])
+        print(f"wrote the training explorer to {outputs['--explore']} (open it in a browser)")
+
+
+def _save_model(args, path: Path, dataset, model, history) -> None:
+    from .. import serialize
+
+    metadata = {
+        "loss": history.loss_name,
+        "classes": history.classes,
+        "feature_names": dataset.feature_names,
+        "label_name": dataset.label_name,
+        "label_column": dataset.label_column,
+        "dataset": args.dataset,
+        "epochs_trained": history.epochs,
+    }
+    try:
+        serialize.save(model, path, metadata=metadata)
+    except ValueError as e:  # diverged weights (nan) are not saved
+        raise CommandError(str(e)) from None
+    except OSError as e:
+        raise CommandError(f"--save: cannot write {args.save!r}: {e.strerror or e}") from None
+    print(f"saved the model to {path}")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -123,7 +123,7 @@ def resolve_task(
     if objective.binary and len(classes) != 2:
         raise ValueError(
             f"loss {objective.name!r} handles 2 classes, the data has {len(classes):,} "
-            f"({labels_text(classes, 6)}): use loss='cross-entropy'"
+            f"({labels_text(classes, 6)}): use the cross-entropy loss"
         )
     return classes, objective
 
