@@ -1,8 +1,9 @@
 """The `backprop` command (also `python -m backprop`): the top layer, importing all the others.
 
-- ``commands``: ``demo``, ``train`` and ``predict``, and the parser that joins every subcommand;
-- ``graph``: ``backprop graph "expr"``;
-- ``common``: the one-line ``CommandError`` and the argument checkers they share.
+- ``commands``: ``demo`` and ``predict``, the parser that joins every subcommand, and ``main``;
+- ``train``: ``backprop train`` (fit's own plan, then its loop);
+- ``graph``: ``backprop graph "expr"``; ``export``: ``backprop export``;
+- ``common``: the one-line ``CommandError``, the argument checkers and the output paths.
 """
 
 from .commands import build_parser, main
