@@ -950,3 +950,27 @@ def test_a_non_number_in_a_leaf_is_the_eager_type_error_naming_the_leaf(bad, whe
     setattr(w, where, 1)  # an int, a bool, a numpy scalar are numbers
     program.forward()
     program.backward()
+
+
+def test_a_root_past_the_listing_limit_can_be_compiled_again_while_it_is_referenced(
+    monkeypatch,
+):
+    """A graph too large to keep for listing still keeps its tape while the root is
+    referenced (to compile it again: another backend, float32), and drops it at the first
+    forward() after the root is dropped."""
+    from backprop.compiled import program as program_module
+    from backprop.compiled import replayed
+
+    monkeypatch.setattr(program_module, "LISTING_LIMIT", 10)
+    model, xs, build = batch_mlp("relu", seed=8, points=10)
+    root = build()
+    first = backprop.compile(root, parameters=model.parameters())
+    assert first.tape is None and replayed.tape_of(root) is not None
+    second = backprop.compile(root, backend="python")
+    first.forward()
+    assert replayed.tape_of(root) is not None  # still referenced here
+    assert second.forward() == pytest.approx(first.forward(), rel=1e-12)
+    ident = id(root)
+    del root
+    first.forward()
+    assert replayed._detached[ident][0] is None  # the tape is gone with the last reference

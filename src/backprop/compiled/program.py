@@ -281,7 +281,9 @@ class Program:
         # graph (a Value with no op and no operands), so that holding it keeps no graph alive
         self.root: Value = root
         if not keep_graph and (root._fn is not None or replayed.is_detached(root)):
-            replayed.detach(root, self.tape)
+            # the tape, even past LISTING_LIMIT, while the root may be compiled again: until
+            # nobody else references the root (forward() checks)
+            replayed.detach(root, replay_tape)
         # which stretches of leaf_data the Values hold (False) and which the arrays (True)
         self._owned = {"parameters": False, "inputs": False}
         self._tokens = {
@@ -466,6 +468,8 @@ class Program:
         self.root.data = value
         if self.keep_graph:
             replayed.mark_replayed(self.root)  # until sync(): see replayed.py
+        elif self.tape is None:
+            replayed.drop_tape_if_alone(self.root)
         return value
 
     def backward(self, grad: float = 1.0, *, accumulate: bool = True) -> None:
@@ -558,8 +562,8 @@ class Program:
         if getattr(self, "root", None) is not None:
             if self.keep_graph:
                 replayed.unmark_replayed(self.root)
-            else:  # the program's reference, and getrefcount's own argument
-                replayed.release(self.root, held=3)
+            else:
+                replayed.release(self.root)
 
     def _assign_inputs(self, inputs) -> None:
         import numpy as np

@@ -52,18 +52,24 @@ def detach(root, tape) -> None:
             entry[0] = tape
 
 
-def release(root, held: int) -> None:
+def _alone(root, entry) -> bool:
+    """Whether only the programs reference root (besides this call's two references)."""
+    return sys.getrefcount(root) <= entry[1] + 3  # the caller's, root's here, getrefcount's
+
+
+def release(root) -> None:
     """A program that held root detached is being deleted. The last one gives the root its
     graph back, rebuilt from the tape with the leaves' current numbers, when someone else
-    still references the root (``held`` is the program's own share of its references)."""
+    still references the root."""
     entry = _detached.get(id(root))
     if entry is None:
         return
+    alone = _alone(root, entry)
     entry[1] -= 1
     if entry[1] > 0:
         return
     del _detached[id(root)]
-    if entry[0] is not None and sys.getrefcount(root) > held:
+    if entry[0] is not None and not alone:
         reattach(root, entry[0])
 
 
@@ -93,6 +99,14 @@ def reattach(root, tape) -> None:
         node.data, node.grad, node.label = data, 0.0, labels[i]
         node._fn, node._a, node._b, node._arg = op, a, b, arg
         nodes[i] = node
+
+
+def drop_tape_if_alone(root) -> None:
+    """Forget a detached root's tape once nobody but its programs references the root (a
+    graph too large to keep for listing is kept only while the root may be compiled again)."""
+    entry = _detached.get(id(root))
+    if entry is not None and entry[0] is not None and _alone(root, entry):
+        entry[0] = None
 
 
 def is_detached(root) -> bool:

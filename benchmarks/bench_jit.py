@@ -1,0 +1,430 @@
+"""backprop.jit on a microgpt-style training step, against eager mode, a slotted Value, numpy
+and PyTorch: steps per second, medians, ratios.
+
+Run:  python benchmarks/bench_jit.py [--steps 60] [--seed 42] [--quick]
+
+The step is examples/microgpt.py's: one name (tokens [BOS] name [BOS]) through a GPT-2-like
+model (n_embd 16, 4 heads, block 16, 1 layer, vocabulary 27: 4,192 weights), its mean
+cross-entropy, the gradients of every weight, and an Adam update. Every engine starts from the
+same weights and trains on the same names, and the program checks that their losses agree.
+
+  eager      backprop's Value: the graph built and swept again every step
+  jit        backprop.jit over the same loss function: one trace + compile per name length,
+             then replays; timed as the whole run (every trace included) and in steady state
+             (a second pass over the same names, every length already compiled)
+  slotted    a micrograd-style Value written here, as microgpt's own (__slots__, each node
+             keeps its children and local gradients; a recursive topological sort)
+  numpy      the same step written here with arrays and a hand-written backward pass: the
+             floor, what the algorithm costs without a scalar graph
+  torch      the same model as float64 CPU tensors with autograd, one thread
+
+The three Value engines share one Adam (numpy arrays, read from and written back to the
+Values); numpy and torch update their arrays with the same formulas. The steady-state ratio
+"jit / slotted" compares median step times; the whole-run ratio compares total times over
+the same --steps names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import os
+import random
+import statistics
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.setrecursionlimit(20_000)  # the slotted Value's recursive sort
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location(
+        "microgpt", os.path.join(ROOT, "examples", "microgpt.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+mg = load_example()
+C, H, D, BLOCK = mg.N_EMBD, mg.N_HEAD, mg.HEAD, mg.BLOCK
+SHAPES = {"wte": None, "wpe": (BLOCK, C), "0.wq": (C, C), "0.wk": (C, C), "0.wv": (C, C)}
+SHAPES.update({"0.wo": (C, C), "0.fc1": (4 * C, C), "0.fc2": (C, 4 * C), "head": None})
+
+
+# ---- a slotted micrograd-style Value --------------------------------------------------------
+
+
+class SlotValue:
+    """micrograd's Value as microgpt writes it: slots, children and their local gradients."""
+
+    __slots__ = ("data", "grad", "_children", "_local_grads")
+
+    def __init__(self, data, children=(), local_grads=()):
+        self.data = data
+        self.grad = 0.0
+        self._children = children
+        self._local_grads = local_grads
+
+    def __add__(self, other):
+        other = other if isinstance(other, SlotValue) else SlotValue(other)
+        return SlotValue(self.data + other.data, (self, other), (1.0, 1.0))
+
+    def __mul__(self, other):
+        other = other if isinstance(other, SlotValue) else SlotValue(other)
+        return SlotValue(self.data * other.data, (self, other), (other.data, self.data))
+
+    def __pow__(self, k):
+        return SlotValue(self.data**k, (self,), (k * self.data ** (k - 1),))
+
+    def log(self):
+        return SlotValue(math.log(self.data), (self,), (1.0 / self.data,))
+
+    def exp(self):
+        e = math.exp(self.data)
+        return SlotValue(e, (self,), (e,))
+
+    def relu(self):
+        return SlotValue(max(0.0, self.data), (self,), (float(self.data > 0),))
+
+    def __neg__(self):
+        return self * -1.0
+
+    def __radd__(self, other):
+        return self + other
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def __rsub__(self, other):
+        return other + (-self)
+
+    def __rmul__(self, other):
+        return self * other
+
+    def __truediv__(self, other):
+        return self * other**-1
+
+    def __rtruediv__(self, other):
+        return other * self**-1
+
+    def backward(self):
+        topo, visited = [], set()
+
+        def build(v):
+            if v not in visited:
+                visited.add(v)
+                for child in v._children:
+                    build(child)
+                topo.append(v)
+
+        build(self)
+        self.grad = 1.0
+        for v in reversed(topo):
+            for child, local in zip(v._children, v._local_grads):
+                child.grad += local * v.grad
+
+
+# ---- the weights, the names -----------------------------------------------------------------
+
+
+def initial_weights(seed: int, vocab: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    shapes = dict(SHAPES, wte=(vocab, C), head=(vocab, C))
+    return {name: rng.normal(0.0, 0.08, size=shape) for name, shape in shapes.items()}
+
+
+def as_values(weights, make) -> dict:
+    return {name: [[make(x) for x in row] for row in w.tolist()] for name, w in weights.items()}
+
+
+def documents(seed: int):
+    from backprop.data import names
+
+    docs = names()
+    random.Random(seed).shuffle(docs)
+    chars = "".join(sorted(set("".join(docs))))
+    bos = len(chars)
+    return [[bos] + [chars.index(c) for c in doc] + [bos] for doc in docs], bos + 1
+
+
+class ValueAdam:
+    """examples/microgpt.py's Adam (numpy moments, read from and written to the Values)."""
+
+    def __init__(self, params, lr=0.01, steps=1000):
+        self.params, self.lr, self.steps = params, lr, steps
+        self.m, self.v, self.t = np.zeros(len(params)), np.zeros(len(params)), 0
+
+    def step(self):
+        n = len(self.params)
+        g = np.fromiter((p.grad for p in self.params), np.float64, n)
+        x = np.fromiter((p.data for p in self.params), np.float64, n)
+        x = adam_update(self, x, g)
+        for p, xi in zip(self.params, x.tolist()):
+            p.data = xi
+            p.grad = 0.0
+
+
+def adam_update(state, x, g):
+    b1, b2, eps = 0.85, 0.99, 1e-8
+    state.m = b1 * state.m + (1 - b1) * g
+    state.v = b2 * state.v + (1 - b2) * g * g
+    state.t += 1
+    lr = state.lr * (1 - (state.t - 1) / state.steps)
+    m_hat = state.m / (1 - b1**state.t)
+    v_hat = state.v / (1 - b2**state.t)
+    return x - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+# ---- numpy: the same step with arrays -------------------------------------------------------
+
+
+def rmsnorm_fwd(x):
+    s = (np.mean(x * x, axis=1, keepdims=True) + 1e-5) ** -0.5
+    return x * s, s
+
+
+def rmsnorm_bwd(x, s, dy):
+    return s * dy - (s**3 / x.shape[1]) * np.sum(dy * x, axis=1, keepdims=True) * x
+
+
+def softmax_rows(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def numpy_loss_and_grads(w, tokens):
+    """The loss of one name and the gradient of every weight, by hand."""
+    n = min(BLOCK, len(tokens) - 1)
+    tok, tgt = np.array(tokens[:n]), np.array(tokens[1 : n + 1])
+    x0 = w["wte"][tok] + w["wpe"][:n]
+    x1, s1 = rmsnorm_fwd(x0)
+    x2, s2 = rmsnorm_fwd(x1)
+    q, k, v = x2 @ w["0.wq"].T, x2 @ w["0.wk"].T, x2 @ w["0.wv"].T
+    mask = np.tril(np.ones((n, n), dtype=bool))
+    att, probs = np.zeros((n, C)), []
+    for h in range(H):
+        part = slice(h * D, (h + 1) * D)
+        scores = np.where(mask, q[:, part] @ k[:, part].T / math.sqrt(D), -np.inf)
+        p = softmax_rows(scores)
+        probs.append(p)
+        att[:, part] = p @ v[:, part]
+    x3 = att @ w["0.wo"].T + x1
+    x4, s4 = rmsnorm_fwd(x3)
+    pre = x4 @ w["0.fc1"].T
+    act = np.maximum(pre, 0.0)
+    x5 = act @ w["0.fc2"].T + x3
+    logits = x5 @ w["head"].T
+    p_out = softmax_rows(logits)
+    loss = -np.mean(np.log(p_out[np.arange(n), tgt]))
+    # backward
+    g = {name: np.zeros_like(a) for name, a in w.items()}
+    dlogits = p_out.copy()
+    dlogits[np.arange(n), tgt] -= 1.0
+    dlogits /= n
+    g["head"] = dlogits.T @ x5
+    dx5 = dlogits @ w["head"]
+    g["0.fc2"] = dx5.T @ act
+    dpre = (dx5 @ w["0.fc2"]) * (pre > 0)
+    g["0.fc1"] = dpre.T @ x4
+    dx3 = rmsnorm_bwd(x3, s4, dpre @ w["0.fc1"]) + dx5
+    g["0.wo"] = dx3.T @ att
+    datt = dx3 @ w["0.wo"]
+    dq, dk, dv = np.zeros((n, C)), np.zeros((n, C)), np.zeros((n, C))
+    for h in range(H):
+        part, p = slice(h * D, (h + 1) * D), probs[h]
+        dp = datt[:, part] @ v[:, part].T
+        dv[:, part] = p.T @ datt[:, part]
+        ds = p * (dp - np.sum(dp * p, axis=1, keepdims=True)) / math.sqrt(D)
+        dq[:, part] = ds @ k[:, part]
+        dk[:, part] = ds.T @ q[:, part]
+    g["0.wq"], g["0.wk"], g["0.wv"] = dq.T @ x2, dk.T @ x2, dv.T @ x2
+    dx2 = dq @ w["0.wq"] + dk @ w["0.wk"] + dv @ w["0.wv"]
+    dx1 = rmsnorm_bwd(x1, s2, dx2) + dx3
+    dx0 = rmsnorm_bwd(x0, s1, dx1)
+    np.add.at(g["wte"], tok, dx0)
+    g["wpe"][:n] = dx0
+    return loss, g
+
+
+class ArrayAdam:
+    def __init__(self, weights, lr=0.01, steps=1000):
+        self.lr, self.steps, self.t = lr, steps, 0
+        self.names = list(weights)
+        n = sum(a.size for a in weights.values())
+        self.m, self.v = np.zeros(n), np.zeros(n)
+
+    def step(self, weights, grads):
+        x = np.concatenate([weights[k].ravel() for k in self.names])
+        g = np.concatenate([grads[k].ravel() for k in self.names])
+        x = adam_update(self, x, g)
+        at = 0
+        for k in self.names:
+            size = weights[k].size
+            weights[k][...] = x[at : at + size].reshape(weights[k].shape)
+            at += size
+
+
+# ---- the runs -------------------------------------------------------------------------------
+
+
+def run_values(docs, weights, steps, make, loss_fn, label):
+    """Train a Value engine for steps names; (losses, seconds per step)."""
+    params = as_values(weights, make)
+    flat = [p for rows in params.values() for row in rows for p in row]
+    opt = ValueAdam(flat, steps=steps)
+    step = loss_fn(params)
+    losses, times, graded = [], [], []
+    for i in range(steps):
+        start = time.perf_counter()
+        loss = step(docs[i])
+        loss.backward()
+        graded.append(time.perf_counter() - start)
+        opt.step()
+        times.append(time.perf_counter() - start)
+        losses.append(loss.data)
+    return losses, times, step, graded
+
+
+def run_jit(docs, weights, steps):
+    import backprop
+
+    params = as_values(weights, backprop.Value)
+    flat = [p for rows in params.values() for row in rows for p in row]
+    step = backprop.jit(lambda tokens: mg.loss_of(params, tokens))
+    losses, times, graded = [], [], []
+    for i in range(2 * steps):  # the second pass: every length traced already
+        if i % steps == 0:
+            opt = ValueAdam(flat, steps=steps)
+        start = time.perf_counter()
+        loss = step(docs[i % steps])
+        loss.backward()
+        graded.append(time.perf_counter() - start)
+        opt.step()
+        times.append(time.perf_counter() - start)
+        losses.append(loss.data)
+    return losses, times, step, graded
+
+
+def run_numpy(docs, weights, steps):
+    w = {k: a.copy() for k, a in weights.items()}
+    opt = ArrayAdam(w, steps=steps)
+    losses, times = [], []
+    for i in range(steps):
+        start = time.perf_counter()
+        loss, g = numpy_loss_and_grads(w, docs[i])
+        opt.step(w, g)
+        times.append(time.perf_counter() - start)
+        losses.append(float(loss))
+    return losses, times
+
+
+def run_torch(docs, weights, steps):
+    import torch
+
+    torch.set_num_threads(1)
+    w = {k: torch.tensor(a, dtype=torch.float64, requires_grad=True) for k, a in weights.items()}
+    opt = ArrayAdam({k: a for k, a in weights.items()}, steps=steps)
+    mask = torch.tril(torch.ones(BLOCK, BLOCK, dtype=torch.bool))
+
+    def rms(x):
+        return x * (x.pow(2).mean(dim=1, keepdim=True) + 1e-5) ** -0.5
+
+    losses, times = [], []
+    for i in range(steps):
+        start = time.perf_counter()
+        tokens = docs[i]
+        n = min(BLOCK, len(tokens) - 1)
+        tok, tgt = torch.tensor(tokens[:n]), torch.tensor(tokens[1 : n + 1])
+        x1 = rms(w["wte"][tok] + w["wpe"][:n])
+        x2 = rms(x1)
+        q, k, v = x2 @ w["0.wq"].T, x2 @ w["0.wk"].T, x2 @ w["0.wv"].T
+        q, k, v = (t.view(n, H, D).transpose(0, 1) for t in (q, k, v))
+        s = (q @ k.transpose(1, 2)) / math.sqrt(D)
+        s = s.masked_fill(~mask[:n, :n], float("-inf"))
+        att = (torch.softmax(s, dim=-1) @ v).transpose(0, 1).reshape(n, C)
+        x3 = att @ w["0.wo"].T + x1
+        x5 = torch.relu(rms(x3) @ w["0.fc1"].T) @ w["0.fc2"].T + x3
+        loss = torch.nn.functional.cross_entropy(x5 @ w["head"].T, tgt)
+        for t in w.values():
+            t.grad = None
+        loss.backward()
+        with torch.no_grad():
+            arrays = {k: t.numpy() for k, t in w.items()}
+            opt.step(arrays, {k: t.grad.numpy() for k, t in w.items()})
+        times.append(time.perf_counter() - start)
+        losses.append(loss.item())
+    return losses, times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--quick", action="store_true", help="20 steps, no slotted Value")
+    args = parser.parse_args()
+    steps = 20 if args.quick else args.steps
+    import backprop
+
+    docs, vocab = documents(args.seed)
+    weights = initial_weights(args.seed, vocab)
+    lengths = len({min(BLOCK, len(d) - 1) for d in docs[:steps]})
+    print(f"{steps} names ({lengths} distinct lengths), {sum(a.size for a in weights.values())}")
+    print("weights; one step = forward, backward and an Adam update of one name\n")
+    results = {}
+    jl, jt, step, jg = run_jit(docs, weights, steps)
+    results["jit (whole run)"] = (jl[:steps], jt[:steps])
+    results["jit (steady)"] = (jl[steps:], jt[steps:])
+    el, et, _, eg = run_values(docs, weights, steps, backprop.Value, _closure, "eager")
+    results["eager"] = (el, et)
+    graded = {"jit (steady)": jg[steps:], "eager": eg}
+    if not args.quick:
+        sl, st, _, sg = run_values(docs, weights, steps, SlotValue, _closure, "slotted")
+        results["slotted Value"] = (sl, st)
+        graded["slotted Value"] = sg
+    results["numpy"] = run_numpy(docs, weights, steps)
+    try:
+        results["torch f64"] = run_torch(docs, weights, steps)
+    except ImportError:
+        print("(torch is not installed: skipped)")
+    print(f"{'engine':<18}{'median ms':>11}{'steps/s':>10}{'total s':>10}{'loss diff':>11}")
+    for name, (losses, times) in results.items():
+        diff = max(abs(a - b) / abs(b) for a, b in zip(losses, el))
+        med = statistics.median(times)
+        print(f"{name:<18}{med * 1e3:>11.3f}{1 / med:>10.1f}{sum(times):>10.2f}{diff:>11.1e}")
+    print("\nwithout the update (forward + backward only):")
+    for name, times in graded.items():
+        print(f"  {name:<16}{statistics.median(times) * 1e3:>11.3f} ms")
+    if "slotted Value" in graded:
+        ratio = statistics.median(graded["slotted Value"]) / statistics.median(jg[steps:])
+        print(f"  jit steady vs slotted Value: {ratio:.0f}x")
+    traces = step.cache_info()
+    trace_s = [t["trace_seconds"] for t in traces]
+    eager_med = statistics.median(et)
+    print(
+        f"\njit: {len(traces)} programs; trace + compile {statistics.median(trace_s) * 1e3:.0f} "
+        f"ms median ({statistics.median(trace_s) / eager_med:.2f} eager steps), "
+        f"{sum(trace_s):.2f} s in all"
+    )
+    steady = statistics.median(results["jit (steady)"][1])
+    whole = sum(results["jit (whole run)"][1])
+    print(f"jit steady vs eager: {eager_med / steady:.0f}x")
+    if "slotted Value" in results:
+        slot = results["slotted Value"][1]
+        print(f"jit steady vs slotted Value: {statistics.median(slot) / steady:.0f}x (target 50x)")
+        print(f"jit whole run vs slotted Value: {sum(slot) / whole:.1f}x (target 8x)")
+    print(f"jit steady vs numpy: {steady / statistics.median(results['numpy'][1]):.1f}x slower")
+    if "torch f64" in results:
+        print(f"jit steady vs torch: {statistics.median(results['torch f64'][1]) / steady:.2f}x")
+
+
+def _closure(params):
+    return lambda tokens: mg.loss_of(params, tokens)
+
+
+if __name__ == "__main__":
+    main()
