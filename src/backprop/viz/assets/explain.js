@@ -1,7 +1,12 @@
 // The step-through view of one backward pass, shared by explain()'s page and the explorer's:
-// window.bpStepThrough.mount(D) runs it on the page's step-view markup (stepthrough.py's
+// window.bpStepThrough.mount(D, hooks) runs it on the page's step-view markup (stepthrough's
 // step_view_markup(): the ids below) with the page data D (explain()'s #bp-data), and returns
 // a handle whose destroy() removes every listener it added. One view is mounted at a time.
+// hooks (optional, explain()'s blocks.js and nudge.js): onStep(k, step) after each step,
+// onNode(i, box) after a node's details are shown, at (the step to start at) and view (the
+// part of the graph to show, from an earlier handle's view(): a level of blocks, or a nudge,
+// mounts its own data on the same drawing without moving it). A step may list nodes (a
+// block's: drawn as one) and rec (the nodes it sends gradients to).
 (function () {
   "use strict";
   let mounted = null;
@@ -32,8 +37,70 @@
     return (x < 0 ? "-" : "") + text;
   }
 
-  function mount(D) {
+  // The drawing, from the compact page data of a big graph (view.py's view_of(compact=True)):
+  // the same elements view.py writes for a small one, built in the browser.
+  function drawing(D) {
+    const esc = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;")
+      .replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+    const f = (x) => x.toFixed(1);
+    const off = D.cull ? " off" : "", auto = new Set(D.auto), out = [];
+    const CELL = D.cell || "grad", START = D.cellStart || "0.0";
+    const edge = (x1, y1, x2, y2, id, node, src) => {
+      const mid = (x1 + x2) / 2;
+      return '<path class="edge' + off + '" id="' + id + '" data-node="' + node +
+        '" data-src="' + src + '" d="M' + f(x1) + "," + f(y1) + " C" + f(mid) + "," + f(y1) +
+        " " + f(mid) + "," + f(y2) + " " + f(x2) + "," + f(y2) + '" marker-end="url(#arrow)"/>';
+    };
+    const N = D.names.length;
+    for (let i = 0; i < N; i++) {  // edges first, so boxes sit on top of them
+      if (D.ops[i] === null) continue;
+      const b = D.boxes[i], oy = (b[5] + b[7]) / 2, count = new Map(), seen = new Map();
+      for (const p of D.inputs[i]) count.set(p, (count.get(p) || 0) + 1);
+      for (const p of D.inputs[i]) {
+        const k = seen.has(p) ? seen.get(p) + 1 : 0;
+        seen.set(p, k);
+        const shift = (k - (count.get(p) - 1) / 2) * 8, pb = D.boxes[p];
+        out.push(edge(pb[2], (pb[1] + pb[3]) / 2 + shift, b[4], oy + shift, "e" + p + "-" + i,
+          i, p));
+      }
+      out.push(edge(b[6], oy, b[0], (b[1] + b[3]) / 2, "r" + i, i, i));
+    }
+    for (let i = 0; i < N; i++) {
+      const b = D.boxes[i], w = b[2] - b[0], h = b[3] - b[1], name = D.names[i];
+      const short = name.length <= 28 ? name : name.slice(0, 27) + "\u2026";
+      const cells = [D.cells[i][0], D.cells[i][1], w - D.cells[i][0] - D.cells[i][1]];
+      const texts = [["name" + (auto.has(i) ? " auto" : ""), short],
+        ["data", "data " + D.dataText[i]], ["grad", CELL + " " + START]];
+      let g = '<g class="vnode' + (D.ops[i] === null ? " leaf" : "") + off + '" id="v' + i +
+        '" data-i="' + i + '" data-name="' + esc(name) + '" data-grad="0.0" transform="translate(' +
+        f(b[0]) + "," + f(b[1]) + ')"><rect class="box" width="' + f(w) + '" height="' + f(h) +
+        '" rx="4"/>';
+      let cx = 0;
+      for (let k = 0; k < 3; k++) {
+        if (k) g += '<line class="sep" x1="' + f(cx) + '" y1="0" x2="' + f(cx) + '" y2="' + h + '"/>';
+        if (k === 2) {
+          g += '<rect class="gradcell" x="' + f(cx) + '" width="' + f(cells[2]) + '" height="' +
+            f(h) + '" rx="4"/>';
+        }
+        g += '<text class="' + texts[k][0] + '" x="' + f(cx + cells[k] / 2) + '" y="' +
+          f(h / 2 + 4) + '">' + esc(texts[k][1]) + "</text>";
+        cx += cells[k];
+      }
+      out.push(g + "<title>" + esc(name) + "</title></g>");
+      if (D.ops[i] !== null) {
+        const ox = (b[4] + b[6]) / 2, oy = (b[5] + b[7]) / 2;
+        out.push('<g class="opnode' + off + '" id="o' + i + '" data-i="' + i + '"><ellipse cx="' +
+          f(ox) + '" cy="' + f(oy) + '" rx="' + f((b[6] - b[4]) / 2) + '" ry="' +
+          f((b[7] - b[5]) / 2) + '"/><text x="' + f(ox) + '" y="' + f(oy + 4) + '">' +
+          esc(D.ovals[i]) + "</text><title>" + esc(D.ops[i]) + "</title></g>");
+      }
+    }
+    return out.join("\n");
+  }
+
+  function mount(D, hooks) {
     if (mounted) mounted.destroy();
+    hooks = hooks || {};
     const N = D.names.length, S = D.steps.length;
     // the word in each node's third cell, and what it shows before any step: "grad" and 0.0,
     // or forward mode's "tangent" and "?" (not computed yet)
@@ -43,6 +110,7 @@
     const svg = $("bp-svg"), slider = $("bp-slider"), playBtn = $("bp-play");
     const world = $("bp-world");
     if (typeof D.svg === "string") world.innerHTML = D.svg;  // the explorer's: one per tape
+    else if (D.cells && !$("v0")) world.innerHTML = drawing(D);  // a big graph's, drawn here
     const control = new AbortController();
     const on = (target, type, handler, options) =>
       target.addEventListener(type, handler, Object.assign({ signal: control.signal }, options));
@@ -64,7 +132,8 @@
 
     // a fresh view: the drawing may have been shown before, with other numbers
     const setText = (e, text) => { if (e.textContent !== text) e.textContent = text; };
-    const STATES = ["reached", "final", "cur", "rec", "active", "selected", "match", "near"];
+    const STATES = ["reached", "final", "cur", "rec", "active", "selected", "match", "near",
+      "inblk"];
     const clean = (e) => {  // touching only what differs: big graphs have 10^4 elements
       for (const c of STATES) if (e.classList.contains(c)) e.classList.remove(c);
       if (e.classList.contains("off") !== !!D.cull) e.classList.toggle("off", !!D.cull);
@@ -132,7 +201,7 @@
       if (cur >= 0) touchedBy(cur, dirty);
       while (cur < k) { cur += 1; apply(cur, true); touchedBy(cur, dirty); }
       while (cur > k) { apply(cur, false); touchedBy(cur, dirty); cur -= 1; }
-      for (const e of marked) e.classList.remove("cur", "rec", "active");
+      for (const e of marked) e.classList.remove("cur", "rec", "active", "inblk");
       marked.length = 0;
       const mark = (e, cls) => { e.classList.add(cls); marked.push(e); };
       dirty.forEach((i) => paint(i, k));
@@ -142,8 +211,13 @@
         if (opnode[s.node]) mark(opnode[s.node], "cur");
         if (s.kind !== "seed") edgesOf[s.node].forEach((e) => mark(e, "active"));
       }
-      if (s.kind === "backward") s.changes.forEach((c) => mark(vnode[c[0]], "rec"));
-      if (s.kind === "forward") D.inputs[s.node].forEach((p) => mark(vnode[p], "rec"));
+      for (const i of s.nodes || []) {  // a block's nodes
+        mark(vnode[i], "inblk");
+        if (opnode[i]) mark(opnode[i], "inblk");
+      }
+      if (s.rec) s.rec.forEach((i) => mark(vnode[i], "rec"));
+      else if (s.kind === "backward") s.changes.forEach((c) => mark(vnode[c[0]], "rec"));
+      else if (s.kind === "forward") D.inputs[s.node].forEach((p) => mark(vnode[p], "rec"));
       slider.value = k;
       $("bp-counter").textContent = "step " + k + " / " + (S - 1);
       $("bp-first").disabled = $("bp-prev").disabled = k === 0;
@@ -151,8 +225,12 @@
       document.body.dataset.step = k;
       showStep(s, k);
       if (nearOn) neighbourhood();
-      if ($("bp-follow").checked && s.node !== null) reveal(s.node, false);
+      if ($("bp-follow").checked && s.nodes && s.nodes.length) {
+        const b = around(s.nodes);
+        fitTo(b[0], b[1], b[2], b[3]);
+      } else if ($("bp-follow").checked && s.node !== null) reveal(s.node, false);
       if (selected !== null) showNode(selected);
+      if (hooks.onStep) hooks.onStep(k, s);
     }
 
     function el(tag, cls, text) {
@@ -163,7 +241,8 @@
     }
 
     function showStep(s, k) {
-      $("bp-title").textContent = (k === 0 || k === S - 1 ? "" : "Step " + k + ": ") + s.title;
+      const plain = s.kind === "seed" || s.kind === "done" || s.kind === "enter";
+      $("bp-title").textContent = (plain ? "" : "Step " + k + ": ") + s.title;
       const lines = $("bp-lines"), terms = $("bp-terms");
       lines.replaceChildren();
       terms.replaceChildren();
@@ -199,6 +278,9 @@
       const kind = D.ops[i] === null ? "an input (leaf)" : "the result of " + D.ops[i] + "(" +
         D.inputs[i].map((p) => D.names[p]).join(", ") + ")";
       box.appendChild(el("div", "", D.names[i] + " is " + kind + "."));
+      if (D.scopes && D.scopes[i]) {
+        box.appendChild(el("div", "scope", "made in the scope " + D.scopes[i]));
+      }
       box.appendChild(el("div", "", "data = " + D.dataText[i] + ", " + CELL + " now = " +
         gradShown[i]));
       const exact = String(grad[i]);
@@ -234,6 +316,7 @@
         b.onclick = () => go(D.lastTouch[i]);
         box.appendChild(b);
       }
+      if (hooks.onNode) hooks.onNode(i, box);
     }
     on(svg, "click", (e) => {
       if (moved) return;
@@ -422,7 +505,8 @@
       matchAt = -1;
       if (q) {
         for (let i = 0; i < N; i++) {
-          if (!D.names[i].toLowerCase().includes(q)) continue;
+          const scope = D.scopes ? D.scopes[i].toLowerCase() : "";
+          if (!D.names[i].toLowerCase().includes(q) && !scope.includes(q)) continue;
           matches.push(i);
           vnode[i].classList.add("match");
         }
@@ -477,6 +561,10 @@
       names: D.names,
       grads: () => grad.slice(),
       playing: () => timer !== null,
+      view: () => Object.assign({}, view),
+      selected: () => selected,
+      showNode: (i) => showNode(i),
+      data: D,
       destroy: destroy,
     };
     function destroy() {
@@ -502,8 +590,11 @@
         reveal(D.root, true);
       }
     }
-    go(0);
-    if (!hidden(area)) start();
+    go(hooks.at || 0);
+    if (hooks.view) {  // the same drawing, as it was shown
+      Object.assign(view, hooks.view);
+      if (!hidden(area)) setView();
+    } else if (!hidden(area)) start();
     // the graph area can change size with the window, or when a page shows the view it holds
     const resized = () => {
       const before = area;

@@ -15,7 +15,7 @@ from ...ops import SCALAR
 from ..draw import node_names
 from ..page import fill
 from .reverse import Explanation, order_within
-from .view import _json_float, write_page
+from .view import _json_float, blocks_intro, write_page
 from .wording import (
     _FORWARD_WHY,
     LOCAL_DERIVATIVES,
@@ -63,6 +63,7 @@ class ForwardExplanation(Explanation):
     takes: one per leaf."""
 
     cell = "tangent"
+    forward = True  # the steps run from the inputs to the output
     cell_start = "?"  # not computed yet
 
     def __init__(self, order, names, root_index, wrt_index, steps, tangents, grads, engine, title):
@@ -326,6 +327,7 @@ def _forward_page(ex: ForwardExplanation) -> str:
         STEPS=str(len(ex.steps) - 1),
         LEAVES=_plural(n, "leaf").replace("leafs", "leaves"),
         SWEEPS=_plural(n, "sweep"),
+        BLOCKS=blocks_intro(ex),
     )
     extra = {"mode": "forward", "cell": ex.cell, "cellStart": ex.cell_start}
     legend = fill("explain_forward_legend.html", ROOT=root, WRT=wrt)

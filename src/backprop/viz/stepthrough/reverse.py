@@ -14,7 +14,8 @@ from ...engine import Value, _to_float
 from ...ops import SCALAR
 from ..draw import node_names
 from ..page import Page, fill
-from .view import _json_float, write_page
+from .blocks import block_order, block_tree
+from .view import _json_float, blocks_intro, write_page
 from .wording import (
     LOCAL_DERIVATIVES,
     _fill,
@@ -59,6 +60,7 @@ class Explanation(Page):
 
     cell = "grad"  # the word in each node's third cell, and what it shows before any step
     cell_start = "0.0"
+    forward = False  # the steps run from the output back to the inputs
 
     def __init__(self, order, names, root_index, seed, steps, grads, engine, title) -> None:
         index = {id(v): i for i, v in enumerate(order)}
@@ -77,6 +79,7 @@ class Explanation(Page):
         self.layout_engine = engine
         self.title = title
         self._html: str | None = None
+        self._blocks: tuple[list[int], list[dict]] | None = None
 
     @property
     def grad_by_name(self) -> dict[str, float]:
@@ -85,6 +88,18 @@ class Explanation(Page):
 
     def _render(self) -> str:
         return _page(self)
+
+    def block_steps(self) -> tuple[list[int], list[dict]]:
+        """The page's block-by-block view of the steps (see blocks.py): the indices into
+        ``steps`` of the nodes' steps in the order the page takes them, and the blocks, from
+        the scopes the nodes were made in (``backprop.scope``)."""
+        if self._blocks is None:
+            nodes = block_order(self.ops, self.inputs, self.scopes, forward=self.forward)
+            kinds = ("backward", "forward")
+            step_of = {s.node: k for k, s in enumerate(self.steps) if s.kind in kinds}
+            tree = block_tree(nodes, self.scopes, self.inputs, self.root)
+            self._blocks = ([step_of[i] for i in nodes], tree)
+        return self._blocks
 
     def __repr__(self) -> str:
         return (
@@ -309,7 +324,11 @@ def _page(ex: Explanation) -> str:
     """The whole page: CSS, an SVG of the graph, the steps as JSON, and the script."""
     root = html.escape(_ref(ex.names[ex.root]))
     intro = fill(
-        "explain_intro.html", ROOT=root, NODES=str(len(ex.names)), STEPS=str(len(ex.steps) - 1)
+        "explain_intro.html",
+        ROOT=root,
+        NODES=str(len(ex.names)),
+        STEPS=str(len(ex.steps) - 1),
+        BLOCKS=blocks_intro(ex),
     )
     return write_page(ex, {}, steps_data(ex), "bp-explain", intro, root=ex.names[ex.root])
 

@@ -11,12 +11,13 @@ from ..assets import read_asset
 from ..draw import text_width
 from ..layout import layout
 from ..page import fill, json_payload, scripts
-from .wording import _constant, _ref, fmt
+from .wording import LOCAL_DERIVATIVES, _constant, _ref, fmt
 
 CHAR = 6.5  # px per character of the page's 12px sans-serif (generous, so text fits)
 PAD = 7.0
 CULL_LIMIT = 300  # nodes; above this the page draws only the nodes in view
 HEIGHT = 30.0
+COMPACT_FROM = 1000  # nodes; from here explain()'s page draws the graph in the browser
 
 
 def _json_float(x: float) -> float | str:
@@ -32,7 +33,7 @@ def write_page(ex, extra: dict, steps: list[dict], page_class: str, intro: str, 
     """A step-through page of either mode: the drawing of ex's graph, its page data (the
     drawing's structural fields, then ``extra``, the numbers and the steps) and the script
     that mounts the view; ``view`` goes to step_view_markup (root or legend)."""
-    drawn = view_of(ex)
+    drawn = view_of(ex, compact=len(ex.names) > COMPACT_FROM)
     svg, engine = drawn.pop("svg"), drawn.pop("engine")
     data = {
         **drawn,
@@ -40,6 +41,7 @@ def write_page(ex, extra: dict, steps: list[dict], page_class: str, intro: str, 
         "data": [_json_float(v) for v in ex.values],
         "dataText": [fmt(v) for v in ex.values],
         "steps": steps,
+        **page_fields(ex),
     }
     return fill(
         "explain.html",
@@ -47,13 +49,13 @@ def write_page(ex, extra: dict, steps: list[dict], page_class: str, intro: str, 
         TITLE=html.escape(ex.title),
         INTRO=intro,
         CSS=read_asset("explain.css"),
-        SCRIPT=scripts("explain.js"),
+        SCRIPT=scripts("explain.js", "replay.js", "blocks.js", "nudge.js"),
         PAYLOAD=json_payload(data),
         VIEW=step_view_markup(svg, steps=len(ex.steps) - 1, engine=engine, **view),
     )
 
 
-def view_of(ex, number_chars: int | None = None) -> dict:
+def view_of(ex, number_chars: int | None = None, compact: bool = False) -> dict:
     """The step-through's drawing of ex's graph and the page data that follows from its shape
     alone: ``svg`` (the SVG elements, the content of the view's ``#bp-world`` group),
     ``engine`` (the layout engine used), and ``names``, ``inputs``, ``ops``, ``root``,
@@ -62,6 +64,11 @@ def view_of(ex, number_chars: int | None = None) -> dict:
     The numbers drawn are ex's; with ``number_chars`` the data and grad cells are sized for
     numbers of that many characters too, so that a page can show other numbers on the same
     drawing (the step-through script writes each node's data from the page data's dataText).
+
+    With ``compact`` the SVG is left out (``svg`` is empty) and the page data gets what the
+    step-through script draws it from instead: ``cells`` (each box's name and data cell
+    widths), ``ovals`` (each op's symbol) and ``auto`` (the nodes named automatically). A big
+    graph's page is a third of the size that way.
     """
     n = len(ex.names)
     # every text a node's grad (or tangent) cell will show, to size the cell once; the step
@@ -74,8 +81,10 @@ def view_of(ex, number_chars: int | None = None) -> dict:
     # never lays out thousands of nodes at once
     off = " off" if n > CULL_LIMIT else ""
     # edges first, so boxes sit on top of them
-    svg = _svg_edges(ex, pos, sizes, off) + _svg_nodes(ex, pos, sizes, cells, off)
-    return {
+    svg = (
+        [] if compact else _svg_edges(ex, pos, sizes, off) + _svg_nodes(ex, pos, sizes, cells, off)
+    )
+    drawn = {
         "svg": "\n".join(svg),
         "engine": placed.engine,
         "names": ex.names,
@@ -89,6 +98,11 @@ def view_of(ex, number_chars: int | None = None) -> dict:
         "width": placed.width,
         "height": placed.height,
     }
+    if compact:
+        drawn["cells"] = [[round(w, 1) for w in c[:2]] for c in cells]
+        drawn["ovals"] = [None if ex.ops[i] is None else _oval_text(ex, i) for i in range(n)]
+        drawn["auto"] = [i for i in range(n) if not ex.labels[i]]
+    return drawn
 
 
 def _sizes(ex, shown: list[set[str]], number_chars: int | None):
@@ -244,4 +258,38 @@ def step_view_markup(
         legend = fill("explain_legend.html", ROOT=root)
     return fill(
         "explain_view.html", SVG=svg, STEPS=str(int(steps)), ENGINE=esc(engine), LEGEND=legend
+    )
+
+
+def page_fields(ex) -> dict:
+    """What explain()'s page adds to the view's data: ``args`` (each op's constant) and
+    ``derivatives`` (LOCAL_DERIVATIVES' templates), so that a nudge can recompute and word the
+    backward pass in the browser; and for a graph with scopes, ``scopes``, ``order`` (the step
+    indices in the order the page takes them) and ``blocks`` (see blocks.py)."""
+    fields = {
+        "args": [None if a is None else _json_float(a) for a in ex.args],
+        "derivatives": {
+            name: {"computes": d.computes, "locals": list(d.locals), "why": d.why}
+            for name, d in LOCAL_DERIVATIVES.items()
+        },
+    }
+    if any(ex.scopes):
+        order, blocks = ex.block_steps()
+        fields.update(scopes=ex.scopes, order=order, blocks=blocks)
+    return fields
+
+
+def blocks_intro(ex) -> str:
+    """The intro's sentence about the levels, for a graph built in scopes (else empty)."""
+    if not any(ex.scopes):
+        return ""
+    order, blocks = ex.block_steps()
+    top = blocks[0]["items"]
+    n = sum(1 for item in top if item[2] >= 0)
+    word = "tangent" if ex.forward else "_backward() call"
+    return (
+        f'  <p class="sub bp-blocks-intro">Grouped by the scopes the graph was built in: the top '
+        f"level has {len(top) + 1} steps, {n} of them blocks. A block opens in place (Enter) to "
+        f"step through its insides, one {word} at a time, and closes again (Esc); the numbers "
+        "are the same at every level, bit for bit.</p>\n"
     )

@@ -1,0 +1,176 @@
+"""Block by block: the steps of a page grouped by the scopes their nodes were made in
+(``backprop.scope``, read as ``Value.scope``).
+
+Two parts, both from the graph's shape alone (the page's script words the block steps from
+the numbers, so that a nudged page words them the same way):
+
+- ``block_order``: the order the page takes its steps in. The flat page takes them in
+  ``backward()``'s order (the reverse of ``topological_order()``), where a block's nodes can
+  be interleaved with other nodes. This order puts each block's steps together where it can,
+  under one rule: every node still receives its gradient terms in the same order as in
+  ``backward()`` (each input after all of its users, and the users of any one node in their
+  ``backward()`` order). Every term, every partial sum and every final gradient is then the
+  same float as on the flat page, bit for bit. Forward mode needs only a topological order:
+  each node's tangent is set once, from its inputs' tangents.
+- ``block_tree``: the levels of the page. A level (the whole graph, or one block) is a list of
+  items in that order: a node outside any deeper scope is a single step; consecutive steps of
+  one deeper scope are one block, which opens in place to a level of its own.
+"""
+
+from __future__ import annotations
+
+__all__ = ["block_order", "block_tree"]
+
+
+def _parts(scope: str) -> tuple[str, ...]:
+    return tuple(p for p in scope.split("/") if p) if scope else ()
+
+
+def block_order(ops, inputs, scopes, forward: bool = False) -> list[int]:
+    """The nodes with an op (the ones that have a step), in the order the page steps through
+    them: reverse mode's each user before its inputs, forward mode's each input first."""
+    n = len(ops)
+    stepped = [i for i in range(n) if ops[i] is not None]
+    flat = stepped if forward else stepped[::-1]
+    if not any(scopes[i] for i in stepped):
+        return flat
+    rank = {node: k for k, node in enumerate(flat)}
+    after: dict[int, list[int]] = {i: [] for i in stepped}  # node -> nodes that wait for it
+    waiting = dict.fromkeys(stepped, 0)
+    users: list[list[int]] = [[] for _ in range(n)]
+    for i in stepped:
+        for p in dict.fromkeys(inputs[i]):
+            users[p].append(i)
+
+    def must_precede(a: int, b: int) -> None:
+        after[a].append(b)
+        waiting[b] += 1
+
+    for p in range(n):
+        if forward:
+            if ops[p] is not None:
+                for u in users[p]:
+                    must_precede(p, u)
+            continue
+        chain = sorted(users[p], key=rank.__getitem__)  # the order its terms arrive in
+        for a, b in zip(chain, chain[1:]):
+            must_precede(a, b)
+        if ops[p] is not None and chain:
+            must_precede(chain[-1], p)  # its last user first (so all of them)
+    return _greedy(flat, rank, after, waiting, [_parts(scopes[i]) for i in range(n)])
+
+
+def _greedy(flat, rank, after, waiting, paths) -> list[int]:
+    """A topological sort that stays in the deepest open scope while it can, and enters a
+    block only once nothing outside it holds it up, so that it runs whole (ties: flat order).
+    """
+    outside: dict[tuple[str, ...], int] = {}  # per scope: constraints from outside not yet met
+
+    def scopes_apart(a: int, b: int):  # the scopes of b that a is not in
+        pa, pb = paths[a], paths[b]
+        return (pb[:k] for k in range(1, len(pb) + 1) if pa[:k] != pb[:k])
+
+    for a, later in after.items():
+        for b in later:
+            for q in scopes_apart(a, b):
+                outside[q] = outside.get(q, 0) + 1
+    ready: dict[tuple[str, ...], set[int]] = {}
+
+    def add(i: int) -> None:
+        for k in range(len(paths[i]) + 1):
+            ready.setdefault(paths[i][:k], set()).add(i)
+
+    for i in flat:
+        if waiting[i] == 0:
+            add(i)
+    order: list[int] = []
+    current: tuple[str, ...] = ()
+    while len(order) < len(flat):
+        i = _pick(ready, current, paths, outside, rank)
+        for k in range(len(paths[i]) + 1):
+            ready[paths[i][:k]].discard(i)
+        order.append(i)
+        current = paths[i]
+        for j in after[i]:
+            for q in scopes_apart(i, j):
+                outside[q] -= 1
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                add(j)
+    return order
+
+
+def _pick(ready, current, paths, outside, rank) -> int:
+    """The next node: from the deepest scope of ``current`` that has a ready one, the first
+    (in flat order) that is a single step of that level or starts a block nothing outside
+    holds up; else the first."""
+    for k in range(len(current), -1, -1):
+        candidates = ready.get(current[:k])
+        if not candidates:
+            continue
+        whole = [i for i in candidates if len(paths[i]) == k or not outside.get(paths[i][: k + 1])]
+        return min(whole or candidates, key=rank.__getitem__)
+    raise RuntimeError("block_order: the step constraints have a cycle")  # pragma: no cover
+
+
+def block_tree(order: list[int], scopes, inputs, root: int) -> list[dict]:
+    """The page's blocks: ``blocks[0]`` is the whole graph's level; each block has its
+    ``path``, its ``name`` (the last part of the path, with the part number when a scope's
+    steps come in more than one run), ``start`` and ``end`` (positions in ``order``, end
+    excluded), ``items`` ([start, end, block] per step of its level, block -1 for a single
+    step), ``parent``, and for a scope block its ``outputs`` (its nodes used outside it, or
+    the root) and ``inputs`` (the nodes outside it that its nodes use)."""
+    paths = [_parts(s) for s in scopes]
+    blocks: list[dict] = [{"path": "", "name": "", "start": 0, "end": len(order), "parent": -1}]
+    _fill_level(blocks, 0, order, paths, 0)
+    inside = _membership(blocks, order, len(scopes))
+    users: list[list[int]] = [[] for _ in scopes]
+    for i, ins in enumerate(inputs):
+        for p in dict.fromkeys(ins):
+            users[p].append(i)
+    for b, blk in enumerate(blocks[1:], 1):
+        members = inside[b]
+        blk["outputs"] = sorted(
+            i for i in members if i == root or any(u not in members for u in users[i])
+        )
+        blk["inputs"] = sorted({p for i in members for p in inputs[i] if p not in members})
+    _name_parts(blocks)
+    return blocks
+
+
+def _fill_level(blocks, b: int, order, paths, depth: int) -> None:
+    blk = blocks[b]
+    items: list[list[int]] = []
+    k = blk["start"]
+    while k < blk["end"]:
+        path = paths[order[k]]
+        single = k + 1 == blk["end"] or paths[order[k + 1]][: depth + 1] != path[: depth + 1]
+        if len(path) <= depth or single:
+            items.append([k, k + 1, -1])
+            k += 1
+            continue
+        key = path[: depth + 1]
+        end = k + 1
+        while end < blk["end"] and paths[order[end]][: depth + 1] == key:
+            end += 1
+        child = len(blocks)
+        blocks.append({"path": "/".join(key), "start": k, "end": end, "parent": b})
+        items.append([k, end, child])
+        _fill_level(blocks, child, order, paths, depth + 1)
+        k = end
+    blk["items"] = items
+
+
+def _membership(blocks, order, n) -> list[set[int]]:
+    """Each block's nodes: those of its steps, and the leaves made in its scope."""
+    return [set(order[blk["start"] : blk["end"]]) for blk in blocks]
+
+
+def _name_parts(blocks) -> None:
+    runs: dict[tuple[int, str], list[dict]] = {}
+    for blk in blocks[1:]:
+        runs.setdefault((blk["parent"], blk["path"]), []).append(blk)
+    for (_, path), same in runs.items():
+        name = path.rsplit("/", 1)[-1]
+        for k, blk in enumerate(same, 1):
+            blk["name"] = name if len(same) == 1 else f"{name} (part {k} of {len(same)})"
