@@ -20,7 +20,13 @@ torch = pytest.importorskip("torch")
 
 from backprop import MLP, Value, save  # noqa: E402
 from backprop.cli import main  # noqa: E402
-from backprop.pytorch import from_torch, load_safetensors, python_script, to_torch  # noqa: E402
+from backprop.pytorch import (  # noqa: E402
+    from_torch,
+    load_safetensors,
+    python_script,
+    safetensors_bytes,
+    to_torch,
+)
 
 ACTIVATIONS = ["tanh", "relu", "sigmoid", "linear"]
 
@@ -600,3 +606,97 @@ def test_python_script_refuses_a_model_holding_nan():
     with pytest.raises(ValueError, match="layer 0 of the model holds a weight that is nan"):
         python_script(model)
     assert "WEIGHTS = json.loads" in python_script(model, weights="json", weights_file="m.json")
+
+
+# ---- a .safetensors file is untrusted input ------------------------------------------------------
+
+
+def _forged(tmp_path, arch, tensors, name="forged.safetensors"):
+    from safetensors.torch import save_file
+
+    path = tmp_path / name
+    header = {"format": "backprop-mlp", "architecture": json.dumps(arch), "metadata": "{}"}
+    save_file(tensors, str(path), metadata=header)
+    return path
+
+
+def _shapes_of(nin, nout, dtype=torch.float64):
+    return {
+        "0.weight": torch.zeros(nout, nin, dtype=dtype),
+        "0.bias": torch.zeros(nout, dtype=dtype),
+    }
+
+
+@pytest.mark.parametrize(
+    "arch, tensors, message",
+    [
+        (  # the huge model of issue 17 item 3, declared in the header: refused before building
+            {"type": "MLP", "nin": 20_000_000, "nouts": [1], "activation": ["tanh"]},
+            _shapes_of(2, 1),
+            "over the limit of 1,000,000 (backprop.serialize.MAX_PARAMETERS)",
+        ),
+        (
+            {"type": "MLP", "nin": 2, "nouts": [3], "activation": ["tanh"]},
+            _shapes_of(2, 4),
+            "the weights do not match the architecture",
+        ),
+        (
+            {"type": "MLP", "nin": 2, "nouts": [1], "activation": [["relu"]]},
+            _shapes_of(2, 1),
+            "architecture activation must list one of",
+        ),
+        (
+            {"type": "MLP", "nin": 2, "nouts": [1], "activation": ["tanh"]},
+            _shapes_of(2, 1, torch.complex64),
+            "is C64, not real floating point",
+        ),
+        (
+            {"type": "MLP", "nin": 2, "nouts": [1], "activation": ["tanh"]},
+            _shapes_of(2, 1, torch.int64),
+            "is I64, not real floating point",
+        ),
+        ([[[]]], _shapes_of(2, 1), "architecture is not readable (not an object"),
+    ],
+)
+def test_a_forged_safetensors_file_is_refused_in_one_line(tmp_path, arch, tensors, message):
+    import time
+
+    path = _forged(tmp_path, arch, tensors)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        load_safetensors(path)
+    assert time.perf_counter() - start < 5
+    assert "\n" not in str(info.value) and len(str(info.value)) < 1000
+
+
+def test_a_safetensors_header_nested_deep_or_a_file_too_big(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "deep.safetensors"
+    header = {"format": "backprop-mlp", "architecture": "[" * 100_000 + "]" * 100_000}
+    save_file(_shapes_of(2, 1), str(path), metadata=header)
+    with pytest.raises(ValueError, match="architecture is not readable") as info:
+        load_safetensors(path)
+    assert len(str(info.value)) < 1000
+    good = tmp_path / "good.safetensors"
+    good.write_bytes(safetensors_bytes(MLP(2, [1], seed=0)))
+    monkeypatch.setattr("backprop.serialize.MAX_FILE_BYTES", 100)
+    with pytest.raises(ValueError, match="over the limit of 100 "):
+        load_safetensors(good)
+
+
+def test_a_safetensors_export_is_the_same_bytes_in_every_process():
+    """safetensors writes its header's metadata from a hash map: its order changed run to run."""
+    program = (
+        "import hashlib; from backprop import MLP; from backprop.pytorch import safetensors_bytes;"
+        "m = MLP(3, [4, 2], seed=1);"
+        "data = safetensors_bytes(m, {'loss': 'cross-entropy', 'x': [1]});"
+        "print(hashlib.sha256(data).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(2)
+    }
+    assert len(digests) == 1
