@@ -697,3 +697,18 @@ def test_an_error_message_is_one_bounded_line(capsys):
     line = _one_line(long)
     assert "\n" not in line and len(line) < MAX_MESSAGE + 100 and "1,000,012 characters" in line
     assert _one_line("short") == "short"
+
+
+def test_plot_of_wide_data_says_the_boundary_is_left_out(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write_csv(
+        tmp_path / "d.csv", [[i, i % 3, i % 5, i % 2] for i in range(20)], ["a", "b", "c", "y"]
+    )
+    code, out, _ = call(
+        capsys, "train", "--dataset", "d.csv", "--epochs", "3", "--quiet", "--plot", "p.png"
+    )
+    assert code == 0 and (tmp_path / "p.png").is_file()
+    assert (
+        "wrote the plot to p.png (no decision boundary: it is drawn over 2 input features, and "
+        "this data has 3" in out
+    )

@@ -132,3 +132,46 @@ def test_a_plot_file_gets_the_usual_mode_and_keeps_an_old_one(tmp_path, moons_ru
     plot_history(history, kept)
     assert kept.read_bytes()[:8] == PNG and kept.stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.png", "new.png"]
+
+
+# ---- as the explorer shows them, and saying what is left out (issue 17) ------------------------
+
+
+def _explorer_class_colours():
+    import re
+    from importlib.resources import files
+
+    assets = files("backprop.viz").joinpath("assets")
+    for asset in assets.iterdir():
+        if asset.name.endswith(".js"):
+            found = re.search(r"CLASS_COLOURS = \[([^\]]*)\]", asset.read_text(encoding="utf-8"))
+            if found:
+                return re.findall(r'"(#[0-9a-fA-F]{6})"', found.group(1))
+    raise AssertionError("no CLASS_COLOURS in the page assets")
+
+
+def test_the_classes_have_the_explorers_colours_the_same_way_round(moons_run):
+    from matplotlib.colors import to_hex
+
+    model, X, y, _ = moons_run
+    fig = plot_decision_boundary(model, X, y, "hinge", resolution=30)
+    points = {c.get_label(): c for c in fig.axes[0].collections if c.get_label().startswith("cl")}
+    explorer = _explorer_class_colours()
+    for k in (0, 1):
+        assert to_hex(points[f"class {k}"].get_facecolor()[0]) == explorer[k].lower()
+    plt.close(fig)
+
+
+def test_a_figure_without_a_boundary_says_why(tmp_path):
+    from backprop.viz.plot import no_boundary_reason
+
+    X, y = toy()
+    model = MLP(3, [4, 1], seed=0)
+    history = fit(model, X, y, epochs=3, progress=False)
+    fig = plot_training(history, model, X, y, path=tmp_path / "toy.png")
+    assert "no decision boundary" in fig._suptitle.get_text().lower()
+    assert "this data has 3" in fig._suptitle.get_text()
+    assert no_boundary_reason(X) in fig._suptitle.get_text().lower()
+    assert no_boundary_reason([[1.0, 2.0]]) is None
+    fig = plot_training(history, path=tmp_path / "curves.png")  # no data given: nothing to say
+    assert fig._suptitle is None

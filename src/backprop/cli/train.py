@@ -251,7 +251,7 @@ def _write_train_outputs(args, outputs, dataset, model, history, standardized: b
     if outputs["--save"] is not None:
         _save_model(args, outputs["--save"], dataset, model, history)
     if outputs["--plot"] is not None and history.epochs:
-        from ..viz.plot import plot_training
+        from ..viz.plot import no_boundary_reason, plot_training
 
         try:
             plot_training(
@@ -264,7 +264,8 @@ def _write_train_outputs(args, outputs, dataset, model, history, standardized: b
             )
         except OSError as e:
             raise CommandError(f"--plot: cannot write {args.plot!r}: {e.strerror or e}") from None
-        print(f"wrote the plot to {outputs['--plot']}")
+        reason = no_boundary_reason(dataset.X)
+        print(f"wrote the plot to {outputs['--plot']}" + (f" ({reason})" if reason else ""))
     if outputs["--explore"] is not None and history.snapshots:
         from ..viz.explorer import explore
 

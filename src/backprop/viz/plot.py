@@ -15,10 +15,24 @@ from ..data import plural
 from ..nn import Module
 from ..train import History, get_objective, predict_outputs
 
-__all__ = ["plot_history", "plot_decision_boundary", "plot_training"]
+__all__ = ["plot_history", "plot_decision_boundary", "plot_training", "no_boundary_reason"]
 
-# Colour-blind-safe (Okabe-Ito) class colours
+# Colour-blind-safe (Okabe-Ito) colours for the curves
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+# The classes in the explorer's colours (CLASS_COLOURS in viz/assets), the same way round:
+# class 0 orange, class 1 blue, ...
+CLASS_COLORS = [
+    "#e8710a",
+    "#1a73e8",
+    "#188038",
+    "#a142f4",
+    "#d93025",
+    "#12a4b8",
+    "#c69000",
+    "#5f6368",
+    "#e52592",
+    "#7cb342",
+]
 
 
 def _figure(path: str | Path | None, *size: float):
@@ -116,7 +130,7 @@ def _boundary_axes(
     grid = np.column_stack([gx.ravel(), gy.ravel()]).tolist()
     outs = predict_outputs(model, grid)
     region = np.array([objective.predict(o) for o in outs], dtype=float).reshape(gx.shape)
-    colors = COLORS[:k] if k <= len(COLORS) else None
+    colors = CLASS_COLORS[:k] if k <= len(CLASS_COLORS) else None
     cmap = ListedColormap(colors) if colors else "tab20"
     ax.contourf(gx, gy, region, levels=np.arange(k + 1) - 0.5, cmap=cmap, alpha=0.25)
     if objective.binary:  # the boundary itself: where the score crosses 0
@@ -137,7 +151,7 @@ def _boundary_axes(
             pts[mask, 0],
             pts[mask, 1],
             s=28,
-            color=COLORS[i % len(COLORS)],
+            color=CLASS_COLORS[i % len(CLASS_COLORS)],
             edgecolors="black",
             linewidths=0.6,
             label=f"class {c}",
@@ -183,6 +197,17 @@ def plot_decision_boundary(
     return _finish(fig, path)
 
 
+def no_boundary_reason(X: Sequence[Sequence[float]] | None) -> str | None:
+    """Why plot_training draws no decision boundary for rows X (None: it draws one)."""
+    width = len(X[0]) if X else 0
+    if width == 2:
+        return None
+    return (
+        f"no decision boundary: it is drawn over 2 input features, and this data has {width}; "
+        "the plot shows the loss and accuracy"
+    )
+
+
 def plot_training(
     history: History,
     model: Module | None = None,
@@ -192,10 +217,12 @@ def plot_training(
     feature_names: Sequence[str] | None = None,
     resolution: int = 200,
 ) -> Any:
-    """One figure: loss, accuracy and (for 2-D data with a model) the decision boundary."""
+    """One figure: loss, accuracy and (for 2-D data with a model) the decision boundary; with
+    data of another width, the figure says why the boundary is not drawn."""
     if not history.loss:
         raise ValueError("the history is empty: no epoch finished")
-    boundary = model is not None and X is not None and y is not None and len(X[0]) == 2
+    given = model is not None and X is not None and y is not None
+    boundary = given and no_boundary_reason(X) is None
     fig = _figure(path, 16 if boundary else 10, 5 if boundary else 4)
     if boundary:
         axes = fig.subplots(1, 3, width_ratios=[1, 1, 1.15])
@@ -206,4 +233,6 @@ def plot_training(
         _boundary_axes(axes[2], model, X, y, history.loss_name, classes, resolution, feature_names)
     else:
         _history_axes(*fig.subplots(1, 2), history)
+        if given:
+            fig.suptitle(no_boundary_reason(X).capitalize(), fontsize="medium", color="#444")
     return _finish(fig, path)
