@@ -14,6 +14,7 @@ from .program import BACKENDS, LeafMismatchError, Program, _read
 from .tape import trace
 
 _data = attrgetter("data")
+CHECKED = 512  # live leaves whose references a call checks (check_replaced), in rotation
 
 
 # ---- one compiled shape -------------------------------------------------------------------
@@ -31,12 +32,13 @@ class Entry:
     n_args: int  # leaf Values among the arguments, in flattening order
     arg_at: np.ndarray  # the position among them of each one the graph reads
     live: list[Value]  # the leaves the program reads besides its inputs (parameters)
-    base_refs: np.ndarray  # the references the program itself holds to each of them
+    base_refs: int  # the references the program itself holds to each of them
     reason: str
     trace_seconds: float = 0.0
     calls: int = 0
     hits: int = 0
     arg_values: list[Value] = field(default_factory=list)
+    checked_from: int = 0
 
     def run(self, ints: list[int], arg_values: list[Value]) -> float:
         if len(self.check_slot):
@@ -78,17 +80,25 @@ class Entry:
 
     def check_replaced(self) -> None:
         """A leaf the program reads that nobody else references any more was replaced (a
-        parameter Value swapped for a new one): the program would train the old one."""
-        if not self.live:
+        parameter Value swapped for a new one): the program would train the old one. Checked
+        in rotation, CHECKED leaves a call (a whole re-created model is seen at once)."""
+        live = self.live
+        if not live:
             return
-        refs = np.fromiter(map(sys.getrefcount, self.live), np.int64, len(self.live))
-        if (refs <= self.base_refs).any():
-            k = int(np.argmax(refs <= self.base_refs))
-            raise LeafMismatchError(
-                f"a Value this jitted function read when traced ({self.live[k]!r}) is "
-                f"referenced by nothing but the program: it was replaced by another Value. "
-                f"Call step.clear() to trace again with the new Values"
-            )
+        start = self.checked_from
+        stop = start + CHECKED
+        self.checked_from = 0 if stop >= len(live) else stop
+        part = live[start:stop]
+        alone = self.base_refs + 1  # the program's references, and the slice's
+        if min(map(sys.getrefcount, part)) > alone:
+            return
+        refs = list(map(sys.getrefcount, part))
+        k = start + next(i for i, r in enumerate(refs) if r <= alone)
+        raise LeafMismatchError(
+            f"a Value this jitted function read when traced ({live[k]!r}) is referenced by "
+            f"nothing but the program: it was replaced by another Value. Call step.clear() "
+            f"to trace again with the new Values"
+        )
 
 
 # ---- tracing -> program -------------------------------------------------------------------
@@ -131,8 +141,9 @@ def compile_trace(box: list, record, holders: list, n_args: int, reason: str) ->
     program = Program(tape, root, BACKENDS["numpy"], inputs=inputs, parameters=live)
     del tape, root, on_tape
     # the graph is gone: what the program and this entry hold of each live leaf is the rest
+    # (the same for every one: the lists that hold them)
     now = np.fromiter(map(sys.getrefcount, live), np.int64, len(live))
-    base_refs = now - external
+    base_refs = int((now - external).max()) if live else 0
     return Entry(
         program=program,
         hot_slot=np.array(hot_slot, dtype=np.int64),
