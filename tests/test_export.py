@@ -700,3 +700,29 @@ def test_a_safetensors_export_is_the_same_bytes_in_every_process():
         for _ in range(2)
     }
     assert len(digests) == 1
+
+
+def test_an_export_never_writes_through_a_symbolic_link(tmp_path, capsys, model_file):
+    """Through the function and the command: a link to another file, and a dangling link where
+    the script's weights would go, are refused before anything is written."""
+    from backprop.pytorch import export as export_to
+
+    model = MLP(2, [3, 1], seed=0)
+    other = tmp_path / "other.txt"
+    other.write_text("mine")
+    (tmp_path / "link.py").symlink_to(other)
+    (tmp_path / "s.json").symlink_to(tmp_path / "nowhere.json")  # dangling
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for to, name in (("python", "link.py"), ("torch", "link.safetensors"), ("onnx", "link.onnx")):
+        if name != "link.py":
+            (tmp_path / name).symlink_to(other)
+            before.append(name)
+        with pytest.raises(ValueError, match="is a symbolic link: not writing through it"):
+            export_to(model, tmp_path / name, to)
+        argv = ["export", "--model", str(model_file), "--to", to, "--out", str(tmp_path / name)]
+        assert main(argv) == 2
+        assert "link" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="s.json exists"):
+        export_to(model, tmp_path / "s.py", "python", weights="json")
+    assert other.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before)
