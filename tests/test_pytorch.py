@@ -618,3 +618,13 @@ def test_to_torch_on_a_device_it_cannot_use_is_a_clear_error():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available here"):
             to_torch(model, device="cuda")
+
+
+def test_a_label_cannot_break_the_reports_table():
+    x = Value(0.5, label="x\n 99  fake  leaf  1  1  0")
+    y = (x * 2).tanh()
+    y.label = "y\x1b[2J"
+    report = check_torch(y)
+    lines = report.table().splitlines()
+    assert len(lines) == 1 + len(report.rows)
+    assert "\x1b" not in report.table() and "x\\n 99" in report.table()

@@ -168,7 +168,7 @@ class TorchCheck:
             lines.append(
                 (
                     str(r.index),
-                    r.label or "",
+                    _printable(r.label or ""),
                     r.op or "leaf",
                     f"{r.data:.6g}",
                     f"{r.torch_data:.6g}",
@@ -239,6 +239,12 @@ class TorchCheck:
             )
         out.append("</tbody></table></div>")
         return "\n".join(out)
+
+
+def _printable(text: str) -> str:
+    """A label as one cell of the text table: a newline (or any unprintable character) as its
+    escape, so that a label cannot break or forge the table's lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _short_ulps(u: float) -> str:
