@@ -8,8 +8,6 @@ graph, and PNG to a matplotlib drawing of it; a one-time warning says how to ins
 
 from __future__ import annotations
 
-import html
-import io
 import json
 import math
 import os
@@ -22,6 +20,15 @@ from pathlib import Path
 
 from ..engine import Value
 from .layout import DOT_BENDS_LIMIT, DOT_TIMEOUT, dot_bends, dot_options, layout
+from .render import (  # noqa: F401 - text_width, edge_path, svg_drawing: used from here too
+    BLOCK_FILL,
+    BOX_HEIGHT,
+    _cell_widths,
+    _png_drawing,
+    edge_path,
+    svg_drawing,
+    text_width,
+)
 
 __all__ = [
     "trace",
@@ -134,12 +141,32 @@ class _Box:
 
 
 @dataclass
+class _Cluster:
+    """A frame around the boxes made in one scope (a Graphviz cluster)."""
+
+    id: str
+    label: str
+    parent: str | None  # the enclosing cluster's id
+    boxes: list[str]  # ids of the boxes directly inside
+
+
+@dataclass
 class _Drawing:
     boxes: list[_Box]
     edges: list[tuple[str, str, bool]]  # tail, head, dashed
     rankdir: str = "LR"
     title: str = ""
     sizes: dict[str, tuple[float, float]] = field(default_factory=dict)
+    clusters: list[_Cluster] = field(default_factory=list)  # outermost first
+
+
+def _drawing_at(root: Value, rankdir: str, max_nodes: int | None, depth: int | None) -> _Drawing:
+    """The full drawing (depth None), or scopes drawn as boxes ``depth`` levels deep."""
+    from .groups import check_depth, grouped_drawing
+
+    if check_depth(depth) is None:
+        return _drawing(root, rankdir, max_nodes)
+    return grouped_drawing(root, rankdir, depth, _Box, _Cluster, _Drawing, _record_cells)
 
 
 def _record_cells(v: Value) -> tuple[str, str, str]:
@@ -319,9 +346,20 @@ def _digraph_class():
     return Digraph
 
 
-def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR", max_nodes: int | None = 500):
+def draw_dot(
+    root: Value,
+    format: str = "svg",
+    rankdir: str = "LR",
+    max_nodes: int | None = 500,
+    depth: int | None = None,
+):
     """Draw the graph under root as the notebook does: a record 'label | data | grad' for each
     value and a small node for each operation.
+
+    ``depth=k`` groups the graph by ``backprop.scope``: a scope k levels deep is one box (its
+    name, size, and its output's data and grad), with its inputs and outputs as its edges, and
+    shallower scopes are frames around what they made (see ``backprop.viz.groups``);
+    ``depth=None`` (the default) draws every node. ``max_nodes`` applies to ``depth=None``.
 
     Returns a ``graphviz.Digraph``: it displays inline in Jupyter, and ``.render(path)`` writes a
     file. Without Graphviz's ``dot`` program, SVG (and inline display) and PNG come from
@@ -335,7 +373,7 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR", max_nodes: i
         raise ValueError(f"rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
     if max_nodes is not None and (isinstance(max_nodes, bool) or max_nodes < 1):
         raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
-    drawing = _drawing(root, rankdir, max_nodes)
+    drawing = _drawing_at(root, rankdir, max_nodes, depth)
     if drawing.title:
         warnings.warn(f"graph too large to read: {drawing.title}", stacklevel=2)
     dot = _digraph_class()(format=format, graph_attr={"rankdir": rankdir})
@@ -343,20 +381,44 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR", max_nodes: i
     dot._backprop_bends = dot_bends([b.id for b in drawing.boxes], [e[:2] for e in drawing.edges])
     if drawing.title:
         dot.attr(label=drawing.title, labelloc="t")
+    framed = {uid for c in drawing.clusters for uid in c.boxes}
     for box in drawing.boxes:
-        if box.kind == "value":
-            dot.node(box.id, "{ %s | %s | %s }" % tuple(_escape(c) for c in box.cells),
-                     shape="record")  # fmt: skip
-        elif box.kind == "op":
-            dot.node(box.id, box.cells[0])
-        else:
-            dot.node(box.id, box.cells[0], shape="plaintext", fontcolor="gray40")
+        if box.id not in framed:
+            _dot_node(dot, box)
+    boxes = {box.id: box for box in drawing.boxes}
+    for cluster in drawing.clusters:
+        if cluster.parent is None:
+            _dot_cluster(dot, cluster, drawing.clusters, boxes)
     for tail, head, dashed in drawing.edges:
         if dashed:
             dot.edge(tail, head, style="dashed", color="gray60")
         else:
             dot.edge(tail, head)
     return dot
+
+
+def _dot_node(dot, box: _Box) -> None:
+    if box.kind == "value":
+        dot.node(box.id, "{ %s | %s | %s }" % tuple(_escape(c) for c in box.cells),
+                 shape="record")  # fmt: skip
+    elif box.kind == "op":
+        dot.node(box.id, box.cells[0])
+    elif box.kind == "block":
+        label = "{ %s }" % " | ".join(_escape(c) for c in box.cells)
+        dot.node(box.id, label, shape="record", style="filled", fillcolor=BLOCK_FILL)
+    else:
+        dot.node(box.id, box.cells[0], shape="plaintext", fontcolor="gray40")
+
+
+def _dot_cluster(dot, cluster: _Cluster, clusters: list[_Cluster], boxes: dict) -> None:
+    """A scope's frame as a Graphviz cluster, with its boxes and the frames inside it."""
+    with dot.subgraph(name=cluster.id) as sub:
+        sub.attr(label=cluster.label, style="rounded,dashed", color="gray55", fontcolor="gray35")
+        for uid in cluster.boxes:
+            _dot_node(sub, boxes[uid])
+        for inner in clusters:
+            if inner.parent == cluster.id:
+                _dot_cluster(sub, inner, clusters, boxes)
 
 
 def legible_rankdir(root: Value, screen: tuple[float, float] = (1280.0, 800.0)) -> str:
@@ -386,9 +448,10 @@ def legible_rankdir(root: Value, screen: tuple[float, float] = (1280.0, 800.0)) 
 # ---- text exports ---------------------------------------------------------------------------
 
 
-def to_dot(root: Value, rankdir: str = "LR") -> str:
-    """The graph as Graphviz DOT source, the same drawing as ``draw_dot`` (every node)."""
-    return draw_dot(root, rankdir=rankdir, max_nodes=None).source
+def to_dot(root: Value, rankdir: str = "LR", depth: int | None = None) -> str:
+    """The graph as Graphviz DOT source, the same drawing as ``draw_dot`` (every node; with
+    ``depth``, scopes as boxes and frames)."""
+    return draw_dot(root, rankdir=rankdir, max_nodes=None, depth=depth).source
 
 
 _MERMAID_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:_+-=()*/^")
@@ -399,19 +462,39 @@ def _mermaid_text(text: str) -> str:
     return "".join(ch if ch in _MERMAID_SAFE else f"#{ord(ch)};" for ch in text)
 
 
-def to_mermaid(root: Value, rankdir: str = "LR") -> str:
-    """The graph as a Mermaid flowchart (paste it into Markdown on GitHub, GitLab, ...)."""
+def to_mermaid(root: Value, rankdir: str = "LR", depth: int | None = None) -> str:
+    """The graph as a Mermaid flowchart (paste it into Markdown on GitHub, GitLab, ...); with
+    ``depth``, scopes as boxes and frames (Mermaid subgraphs), as ``draw_dot`` draws them."""
     _check_root(root, "to_mermaid")
     if rankdir not in ("LR", "RL", "TB", "BT"):
         raise ValueError(f"rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
-    drawing = _drawing(root, rankdir, None)
+    drawing = _drawing_at(root, rankdir, None, depth)
     lines = [f"flowchart {rankdir}"]
-    for box in drawing.boxes:
-        text = _mermaid_text(" | ".join(box.cells) if box.kind == "value" else box.cells[0])
-        shape = '(("%s"))' if box.kind == "op" else '["%s"]'
-        lines.append(f"    {box.id}{shape % text}")
+    framed = {uid for c in drawing.clusters for uid in c.boxes}
+    boxes = {box.id: box for box in drawing.boxes}
+    lines.extend(_mermaid_box(box, 1) for box in drawing.boxes if box.id not in framed)
+    for cluster in drawing.clusters:
+        if cluster.parent is None:
+            lines.extend(_mermaid_cluster(cluster, drawing.clusters, boxes, 1))
     lines.extend(f"    {tail} --> {head}" for tail, head, _ in drawing.edges)
     return "\n".join(lines) + "\n"
+
+
+def _mermaid_box(box: _Box, level: int) -> str:
+    text = _mermaid_text(" | ".join(box.cells) if box.kind in ("value", "block") else box.cells[0])
+    shape = {"op": '(("%s"))', "block": '[["%s"]]'}.get(box.kind, '["%s"]')
+    return f"{'    ' * level}{box.id}{shape % text}"
+
+
+def _mermaid_cluster(cluster: _Cluster, clusters: list, boxes: dict, level: int) -> list[str]:
+    pad = "    " * level
+    lines = [f'{pad}subgraph {cluster.id} ["{_mermaid_text(cluster.label)}"]']
+    lines.extend(_mermaid_box(boxes[uid], level + 1) for uid in cluster.boxes)
+    for inner in clusters:
+        if inner.parent == cluster.id:
+            lines.extend(_mermaid_cluster(inner, clusters, boxes, level + 1))
+    lines.append(f"{pad}end")
+    return lines
 
 
 def _json_number(x: float) -> float | str:
@@ -419,10 +502,14 @@ def _json_number(x: float) -> float | str:
     return x if math.isfinite(x) else repr(x)
 
 
-def to_json(root: Value, indent: int | None = 1) -> str:
+def to_json(root: Value, indent: int | None = 1, depth: int | None = None) -> str:
     """The graph as JSON: every node in topological order (inputs first) with its id, label,
     readable name, data, grad, op and the ids of its inputs in operand order. Non-finite numbers
-    are written as the strings "nan", "inf" and "-inf"."""
+    are written as the strings "nan", "inf" and "-inf".
+
+    With ``depth``, every node also has its ``scope`` and ``block`` (the id of the box it is
+    drawn in at that depth, or null), and ``blocks`` lists each box: its ``scope``, ``size``,
+    and the ids of its ``inputs`` (nodes outside it that it uses) and ``outputs``."""
     _check_root(root, "to_json")
     order = root.topological_order()
     names = node_names(order)
@@ -442,169 +529,27 @@ def to_json(root: Value, indent: int | None = 1) -> str:
         for v in order
     ]
     doc = {"format": "backprop-graph", "version": 1, "root": ids[id(root)], "nodes": nodes}
+    if depth is not None:
+        doc.update(_json_blocks(root, order, nodes, ids, depth))
     return json.dumps(doc, indent=indent, ensure_ascii=False, allow_nan=False)
 
 
-# ---- our own renderer: SVG text, and PNG through matplotlib -----------------------------------
+def _json_blocks(root: Value, order: list[Value], nodes: list[dict], ids: dict, depth) -> dict:
+    from .groups import check_depth, group, scope_of
 
-FONT = "Helvetica, Arial, sans-serif"
-FONT_SIZE = 12.0
-CHAR_WIDTH = 7.0  # a generous average width of a 12px sans-serif character
-CELL_PAD = 8.0
-BOX_HEIGHT = 28.0
-
-
-def text_width(text: str, char_width: float = CHAR_WIDTH) -> float:
-    """Estimated width of text in pixels (no font metrics without a browser)."""
-    return len(text) * char_width
-
-
-def _cell_widths(box: _Box) -> list[float]:
-    if box.kind == "value":
-        return [max(text_width(c), 14.0) + 2 * CELL_PAD for c in box.cells]
-    if box.kind == "op":
-        return [max(text_width(box.cells[0]) + 22.0, BOX_HEIGHT + 10.0)]
-    return [text_width(box.cells[0]) + 8.0]
-
-
-def _placed(drawing: _Drawing, engine: str = "auto"):
-    """Lay the drawing out: the size of every box, their centres and the drawing's size."""
-    sizes = {b.id: (sum(_cell_widths(b)), BOX_HEIGHT) for b in drawing.boxes}
-    flow = "TB" if drawing.rankdir in ("TB", "BT") else "LR"
-    placed = layout(sizes, [(t, h) for t, h, _ in drawing.edges], rankdir=flow, engine=engine)
-    positions = placed.positions
-    if drawing.rankdir == "RL":
-        positions = {k: (placed.width - x, y) for k, (x, y) in positions.items()}
-    elif drawing.rankdir == "BT":
-        positions = {k: (x, placed.height - y) for k, (x, y) in positions.items()}
-    return sizes, positions, placed.width, placed.height
-
-
-def _edge_ends(rankdir, tail, head):
-    (tx, ty, tw, th), (hx, hy, hw, hh) = tail, head
-    if rankdir in ("LR", "RL"):
-        sign = 1 if rankdir == "LR" else -1
-        return (tx + sign * tw / 2, ty), (hx - sign * hw / 2, hy), True
-    sign = 1 if rankdir == "TB" else -1
-    return (tx, ty + sign * th / 2), (hx, hy - sign * hh / 2), False
-
-
-def edge_path(rankdir: str, tail, head) -> str:
-    """An SVG path from tail to head, boxes given as (x, y, w, h): a smooth S-curve."""
-    (x1, y1), (x2, y2), horizontal = _edge_ends(rankdir, tail, head)
-    if horizontal:
-        mid = (x1 + x2) / 2
-        return f"M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
-    mid = (y1 + y2) / 2
-    return f"M{x1:.1f},{y1:.1f} C{x1:.1f},{mid:.1f} {x2:.1f},{mid:.1f} {x2:.1f},{y2:.1f}"
-
-
-def svg_drawing(drawing: _Drawing, engine: str = "auto") -> str:
-    """The drawing as a standalone SVG document, in the style of Graphviz's record nodes."""
-    sizes, positions, width, height = _placed(drawing, engine)
-    margin = 8.0
-    top = margin + (22.0 if drawing.title else 0.0)
-    esc = html.escape
-    out = [
-        '<?xml version="1.0" encoding="UTF-8" standalone="no"?>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 2 * margin:.0f}pt" '
-        f'height="{height + top + margin:.0f}pt" viewBox="0 0 {width + 2 * margin:.1f} '
-        f'{height + top + margin:.1f}" font-family="{FONT}" font-size="{FONT_SIZE:g}">',
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" '
-        'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
-        '<path d="M0,0 L10,5 L0,10 z" fill="#333"/></marker></defs>',
-        '<rect width="100%" height="100%" fill="white"/>',
+    g = group(root, check_depth(depth))
+    block_ids = {path: f"b{i}" for i, path in enumerate(g.members)}
+    for v, node in zip(order, nodes):
+        node["scope"] = scope_of(v)
+        node["block"] = block_ids.get(g.block.get(id(v)))
+    blocks = [
+        {
+            "id": block_ids[path],
+            "scope": path,
+            "size": len(members),
+            "inputs": [ids[id(v)] for v in g.inputs[path]],
+            "outputs": [ids[id(v)] for v in g.outputs[path]],
+        }
+        for path, members in g.members.items()
     ]
-    if drawing.title:
-        out.append(f'<text x="{margin}" y="{margin + 12}" fill="#444">{esc(drawing.title)}</text>')
-    out.append(f'<g transform="translate({margin},{top})">')
-
-    def box_of(name):
-        x, y = positions[name]
-        return (x, y, *sizes[name])
-
-    for tail, head, dashed in drawing.edges:
-        style = ' stroke-dasharray="4,3" stroke="#999"' if dashed else ' stroke="#333"'
-        path = edge_path(drawing.rankdir, box_of(tail), box_of(head))
-        out.append(f'<path d="{path}" fill="none"{style} marker-end="url(#arrow)"/>')
-    for box in drawing.boxes:
-        x, y, w, h = box_of(box.id)
-        left, topy = x - w / 2, y - h / 2
-        if box.kind == "value":
-            out.append(f'<g class="node"><rect x="{left:.1f}" y="{topy:.1f}" width="{w:.1f}" '
-                       f'height="{h:.1f}" fill="white" stroke="#333"/>')  # fmt: skip
-            cx = left
-            for i, (cell, cw) in enumerate(zip(box.cells, _cell_widths(box))):
-                if i:
-                    out.append(f'<line x1="{cx:.1f}" y1="{topy:.1f}" x2="{cx:.1f}" '
-                               f'y2="{topy + h:.1f}" stroke="#333"/>')  # fmt: skip
-                out.append(f'<text x="{cx + cw / 2:.1f}" y="{y + 4:.1f}" '
-                           f'text-anchor="middle">{esc(cell)}</text>')  # fmt: skip
-                cx += cw
-            out.append("</g>")
-        elif box.kind == "op":
-            out.append(f'<g class="op"><ellipse cx="{x:.1f}" cy="{y:.1f}" rx="{w / 2:.1f}" '
-                       f'ry="{h / 2:.1f}" fill="white" stroke="#333"/>'
-                       f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle">'
-                       f"{esc(box.cells[0])}</text></g>")  # fmt: skip
-        else:
-            out.append(f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle" '
-                       f'fill="#666">{esc(box.cells[0])}</text>')  # fmt: skip
-    out.append("</g></svg>")
-    return "\n".join(out) + "\n"
-
-
-def _png_drawing(drawing: _Drawing, dpi: int = 96, engine: str = "auto") -> bytes:
-    """The drawing rasterised with matplotlib (no Graphviz needed)."""
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Ellipse, FancyArrowPatch, Rectangle
-    from matplotlib.path import Path as MplPath
-
-    sizes, positions, width, height = _placed(drawing, engine)
-    margin = 8.0
-    top = margin + (22.0 if drawing.title else 0.0)
-    full_w, full_h = width + 2 * margin, height + top + margin
-    fig = Figure(figsize=(full_w / 72, full_h / 72), dpi=dpi)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(0, full_w)
-    ax.set_ylim(full_h, 0)  # y grows downwards, as in SVG
-    ax.axis("off")
-    font = {"fontsize": FONT_SIZE * 0.75, "family": "sans-serif"}  # pt at 72 units per inch
-
-    def box_of(name):
-        x, y = positions[name]
-        return (x + margin, y + top, *sizes[name])
-
-    if drawing.title:
-        ax.text(margin, margin + 8, drawing.title, color="#444", va="center", **font)
-    for tail, head, dashed in drawing.edges:
-        (x1, y1), (x2, y2), horizontal = _edge_ends(drawing.rankdir, box_of(tail), box_of(head))
-        if horizontal:
-            mid = (x1 + x2) / 2
-            verts = [(x1, y1), (mid, y1), (mid, y2), (x2, y2)]
-        else:
-            mid = (y1 + y2) / 2
-            verts = [(x1, y1), (x1, mid), (x2, mid), (x2, y2)]
-        codes = [MplPath.MOVETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4]
-        ax.add_patch(FancyArrowPatch(path=MplPath(verts, codes), arrowstyle="-|>",
-                                     mutation_scale=8, lw=0.8,
-                                     color="#999" if dashed else "#333",
-                                     linestyle="--" if dashed else "-"))  # fmt: skip
-    for box in drawing.boxes:
-        x, y, w, h = box_of(box.id)
-        if box.kind == "value":
-            ax.add_patch(Rectangle((x - w / 2, y - h / 2), w, h, fc="white", ec="#333", lw=0.8))
-            cx = x - w / 2
-            for i, (cell, cw) in enumerate(zip(box.cells, _cell_widths(box))):
-                if i:
-                    ax.plot([cx, cx], [y - h / 2, y + h / 2], color="#333", lw=0.8)
-                ax.text(cx + cw / 2, y, cell, ha="center", va="center", **font)
-                cx += cw
-        elif box.kind == "op":
-            ax.add_patch(Ellipse((x, y), w, h, fc="white", ec="#333", lw=0.8))
-            ax.text(x, y, box.cells[0], ha="center", va="center", **font)
-        else:
-            ax.text(x, y, box.cells[0], ha="center", va="center", color="#666", **font)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    return {"depth": depth, "blocks": blocks}

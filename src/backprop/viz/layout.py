@@ -50,6 +50,8 @@ DOT_BOUNDED_OPTIONS = ("-Gnslimit=2", "-Gnslimit1=2")  # network-simplex passes 
 DOT_TIMEOUT = 20.0  # seconds before we give up on dot and lay out in Python
 RANK_GAP = 36.0  # pixels between ranks (layers)
 NODE_GAP = 14.0  # pixels between neighbours within a rank
+FRAME_PAD = 6.0  # a frame's margin around its boxes (grouped drawings)
+FRAME_LABEL = 12.0  # room for a frame's label above its boxes
 
 
 @dataclass
@@ -104,8 +106,13 @@ def layout(
     edges: Sequence[tuple[str, str]],
     rankdir: str = "LR",
     engine: str = "auto",
+    groups: dict[str, str] | None = None,
 ) -> Layout:
-    """Centres for boxes ``sizes[name] = (width, height)`` joined by ``(tail, head)`` edges."""
+    """Centres for boxes ``sizes[name] = (width, height)`` joined by ``(tail, head)`` edges.
+
+    ``groups`` maps boxes to a '/'-joined group path (a drawing's frames); the Python layout
+    then keeps each group's boxes next to each other within a rank (grandalf is skipped, as
+    it cannot), and ``dot`` gets no say in it (Graphviz draws frames as clusters itself)."""
     if rankdir not in ("LR", "TB"):
         raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
     if engine not in ("auto", "dot", "grandalf", "layered", "python"):
@@ -122,13 +129,14 @@ def layout(
             if engine == "dot":
                 raise
             warnings.warn(f"dot could not lay out the graph ({e}); using Python", stacklevel=2)
-    if engine == "grandalf" or (engine in ("auto", "python") and n + bends <= GRANDALF_LIMIT):
+    small = n + bends <= GRANDALF_LIMIT and not groups
+    if engine == "grandalf" or (engine in ("auto", "python") and small):
         try:
             return _grandalf_layout(sizes, edges, rankdir)
         except ImportError:
             if engine == "grandalf":
                 raise
-    return _layered_layout(sizes, edges, rankdir)
+    return _layered_layout(sizes, edges, rankdir, groups)
 
 
 # ---- Graphviz -------------------------------------------------------------------------------
@@ -216,19 +224,34 @@ def _grandalf_layout(sizes, edges, rankdir) -> Layout:
 # ---- our own layered layout -----------------------------------------------------------------
 
 
-def _layered_layout(sizes, edges, rankdir) -> Layout:
-    names = list(sizes)
-    inputs: dict[str, list[str]] = {name: [] for name in names}
-    outputs: dict[str, list[str]] = {name: [] for name in names}
-    for a, b in edges:
-        inputs[b].append(a)
-        outputs[a].append(b)
-    # rank = longest path from a source, found in topological order (Kahn's algorithm)
+def _together(layer: list[str], paths: dict[str, tuple[str, ...]], level: int = 0) -> list[str]:
+    """The layer's order with each group's boxes moved next to the group's first box (and so
+    on, nested, for groups inside groups); boxes outside groups keep their places."""
+    out: list[str] = []
+    done: set[str] = set()
+    for name in layer:
+        parts = paths.get(name, ())
+        if len(parts) <= level:
+            out.append(name)
+            continue
+        if parts[level] in done:
+            continue
+        done.add(parts[level])
+        members = [m for m in layer if len(paths.get(m, ())) > level and
+                   paths[m][level] == parts[level]]  # fmt: skip
+        out.extend(_together(members, paths, level + 1))
+    return out
+
+
+def _ranks(names: list[str], edges, inputs, outputs) -> list[list[str]]:
+    """Boxes by rank: the longest path from a source, then each box moved as late as possible
+    (one rank before its first consumer), so that a long sum's terms sit next to the '+'
+    that takes them instead of far away at the inputs."""
     pending = {name: len(inputs[name]) for name in names}
     ready = [name for name in names if pending[name] == 0]
     rank = dict.fromkeys(names, 0)
     order = []
-    while ready:
+    while ready:  # Kahn's algorithm
         name = ready.pop()
         order.append(name)
         for b in outputs[name]:
@@ -238,14 +261,23 @@ def _layered_layout(sizes, edges, rankdir) -> Layout:
                 ready.append(b)
     if len(order) != len(names):
         raise ValueError("the graph has a cycle")
-    # then as late as possible: each node one rank before its first consumer, so that a long
-    # sum's terms sit next to the '+' that takes them instead of far away at the inputs
     for name in reversed(order):
         if outputs[name]:
             rank[name] = min(rank[b] for b in outputs[name]) - 1
     ranks: list[list[str]] = [[] for _ in range(max(rank.values(), default=0) + 1)]
     for name in order:
         ranks[rank[name]].append(name)
+    return ranks
+
+
+def _layered_layout(sizes, edges, rankdir, groups=None) -> Layout:
+    names = list(sizes)
+    inputs: dict[str, list[str]] = {name: [] for name in names}
+    outputs: dict[str, list[str]] = {name: [] for name in names}
+    for a, b in edges:
+        inputs[b].append(a)
+        outputs[a].append(b)
+    ranks = _ranks(names, edges, inputs, outputs)
     lr = rankdir == "LR"
 
     def across(name):  # a box's extent across the rank direction
@@ -254,6 +286,31 @@ def _layered_layout(sizes, edges, rankdir) -> Layout:
     def along(name):
         return sizes[name][0] if lr else sizes[name][1]
 
+    paths = {name: tuple(p for p in path.split("/") if p) for name, path in (groups or {}).items()}
+    slot = _barycentre_order(ranks, inputs, outputs, across, paths)
+    if paths:  # each group a band of its own across the ranks, so frames do not overlap
+        label = FRAME_LABEL if lr else 0.0
+        slot = _bands([n for layer in ranks for n in layer], ranks, across, paths, label)
+    else:  # centre every rank on the widest one
+        extent = [sum(across(n) for n in layer) + NODE_GAP * (len(layer) - 1) for layer in ranks]
+        widest = max(extent, default=0.0)
+        for i, layer in enumerate(ranks):
+            for name in layer:
+                slot[name] += (widest - extent[i]) / 2
+    positions: dict[str, tuple[float, float]] = {}
+    depth = 0.0
+    for layer in ranks:
+        thickness = max((along(n) for n in layer), default=0.0)
+        for name in layer:
+            a, c = depth + thickness / 2, slot[name]
+            positions[name] = (a, c) if lr else (c, a)
+        depth += thickness + RANK_GAP
+    return _framed(positions, sizes, "layered")
+
+
+def _barycentre_order(ranks, inputs, outputs, across, paths) -> dict[str, float]:
+    """Order each rank (in place) by the mean position of its neighbours, in four sweeps, and
+    return every box's position across the ranks, each rank packed from 0."""
     slot: dict[str, float] = {}
 
     def place(layer: list[str]) -> None:
@@ -262,8 +319,9 @@ def _layered_layout(sizes, edges, rankdir) -> Layout:
             slot[name] = pos + across(name) / 2
             pos += across(name) + NODE_GAP
 
+    if paths:
+        ranks[0][:] = _together(ranks[0], paths)
     place(ranks[0])
-    # barycentre sweeps: order each rank by the mean position of its neighbours
     for sweep in range(4):
         forward = sweep % 2 == 0
         sequence = ranks[1:] if forward else ranks[-2::-1]
@@ -275,23 +333,45 @@ def _layered_layout(sizes, edges, rankdir) -> Layout:
                 return sum(near) / len(near) if near else slot.get(name, 0.0)
 
             layer.sort(key=key)
+            if paths:
+                layer[:] = _together(layer, paths)
             place(layer)
-    # centre every rank on the widest one
-    extent = {
-        i: sum(across(n) for n in layer) + NODE_GAP * (len(layer) - 1)
-        for i, layer in enumerate(ranks)
-    }
-    widest = max(extent.values(), default=0.0)
-    positions: dict[str, tuple[float, float]] = {}
-    depth = 0.0
-    for i, layer in enumerate(ranks):
-        thickness = max((along(n) for n in layer), default=0.0)
-        shift = (widest - extent[i]) / 2
-        for name in layer:
-            a, c = depth + thickness / 2, slot[name] + shift
-            positions[name] = (a, c) if lr else (c, a)
-        depth += thickness + RANK_GAP
-    return _framed(positions, sizes, "layered")
+    return slot
+
+
+def _bands(names, ranks, across, paths, label: float, level: int = 0) -> dict[str, float]:
+    """Positions across the ranks with every group in a band of its own, nested: the boxes
+    directly in this band first (each rank's centred in the band's thickness), then each
+    group's band in order of appearance, with room for its frame and label."""
+    rank_of = {n: i for i, layer in enumerate(ranks) for n in layer}
+    direct = [n for n in names if len(paths.get(n, ())) <= level]
+    inner: dict[str, list[str]] = {}
+    for n in names:
+        if len(paths.get(n, ())) > level:
+            inner.setdefault(paths[n][level], []).append(n)
+    out: dict[str, float] = {}
+    offset = 0.0
+    if direct:
+        per_rank: dict[int, list[str]] = {}
+        for n in direct:
+            per_rank.setdefault(rank_of[n], []).append(n)
+        extent = {r: sum(across(n) for n in ns) + NODE_GAP * (len(ns) - 1)
+                  for r, ns in per_rank.items()}  # fmt: skip
+        offset = max(extent.values())
+        for r, ns in per_rank.items():
+            pos = (offset - extent[r]) / 2
+            for n in ns:
+                out[n] = pos + across(n) / 2
+                pos += across(n) + NODE_GAP
+        offset += NODE_GAP
+    for members in inner.values():
+        band = _bands(members, ranks, across, paths, label, level + 1)
+        start = offset + FRAME_PAD + label
+        low = min(band[n] - across(n) / 2 for n in members)
+        high = max(band[n] + across(n) / 2 for n in members)
+        out.update({n: start + c - low for n, c in band.items()})
+        offset = start + (high - low) + FRAME_PAD + NODE_GAP
+    return out
 
 
 def _framed(positions, sizes, engine: str) -> Layout:
