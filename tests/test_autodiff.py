@@ -324,16 +324,21 @@ def test_backward_create_graph_accumulates_into_existing_grads():
     assert isinstance(x.grad, Value) and x.grad.data == 5.0
 
 
-def test_grad_refuses_a_graph_a_compiled_program_replayed():
+def test_grad_and_jvp_run_the_engines_backward_checks():
     x = Value(1.0)
     y = x * x + 1
-    engine._replayed_roots.add(id(y))  # what Program.forward() does until sync()
+
+    def refuse(root):  # as compiled mode refuses a graph its Program replayed
+        if root is y:
+            raise RuntimeError("replayed")
+
+    engine.backward_checks.append(refuse)
     try:
         for differentiate in (grad, lambda y, x: jvp(y, x, 1.0)):
             with pytest.raises(RuntimeError, match="replayed"):
                 differentiate(y, x)
     finally:
-        engine._replayed_roots.discard(id(y))
+        engine.backward_checks.remove(refuse)
     assert grad(y, x)[0].data == 2.0
 
 
@@ -614,16 +619,16 @@ def test_detect_anomaly_names_a_line_through_library_code():
 
 
 def test_detect_anomaly_is_off_again_after_the_block_even_after_an_error():
-    assert engine._anomaly is None and engine._open_blocks == 0
+    assert engine._watcher is None and engine._open_blocks == 0
     with pytest.raises(AnomalyError):
         with detect_anomaly() as outer:
-            assert engine._anomaly is outer and engine._open_blocks == 1
+            assert engine._watcher is outer and engine._open_blocks == 1
             with detect_anomaly(check_nan=False):
                 quiet = Value(-1.0).log()  # nested, not checking: no error, but recorded
             assert outer.where(quiet) is not None
             Value(-1.0).log()
     # outside, making a node tests engine._open_blocks (0) and nothing else
-    assert engine._anomaly is None and engine._open_blocks == 0
+    assert engine._watcher is None and engine._open_blocks == 0
     assert outer.where(quiet) is not None  # the record outlives the block
 
 

@@ -622,3 +622,62 @@ def test_paused_collector_is_restored_and_nests():
         assert not gc.isenabled()  # it was off: it stays off
     finally:
         gc.enable()
+
+
+# ---- scope ----------------------------------------------------------------------------------
+
+
+def test_scope_names_the_nodes_made_inside_it_and_nests():
+    from backprop import scope
+
+    x = Value(2.0, label="x")
+    with scope("gpt"):
+        with scope("attn"):
+            y = (x * 3).tanh()
+            k = Value(1.5, label="k")
+        z = y + k
+    w = z * 2
+    assert (y.scope, y._prev[0].scope, k.scope, z.scope) == ("gpt/attn",) * 3 + ("gpt",)
+    assert (x.scope, w.scope, Value(1.0).scope) == ("", "", "")
+    assert k.label == "k" and y.label == "" and not y.label
+    w.backward()
+    assert x.grad == pytest.approx(6.0 * (1 - math.tanh(6.0) ** 2), rel=1e-9)
+
+
+def test_scope_as_a_decorator_and_on_its_own_thread():
+    from backprop import scope
+
+    @scope("softmax")
+    def f(v):
+        return v.exp() / (v.exp() + 1)
+
+    seen = {}
+
+    def other():
+        seen["scope"] = (Value(1.0) * 2).scope
+
+    with scope("outer"):
+        out = f(Value(0.5))
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+    assert out.scope == "outer/softmax" and f(Value(0.5)).scope == "softmax"
+    assert seen == {"scope": ""}
+
+
+def test_scope_with_no_grad_and_bad_names():
+    from backprop import scope
+
+    with scope("s"), no_grad():
+        v = Value(1.0) * 2
+    assert v._prev == () and v.scope == "s"
+    for bad in ("", "a/b", 3):
+        with pytest.raises(ValueError, match="scope"):
+            scope(bad)
+
+
+def test_outside_a_scope_nodes_carry_nothing():
+    from backprop import engine
+
+    v = Value(1.0) * 2
+    assert type(v.label) is str and engine._open_blocks == 0

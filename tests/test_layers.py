@@ -13,8 +13,8 @@ SRC = Path(backprop.__file__).parent
 
 # the lowest layer first; a module may import only its own layer or lower ones
 LAYERS = [
-    {"_gc", "_optional", "ops", "engine", "autodiff", "nn"},
-    {"data", "losses", "optim", "serialize", "train", "compiled", "pytorch"},
+    {"_gc", "_optional", "_base", "_cvalue", "ops", "engine", "scopes", "autodiff", "nn"},
+    {"data", "datasets", "losses", "optim", "serialize", "train", "compiled", "pytorch"},
     {"viz"},
     {"cli", "__main__"},
 ]

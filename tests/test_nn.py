@@ -160,3 +160,54 @@ def test_wrong_number_of_inputs():
 def test_bad_seed_type():
     with pytest.raises(TypeError, match="seed"):
         MLP(2, [1], seed="abc")
+
+
+def test_mlp_layers_and_neurons_open_their_own_scopes():
+    from backprop import MLP, Layer, Neuron, Value, scope
+
+    model = MLP(3, [4, 4, 1], seed=0)
+    out = model([1.0, -2.0, 0.5])
+    assert out.scope == "mlp/layer2/neuron0"
+    scopes = {v.scope for v in out.topological_order()}
+    assert "mlp/layer1/neuron3" in scopes and "" in scopes  # the parameters are leaves outside
+    with scope("net"):
+        assert model([1.0, -2.0, 0.5]).scope == "net/mlp/layer2/neuron0"
+    assert Layer(2, 3, seed=1)([1.0, 2.0])[2].scope == "layer/neuron2"
+    assert Neuron(2, seed=1)([Value(1.0), 2.0]).scope == "neuron"
+    with pytest.raises(TypeError, match="Value or a number"):
+        Neuron(2, seed=1)([1.0, "x"])
+
+
+def test_scopes_leave_the_numbers_alone():
+    import random
+
+    from backprop import MLP
+
+    model = MLP(2, [3, 1], seed=4)
+    out = model([0.5, -1.5])
+    out.backward()
+    random.seed(0)
+    # the same sums, written out: activation(b + w0*x0 + w1*x1)
+    hidden = [(n.b.data + n.w[0].data * 0.5 + n.w[1].data * -1.5) for n in model.layers[0].neurons]
+    import math
+
+    h = [math.tanh(a) for a in hidden]
+    last = model.layers[1].neurons[0]
+    expected = math.tanh(last.b.data + sum(w.data * x for w, x in zip(last.w, h)))
+    assert out.data == expected
+
+
+def test_a_subclass_with_its_own_call_runs_inside_a_scope():
+    from backprop import MLP, Neuron
+    from backprop.nn import Layer
+
+    class Doubled(Neuron):
+        def __call__(self, x):
+            return super().__call__(x) * 2
+
+    layer = Layer(2, 2, seed=0)
+    layer.neurons[1] = Doubled(2, seed=0)
+    layer.neurons[1].scope_name = "neuron1"
+    outs = layer([1.0, 2.0])
+    assert outs[1].scope == "layer/neuron1" and outs[1]._prev[0].scope == "layer/neuron1"
+    assert MLP(2, [2], seed=0)([1.0, 2.0])[0].scope == "mlp/layer0/neuron0"

@@ -16,6 +16,7 @@ from .compiled.jit import jit, take
 from .engine import Value, is_grad_enabled, no_grad
 from .nn import MLP, Layer, Module, Neuron
 from .pytorch import check_torch, from_torch, to_torch
+from .scopes import scope
 from .serialize import load, save
 from .train import fit
 from .viz import draw_dot, explain, explore, to_dot, to_json, to_mermaid, trace
@@ -41,6 +42,7 @@ __all__ = [
     "AnomalyError",
     "no_grad",
     "is_grad_enabled",
+    "scope",
     "Module",
     "Neuron",
     "Layer",

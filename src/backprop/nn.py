@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 import random
 from collections.abc import Callable, Mapping, Sequence
+from functools import reduce
 
 from .engine import Value
+from .scopes import current_scope, methods_in, scope
 
 __all__ = ["Module", "Neuron", "Layer", "MLP", "ACTIVATIONS"]
 
@@ -18,6 +19,23 @@ ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
     "sigmoid": Value.sigmoid,
     "linear": lambda v: v,
 }
+
+
+# the op whose node each activation makes (none for linear)
+_ACTIVATION_OP = {"tanh": "tanh", "relu": "relu", "sigmoid": "sigmoid", "linear": None}
+
+
+def _join(outer: str, name: str) -> str:
+    return f"{outer}/{name}" if outer else name
+
+
+def _outer(module) -> str:
+    """The scope around module's own: the open one, less module's if _call_in opened that one
+    (for a subclass's own __call__ that calls the base class's)."""
+    path, name = current_scope(), module.scope_name
+    if path == name or path.endswith("/" + name):
+        return path[: -len(name)].rstrip("/")
+    return path
 
 
 def _check_activation(name: str) -> str:
@@ -42,6 +60,16 @@ def _rng(seed: int | random.Random | None):
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int or a random.Random, got {type(seed).__name__}")
     return random.Random(seed)
+
+
+def _call_in(module, x, outer: str):
+    """module(x) in scope outer/module.scope_name. Neuron and Layer pass the path down without
+    opening a scope() block; a subclass that defines its own __call__ runs inside one."""
+    kind = type(module)
+    if kind.__call__ is Neuron.__call__ or kind.__call__ is Layer.__call__:
+        return module._forward(x, outer)
+    with scope._at(_join(outer, module.scope_name)):
+        return module(x)
 
 
 class Module:
@@ -121,7 +149,13 @@ class Module:
 
 
 class Neuron(Module):
-    """activation(w · x + b), with w and b drawn from uniform(-1, 1)."""
+    """activation(w · x + b), with w and b drawn from uniform(-1, 1).
+
+    Its nodes carry the scope ``neuron`` (``Value.scope``); in a Layer, ``neuron0``, ``neuron1``
+    ... under the layer's scope, e.g. ``mlp/layer1/neuron3``, under any scope() open around it.
+    """
+
+    scope_name = "neuron"  # a Layer names its own neurons neuron0, neuron1, ...
 
     def __init__(
         self, nin: int, activation: str = "tanh", seed: int | random.Random | None = None
@@ -133,10 +167,17 @@ class Neuron(Module):
         self.b = Value(rng.uniform(-1, 1))
 
     def __call__(self, x: Sequence[Value | float]) -> Value:
+        return self._forward(x, _outer(self))
+
+    def _forward(self, x: Sequence[Value | float], outer: str) -> Value:
+        """self(x) with its nodes in scope outer/scope_name, made by the scope's own op methods
+        (scopes.methods_in): no scope() block is opened, so this costs what plain ops do."""
         if len(x) != self.nin:
             raise ValueError(f"Neuron expects {self.nin} inputs, got {len(x)}")
-        act = sum(map(operator.mul, self.w, x), self.b)  # b + w0*x0 + w1*x1 + ...
-        return ACTIVATIONS[self.activation](act)
+        op = methods_in(_join(outer, self.scope_name))
+        act = reduce(op["add"], map(op["mul"], self.w, x), self.b)  # b + w0*x0 + w1*x1 + ...
+        name = _ACTIVATION_OP[self.activation]
+        return act if name is None else op[name](act)
 
     def parameters(self) -> list[Value]:
         return self.w + [self.b]
@@ -146,7 +187,12 @@ class Neuron(Module):
 
 
 class Layer(Module):
-    """nout neurons reading the same inputs. A layer of one neuron returns a single Value."""
+    """nout neurons reading the same inputs. A layer of one neuron returns a single Value.
+
+    Its scope is ``layer`` (in an MLP ``layer0``, ``layer1``, ...), its neurons' ``neuron0`` ...
+    """
+
+    scope_name = "layer"  # an MLP names its own layers layer0, layer1, ...
 
     def __init__(
         self,
@@ -158,9 +204,15 @@ class Layer(Module):
         _check_size("nout", nout)
         rng = _rng(seed)
         self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
+        for j, n in enumerate(self.neurons):
+            n.scope_name = f"neuron{j}"
 
     def __call__(self, x: Sequence[Value | float]) -> Value | list[Value]:
-        outs = [n(x) for n in self.neurons]
+        return self._forward(x, _outer(self))
+
+    def _forward(self, x: Sequence[Value | float], outer: str) -> Value | list[Value]:
+        path = _join(outer, self.scope_name)
+        outs = [_call_in(n, x, path) for n in self.neurons]
         return outs[0] if len(outs) == 1 else outs
 
     def parameters(self) -> list[Value]:
@@ -173,6 +225,9 @@ class Layer(Module):
 
 class MLP(Module):
     """A stack of Layers. By default every layer, the output included, applies tanh.
+
+    Its nodes are grouped in scopes: ``mlp``, then ``mlp/layer0``, ``mlp/layer0/neuron0`` ...
+    (``Value.scope``), for drawings and step-throughs that show a block at a time.
 
     ``activation`` is one name for all layers or a list with one name per layer, and
     ``output_activation`` overrides the last layer's: micrograd's classic net is
@@ -201,10 +256,15 @@ class MLP(Module):
             acts[-1] = output_activation
         rng = _rng(seed)
         self.layers = [Layer(sizes[i], sizes[i + 1], acts[i], rng) for i in range(len(nouts))]
+        for i, layer in enumerate(self.layers):
+            layer.scope_name = f"layer{i}"
+
+    scope_name = "mlp"
 
     def __call__(self, x: Sequence[Value | float]) -> Value | list[Value]:
+        path = _join(_outer(self), self.scope_name)
         for layer in self.layers:
-            x = layer(x)
+            x = _call_in(layer, x, path)
             if isinstance(x, Value):
                 x = [x]
         return x[0] if len(x) == 1 else x

@@ -1,0 +1,34 @@
+"""The base class of Value: the optional native part, or ``object``.
+
+The native part (``_cvalue.c``, built by setup.py where a C compiler is found) is a base type
+that holds Value's fields in C: ``data`` as a double, the rest as references. It does not ask
+the cyclic garbage collector to watch a node (an acyclic graph cannot leak) until the node's
+``.grad`` becomes an object that could close a cycle (a Value, with ``create_graph=True``), and
+it frees a deep chain with a loop instead of recursion. engine.py stays the reference: the same
+class, the same numbers to the last bit, with or without it.
+
+``BACKPROP_NATIVE=0`` in the environment turns it off; where it was not built, a one-line notice
+says so once and ``object`` is used.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["Base", "NATIVE"]
+
+Base: type = object
+NATIVE = False
+if os.environ.get("BACKPROP_NATIVE", "1") != "0":
+    try:
+        from ._cvalue import Base
+    except ImportError:
+        if False:  # (the notice is turned on when setup.py builds the part)
+            print(
+                "backprop: the native engine part is not built (no C compiler at install?): using "
+                "the pure-Python Value, about 2x slower in a loop with the collector on",
+                file=sys.stderr,
+            )
+    else:
+        NATIVE = True
