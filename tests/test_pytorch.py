@@ -628,3 +628,14 @@ def test_a_label_cannot_break_the_reports_table():
     lines = report.table().splitlines()
     assert len(lines) == 1 + len(report.rows)
     assert "\x1b" not in report.table() and "x\\n 99" in report.table()
+
+
+def test_from_torch_refuses_a_model_over_the_size_limit_before_building_it(monkeypatch):
+    import backprop.serialize
+
+    module = torch.nn.Sequential(torch.nn.Linear(30, 20), torch.nn.Tanh(), torch.nn.Linear(20, 1))
+    monkeypatch.setattr(backprop.serialize, "MAX_PARAMETERS", 600)
+    with pytest.raises(ValueError, match=r"has 641 parameters, over the limit of 600 \(backprop"):
+        from_torch(module)
+    monkeypatch.setattr(backprop.serialize, "MAX_PARAMETERS", 641)
+    assert from_torch(module).sizes == [30, 20, 1]

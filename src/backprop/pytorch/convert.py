@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .. import serialize
 from .._optional import check_device, import_torch
 from ..nn import MLP
 
@@ -228,6 +229,18 @@ def _read_layers(layers: list[tuple[str, Any]], torch) -> tuple[list[tuple[str, 
     return linears, activations
 
 
+def _check_size(linears: list[tuple[str, Any]]) -> None:
+    """The model's size against the limit a model file has, before anything is built: each
+    parameter takes about 200 bytes as a Value."""
+    count = sum((linear.in_features + 1) * linear.out_features for _, linear in linears)
+    if count > serialize.MAX_PARAMETERS:
+        raise ValueError(
+            f"from_torch: the module has {count:,} parameters, over the limit of "
+            f"{serialize.MAX_PARAMETERS:,} (backprop.serialize.MAX_PARAMETERS; raise it to "
+            "convert a bigger model: each parameter takes about 200 bytes as a Value)"
+        )
+
+
 def _read_weights(name: str, linear: Any, torch) -> tuple[list[list[float]], list[float]]:
     w = linear.weight.detach().to(device="cpu", dtype=torch.float64)
     b = linear.bias.detach().to(device="cpu", dtype=torch.float64)
@@ -251,6 +264,7 @@ def from_torch(module: torch.nn.Module) -> MLP:
     _check_root(module, torch)
     _check_no_global_hooks(torch)
     linears, activations = _read_layers(_flatten(module, torch), torch)
+    _check_size(linears)
     weights = [_read_weights(name, linear, torch) for name, linear in linears]
     nin = linears[0][1].in_features
     # seed=0: the initial weights are overwritten, and the user's global random is left alone
