@@ -23,7 +23,7 @@ Workloads:
   W4  a wide sum of 1e6 products: sum(w_i * x_i).
   W5  MLP(2, [64, 64, 1]) on 1,000 moons points, as W2 (8.7 million nodes).
   W2 and W5 also time the torch backend, compile(backend='torch') on the CPU.
-Issue 11's measures, printed as a table at the end: W1, W2 and W5 as a whole training step
+The headline measures, printed as a table at the end: W1, W2 and W5 as a whole training step
 (forward, backward, SGD update) with the parameters in the program's flat arrays, against
 PyTorch's step with its update, float64 and float32, each pair taking turns; the resident
 memory of a fresh process holding a W5 program once the graph is dropped (not with --quick);
@@ -258,7 +258,7 @@ def torch_sgd_step(params, loss_fn, lr):
 
 
 def judged_steps(name, programs, model, torch_loss_fns, rounds, budget, lr=1e-3):
-    """The issue's measure: a training step including the SGD update, compiled (flat
+    """The headline measure: a training step including the SGD update, compiled (flat
     arrays) against PyTorch, each pair taking turns (float64 with float64, float32 with
     float32: two programs cannot hold the same parameters at once)."""
     start = [p.data for p in model.parameters()]
@@ -472,7 +472,7 @@ def build_cost(n: int):
         print(f"  {label:22s} {t / n * 1e6:10.3f} us per op", flush=True)
 
 
-# ---- the issue's other measures: memory, compiling a chain, a whole fit -------------------
+# ---- the other headline measures: memory, compiling a chain, a whole fit ------------------
 
 
 def _status_mb(field: str) -> float:
@@ -596,7 +596,8 @@ MEASURES: list[tuple[str, str, str, str]] = []
 
 
 def judged_table() -> str:
-    """The measures of issue 11, from this run."""
+    """The headline measures (a whole step against PyTorch, memory, compile time, the train
+    command), from this run."""
     times = {(w, e): t for w, _, e, t, _, _ in ROWS if t is not None}
 
     def ratio(w, ours, theirs):
@@ -716,7 +717,8 @@ def main() -> None:
         memory_rows()
     print(f"\ntotal {time.perf_counter() - t0:.0f} s\n")
     print(markdown())
-    print("\nIssue 11's measures:\n")
+    print("\nThe headline measures: a whole training step against PyTorch's, memory, compile time,")
+    print("and the train command (docs/compiled.md keeps earlier runs):\n")
     print(judged_table())
 
 

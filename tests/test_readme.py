@@ -147,3 +147,54 @@ def test_the_command_line_examples_run(tmp_path):
             assert (tmp_path / written).stat().st_size > 0, written
     predictions = (tmp_path / "preds.csv").read_text().splitlines()
     assert predictions[0] == "prediction,score" and len(predictions) == 3
+
+
+# ---- the name users install, and what they are told (issue 17) ---------------------------------
+
+
+def test_the_readme_names_the_distribution_and_installs_extras_from_the_checkout():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    (name,) = re.findall(r'^name = "([^"]+)"', pyproject, flags=re.M)
+    assert name == "backprop-toolkit" and f"`{name}`" in README
+    commands = [b.strip() for b in blocks("bash")]
+    assert "python3 -m pip install --break-system-packages '.[torch]'" in commands
+    for extra in re.findall(r"^(\w+) = \[", pyproject.split("[project.optional-dependencies]")[1]):
+        assert f"`{extra}`" in README, extra  # every extra is named where the command is
+
+
+def test_no_text_tells_a_user_to_install_another_projects_package():
+    """`backprop` on the package index is another project: no install names it."""
+    texts = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "src").rglob("*.py")]
+    for path in texts:
+        text = path.read_text(encoding="utf-8")
+        # pip install, its options, then a requirement named backprop (with extras or not)
+        wrong = r"pip3? install (?:-\S+ )*['\"]?backprop(?:\[[^\]]*\])?['\"]?(?=[\s`&]|$)"
+        assert not re.search(wrong, text, flags=re.M), path.name
+
+
+def test_the_notebook_command_says_what_it_does_to_an_editable_install():
+    before = README[: README.index("jupyter notebook --allow-root")]
+    before = before[: before.rindex("```bash")].rstrip()
+    paragraph = before[before.rindex("\n\n") :]
+    assert "editable" in paragraph and "-e '.[notebook]'" in paragraph
+
+
+def test_program_output_names_no_issue_numbers_or_stale_places():
+    """What a benchmark prints, and a test's skip message, make sense without the tracker."""
+    import ast
+
+    for path in [*(ROOT / "benchmarks").glob("*.py"), *(ROOT / "tests").glob("*.py")]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            if name not in ("print", "skip"):
+                continue
+            text = " ".join(
+                n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and
+                isinstance(n.value, str)
+            )  # fmt: skip
+            where = f"{path.name}:{node.lineno}"
+            assert not re.search(r"\bissue\b", text, flags=re.I), where
+            assert "shared seed" not in text, where

@@ -62,7 +62,7 @@ def probes(nb):
 
 def test_notebook_is_the_users_file_unmodified():
     if not SHARED_SEED.exists():
-        pytest.skip("the shared seed is not beside this checkout")
+        pytest.skip(f"no copy of the user's original notebook to compare with at {SHARED_SEED}")
     digest = hashlib.sha256
     assert digest(NOTEBOOK.read_bytes()).digest() == digest(SHARED_SEED.read_bytes()).digest()
 
