@@ -258,7 +258,8 @@ def from_torch(module: torch.nn.Module) -> MLP:
     weights. Anything else is refused with a ValueError naming the first layer it cannot read:
     other layers (convolutions, batch norm, dropout), a subclass (its own ``forward()`` may
     compute something else), a module with a forward or backward hook (or a global one), a
-    ``forward`` replaced on the instance, complex or integer weights.
+    ``forward`` replaced on the instance, complex or integer weights, more parameters than
+    ``backprop.serialize.MAX_PARAMETERS``.
     """
     torch = import_torch("from_torch")
     _check_root(module, torch)
