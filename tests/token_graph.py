@@ -32,6 +32,8 @@ def _values(x) -> list[Value]:
 
 def scoped(name: str):
     """backprop.scope(name) as a decorator, or the tagging stand-in without it."""
+    if not _SCOPED[0]:
+        return lambda fn: fn
     real = getattr(backprop, "scope", None)
     if real is not None:
         return real(name)
@@ -59,6 +61,7 @@ def scoped(name: str):
 
 
 _PARAMS: list[Value] = []
+_SCOPED = [True]
 
 
 @contextlib.contextmanager
@@ -98,9 +101,17 @@ def rmsnorm(x):
     return [xi * scale for xi in x]
 
 
-def token_loss(token=3, target=7, seed=0, n_embd=N_EMBD, n_head=N_HEAD, vocab=VOCAB):
+def token_loss(token=3, target=7, seed=0, n_embd=N_EMBD, n_head=N_HEAD, vocab=VOCAB, scoped=True):
     """The loss of predicting ``target`` after ``token`` at position 0, and the parameters
-    (smaller sizes give a smaller graph of the same shape)."""
+    (smaller sizes give a smaller graph of the same shape; scoped=False, no scopes)."""
+    _SCOPED[0] = scoped
+    try:
+        return _token_loss(token, target, seed, n_embd, n_head, vocab)
+    finally:
+        _SCOPED[0] = True
+
+
+def _token_loss(token, target, seed, n_embd, n_head, vocab):
     _PARAMS.clear()
     rng = random.Random(seed)
     head_dim = n_embd // n_head

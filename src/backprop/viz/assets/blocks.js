@@ -18,7 +18,7 @@
   const { $, el, fmt } = window.bpCommon;
 
   let recorded = null, source = null, stack = [0], level = null, handle = null;
-  const listeners = { onNode: [] };
+  const listeners = { onNode: [], onStart: [] };
 
   const shown = (n, word) => n + " " + word + (n === 1 ? "" : "s");
   const bits = (x) => (x === "NaN" || x === "Infinity" || x === "-Infinity" ? Number(x) : x);
@@ -303,7 +303,9 @@
     recorded = source = D;
     stack = [0];
     window.addEventListener("keydown", keys);
-    return mountLevel(0);
+    mountLevel(0);
+    listeners.onStart.forEach((f) => f(D));
+    return handle;
   }
 
   // other numbers on the same graph (a nudge's), at the same level, step and view
@@ -330,6 +332,7 @@
     source: () => source,
     handle: () => handle,
     onNode: (f) => listeners.onNode.push(f),
+    onStart: (f) => listeners.onStart.push(f),
     build: build,
     fmt: fmt,
     bits: bits,

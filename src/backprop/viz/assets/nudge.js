@@ -18,8 +18,7 @@
     if (!box) {
       box = el("section", "bp-nudge");
       box.id = "bp-nudge";
-      box.hidden = true;
-      $("panel").insertBefore(box, $("bp-node"));
+      $("panel").insertBefore(box, $("bp-step"));
     }
     return box;
   }
@@ -36,10 +35,17 @@
 
   function show(i) {
     const D = window.bpExplain.recorded();
-    if (D.mode === "forward" || D.ops[i] !== null) { panel().hidden = leaf === null; return; }
-    if (leaf === i && !panel().hidden) return;
+    if (D.mode === "forward" || D.ops[i] !== null || leaf === i) return;
     leaf = i;
     build(D, i);
+  }
+
+  // before a leaf is picked: how to nudge one
+  function tip() {
+    const D = window.bpExplain.recorded(), p = panel();
+    if (D.mode === "forward") { p.hidden = true; return; }
+    p.replaceChildren(el("p", "tip", "Nudge an input, live: click a leaf (a box with no " +
+      "oval before it) to change its value and watch every gradient follow."));
   }
 
   function build(D, i) {
@@ -134,8 +140,10 @@
     out.dataset.loss = String(L);
     out.appendChild(el("div", "", root + " = " + fmt(L) + " at " + name + " = " +
       fmt(values[i])));
+    const paren = (x) => (x < 0 ? "(" + pyRepr(x) + ")" : pyRepr(x));
     out.appendChild(el("div", "term", "(" + root + "(" + name + " + h) \u2212 " + root + "(" +
-      name + ")) / h = (" + fmt(Lh) + " \u2212 " + fmt(L) + ") / " + fmt(h) + " = " + fmt(fd)));
+      name + ")) / h = (" + pyRepr(Lh) + " \u2212 " + paren(L) + ") / " + pyRepr(h) + " = " +
+      fmt(fd)));
     out.appendChild(el("div", "term", name + ".grad = " + fmt(g)));
     out.appendChild(el("p", "", "They agree to " + agreement(fd, g) + ": the gradient is the " +
       "slope, how much " + root + " moves per unit nudge of " + name + ". (The difference " +
@@ -174,6 +182,7 @@
   }
 
   window.bpExplain.onNode((i) => show(i));
+  window.bpExplain.onStart(tip);
   window.bpNudge = {
     set: (i, x) => {  // for tests and the console: nudge leaf i to x
       window.bpExplain.handle().showNode(i);
