@@ -974,3 +974,20 @@ def test_a_root_past_the_listing_limit_can_be_compiled_again_while_it_is_referen
     del root
     first.forward()
     assert replayed._detached[ident][0] is None  # the tape is gone with the last reference
+
+
+def test_outputs_of_a_root_compiled_again_are_found_among_its_traced_nodes():
+    model, xs, build = batch_mlp("tanh", seed=9, points=12)
+    scores = [model(x) for x in xs]
+    root = sum((s - 0.5) ** 2 for s in scores)
+    first = backprop.compile(root)  # cuts root from its graph
+    second = backprop.compile(root, backend="python", outputs=scores[::-1])
+    first.forward()
+    second.forward()
+    expected = [model(x).data for x in xs][::-1]
+    assert second.output_data.tolist() == pytest.approx(expected, rel=1e-15)
+    with pytest.raises(TraceError, match="output 1"):
+        backprop.compile(root, outputs=[scores[0], Value(2.0)])
+    stranger = Value(1.0) * 2.0
+    with pytest.raises(TraceError, match="output 0"):
+        backprop.compile(root, outputs=[stranger])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 from collections import deque
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..engine import Value
 from . import replayed
 from .reference import PythonBackend
-from .tape import Tape, TraceError, trace
+from .tape import Tape, TraceError, find_outputs, trace
 
 if TYPE_CHECKING:
     import numpy as np
@@ -123,11 +124,8 @@ def compile(
                 f"cannot compile this root again: its program kept no tape (over "
                 f"{LISTING_LIMIT:,} nodes) and {replayed.DETACHED}"
             )
-        if outputs:
-            raise TraceError(
-                f"output 0 ({outputs[0]!r:.60}) is not a node of the graph: this root was "
-                f"compiled before, and its graph is gone (keep_graph=False)"
-            )
+        if outputs:  # nodes the user still holds: found by the ids they had when traced
+            tape = dataclasses.replace(tape, output_ids=find_outputs(tape, outputs))
     else:
         tape = trace(root, outputs)
     return Program(tape, root, chosen, inputs, parameters, keep_graph=keep_graph, dtype=dtype)
@@ -263,6 +261,7 @@ class Program:
             tape.labels,
             output_ids=tape.output_ids,
             n_constants=len(constants),
+            node_ids=tape.node_ids,
         )
         del tape, leaves
         self.backend = backend

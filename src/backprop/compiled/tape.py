@@ -52,6 +52,9 @@ class Tape:
     _leaf_of: dict[int, Value] | None = field(default=None, repr=False)
     output_ids: list[int] = field(default_factory=list)  # nodes whose values a replay reports
     n_constants: int = 0  # the last leaves are constants: nobody reads their gradients
+    # id() of each node's Value when traced (int64 array): to find outputs= among the nodes
+    # of a root compiled again after its program cut it from its graph (program.py)
+    node_ids: object = field(default=None, repr=False)
 
     @property
     def root(self) -> int:
@@ -118,7 +121,6 @@ def trace(root: Value, outputs: Sequence[Value] = ()) -> Tape:
     ids = np.fromiter(map(id, order), np.int64, len(order))
     by_id = np.argsort(ids)
     sorted_ids = ids[by_id]
-    del ids
 
     def positions(values_ids: np.ndarray) -> np.ndarray:
         """The position in order of each id, -1 for ids not in it (None: no operand)."""
@@ -143,4 +145,31 @@ def trace(root: Value, outputs: Sequence[Value] = ()) -> Tape:
     leaf_ids = np.flatnonzero(code_array < 0).tolist()
     leaves = list(map(order.__getitem__, leaf_ids))
     labels = list(map(_label_of, order))
-    return Tape(codes, columns, args, leaf_ids, leaves, labels, output_ids=output_ids)
+    tape = Tape(codes, columns, args, leaf_ids, leaves, labels, output_ids=output_ids)
+    tape.node_ids = ids
+    return tape
+
+
+def find_outputs(tape: Tape, outputs: Sequence[Value]) -> list[int]:
+    """The positions of ``outputs`` among a tape's nodes, by the ids its nodes had when traced
+    (the nodes themselves may be gone): each found Value must also have its node's op, and
+    its operands the ids of its node's operands, so that a Value whose id was reused cannot
+    pass for a node. TraceError for one that is not a node of the graph."""
+    import numpy as np
+
+    ids = tape.node_ids
+    found = []
+    for k, v in enumerate(outputs):
+        at = np.flatnonzero(ids == id(v)) if ids is not None else ()
+        i = int(at[0]) if len(at) else -1
+        if i >= 0 and isinstance(v, Value) and _CODE_OF.get(id(v._fn)) == tape.codes[i]:
+            operands = [getattr(v, name) for name in ("_a", "_b")]
+            expected = [column[i] for column in tape.columns]
+            if all(
+                (x is None and j < 0) or (x is not None and j >= 0 and ids[j] == id(x))
+                for x, j in zip(operands, expected)
+            ):
+                found.append(i)
+                continue
+        raise TraceError(f"output {k} ({v!r:.60}) is not a node of the graph")
+    return found
