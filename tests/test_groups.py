@@ -229,3 +229,48 @@ def test_with_backprop_scope_itself():
     assert {b["scope"] for b in doc["blocks"]} == {"layer/neuron0", "layer/neuron1"}
     assert backprop.to_dot(out, depth=1).count("subgraph") == 0
     assert "{ layer | 4 nodes | 2 outputs }" in backprop.to_dot(out, depth=1)
+
+
+def test_an_unlabelled_leaf_used_in_one_scope_is_drawn_inside_it(monkeypatch):
+    table: dict[int, str] = {}
+    x = Value(1.0, label="x")  # labelled: an input, stays outside
+    w0, w1 = Value(0.5), Value(-0.5)  # unlabelled, each used in one scope: its weights
+    shared = Value(2.0)  # unlabelled but used in two scopes: stays outside
+    a = x * w0 * shared
+    b = x * w1 * shared
+    for v in (a, *a._prev):
+        table[id(v)] = "n0"
+    for v in (b, *b._prev):
+        table[id(v)] = "n1"
+    for v in (w0, w1, x, shared):
+        table.pop(id(v), None)
+    out = a + b
+    out.backward()
+    monkeypatch.setattr(groups, "scope_of", lambda v: table.get(id(v), ""))
+    g = groups.group(out, 1)
+    assert g.block.get(id(w0)) == "n0" and g.block.get(id(w1)) == "n1"
+    assert id(x) not in g.block and id(shared) not in g.block
+    assert g.inputs["n0"] == [x, shared] and g.outputs["n0"] == [a]
+    doc = json.loads(backprop.to_json(out, depth=1))
+    w0_node = next(n for n in doc["nodes"] if n["data"] == 0.5)
+    assert w0_node["scope"] == "" and w0_node["block"] is not None  # its own scope stays ''
+
+
+@pytest.mark.skipif(not hasattr(backprop, "scope"), reason="backprop.scope is not in yet")
+def test_an_mlp_at_each_depth():
+    from backprop import MLP
+
+    model = MLP(3, [4, 4, 1], seed=0)
+    xs = [Value(1.0, label="x1"), Value(-2.0, label="x2"), Value(0.5, label="x3")]
+    out = model(xs)
+    out.backward()
+    if not any(groups.scope_of(v) for v in out.topological_order()):
+        pytest.skip("MLP opens no scopes yet")
+    full = json.loads(backprop.to_json(out))["nodes"]
+    for depth in (1, 2, 3):
+        doc = json.loads(backprop.to_json(out, depth=depth))
+        sizes = sum(b["size"] for b in doc["blocks"])
+        drawn = [n for n in doc["nodes"] if n["block"] is None]
+        assert sizes + len(drawn) == len(full)  # every node is in one box or drawn itself
+        assert {n["label"] for n in drawn} >= {"x1", "x2", "x3"}
+        assert not [n for n in drawn if not n["label"] and not n["inputs"]]  # weights inside

@@ -9,6 +9,8 @@ made, '' outside any):
   it that its nodes use) and its outputs (its values used outside it, or the output itself);
 - a shallower scope is drawn as a **frame** (a Graphviz cluster) around what was made in it;
 - a node outside any scope is drawn as always: its ``label | data | grad`` record and its op.
+  An unlabelled leaf made outside any scope but used in only one (a neuron's weights and
+  bias, made before the forward pass opened the neuron's scope) is drawn as part of it.
 
 ``depth=1`` shows the top level of a script: one box per top-level scope. ``depth=None`` is the
 full drawing without frames, exactly as before scopes existed.
@@ -55,14 +57,32 @@ class Grouping:
     outputs: dict[str, list[Value]]
 
 
+def _placed_scopes(order: list[Value]) -> dict[int, str]:
+    """Each node's scope for grouping: its own, except that an unlabelled leaf made outside any
+    scope and used inside exactly one (a neuron's weights and bias, made before the forward
+    pass) counts as part of that one. A labelled leaf, or one used in several scopes (an input
+    x), stays outside: an input of the boxes that use it."""
+    scopes = {id(v): scope_of(v) for v in order}
+    users: dict[int, set[str]] = {}
+    for v in order:
+        for child in v._prev:
+            if not child._prev and not child.label and not scopes[id(child)]:
+                users.setdefault(id(child), set()).add(scopes[id(v)])
+    for key, where in users.items():
+        if len(where) == 1 and "" not in where:
+            scopes[key] = next(iter(where))
+    return scopes
+
+
 def group(root: Value, depth: int) -> Grouping:
     """Group the graph under root: scopes ``depth`` levels deep become blocks."""
     order = root.topological_order()
+    scopes = _placed_scopes(order)
     block: dict[int, str] = {}
     frame: dict[int, str] = {}
     members: dict[str, list[Value]] = {}
     for v in order:
-        parts = _parts(scope_of(v))
+        parts = _parts(scopes[id(v)])
         if len(parts) >= depth:
             path = "/".join(parts[:depth])
             block[id(v)] = path

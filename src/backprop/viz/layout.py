@@ -290,7 +290,7 @@ def _layered_layout(sizes, edges, rankdir, groups=None) -> Layout:
     slot = _barycentre_order(ranks, inputs, outputs, across, paths)
     if paths:  # each group a band of its own across the ranks, so frames do not overlap
         label = FRAME_LABEL if lr else 0.0
-        slot = _bands([n for layer in ranks for n in layer], ranks, across, paths, label)
+        slot, _ = _bands([n for layer in ranks for n in layer], ranks, across, paths, label)
     else:  # centre every rank on the widest one
         extent = [sum(across(n) for n in layer) + NODE_GAP * (len(layer) - 1) for layer in ranks]
         widest = max(extent, default=0.0)
@@ -339,10 +339,10 @@ def _barycentre_order(ranks, inputs, outputs, across, paths) -> dict[str, float]
     return slot
 
 
-def _bands(names, ranks, across, paths, label: float, level: int = 0) -> dict[str, float]:
-    """Positions across the ranks with every group in a band of its own, nested: the boxes
-    directly in this band first (each rank's centred in the band's thickness), then each
-    group's band in order of appearance, with room for its frame and label."""
+def _bands(names, ranks, across, paths, label: float, level: int = 0):
+    """Positions across the ranks with every group in a band of its own, nested, and the
+    band's thickness: the boxes directly in this band first (each rank's centred), then each
+    group's band in order of appearance, with room for its frame and label around it."""
     rank_of = {n: i for i, layer in enumerate(ranks) for n in layer}
     direct = [n for n in names if len(paths.get(n, ())) <= level]
     inner: dict[str, list[str]] = {}
@@ -365,13 +365,11 @@ def _bands(names, ranks, across, paths, label: float, level: int = 0) -> dict[st
                 pos += across(n) + NODE_GAP
         offset += NODE_GAP
     for members in inner.values():
-        band = _bands(members, ranks, across, paths, label, level + 1)
+        band, thickness = _bands(members, ranks, across, paths, label, level + 1)
         start = offset + FRAME_PAD + label
-        low = min(band[n] - across(n) / 2 for n in members)
-        high = max(band[n] + across(n) / 2 for n in members)
-        out.update({n: start + c - low for n, c in band.items()})
-        offset = start + (high - low) + FRAME_PAD + NODE_GAP
-    return out
+        out.update({n: start + c for n, c in band.items()})
+        offset = start + thickness + FRAME_PAD + NODE_GAP
+    return out, offset - NODE_GAP if names else 0.0
 
 
 def _framed(positions, sizes, engine: str) -> Layout:

@@ -40,16 +40,25 @@ def _placed(drawing: _Drawing, engine: str = "auto"):
     sizes = {b.id: (sum(_cell_widths(b)), BOX_HEIGHT) for b in drawing.boxes}
     flow = "TB" if drawing.rankdir in ("TB", "BT") else "LR"
     groups = None
-    if drawing.clusters:  # keep each frame's boxes together within a rank
-        groups = {uid: c.label for c in drawing.clusters for uid in c.boxes}
+    if drawing.clusters:  # keep each frame's boxes together, in a band of its own
+        path: dict[str, str] = {}
+        for c in drawing.clusters:  # outermost first, so a parent's path is known
+            path[c.id] = f"{path[c.parent]}/{c.label}" if c.parent else c.label
+        groups = {uid: path[c.id] for c in drawing.clusters for uid in c.boxes}
     edges = [(t, h) for t, h, _ in drawing.edges]
     placed = layout(sizes, edges, rankdir=flow, engine=engine, groups=groups)
-    positions = placed.positions
+    positions, width, height = placed.positions, placed.width, placed.height
+    if drawing.clusters:  # make room for the frames, which reach past the boxes
+        rects = [r for _, r in frame_rects(drawing, lambda n: (*positions[n], *sizes[n]))]
+        left, top = min(0.0, *(r[0] for r in rects)), min(0.0, *(r[1] for r in rects))
+        positions = {k: (x - left, y - top) for k, (x, y) in positions.items()}
+        width = max(width, *(r[2] for r in rects)) - left
+        height = max(height, *(r[3] for r in rects)) - top
     if drawing.rankdir == "RL":
-        positions = {k: (placed.width - x, y) for k, (x, y) in positions.items()}
+        positions = {k: (width - x, y) for k, (x, y) in positions.items()}
     elif drawing.rankdir == "BT":
-        positions = {k: (x, placed.height - y) for k, (x, y) in positions.items()}
-    return sizes, positions, placed.width, placed.height
+        positions = {k: (x, height - y) for k, (x, y) in positions.items()}
+    return sizes, positions, width, height
 
 
 def _edge_ends(rankdir, tail, head):
