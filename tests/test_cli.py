@@ -712,3 +712,13 @@ def test_plot_of_wide_data_says_the_boundary_is_left_out(tmp_path, capsys, monke
         "wrote the plot to p.png (no decision boundary: it is drawn over 2 input features, and "
         "this data has 3" in out
     )
+
+
+def test_the_dataset_line_names_many_classes_briefly(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = [[i % 7, i % 5, f"a-rather-long-label-number-{i}"] for i in range(200)]
+    _write_csv(tmp_path / "d.csv", rows, ["a", "b", "y"])
+    code, out, _ = call(capsys, "train", "--dataset", "d.csv", "--epochs", "1", "--quiet",
+                        "--hidden", "none")  # fmt: skip
+    (line,) = [x for x in out.splitlines() if x.startswith("dataset:")]
+    assert code == 0 and len(line) < 600 and "(200 in all)" in line
