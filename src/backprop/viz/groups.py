@@ -89,19 +89,27 @@ def group(root: Value, depth: int) -> Grouping:
             members.setdefault(path, []).append(v)
         else:
             frame[id(v)] = "/".join(parts)
-    inputs: dict[str, list[Value]] = {path: [] for path in members}
-    outputs: dict[str, list[Value]] = {path: [] for path in members}
+    inputs: dict[str, dict[int, Value]] = {path: {} for path in members}  # insertion-ordered
+    outputs: dict[str, dict[int, Value]] = {path: {} for path in members}
     for v in order:
         here = block.get(id(v))
         for child in v._prev:
             there = block.get(id(child))
-            if here is not None and there != here and child not in inputs[here]:
-                inputs[here].append(child)
-            if there is not None and there != here and child not in outputs[there]:
-                outputs[there].append(child)
-    if id(root) in block and root not in outputs[block[id(root)]]:
-        outputs[block[id(root)]].append(root)
-    return Grouping(order, block, frame, members, inputs, outputs)
+            if there != here:
+                if here is not None:
+                    inputs[here].setdefault(id(child), child)
+                if there is not None:
+                    outputs[there].setdefault(id(child), child)
+    if id(root) in block:
+        outputs[block[id(root)]].setdefault(id(root), root)
+    return Grouping(
+        order,
+        block,
+        frame,
+        members,
+        {path: list(found.values()) for path, found in inputs.items()},
+        {path: list(found.values()) for path, found in outputs.items()},
+    )
 
 
 def _block_cells(path: str, g: Grouping) -> tuple[str, ...]:
