@@ -201,21 +201,37 @@ class Program:
         keep_graph: bool = False,
         dtype: str = "float64",
     ) -> None:
-        import numpy as np
-
-        if not isinstance(keep_graph, bool):
-            raise TypeError(f"keep_graph must be True or False, got {keep_graph!r}")
-        if dtype not in ("float64", "float32"):
-            raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
-        if dtype != "float64" and backend.name != "numpy":
-            raise ValueError(f"dtype={dtype!r} is for the numpy backend, not {backend.name!r}")
+        _check_options(backend, keep_graph, dtype)
         self.n_nodes = len(tape)
         self.n_outputs = len(tape.output_ids)
         self.keep_graph, self.dtype = keep_graph, dtype
         self.inputs: list[Value] = [] if inputs is None else list(inputs)
         self.parameters: list[Value] | None = None if parameters is None else list(parameters)
-        # leaves in program order: parameters, inputs, the other leaves; positions found by
-        # sorting ids (a million parameters cost a fraction of a second, not a dictionary)
+        self.n_parameters = 0 if self.parameters is None else len(self.parameters)
+        self.n_inputs = len(self.inputs)
+        replay_tape = self._order_leaves(tape)
+        del tape
+        self.backend = backend
+        self._prepare(replay_tape)
+        keep_tape = keep_graph or self.n_nodes <= LISTING_LIMIT
+        self.tape: Tape | None = replay_tape if keep_tape else None
+        # the root Value, whose .data forward() sets; without keep_graph it is cut from its
+        # graph (a Value with no op and no operands), so that holding it keeps no graph alive
+        self.root: Value = root
+        if not keep_graph and (root._fn is not None or replayed.is_detached(root)):
+            # the tape, even past LISTING_LIMIT, while the root may be compiled again: until
+            # nobody else references the root (forward() checks)
+            replayed.detach(root, replay_tape)
+        self._make_views()
+        self._ran_forward = False
+
+    def _order_leaves(self, tape: Tape) -> Tape:
+        """The tape with its leaves in program order (parameters, inputs, the other leaves),
+        ``self.leaves`` the Values the program reads and writes, and ``leaf_data`` holding the
+        constants' numbers (with parameters= named, the other leaves are copied now)."""
+        import numpy as np
+
+        # positions found by sorting ids (a million parameters cost a fraction of a second)
         leaf_ids = np.fromiter(map(id, tape.leaves), np.int64, len(tape.leaves))
         by_id = np.argsort(leaf_ids)
         sorted_ids = leaf_ids[by_id]
@@ -242,47 +258,39 @@ class Program:
         rest[first] = False
         order = np.concatenate([first, np.flatnonzero(rest)]).tolist()
         leaves = list(map(tape.leaves.__getitem__, order))
-        self.n_parameters = 0 if self.parameters is None else len(self.parameters)
-        self.n_inputs = len(self.inputs)
-        # with parameters= named, the other leaves are constants: copied now, not kept
         n_live = len(first) if self.parameters is not None else len(leaves)
-        self.leaves: list[Value] = leaves[:n_live]  # the Values the program reads and writes
+        self.leaves: list[Value] = leaves[:n_live]
         self._leaf_id_set: frozenset[int] | None = None  # for check_leaves, made when needed
         self.leaf_data = np.zeros(len(leaves))
         self.leaf_grad = np.zeros(len(leaves))
         self.leaf_data[n_live:] = _read(leaves[n_live:], _data, "data")
         constants = [_Constant(x) for x in self.leaf_data[n_live:].tolist()]
-        replay_tape = Tape(
-            tape.codes,
-            tape.columns,
-            tape.args,
-            [tape.leaf_ids[k] for k in order],
-            self.leaves + constants,
-            tape.labels,
-            output_ids=tape.output_ids,
+        return dataclasses.replace(
+            tape,
+            leaf_ids=[tape.leaf_ids[k] for k in order],
+            leaves=self.leaves + constants,
             n_constants=len(constants),
-            node_ids=tape.node_ids,
+            _leaf_of=None,
         )
-        del tape, leaves
-        self.backend = backend
-        options = {} if dtype == "float64" else {"dtype": dtype}
-        self.executor = backend.prepare(replay_tape, **options)
+
+    def _prepare(self, replay_tape: Tape) -> None:
+        """The backend's executor; in float64 its own leaf stretches become leaf_data and
+        leaf_grad, so that a step copies them neither in nor out."""
+        import numpy as np
+
+        options = {} if self.dtype == "float64" else {"dtype": self.dtype}
+        self.executor = self.backend.prepare(replay_tape, **options)
         shared = getattr(self.executor, "leaf_val", None), getattr(self.executor, "leaf_adj", None)
         if all(a is not None and a.dtype == np.float64 for a in shared):  # not in float32
-            # the executor's own leaf stretches become the arrays: no copy in or out per step
             shared[0][...], shared[1][...] = self.leaf_data, self.leaf_grad
             self.leaf_data, self.leaf_grad = shared
         if replay_tape.output_ids and not hasattr(self.executor, "outputs"):
-            raise ValueError(f"the {backend.name} backend cannot report outputs= values")
-        keep_tape = keep_graph or self.n_nodes <= LISTING_LIMIT
-        self.tape: Tape | None = replay_tape if keep_tape else None
-        # the root Value, whose .data forward() sets; without keep_graph it is cut from its
-        # graph (a Value with no op and no operands), so that holding it keeps no graph alive
-        self.root: Value = root
-        if not keep_graph and (root._fn is not None or replayed.is_detached(root)):
-            # the tape, even past LISTING_LIMIT, while the root may be compiled again: until
-            # nobody else references the root (forward() checks)
-            replayed.detach(root, replay_tape)
+            raise ValueError(f"the {self.backend.name} backend cannot report outputs= values")
+
+    def _make_views(self) -> None:
+        """The parameters' and inputs' stretches of the arrays, and their markers."""
+        import numpy as np
+
         # which stretches of leaf_data the Values hold (False) and which the arrays (True)
         self._owned = {"parameters": False, "inputs": False}
         self._tokens = {
@@ -294,13 +302,13 @@ class Program:
         }
         self._token_refs: dict[str, int] = {}
         self._zeros = np.zeros(len(self.leaf_grad))
+        p, i = self.n_parameters, self.n_parameters + self.n_inputs
         self._views = {
-            "parameter_data": self.leaf_data[: self.n_parameters],
-            "parameter_grad": self.leaf_grad[: self.n_parameters],
-            "input_data": self.leaf_data[self.n_parameters : self.n_parameters + self.n_inputs],
-            "input_grad": self.leaf_grad[self.n_parameters : self.n_parameters + self.n_inputs],
+            "parameter_data": self.leaf_data[:p],
+            "parameter_grad": self.leaf_grad[:p],
+            "input_data": self.leaf_data[p:i],
+            "input_grad": self.leaf_grad[p:i],
         }
-        self._ran_forward = False
 
     # ---- the flat arrays --------------------------------------------------------------------
 
@@ -577,6 +585,15 @@ class Program:
                 f"{self.n_inputs} input leaves"
             )
         self.input_data = flat
+
+
+def _check_options(backend: Backend, keep_graph: bool, dtype: str) -> None:
+    if not isinstance(keep_graph, bool):
+        raise TypeError(f"keep_graph must be True or False, got {keep_graph!r}")
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    if dtype != "float64" and backend.name != "numpy":
+        raise ValueError(f"dtype={dtype!r} is for the numpy backend, not {backend.name!r}")
 
 
 def _set_all(values: Sequence[Value], name: str, numbers) -> None:
