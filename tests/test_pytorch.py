@@ -639,3 +639,32 @@ def test_from_torch_refuses_a_model_over_the_size_limit_before_building_it(monke
         from_torch(module)
     monkeypatch.setattr(backprop.serialize, "MAX_PARAMETERS", 641)
     assert from_torch(module).sizes == [30, 20, 1]
+
+
+def test_from_torch_reads_a_layer_placed_twice_twice():
+    """named_children() lists a repeated module once: Sequential(l, Tanh(), l) was converted
+    as one layer, a different model."""
+    torch.manual_seed(1)
+    shared = torch.nn.Linear(2, 2)
+    module = torch.nn.Sequential(shared, torch.nn.Tanh(), shared).double()
+    model = from_torch(module)
+    assert model.sizes == [2, 2, 2] and model.activations == ["tanh", "linear"]
+    xs = rows(model, seed=2)
+    with torch.no_grad():
+        expected = module(torch.tensor(xs, dtype=torch.float64)).tolist()
+    assert_close(backprop_outputs(model, xs), expected)
+
+
+def test_from_torch_refuses_a_sequential_that_contains_itself_and_reads_deep_nests():
+    loop = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    loop.add_module("1", loop)
+    with pytest.raises(ValueError, match="layer '1' \\(Sequential\\) contains itself"):
+        from_torch(loop)
+    deep = torch.nn.Linear(2, 1)
+    for _ in range(5_000):  # past Python's recursion limit
+        deep = torch.nn.Sequential(deep)
+    assert from_torch(deep).sizes == [2, 1]
+    holed = torch.nn.Sequential(torch.nn.Linear(2, 1))
+    holed._modules["1"] = None  # Sequential.forward would call None
+    with pytest.raises(ValueError, match="layer '1' is None, not a module"):
+        from_torch(holed)

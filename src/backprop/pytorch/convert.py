@@ -132,16 +132,40 @@ def _check_no_global_hooks(torch) -> None:
             )
 
 
-def _flatten(module, torch, name: str = "") -> list[tuple[str, Any]]:
-    """The layers of a (possibly nested) Sequential, with their dotted names, each checked to
-    be plain (no hooks, no methods replaced on the instance)."""
-    _check_plain(name or type(module).__name__, module, torch)
-    if type(module) is torch.nn.Sequential:
-        out = []
-        for child_name, child in module.named_children():
-            out += _flatten(child, torch, f"{name}.{child_name}" if name else child_name)
-        return out
-    return [(name or type(module).__name__, module)]
+def _flatten(module, torch) -> list[tuple[str, Any]]:
+    """The layers of a (possibly nested) Sequential in the order its forward() calls them (a
+    module placed twice comes twice), with their dotted names, each checked to be plain (no
+    hooks, no methods replaced on the instance). A loop, without recursion: a Sequential that
+    contains itself is refused, and one nested 100,000 deep is read."""
+    layers: list[tuple[str, Any]] = []
+    open_: list[tuple[str, Any, Any]] = []  # the Sequentials being read: (name, module, items)
+    inside: set[int] = set()
+
+    def visit(name: str, layer: Any) -> None:
+        shown = name or type(layer).__name__
+        _check_plain(shown, layer, torch)
+        if type(layer) is not torch.nn.Sequential:
+            layers.append((shown, layer))
+        elif id(layer) in inside:
+            raise ValueError(f"from_torch: layer {shown!r} (Sequential) contains itself")
+        else:
+            inside.add(id(layer))
+            # _modules, as Sequential.forward reads it: named_children() skips a repeated module
+            open_.append((name, layer, iter(list(layer._modules.items()))))
+
+    visit("", module)
+    while open_:
+        name, sequential, items = open_[-1]
+        child_name, child = next(items, (None, None))
+        if child_name is None:
+            open_.pop()
+            inside.discard(id(sequential))
+            continue
+        full = f"{name}.{child_name}" if name else child_name
+        if not isinstance(child, torch.nn.Module):
+            raise ValueError(f"from_torch: layer {full!r} is {child!r:.60}, not a module")
+        visit(full, child)
+    return layers
 
 
 def _check_root(module: Any, torch) -> None:
