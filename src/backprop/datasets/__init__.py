@@ -93,7 +93,7 @@ def digits(split: str = "train"):
         [label for _, label in rows],
         classes=list(range(10)),
         feature_names=[f"r{r + 1}c{c + 1}" for r in range(8) for c in range(8)],
-        name="digits" if split == "all" else f"digits ({split})",
+        name="digits" if split == "all" else f"digits {split}",
         label_name="digit",
         image_shape=(8, 8),
     )
