@@ -668,3 +668,18 @@ def test_from_torch_refuses_a_sequential_that_contains_itself_and_reads_deep_nes
     holed._modules["1"] = None  # Sequential.forward would call None
     with pytest.raises(ValueError, match="layer '1' is None, not a module"):
         from_torch(holed)
+
+
+def test_from_torch_refuses_weight_norm_either_way():
+    """The new weight_norm swaps the Linear's class, the old one adds a forward pre-hook: each
+    computes its weight from others, and each is refused by name."""
+    import warnings
+
+    new = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="ParametrizedLinear, a subclass of torch.nn.Linear"):
+        from_torch(torch.nn.Sequential(new, torch.nn.Tanh()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the old one is deprecated
+        old = torch.nn.utils.weight_norm(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="layer '0' \\(Linear\\) has a forward pre-hook"):
+        from_torch(torch.nn.Sequential(old, torch.nn.Tanh()))
