@@ -58,6 +58,10 @@ def _placed(drawing: _Drawing, engine: str = "auto"):
         positions = {k: (width - x, y) for k, (x, y) in positions.items()}
     elif drawing.rankdir == "BT":
         positions = {k: (x, height - y) for k, (x, y) in positions.items()}
+    left, top = _overhang(drawing, sizes, positions)
+    if left or top:  # room for bowed edges
+        positions = {k: (x + left, y + top) for k, (x, y) in positions.items()}
+        width, height = width + left, height + top
     return sizes, positions, width, height
 
 
@@ -70,14 +74,48 @@ def _edge_ends(rankdir, tail, head):
     return (tx, ty + sign * th / 2), (hx, hy - sign * hh / 2), False
 
 
-def edge_path(rankdir: str, tail, head) -> str:
-    """An SVG path from tail to head, boxes given as (x, y, w, h): a smooth S-curve."""
+BOW_FROM = 160.0  # pixels: a longer, nearly straight edge is bowed so it does not run over boxes
+
+
+def edge_points(rankdir: str, tail, head) -> list[tuple[float, float]]:
+    """The cubic curve from tail to head, boxes given as (x, y, w, h): a smooth S-curve, or,
+    for a long edge that would run straight over the boxes between (a value used by a '+'
+    far along a chain), an arc bowed up (left to right) or left (top to bottom)."""
     (x1, y1), (x2, y2), horizontal = _edge_ends(rankdir, tail, head)
     if horizontal:
         mid = (x1 + x2) / 2
-        return f"M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
-    mid = (y1 + y2) / 2
-    return f"M{x1:.1f},{y1:.1f} C{x1:.1f},{mid:.1f} {x2:.1f},{mid:.1f} {x2:.1f},{y2:.1f}"
+        points = [(x1, y1), (mid, y1), (mid, y2), (x2, y2)]
+        run, rise = abs(x2 - x1), abs(y2 - y1)
+    else:
+        mid = (y1 + y2) / 2
+        points = [(x1, y1), (x1, mid), (x2, mid), (x2, y2)]
+        run, rise = abs(y2 - y1), abs(x2 - x1)
+    if run > BOW_FROM and rise < run / 8:
+        bow = min(0.3 * run, 240.0)
+        a, b = points[0], points[3]
+        if horizontal:
+            step = (b[0] - a[0]) / 4
+            points = [a, (a[0] + step, a[1] - bow), (b[0] - step, b[1] - bow), b]
+        else:
+            step = (b[1] - a[1]) / 4
+            points = [a, (a[0] - bow, a[1] + step), (b[0] - bow, b[1] - step), b]
+    return points
+
+
+def edge_path(rankdir: str, tail, head) -> str:
+    """An SVG path from tail to head, boxes given as (x, y, w, h) (see ``edge_points``)."""
+    (x1, y1), (c1x, c1y), (c2x, c2y), (x2, y2) = edge_points(rankdir, tail, head)
+    return f"M{x1:.1f},{y1:.1f} C{c1x:.1f},{c1y:.1f} {c2x:.1f},{c2y:.1f} {x2:.1f},{y2:.1f}"
+
+
+def _overhang(drawing: _Drawing, sizes, positions) -> tuple[float, float]:
+    """How far bowed edges reach left of and above the boxes (0 when they do not)."""
+    left = top = 0.0
+    for tail, head, _ in drawing.edges:
+        ends = [(*positions[n], *sizes[n]) for n in (tail, head)]
+        for x, y in edge_points(drawing.rankdir, *ends)[1:3]:
+            left, top = min(left, x * 0.75), min(top, y * 0.75)  # a cubic reaches 3/4 of the way
+    return -left, -top
 
 
 def frame_rects(drawing: _Drawing, box_of) -> list[tuple[str, tuple[float, float, float, float]]]:
@@ -188,13 +226,7 @@ def _png_drawing(drawing: _Drawing, dpi: int = 96, engine: str = "auto") -> byte
         ax.text(margin, margin + 8, drawing.title, color="#444", va="center", **font)
     _png_frames(ax, drawing, box_of, font)
     for tail, head, dashed in drawing.edges:
-        (x1, y1), (x2, y2), horizontal = _edge_ends(drawing.rankdir, box_of(tail), box_of(head))
-        if horizontal:
-            mid = (x1 + x2) / 2
-            verts = [(x1, y1), (mid, y1), (mid, y2), (x2, y2)]
-        else:
-            mid = (y1 + y2) / 2
-            verts = [(x1, y1), (x1, mid), (x2, mid), (x2, y2)]
+        verts = edge_points(drawing.rankdir, box_of(tail), box_of(head))
         codes = [MplPath.MOVETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4]
         ax.add_patch(FancyArrowPatch(path=MplPath(verts, codes), arrowstyle="-|>",
                                      mutation_scale=8, lw=0.8,
