@@ -683,3 +683,14 @@ def test_from_torch_refuses_weight_norm_either_way():
         old = torch.nn.utils.weight_norm(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="layer '0' \\(Linear\\) has a forward pre-hook"):
         from_torch(torch.nn.Sequential(old, torch.nn.Tanh()))
+
+
+def test_a_huge_device_or_dtype_name_gives_a_short_error():
+    for call in (
+        lambda: to_torch(MLP(2, [1], seed=0), device="x" * 100_000),
+        lambda: to_torch(MLP(2, [1], seed=0), device="cuda:" + "9" * 100_000),
+        lambda: to_torch(MLP(2, [1], seed=0), dtype="f" * 100_000),
+    ):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert len(str(info.value)) < 300

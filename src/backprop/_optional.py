@@ -51,15 +51,15 @@ def check_device(device: Any):
         dev = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(
-            f"unknown device {device!r}: use 'cpu', or 'cuda' (or 'cuda:N') for a GPU"
+            f"unknown device {device!r:.80}: use 'cpu', or 'cuda' (or 'cuda:N') for a GPU"
         ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
-            f"device {device!r}: CUDA is not available here (this torch is "
+            f"device {device!r:.80}: CUDA is not available here (this torch is "
             f"{torch.__version__}, and it sees no GPU): use device='cpu'"
         )
     try:
         torch.zeros(1, dtype=torch.float64, device=dev)
     except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device {device!r} cannot hold float64 tensors: {e}") from None
+        raise ValueError(f"device {device!r:.80} cannot hold float64 tensors: {e}") from None
     return dev

@@ -23,7 +23,9 @@ def _dtype(torch, dtype: Any):
         return names[dtype]
     if dtype in (torch.float64, torch.float32):
         return dtype
-    raise ValueError(f"dtype must be 'float64' or 'float32' (or the torch dtype), got {dtype!r}")
+    raise ValueError(
+        f"dtype must be 'float64' or 'float32' (or the torch dtype), got {dtype!r:.80}"
+    )
 
 
 _TORCH_ACTIVATION = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid", "linear": None}

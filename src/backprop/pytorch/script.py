@@ -52,7 +52,7 @@ def _check_examples(examples: Sequence[Sequence[float]] | None, nin: int) -> lis
 
 def _check_options(model: MLP, weights: str, weights_file: str | None, dtype: str) -> None:
     if weights not in ("inline", "json"):
-        raise ValueError(f"weights must be 'inline' or 'json', got {weights!r}")
+        raise ValueError(f"weights must be 'inline' or 'json', got {weights!r:.80}")
     if weights == "json":
         if not weights_file:
             raise ValueError("weights='json' needs weights_file, the model file beside the script")
@@ -67,7 +67,7 @@ def _check_options(model: MLP, weights: str, weights_file: str | None, dtype: st
                 f"{weights_file!r}"
             )
     if dtype not in ("float64", "float32"):
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r:.80}")
     if weights == "inline":
         for k, (rows, biases) in enumerate(_layer_weights(model)):
             if not all(math.isfinite(x) for row in [*rows, biases] for x in row):
