@@ -1,0 +1,311 @@
+// explore(recorder)'s page: a training loop recorded with backprop.Recorder. The step cursor
+// moves through the kept frames; the scalar curves, each parameter's heatmap (weights or
+// gradients), the gradient norms, the watched values and the probe's step-through all follow
+// it. The page data's contract is the docstring of backprop/viz/recorder_page.py; window.bpr
+// is a small hook for tests. Needs common.js, explain.js, replay.js and explore_draw.js first.
+(function () {
+  "use strict";
+  const { $, el, fmt } = window.bpCommon;
+  const R = window.bpReplay;
+  const D = JSON.parse($("bpr-data").textContent);
+  const { ORANGE, BLUE, mix, niceTicks, short, svgEl } = window.bpExplore.draw({ D: D, M: {} });
+  const F = D.frameSteps.length, P = D.P;
+  const DATA = R.decodeF64(D.data), GRADS = R.decodeF64(D.grads);
+  const COLOURS = ["#1a73e8", "#e8710a", "#188038", "#a142f4", "#d93025", "#12a4b8", "#c69000",
+    "#5f6368", "#e52592", "#7cb342"];
+  let cur = 0, showGrads = false, timer = null;
+
+  // where each named parameter's numbers start, row by row
+  const params = [];
+  {
+    let o = 0;
+    for (const p of D.params) {
+      const n = p.rows.reduce((a, b) => a + b, 0);
+      params.push({ name: p.name, rows: p.rows, offset: o, count: n });
+      o += n;
+    }
+  }
+  const frameOf = (arr, k, p) => arr.subarray(k * P + p.offset, k * P + p.offset + p.count);
+  // each parameter's gradient size per frame: root-mean-square, so matrices of any size compare
+  const norms = params.map((p) => Array.from({ length: F }, (_, k) => {
+    let s = 0;
+    for (const g of frameOf(GRADS, k, p)) s += g * g;
+    return Math.sqrt(s / Math.max(p.count, 1));
+  }));
+  // the largest |weight| of each parameter over all frames: one scale, so changes show
+  const dataScale = params.map((p) => {
+    let m = 0;
+    for (let k = 0; k < F; k++) for (const v of frameOf(DATA, k, p)) m = Math.max(m, Math.abs(v));
+    return m || 1;
+  });
+
+  // ---- charts over the steps ------------------------------------------------------------------
+  const charts = [];
+  function chart(box, series, opts) {  // lines over the steps, with the cursor's step marked
+    const W = 310, H = opts.height || 120, m = { l: 46, r: 8, t: 8, b: 20 };
+    const svg = svgEl("svg", { width: W, height: H, class: "bpx-mini", viewBox: "0 0 " + W + " " + H });
+    let lo = Infinity, hi = -Infinity;
+    for (const s of series) for (const v of s.values) if (isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    if (opts.zero) lo = Math.min(lo, 0);
+    if (!(hi > lo)) { lo = isFinite(lo) ? lo - 1 : 0; hi = isFinite(hi) ? hi + 1 : 1; }
+    const s0 = 0, s1 = Math.max(D.steps - 1, 1);
+    const X = (s) => m.l + ((s - s0) / (s1 - s0)) * (W - m.l - m.r);
+    const Y = (v) => m.t + (1 - (v - lo) / (hi - lo)) * (H - m.t - m.b);
+    for (const t of niceTicks(lo, hi, 4)) {
+      svgEl("line", { x1: m.l, x2: W - m.r, y1: Y(t), y2: Y(t), class: "bpx-gridline" }, svg);
+      svgEl("text", { x: m.l - 4, y: Y(t) + 3, class: "bpx-tick", "text-anchor": "end" }, svg).textContent = short(t);
+    }
+    svgEl("text", { x: X(s0), y: H - 6, class: "bpx-tick", "text-anchor": "start" }, svg).textContent = s0;
+    svgEl("text", { x: X(s1), y: H - 6, class: "bpx-tick", "text-anchor": "end" }, svg).textContent = s1;
+    svgEl("text", { x: (m.l + W - m.r) / 2, y: H - 6, class: "bpx-tick", "text-anchor": "middle" }, svg).textContent = "step";
+    for (const s of series) {
+      let d = "", pen = "M";
+      s.values.forEach((v, i) => {
+        if (!isFinite(v)) { pen = "M"; return; }
+        d += pen + X(s.steps ? s.steps[i] : i).toFixed(1) + "," + Y(v).toFixed(1) + " ";
+        pen = "L";
+      });
+      svgEl("path", { d: d, class: "bpx-line thin", stroke: s.colour }, svg);
+    }
+    const cursor = svgEl("line", { y1: m.t, y2: H - m.b, class: "bpx-cursor" }, svg);
+    svg.addEventListener("click", (e) => {
+      const b = svg.getBoundingClientRect(), x = (e.clientX - b.left) * (W / b.width);
+      let best = 0;
+      for (let k = 0; k < F; k++) if (Math.abs(X(D.frameSteps[k]) - x) < Math.abs(X(D.frameSteps[best]) - x)) best = k;
+      stop();
+      go(best);
+    });
+    box.appendChild(svg);
+    charts.push({ cursor: cursor, X: X, svg: svg });
+    return svg;
+  }
+  function buildCharts() {
+    const sc = $("bpr-scalars");
+    for (const s of D.scalars) {
+      sc.appendChild(el("div", "bpr-chart-title", s.name));
+      chart(sc, [{ values: Array.from(R.decodeF64(s.values)), colour: "#c2185b" }], {}).dataset.name = s.name;
+    }
+    if (!D.scalars.length) sc.appendChild(el("p", "bpx-note", "No scalars: call rec.step(loss) with the step's loss."));
+    const nb = $("bpr-norms");
+    chart(nb, params.map((p, q) => ({ values: norms[q], steps: D.frameSteps, colour: COLOURS[q % COLOURS.length] })),
+      { zero: true, height: 160 }).id = "bpr-norm-chart";
+    const legend = nb.appendChild(el("div", "bpr-legend"));
+    params.forEach((p, q) => legend.appendChild(el("span", "", p.name)).style.setProperty("--c", COLOURS[q % COLOURS.length]));
+  }
+
+  // ---- heatmaps -----------------------------------------------------------------------------
+  const colourOf = (v, scale) => {
+    if (!isFinite(v)) return [200, 200, 200];
+    const t = Math.max(-1, Math.min(1, v / scale));
+    return t >= 0 ? mix(BLUE, t) : mix(ORANGE, -t);
+  };
+  // rows of numbers (lengths may differ) as a canvas, cell by cell; a long single row wraps
+  function heatmap(canvas, rows, scale) {
+    const width = Math.max(1, ...rows.map((r) => r.length)), height = Math.max(rows.length, 1);
+    const cell = Math.max(2, Math.min(18, Math.floor(300 / width), Math.floor(300 / height)));
+    canvas.width = width * cell;
+    canvas.height = height * cell;
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    rows.forEach((row, r) => row.forEach((v, c) => {
+      const rgb = colourOf(v, scale);
+      ctx.fillStyle = "rgb(" + rgb.map(Math.round).join(",") + ")";
+      ctx.fillRect(c * cell, r * cell, cell, cell);
+    }));
+    canvas.dataset.cell = cell;
+  }
+  const maps = [];
+  function buildParams() {
+    const box = $("bpr-params");
+    params.forEach((p, q) => {
+      const card = box.appendChild(el("div"));
+      const title = card.appendChild(el("div", "bpr-map-title", p.name + " "));
+      const shape = p.rows.length === 1 ? p.rows[0] + (p.rows[0] === 1 ? " value" : " values") : p.rows.length + " \u00d7 " + Math.max(...p.rows);
+      title.appendChild(el("span", "bpx-muted", "(" + shape + ")"));
+      const canvas = card.appendChild(el("canvas", "bpr-map"));
+      canvas.dataset.name = p.name;
+      canvas.addEventListener("mousemove", (e) => readout(e, canvas, p));
+      maps.push({ p: p, q: q, canvas: canvas });
+    });
+  }
+  function rowsOf(arr, p) {
+    const out = [];
+    let i = 0;
+    for (const n of p.rows) { out.push(Array.from(arr.subarray(i, i + n))); i += n; }
+    return out;
+  }
+  function readout(e, canvas, p) {
+    const cell = +canvas.dataset.cell, b = canvas.getBoundingClientRect();
+    const c = Math.floor((e.clientX - b.left) * (canvas.width / b.width) / cell);
+    const r = Math.floor((e.clientY - b.top) * (canvas.height / b.height) / cell);
+    if (r < 0 || r >= p.rows.length || c < 0 || c >= p.rows[r]) return;
+    let i = 0;
+    for (let k = 0; k < r; k++) i += p.rows[k];
+    i += c;
+    const w = frameOf(DATA, cur, p)[i], g = frameOf(GRADS, cur, p)[i];
+    $("bpr-readout").textContent = p.name + "[" + (p.rows.length > 1 ? r + "][" : "") + c + "]: weight " + fmt(w) + ", gradient " + fmt(g);
+  }
+  function drawParams() {
+    for (const m of maps) {
+      const arr = showGrads ? GRADS : DATA;
+      const values = frameOf(arr, cur, m.p);
+      let scale = dataScale[m.q];
+      if (showGrads) { scale = 0; for (const v of values) scale = Math.max(scale, Math.abs(v)); scale = scale || 1; }
+      heatmap(m.canvas, rowsOf(values, m.p), scale);
+    }
+    $("bpr-params-teach").textContent = showGrads
+      ? "Each cell is one parameter's gradient at this step, scaled to the largest in its map: blue positive, orange negative. The update moves each weight against its gradient."
+      : "Each cell is one parameter's value at this step, blue positive and orange negative, on one scale per map over the whole run (its largest |value|), so you can watch it change. Hover for the numbers.";
+  }
+  function drawWatched() {
+    const box = $("bpr-watched");
+    box.replaceChildren();
+    for (const w of D.watched) {
+      const rows = w.frames[cur];
+      const card = box.appendChild(el("div"));
+      card.appendChild(el("div", "bpr-map-title", w.name));
+      if (!rows) { card.appendChild(el("p", "bpx-note", "not watched at this step")); continue; }
+      let scale = 0;
+      for (const row of rows) for (const v of row) if (v !== null) scale = Math.max(scale, Math.abs(v));
+      const canvas = card.appendChild(el("canvas", "bpr-map"));
+      canvas.dataset.name = w.name;
+      heatmap(canvas, rows.map((row) => row.map((v) => (v === null ? NaN : v))), scale || 1);
+      card.appendChild(el("p", "bpx-note", rows.length + " row" + (rows.length > 1 ? "s" : "") + ", largest |value| " + fmt(scale)));
+    }
+    $("bpr-watched-card").hidden = D.watched.length === 0;
+  }
+
+  // ---- the probe ------------------------------------------------------------------------------
+  let probeRun = null, stepHandle = null;
+  const probe = D.probe;
+  const PLEAVES = probe ? R.decodeF64(probe.leaves) : null, PHINTS = probe ? R.decodeU8(probe.hints) : null;
+  function probeAt(k) {  // the probe's graph at frame k, replayed exactly: {data, grad}
+    const tape = probe.tape, per = PLEAVES.length / F;
+    const leafValue = new Float64Array(tape.ops.length);
+    let q = 0;
+    for (let i = 0; i < tape.ops.length; i++) if (tape.ops[i] === null) leafValue[i] = PLEAVES[k * per + q++];
+    return R.run(tape, leafValue, PHINTS.subarray(k * probe.H, (k + 1) * probe.H));
+  }
+  function nearestProbed(k) {
+    let best = -1;
+    for (let q = 0; q < F; q++) if (probe.probed[q] && (best < 0 || Math.abs(q - k) < Math.abs(best - k))) best = q;
+    return best;
+  }
+  function drawProbe() {
+    const box = $("bpr-probe");
+    box.replaceChildren();
+    if (!probe) {
+      box.appendChild(el("p", "bpx-teach", "No probe. rec.probe(lambda: loss_of(example)) records a graph at every kept step, and this card steps through its backward pass at the step shown."));
+      return;
+    }
+    const k = nearestProbed(cur);
+    if (k < 0) { box.appendChild(el("p", "bpx-note", "The probe did not run at any kept step.")); return; }
+    probeRun = probeAt(k);
+    const tape = probe.tape;
+    box.appendChild(el("p", "bpx-teach", "The graph that the probe function builds, " + tape.ops.length + " nodes, recorded at step " + D.frameSteps[k] +
+      (k !== cur ? " (the nearest kept step the probe ran at)" : "") + ": its output is " + fmt(probeRun.data[tape.root]) + "."));
+    if (probe.note || !tape.view) {
+      box.appendChild(el("p", "bpx-note", "Its step-through is left out: " + (probe.note || "") + "."));
+      return;
+    }
+    const btn = box.appendChild(el("button", "bpx-primary", "\u25B6 Step through its backward pass at step " + D.frameSteps[k]));
+    btn.id = "bpr-step-probe";
+    btn.onclick = () => openStepThrough(k);
+  }
+  const overlay = $("bpx-overlay");
+  function openStepThrough(k) {
+    closeStepThrough();
+    stop();
+    const r = probeAt(k);
+    $("bpx-overlay-title").textContent = "The probe at step " + D.frameSteps[k] + ": the backward pass of its graph";
+    overlay.hidden = false;
+    document.body.classList.add("bpx-stepping");
+    stepHandle = window.bpStepThrough.mount(R.explanation(probe.tape, r.data, D.derivatives));
+    $("bpx-back").focus();
+  }
+  function closeStepThrough() {
+    if (stepHandle) { stepHandle.destroy(); stepHandle = null; }
+    if (overlay.hidden) return;
+    overlay.hidden = true;
+    document.body.classList.remove("bpx-stepping");
+  }
+  $("bpx-back").onclick = closeStepThrough;
+
+  // ---- time -----------------------------------------------------------------------------------
+  const slider = $("bpr-slider"), playBtn = $("bpr-play");
+  slider.max = F - 1;
+  function go(k) {
+    k = Math.max(0, Math.min(F - 1, Math.round(k)));
+    cur = k;
+    slider.value = k;
+    $("bpr-step").textContent = "step " + D.frameSteps[k] + " / " + (D.steps - 1);
+    const loss = D.scalars.find((s) => s.name === "loss");
+    $("bpr-stats").textContent = loss ? "loss " + fmt(R.decodeF64(loss.values)[D.frameSteps[k]]) : "";
+    $("bpr-first").disabled = $("bpr-prev").disabled = k === 0;
+    $("bpr-last").disabled = $("bpr-next").disabled = k === F - 1;
+    for (const c of charts) {
+      const x = c.X(D.frameSteps[k]).toFixed(2);
+      c.cursor.setAttribute("x1", x);
+      c.cursor.setAttribute("x2", x);
+      c.svg.dataset.cursor = x;
+    }
+    drawParams();
+    drawWatched();
+    drawProbe();
+    document.body.dataset.frame = k;
+  }
+  function setPlaying(on) {
+    if (on && cur === F - 1) go(0);
+    clearInterval(timer);
+    timer = on ? setInterval(() => { if (cur >= F - 1) setPlaying(false); else go(cur + 1); }, 200) : null;
+    playBtn.textContent = on ? "\u275A\u275A Pause" : "\u25B6 Play";
+  }
+  const stop = () => setPlaying(false);
+  playBtn.onclick = () => setPlaying(timer === null);
+  $("bpr-first").onclick = () => { stop(); go(0); };
+  $("bpr-prev").onclick = () => { stop(); go(cur - 1); };
+  $("bpr-next").onclick = () => { stop(); go(cur + 1); };
+  $("bpr-last").onclick = () => { stop(); go(F - 1); };
+  slider.addEventListener("input", () => { stop(); go(+slider.value); });
+  const mode = () => { showGrads = $("bpr-show-grads").checked; drawParams(); };
+  $("bpr-show-data").addEventListener("change", mode);
+  $("bpr-show-grads").addEventListener("change", mode);
+  document.addEventListener("keydown", (e) => {
+    if (!overlay.hidden) {
+      if (e.key === "Escape") { e.preventDefault(); closeStepThrough(); }
+      return;
+    }
+    if (e.target === slider || e.target.tagName === "INPUT" || e.altKey || e.ctrlKey || e.metaKey) return;
+    const keys = {
+      ArrowRight: () => { stop(); go(cur + 1); }, ArrowLeft: () => { stop(); go(cur - 1); },
+      Home: () => { stop(); go(0); }, End: () => { stop(); go(F - 1); },
+      " ": () => setPlaying(timer === null),
+    };
+    if (keys[e.key]) { e.preventDefault(); keys[e.key](); }
+  });
+
+  // ---- start ----------------------------------------------------------------------------------
+  const t = D.thinned;
+  $("bpr-sub").textContent = D.steps + " steps recorded; " + F + " kept frames of " + P + " parameters in " +
+    params.length + " named part" + (params.length > 1 ? "s" : "") + (D.watched.length ? ", " + D.watched.length + " watched" : "") +
+    ". Everything below is drawn in your browser from the recorded numbers." +
+    (t ? " To stay under its " + (t.maxBytes / 1e6).toFixed(1) + " MB budget (explore(rec, max_bytes=...)), the page keeps " +
+      t.kept + " of the " + t.recorded + " recorded frames, evenly spaced." : "");
+  buildCharts();
+  buildParams();
+  go(F - 1);
+  window.bpr = {
+    frames: F,
+    frame: (k) => { if (k !== undefined) { stop(); go(k); } return cur; },
+    step: () => D.frameSteps[cur],
+    params: (k, name) => Array.from(frameOf(DATA, k, params.find((p) => p.name === name))),
+    grads: (k, name) => Array.from(frameOf(GRADS, k, params.find((p) => p.name === name))),
+    norms: () => norms.map((n) => n.slice()),
+    probe: (k) => { const r = probeAt(k); return { data: Array.from(r.data), grad: Array.from(r.grad) }; },
+    showGradients: (on) => { $(on ? "bpr-show-grads" : "bpr-show-data").click(); },
+    openStepThrough: openStepThrough,
+    closeStepThrough: closeStepThrough,
+    stepThroughOpen: () => !overlay.hidden,
+  };
+  document.body.dataset.ready = "1";
+})();

@@ -1,0 +1,199 @@
+"""explore(recorder): the page of a training loop recorded with ``backprop.Recorder``.
+
+The page's data (JSON in ``<script id="bpr-data" type="application/json">``):
+
+- ``title``; ``steps`` (how many steps were recorded) and ``frameSteps`` (the step of each
+  kept frame, F of them); ``thinned`` ({kept, recorded, maxBytes}) when frames were left out
+  to keep the page under ``max_bytes``;
+- ``scalars``: ``[{name, values}]``, values base64 of little-endian float64, one per step
+  (nan where a step did not give it);
+- ``params``: ``[{name, rows}]``, each named parameter as rows of these lengths; ``P`` the
+  parameter count; ``data`` and ``grads``: base64 float64, F*P, frame after frame, in the
+  parameters' order (row by row);
+- ``watched``: ``[{name, frames}]``, per frame the rows of numbers watched at that step (null
+  where none), rounded to 4 significant digits for display;
+- ``probe``: null, or ``{tape, leaves, hints, H, probed, note}``: the probe graph's tape as the
+  explorer's (``Tape.as_json``, with explain()'s view; view null when left out), per frame
+  its leaf values (base64 float64, one per leaf in tape order) and the low bytes of its
+  hinted nodes (``H`` per frame), ``probed`` (per frame, whether the probe ran), and
+  ``note`` (why the step-through is left out, or null). The page replays the tape with
+  replay.js, so its step-through at a frame equals ``backward()`` on that step's graph, bit
+  for bit;
+- ``derivatives``: explain()'s wording of each op.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from array import array
+
+from ..engine import Value
+from ..recorder import Recorder
+from .assets import read_asset
+from .explorer import NUMBER_CHARS, Tape, _b64, _derivatives, _low_byte, _thin, script_json
+from .page import Page, fill, scripts
+
+__all__ = ["RecorderPage", "ProbeGraph", "explore_recording", "REPLAYABLE"]
+
+PAGE_BUDGET = 9_500_000  # bytes: the held-out page must stay under 10 MB
+# the ops replay.js replays exactly (powc only for ** 0, 1, 2)
+REPLAYABLE = frozenset(
+    {"add", "sub", "mul", "div", "neg", "abs", "relu", "sqrt", "sign", "relu_grad", "exp",
+     "log", "tanh", "sigmoid", "powc"}
+)  # fmt: skip
+
+
+class ProbeGraph:
+    """The probe's graph as a tape (read at its first kept step), and what each later step's
+    graph gives: its leaf values and the low bytes of its hinted nodes (see explorer.py)."""
+
+    def __init__(self, tape: Tape) -> None:
+        self.tape = tape
+        self.leaf_nodes = [i for i, op in enumerate(tape.ops) if op is None]
+        self.refused = _refusal(tape)
+
+    @classmethod
+    def read(cls, root: Value, params: list[Value]) -> ProbeGraph:
+        return cls(Tape.read(root, params, [], None))
+
+    def values_of(self, root: Value) -> tuple[list[float], bytes]:
+        order = root.topological_order()
+        tape = self.tape
+        if len(order) != len(tape.ops) or any(
+            (v._fn.name if v._fn is not None else None) != op for v, op in zip(order, tape.ops)
+        ):
+            raise ValueError(
+                "the probe built a graph of another shape than at its first step "
+                f"({len(order)} nodes, then {len(tape.ops)}): a probe must build the same "
+                "graph every time, e.g. the loss of one fixed example"
+            )
+        return [order[i].data for i in self.leaf_nodes], bytes(
+            _low_byte(order[i].data) for i in tape.hinted
+        )
+
+
+def _refusal(tape: Tape) -> str | None:
+    for i, (op, arg) in enumerate(zip(tape.ops, tape.args)):
+        if op is None:
+            continue
+        if op not in REPLAYABLE or (op == "powc" and float(arg) not in (0.0, 1.0, 2.0)):
+            what = f"x ** {arg}" if op == "powc" else op
+            return (
+                f"its node {i} is {what}, which the browser cannot replay bit for bit "
+                "(it would need a libm pow); explain() the probe's graph in Python instead"
+            )
+    return None
+
+
+class RecorderPage(Page):
+    """A recorded training loop as a page (see ``explore``)."""
+
+    frame_height = 900
+
+    def __init__(self, data: dict, step_view: str) -> None:
+        self.data = data
+        self.title = data["title"]
+        self._step_view = step_view
+
+    def _render(self) -> str:
+        return fill(
+            "recorder.html",
+            TITLE=html.escape(self.title),
+            CSS=read_asset("explain.css") + "\n" + read_asset("explore.css"),
+            STEP_VIEW=self._step_view,
+            DATA=script_json(self.data),
+            SCRIPT=scripts("explain.js", "replay.js", "explore_draw.js", "recorder.js"),
+        )
+
+    def __repr__(self) -> str:
+        d = self.data
+        return (
+            f"<explore page of {d['title']!r}: {d['steps']} steps, {len(d['frameSteps'])} "
+            f"frames, {len(d['params'])} parameters, {len(d['watched'])} watched>"
+        )
+
+
+def _round(x: float) -> float | None:
+    return float(f"{x:.4g}") if math.isfinite(x) else None
+
+
+def explore_recording(
+    rec: Recorder, *, title: str | None = None, max_bytes: int = PAGE_BUDGET
+) -> RecorderPage:
+    """The page of a ``Recorder``: scalar curves with a step cursor, every named parameter as
+    a heatmap (weights or gradients) with its gradient norm over time, the watched values as
+    heatmaps and the probe's step-through at the cursor's step."""
+    frames = rec.kept()
+    if not frames:
+        raise ValueError("this Recorder has no steps yet: call rec.step(loss) in the loop")
+    P = len(rec.params)
+    names = sorted({name for f in frames for name in f.watched})
+    watched_bytes = max(
+        (len(json.dumps([_rows(f.watched.get(n)) for n in names])) for f in frames), default=0
+    )
+    probe, view, step_view = rec.probe_graph, None, ""
+    from . import stepthrough
+
+    step_view = stepthrough.step_view_markup()
+    note = None
+    if probe is not None:
+        note = probe.refused
+        if note is None:
+            try:
+                ex = stepthrough.explain(probe.tape.order[probe.tape.root], title="the probe")
+                view = stepthrough.view_of(ex, number_chars=NUMBER_CHARS)
+            except ValueError as e:  # too big for explain()
+                note = f"explain() refuses its graph: {e}"
+        if view is not None and len(json.dumps(view)) > max_bytes // 2:
+            note = (
+                f"its drawing ({len(probe.tape.ops)} nodes) would take more than half of the "
+                f"page's {max_bytes / 1e6:.1f} MB budget"
+            )
+            view = None
+    leaves = len(probe.leaf_nodes) if probe is not None else 0
+    hinted = len(probe.tape.hinted) if probe is not None else 0
+    per_frame = (2 * P * 8 + leaves * 8) * 4 // 3 + hinted * 4 // 3 + watched_bytes + 40
+    fixed = 500_000 + 12 * rec.steps * len(rec.scalars) + (len(json.dumps(view)) if view else 0)
+    keep = max(2, (max_bytes - fixed) // max(per_frame, 1))
+    shown = _thin(frames, keep)
+    data = {
+        "title": title or rec.title or f"A training loop: {rec.steps} steps",
+        "steps": rec.steps,
+        "frameSteps": [f.step for f in shown],
+        "scalars": [{"name": n, "values": _b64(array("d", v))} for n, v in rec.scalars.items()],
+        "params": [
+            {"name": name, "rows": shape} for (name, _), shape in zip(rec.matrices, rec.shapes)
+        ],
+        "P": P,
+        "data": _b64(array("d", [x for f in shown for x in f.data])),
+        "grads": _b64(array("d", [x for f in shown for x in f.grads])),
+        "watched": [{"name": n, "frames": [_rows(f.watched.get(n)) for f in shown]} for n in names],
+        "probe": None,
+        "imageShape": list(rec.image_shape) if rec.image_shape else None,
+        "derivatives": _derivatives(),
+    }
+    if len(shown) < len(frames):
+        data["thinned"] = {"kept": len(shown), "recorded": len(frames), "maxBytes": max_bytes}
+    if probe is not None:
+        empty = ([0.0] * leaves, bytes(hinted))
+        got = [f.probe or empty for f in shown]
+        data["probe"] = {
+            "tape": probe.tape.as_json(view),
+            "leaves": _b64(array("d", [x for values, _ in got for x in values])),
+            "hints": _b64_bytes(b"".join(h for _, h in got)),
+            "H": hinted,
+            "probed": [f.probe is not None for f in shown],
+            "note": note,
+        }
+    return RecorderPage(data, step_view)
+
+
+def _rows(rows):
+    return None if rows is None else [[_round(x) for x in row] for row in rows]
+
+
+def _b64_bytes(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
