@@ -23,14 +23,15 @@ from backprop.data import moons
 from backprop.train import fit, get_objective
 from backprop.viz.assets import read_asset
 from backprop.viz.explorer import HINTED_OPS, Tape, explore, point_loss
+from backprop.viz.page import scripts
 from backprop.viz.stepthrough import (
     LOCAL_DERIVATIVES,
-    _steps_data,
     explain,
     fmt,
     step_view_markup,
     view_of,
 )
+from backprop.viz.stepthrough.reverse import steps_data as _steps_data
 
 # doubles cross into the page as the hex of their little-endian bytes, so nothing rounds them
 HELPERS = """
@@ -73,13 +74,14 @@ DERIVATIVES = {
 
 @pytest.fixture(scope="module")
 def page(browser, tmp_path_factory):
-    """One blank page holding the step view, explain.js and replay.js, as the explorer has."""
+    """One blank page holding the step view, common.js, explain.js and replay.js, as the explorer
+    has."""
     path = tmp_path_factory.mktemp("replay") / "replay.html"
     path.write_text(
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<style>{read_asset('explain.css')}</style></head><body style='height:700px'>"
         f"<div style='height:640px;display:flex'>{step_view_markup()}</div>"
-        f"<script>{read_asset('explain.js')}\n{read_asset('replay.js')}\n{HELPERS}</script>"
+        f"<script>{scripts('explain.js', 'replay.js')}\n{HELPERS}</script>"
         "</body></html>",
         encoding="utf-8",
     )

@@ -49,12 +49,12 @@ import re
 import struct
 from array import array
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..engine import Value
 from ..ops import OPS, SCALAR
 from ..train import History, Snapshot, get_objective
 from .assets import read_asset
+from .page import Page, fill, scripts
 from .stepthrough import _json_float
 
 __all__ = ["explore", "Explorer", "point_loss", "Tape", "HINTED_OPS", "PAGE_BUDGET"]
@@ -232,43 +232,24 @@ def _thin(snapshots: list[Snapshot], keep: int) -> list[Snapshot]:
     return [snapshots[k] for k in picks]
 
 
-class Explorer:
-    """A training run as a page: displays inline in Jupyter, ``.save(path)`` writes it."""
+class Explorer(Page):
+    """A training run as a page: displays inline in Jupyter, ``.save(path)`` writes it
+    atomically (the ``Page`` base class)."""
 
     frame_height = 860  # pixels of the inline view in Jupyter
 
     def __init__(self, data: dict, step_view: str) -> None:
         self.data = data
+        self.title = data["title"]
         self._step_view = step_view
-        self._html: str | None = None
 
     @property
     def epochs(self) -> list[int]:
         """The epochs the page can show."""
         return [f["epoch"] for f in self.data["frames"]]
 
-    @property
-    def html(self) -> str:
-        """The self-contained page: no network, no CDN."""
-        if self._html is None:
-            self._html = _page(self.data, self._step_view)
-        return self._html
-
-    def save(self, path: str | Path) -> Path:
-        """Write the page to ``path`` (e.g. 'run.html') and return the path."""
-        from ..serialize import write_text_atomic
-
-        path = Path(path)
-        write_text_atomic(path, self.html)
-        return path
-
-    def _repr_html_(self) -> str:
-        page = html.escape(self.html, quote=True)
-        return (
-            f'<iframe srcdoc="{page}" sandbox="allow-scripts" '
-            f'style="width:100%;height:{int(self.frame_height)}px;border:1px solid #ddd;'
-            f'border-radius:6px" title="{html.escape(self.data["title"])}"></iframe>'
-        )
+    def _render(self) -> str:
+        return _page(self.data, self._step_view)
 
     def __repr__(self) -> str:
         d = self.data
@@ -279,22 +260,35 @@ class Explorer:
 
 
 def explore(
-    history: History,
+    history,
     *,
     title: str | None = None,
     features: list[str] | None = None,
-    max_bytes: int = PAGE_BUDGET,
-) -> Explorer:
+    max_bytes: int | None = None,
+):
     """The explorer page of a ``fit(..., record=True)`` run: scrub through the epochs, see the
     decision boundary and every neuron learn, click a point to step through its backward pass.
+    Given a ``backprop.Recorder``, the page of that recorded loop (see ``recorder_page``;
+    ``max_bytes`` defaults to 9.5 MB there, 4.5 MB here).
 
     ``features`` names the input columns (default x1, x2, ...). A run that would make the page
     bigger than ``max_bytes`` keeps fewer, evenly spaced frames (at least the first and the
     last), and leaves out the step-through's drawing when that alone would take half of
     ``max_bytes`` (a wide network's graph); the page says what it left out and why.
     """
+    from ..recorder import Recorder
+
+    if isinstance(history, Recorder):
+        from .recorder_page import PAGE_BUDGET as RECORDER_BUDGET
+        from .recorder_page import explore_recording
+
+        return explore_recording(history, title=title, max_bytes=max_bytes or RECORDER_BUDGET)
     if not isinstance(history, History):
-        raise TypeError(f"explore expects the History that fit() returns, got {type(history)}")
+        raise TypeError(
+            "explore expects the History that fit(record=True) returns or a backprop.Recorder, "
+            f"got {type(history)}"
+        )
+    max_bytes = PAGE_BUDGET if max_bytes is None else max_bytes
     if not history.snapshots or history.recording is None:
         raise ValueError(
             "this History has no snapshots: train with fit(..., record=True) to explore it"
@@ -448,16 +442,27 @@ def script_json(data) -> str:
     return _SCRIPT_UNSAFE.sub(lambda m: _SCRIPT_ESCAPES[m.group(0)], text)
 
 
+# the page's scripts after common.js, in the order they run: the step-through view, the exact
+# replay (with the activation rules), then the explorer's panels and the file that starts them
+SCRIPTS = (
+    "explain.js",
+    "replay.js",
+    "explore_model.js",
+    "explore_draw.js",
+    "explore_plane.js",
+    "explore_network.js",
+    "explore_curves.js",
+    "explore_details.js",
+    "explore.js",
+)
+
+
 def _page(data: dict, step_view: str) -> str:
-    css = read_asset("explain.css") + "\n" + read_asset("explore.css")
-    script = "\n".join(read_asset(f) for f in ("explain.js", "replay.js", "explore.js"))
-    payload = script_json(data)
-    parts = {
-        "TITLE": html.escape(data["title"]),
-        "CSS": css,
-        "STEP_VIEW": step_view,
-        "DATA": payload,
-        "SCRIPT": script,
-    }
-    # one pass, so that a token inside the data (a feature named '{{CSS}}') stays as it is
-    return re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: parts[m.group(1)], read_asset("explore.html"))
+    return fill(
+        "explore.html",
+        TITLE=html.escape(data["title"]),
+        CSS=read_asset("explain.css") + "\n" + read_asset("explore.css"),
+        STEP_VIEW=step_view,
+        DATA=script_json(data),
+        SCRIPT=scripts(*SCRIPTS),
+    )

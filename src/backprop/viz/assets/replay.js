@@ -4,7 +4,8 @@
 // JavaScript numbers are IEEE doubles and it never fuses a multiply-add, so + - * / sqrt agree
 // exactly; Math.tanh, exp and log may differ from CPython's libm in the last bits, which the
 // page's one-byte hints correct (fix()). window.bpReplay also words the backward pass as
-// explain() does (explanation(): the data that bpStepThrough.mount() shows).
+// explain() does (explanation(): the data that bpStepThrough.mount() shows). Needs common.js
+// (window.bpCommon: fmt and ref) first.
 (function () {
   "use strict";
 
@@ -101,6 +102,21 @@
     },
   };
   const EXACT_POWERS = [0.0, 1.0, 2.0];
+
+  // A layer's activation as the explorer's views compute it: the op table's own rows, so that
+  // the rules are written once. f(z) is the forward rule; backward(g, y) the gradient through
+  // it from its output y (tanh's 1 - y*y rounded once, sigmoid's g * (1 - y) * y in that
+  // order, as ops.py); slope(y) = backward(1, y), the local derivative.
+  const IDENTITY = { f: (z) => z, b: (g) => [g] };
+  const ACTIVATIONS = {};
+  for (const [name, row] of [["tanh", OPS.tanh], ["relu", OPS.relu], ["sigmoid", OPS.sigmoid],
+    ["linear", IDENTITY]]) {
+    ACTIVATIONS[name] = {
+      f: row.f,
+      backward: (g, y) => row.b(g, y)[0],
+      slope: (y) => row.b(1.0, y)[0],
+    };
+  }
 
   // why a node cannot be replayed exactly, or null
   function refusal(tape, i, hinted) {
@@ -231,69 +247,9 @@
     };
   }
 
-  // ---- numbers as explain() writes them (stepthrough.py's fmt and helpers) -----------------
+  // ---- numbers as explain() writes them: common.js's fmt (stepthrough's fmt) -------------
 
-  function parts(x) {  // |x| = M * 2**E exactly
-    scratch.setFloat64(0, Math.abs(x), true);
-    const bits = scratch.getBigUint64(0, true);
-    const exponent = Number(bits >> 52n);
-    const M = bits & 0xfffffffffffffn;
-    return exponent === 0 ? [M, -1074] : [M | 0x10000000000000n, exponent - 1075];
-  }
-
-  // |x| * 10**p rounded to an integer, half to even, exactly (as Python's formatting rounds)
-  function scaled(x, p) {
-    const [M, E] = parts(x);
-    let num = M, den = 1n;
-    if (E >= 0) num <<= BigInt(E); else den <<= BigInt(-E);
-    if (p >= 0) num *= 10n ** BigInt(p); else den *= 10n ** BigInt(-p);
-    const q = num / den, twice = 2n * (num % den);
-    return twice > den || (twice === den && (q & 1n) === 1n) ? q + 1n : q;
-  }
-
-  const minus = (x) => (x < 0 || Object.is(x, -0) ? "-" : "");
-  const trimmed = (text) => text.replace(/\.?0+$/, "");  // '1.2300' -> '1.23', '1.000' -> '1'
-
-  function fixed4(x) {  // Python's f"{x:.4f}", finite x
-    const digits = scaled(x, 4).toString().padStart(5, "0");
-    return minus(x) + digits.slice(0, -4) + "." + digits.slice(-4);
-  }
-
-  function general4(x) {  // Python's f"{x:.4g}", finite nonzero x
-    let e = Math.floor(Math.log10(Math.abs(x))), q;
-    for (;;) {  // the decimal exponent, exactly: 1000 <= |x| * 10**(3 - e) rounded <= 10000
-      q = scaled(x, 3 - e);
-      if (q < 1000n) e -= 1;
-      else if (q > 10000n) e += 1;
-      else break;
-    }
-    if (q === 10000n) { q = 1000n; e += 1; }
-    const d = q.toString();
-    let text;
-    if (e >= -4 && e < 4) {
-      const decimals = 3 - e;
-      if (decimals === 0) text = d;
-      else if (decimals <= 3) {
-        text = trimmed(d.slice(0, 4 - decimals) + "." + d.slice(4 - decimals));
-      }
-      else text = trimmed("0." + "0".repeat(decimals - 4) + d);
-    } else {
-      text = trimmed(d[0] + "." + d.slice(1)) + "e" + (e < 0 ? "-" : "+") +
-        String(Math.abs(e)).padStart(2, "0");
-    }
-    return minus(x) + text;
-  }
-
-  function fmt(x) {
-    x = Number(x);
-    if (x !== x) return "nan";
-    if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
-    if (x === 0) return "0.0";
-    const ax = Math.abs(x);
-    let text = ax >= 1.0 && ax < 1e7 ? fixed4(x).replace(/0+$/, "") : general4(x);
-    if (!text.includes("e") && !text.includes(".")) text += ".0";
-    return text.endsWith(".") ? text + "0" : text;
-  }
+  const fmt = window.bpCommon.fmt, ref = window.bpCommon.ref;
 
   const constant = (k) => (Number.isInteger(k) && Math.abs(k) < 1e15 ? String(k) : fmt(k));
 
@@ -326,8 +282,6 @@
     const v = pyFloat(plain);
     return v !== null && fmt(v) === fmt(x);
   }
-
-  const ref = (name) => (/^[A-Za-z_][A-Za-z0-9_#]*$/.test(name) ? name : "(" + name + ")");
 
   const PLACEHOLDER = /\{(a|b|out)(\.data)?\}|\{(k|km1)\}/g;
   function fill(template, names, values, numeric) {
@@ -513,6 +467,7 @@
     neuronValues: neuronValues,
     explanation: explanation,
     forPage: forPage,
+    activations: ACTIVATIONS,
     fmt: fmt,
     fill: fill,
     sumText: sumText,
