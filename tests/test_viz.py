@@ -386,3 +386,19 @@ def test_our_renderer_bows_long_edges_so_fan_out_is_visible():
     # the arcs stay on the canvas: a cubic reaches 3/4 of the way to its control points
     assert all(0 <= 0.25 * (c[1] + c[7]) / 2 + 0.75 * min(c[3], c[5]) for c in curves)
     assert all(max(c[1], c[7]) < height for c in curves)
+
+
+def test_a_huge_png_is_kept_within_what_viewers_open():
+    from backprop.viz import render
+
+    drawing = viz._drawing(fan_out(60), "LR", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = png_size(viz._png_drawing(drawing, engine="layered"))
+        old = render.MAX_PNG_SIDE
+        try:
+            render.MAX_PNG_SIDE = full[0] // 2
+            half = png_size(viz._png_drawing(drawing, engine="layered"))
+        finally:
+            render.MAX_PNG_SIDE = old
+    assert max(half) <= full[0] // 2 + 1 and half[0] * 3 > full[0]

@@ -20,6 +20,7 @@ CHAR_WIDTH = 7.0  # a generous average width of a 12px sans-serif character
 CELL_PAD = 8.0
 BOX_HEIGHT = 28.0
 BLOCK_FILL = "#e8eef8"  # a scope drawn as one box
+MAX_PNG_SIDE = 32_000  # pixels; a longer drawing is rendered at a lower resolution
 
 
 def text_width(text: str, char_width: float = CHAR_WIDTH) -> float:
@@ -211,6 +212,7 @@ def _png_drawing(drawing: _Drawing, dpi: int = 96, engine: str = "auto") -> byte
     margin = 8.0
     top = margin + (22.0 if drawing.title else 0.0)
     full_w, full_h = width + 2 * margin, height + top + margin
+    dpi = min(dpi, MAX_PNG_SIDE * 72 / max(full_w, full_h))  # keep within what viewers open
     fig = Figure(figsize=(full_w / 72, full_h / 72), dpi=dpi)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, full_w)
