@@ -694,3 +694,18 @@ def test_a_huge_device_or_dtype_name_gives_a_short_error():
         with pytest.raises(ValueError) as info:
             call()
         assert len(str(info.value)) < 300
+
+
+def test_from_torch_refuses_a_weight_of_a_tensor_subclass():
+    """A tensor subclass's __torch_function__ can change what F.linear computes with it."""
+
+    class Doubled(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            out = super().__torch_function__(func, types, args, kwargs or {})
+            return out * 2 if func is torch.nn.functional.linear else out
+
+    module = _plain()
+    module[0].weight = torch.nn.Parameter(module[0].weight.detach().as_subclass(Doubled))
+    with pytest.raises(ValueError, match="layer '0' has a weight of type Doubled"):
+        from_torch(module)

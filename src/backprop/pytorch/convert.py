@@ -201,6 +201,11 @@ def _check_linear(name: str, layer: Any, before: tuple[str, Any] | None, torch) 
                 f"from_torch: layer {name!r} (Linear({n_in}, {n_out})) has a {what} of shape "
                 f"{got}, not {shape}"
             )
+        if type(tensor) not in (torch.Tensor, torch.nn.Parameter):
+            raise ValueError(
+                f"from_torch: layer {name!r} has a {what} of type {type(tensor).__name__}: a "
+                "tensor subclass can compute otherwise; use a plain tensor or Parameter"
+            )
         if not tensor.dtype.is_floating_point:
             raise ValueError(
                 f"from_torch: layer {name!r} has a {what} of dtype {tensor.dtype}: from_torch "
