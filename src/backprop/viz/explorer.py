@@ -283,68 +283,31 @@ def explore(
         from .recorder_page import explore_recording
 
         return explore_recording(history, title=title, max_bytes=max_bytes or RECORDER_BUDGET)
-    if not isinstance(history, History):
-        raise TypeError(
-            "explore expects the History that fit(record=True) returns or a backprop.Recorder, "
-            f"got {type(history)}"
-        )
-    max_bytes = PAGE_BUDGET if max_bytes is None else max_bytes
-    if not history.snapshots or history.recording is None:
-        raise ValueError(
-            "this History has no snapshots: train with fit(..., record=True) to explore it"
-        )
-    rec = history.recording
-    if rec.architecture is None:
-        raise ValueError("explore() draws MLPs; this run trained another kind of Module")
+    rec, names = _checked(history, features)
     objective = get_objective(history.loss_name)
-    nin = rec.architecture["nin"]
-    names = list(features) if features is not None else [f"x{j + 1}" for j in range(nin)]
-    if len(names) != nin or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"features must be {nin} names, one per input, got {features!r}")
-    n_classes = len(history.classes)
-    model = history.model_at(history.snapshots[0].epoch)
-    params = model.parameters()
-    if objective.binary:
-        targets = [float(objective.target(c)) for c in range(n_classes)]
-        shapes = [0, 0]
-    else:
-        targets = [float(c) for c in range(n_classes)]
-        shapes = list(range(n_classes))
-    tapes: list[Tape] = []
-    for c in sorted(set(shapes)):
-        root, ins, tgt = point_loss(model, rec.X[0], targets[c], objective)
-        tapes.append(Tape.read(root, params, ins, tgt))
+    tapes, shapes, targets = _tapes(history, objective)
     stride = max(len(t.hinted) for t in tapes)
-
     views, step_view = _views(tapes)
-    n, P = len(rec.X), len(params)
-    budget = _Budget(max_bytes, rec.X, views, per_frame=(2 * P * 8 + n * stride) * 4 // 3 + 60)
+    n, P = len(rec.X), len(history.snapshots[0].parameters)
+    per_frame = (2 * P * 8 + n * stride) * 4 // 3 + 60
+    budget = _Budget(PAGE_BUDGET if max_bytes is None else max_bytes, rec.X, views, per_frame)
     if budget.drop_views:
         views = [None] * len(views)
     snaps = _thin(history.snapshots, budget.frames)
-
     hints = bytearray()
     for snap in snaps:
         for x, label in zip(rec.X, rec.y):
             tape = tapes[shapes[label]]
             row = [_low_byte(v) for v in tape.hinted_values()(snap.parameters, x, targets[label])]
             hints.extend(row + [0] * (stride - len(row)))
-    columns = list(zip(*rec.X))
-    lo = [min(c) for c in columns]
-    hi = [max(c) for c in columns]
-    pad = [0.1 * (h - lo_) if h > lo_ else 1.0 for lo_, h in zip(lo, hi)]
     data = {
         "title": title or _title(rec.architecture, history.loss_name),
         "loss": objective.name,
         "binary": objective.binary,
         "classes": [str(c) for c in history.classes],
         "features": names,
-        "X": rec.X,
-        "y": rec.y,
-        "mean": [math.fsum(c) / n for c in columns],
-        "lo": [a - p for a, p in zip(lo, pad)],
-        "hi": [b + p for b, p in zip(hi, pad)],
-        "sizes": [nin, *rec.architecture["nouts"]],
+        **_plane(rec.X, rec.y),
+        "sizes": [rec.architecture["nin"], *rec.architecture["nouts"]],
         "activations": list(rec.architecture["activation"]),
         "P": P,
         "l2": rec.l2,
@@ -365,6 +328,61 @@ def explore(
     if thinned:  # only then: a page that fits is written as before
         data["thinned"] = thinned
     return Explorer(data, step_view)
+
+
+def _checked(history, features):
+    """The run's Recording and the features' names, or a one-line error."""
+    if not isinstance(history, History):
+        raise TypeError(
+            "explore expects the History that fit(record=True) returns or a backprop.Recorder, "
+            f"got {type(history)}"
+        )
+    if not history.snapshots or history.recording is None:
+        raise ValueError(
+            "this History has no snapshots: train with fit(..., record=True) to explore it"
+        )
+    rec = history.recording
+    if rec.architecture is None:
+        raise ValueError("explore() draws MLPs; this run trained another kind of Module")
+    nin = rec.architecture["nin"]
+    names = list(features) if features is not None else [f"x{j + 1}" for j in range(nin)]
+    if len(names) != nin or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"features must be {nin} names, one per input, got {features!r}")
+    return rec, names
+
+
+def _tapes(history, objective) -> tuple[list[Tape], list[int], list[float]]:
+    """One point loss tape per graph shape (binary losses share one; cross-entropy has one per
+    class), which tape each class uses, and each class's target leaf value."""
+    rec, n_classes = history.recording, len(history.classes)
+    model = history.model_at(history.snapshots[0].epoch)
+    if objective.binary:
+        targets = [float(objective.target(c)) for c in range(n_classes)]
+        shapes = [0, 0]
+    else:
+        targets = [float(c) for c in range(n_classes)]
+        shapes = list(range(n_classes))
+    tapes: list[Tape] = []
+    for c in sorted(set(shapes)):
+        root, ins, tgt = point_loss(model, rec.X[0], targets[c], objective)
+        tapes.append(Tape.read(root, model.parameters(), ins, tgt))
+    return tapes, shapes, targets
+
+
+def _plane(X: list[list[float]], y: list[int]) -> dict:
+    """The training rows and their classes, and per feature its mean and the plotted range
+    (10% beyond the rows)."""
+    columns = list(zip(*X))
+    lo = [min(c) for c in columns]
+    hi = [max(c) for c in columns]
+    pad = [0.1 * (h - lo_) if h > lo_ else 1.0 for lo_, h in zip(lo, hi)]
+    return {
+        "X": X,
+        "y": y,
+        "mean": [math.fsum(c) / len(X) for c in columns],
+        "lo": [a - p for a, p in zip(lo, pad)],
+        "hi": [b + p for b, p in zip(hi, pad)],
+    }
 
 
 class _Budget:
