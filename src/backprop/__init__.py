@@ -16,6 +16,7 @@ from .compiled.jit import jit, take
 from .engine import Value, is_grad_enabled, no_grad
 from .nn import MLP, Layer, Module, Neuron
 from .pytorch import check_torch, from_torch, to_torch
+from .recorder import Recorder
 from .scopes import scope
 from .serialize import load, save
 from .train import fit
@@ -48,6 +49,7 @@ __all__ = [
     "Layer",
     "MLP",
     "fit",
+    "Recorder",
     "save",
     "load",
     "data",
