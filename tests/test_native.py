@@ -256,3 +256,53 @@ def test_backprop_native_0_turns_the_kernels_off_without_a_notice():
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
     )
     assert done.returncode == 0 and done.stdout.strip() == "None" and done.stderr == ""
+
+
+_MAKERS = [
+    lambda a, b: a + b,
+    lambda a, b: a * a,
+    lambda a, b: a.tanh(),
+    lambda a, b: (a * 0.5).exp(),
+    lambda a, b: a - b * 2.0,
+    lambda a, b: a**2,
+    lambda a, b: 2.0**a,
+]
+
+
+def _random_graph(rng: random.Random):
+    nodes = [Value(rng.uniform(-1, 1)) for _ in range(rng.randint(1, 6))]
+    for _ in range(rng.randint(0, 60)):
+        nodes.append(rng.choice(_MAKERS)(rng.choice(nodes), rng.choice(nodes[-5:])))
+    return nodes[-1]
+
+
+@needs_native
+def test_the_native_trace_records_the_tape_pythons_trace_records(monkeypatch):
+    """trace_graph (C) against the sort and lookups of tape.trace in Python and numpy: the
+    same nodes in the same order, the same operand positions and ids, on random graphs with
+    shared nodes (x*x, a node used by several), a deep chain, and a root that is a leaf."""
+    from backprop.compiled import tape
+
+    assert tape._native() is not None
+    rng = random.Random(7)
+    roots = [_random_graph(rng) for _ in range(150)] + [Value(3.0)]
+    chain = Value(0.5)
+    for _ in range(50_000):  # deeper than any recursion limit
+        chain = chain * 0.999 + 1e-3
+    roots.append(chain)
+    with_c = [tape.trace(r) for r in roots]
+    monkeypatch.setattr(tape, "_NATIVE", [None])
+    for r, t in zip(roots, with_c):
+        p = tape.trace(r)
+        assert list(t.codes) == list(p.codes) and t.leaf_ids == p.leaf_ids
+        assert all(x is y for x, y in zip(t.leaves, p.leaves))
+        assert [list(c) for c in t.columns] == [list(c) for c in p.columns]
+        assert t.node_ids.tolist() == p.node_ids.tolist()
+        assert t.labels == p.labels
+        assert bits(list(t.args)).tolist() == bits(list(p.args)).tolist()
+    with pytest.raises(TypeError):
+        native.trace_graph(chain)
+    odd = Value(1.0) + 2.0
+    odd._b = 5  # not a Value: the C walk asks getattr and fails cleanly
+    with pytest.raises(AttributeError):
+        native.trace_graph(odd, Value)

@@ -17,12 +17,17 @@
  * forward stay numpy's (its tanh and exp are not libm's, to the last digit).
  * The buffers are float64 or float32 (compile(..., dtype="float32")), C-contiguous, and
  * the kernel holds them (a buffer export) for as long as it lives.
+ *
+ * trace_graph(root), at the end, is tracing's sort and operand lookup in one pass (tape.py
+ * falls back to Python and numpy without it).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
 #include <float.h>
 #include <string.h>
+#include <stdint.h>
+#include <structmember.h>
 
 /* Exactness needs IEEE arithmetic in each type's own precision, one rounding per operation. */
 #if defined(__FAST_MATH__) || FLT_EVAL_METHOD != 0
@@ -251,12 +256,255 @@ backward(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     return (PyObject *)k;
 }
 
+/* ---- tracing: a graph of Values in topological order ------------------------------------
+ *
+ * trace_graph(root) -> (order, a, b, ids): the nodes under root in the order
+ * Value.topological_order() gives (the same iterative depth-first sort, operands visited in
+ * order), and, as bytes of int64, each node's operands' positions in that order (-1 for
+ * none) and each node's id(). What tape.trace() computes with a Python loop and numpy's
+ * sorting, in one pass with a hash table from node to position. The operands are the
+ * attributes _a and _b (None when absent): slots of the class passed in, read at their
+ * offsets (no Python code runs while the graph is walked, so borrowed references are safe).
+ */
+
+typedef struct {
+    uintptr_t *keys; /* 0: empty */
+    Py_ssize_t *vals;
+    size_t mask, used;
+} Table;
+
+static int
+table_init(Table *t, size_t capacity)
+{
+    size_t n = 1024;
+    while (n < 2 * capacity)
+        n <<= 1;
+    t->keys = PyMem_Calloc(n, sizeof(uintptr_t));
+    t->vals = PyMem_Malloc(n * sizeof(Py_ssize_t));
+    t->mask = n - 1;
+    t->used = 0;
+    if (t->keys == NULL || t->vals == NULL) {
+        PyMem_Free(t->keys);
+        PyMem_Free(t->vals);
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static inline size_t
+table_slot(const Table *t, uintptr_t key)
+{
+    size_t h = (size_t)((key >> 4) * 0x9E3779B97F4A7C15ull) & t->mask;
+    while (t->keys[h] != 0 && t->keys[h] != key)
+        h = (h + 1) & t->mask;
+    return h;
+}
+
+static int
+table_put(Table *t, uintptr_t key, Py_ssize_t val)
+{
+    if (2 * (t->used + 1) > t->mask + 1) { /* grow: keep the load under a half */
+        Table bigger;
+        if (table_init(&bigger, 2 * (t->mask + 1)) < 0)
+            return -1;
+        for (size_t i = 0; i <= t->mask; i++)
+            if (t->keys[i] != 0) {
+                size_t h = table_slot(&bigger, t->keys[i]);
+                bigger.keys[h] = t->keys[i];
+                bigger.vals[h] = t->vals[i];
+                bigger.used++;
+            }
+        PyMem_Free(t->keys);
+        PyMem_Free(t->vals);
+        *t = bigger;
+    }
+    size_t h = table_slot(t, key);
+    if (t->keys[h] == 0) {
+        t->keys[h] = key;
+        t->used++;
+    }
+    t->vals[h] = val;
+    return 0;
+}
+
+static inline int
+table_has(const Table *t, uintptr_t key)
+{
+    return t->keys[table_slot(t, key)] != 0;
+}
+
+static inline Py_ssize_t
+table_get(const Table *t, uintptr_t key)
+{
+    size_t h = table_slot(t, key);
+    return t->keys[h] != 0 ? t->vals[h] : -1;
+}
+
+/* Where a Value keeps its operands: the offsets of its slots _a and _b, read straight from a
+ * node of that exact type (the descriptors are looked up once, from the class passed in);
+ * any other object goes through getattr. */
+typedef struct {
+    PyTypeObject *type;
+    Py_ssize_t off_a, off_b;
+} Slots;
+
+static PyObject *name_a = NULL, *name_b = NULL;
+
+static Py_ssize_t
+slot_offset(PyTypeObject *type, PyObject *name)
+{
+    PyObject *descr = PyObject_GetAttr((PyObject *)type, name);
+    Py_ssize_t offset = -1;
+    if (descr == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    if (Py_TYPE(descr) == &PyMemberDescr_Type) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == T_OBJECT_EX || member->type == T_OBJECT)
+            offset = member->offset;
+    }
+    Py_DECREF(descr);
+    return offset;
+}
+
+/* node's operand (borrowed: the node's slot holds it), or NULL for None; *failed on error */
+static inline PyObject *
+operand(PyObject *node, const Slots *slots, int which, int *failed)
+{
+    PyObject *x;
+    if (Py_TYPE(node) == slots->type) {
+        x = *(PyObject **)((char *)node + (which ? slots->off_b : slots->off_a));
+        if (x == NULL) {
+            PyErr_SetString(PyExc_AttributeError, which ? "_b" : "_a");
+            *failed = 1;
+            return NULL;
+        }
+    }
+    else {
+        x = PyObject_GetAttr(node, which ? name_b : name_a);
+        if (x == NULL) {
+            *failed = 1;
+            return NULL;
+        }
+        Py_DECREF(x); /* the node's slot still holds it */
+    }
+    return x == Py_None ? NULL : x;
+}
+
+static PyObject *
+trace_graph(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyType_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "trace_graph(root, Value) takes a node and its class");
+        return NULL;
+    }
+    if (name_a == NULL && ((name_a = PyUnicode_InternFromString("_a")) == NULL ||
+                           (name_b = PyUnicode_InternFromString("_b")) == NULL))
+        return NULL;
+    Slots slots = {(PyTypeObject *)args[1], -1, -1};
+    slots.off_a = slot_offset(slots.type, name_a);
+    slots.off_b = slot_offset(slots.type, name_b);
+    if (slots.off_a < 0 || slots.off_b < 0)
+        slots.type = NULL; /* not plain slots: getattr for every node */
+    PyObject *root = args[0];
+    PyObject *order = PyList_New(0), *result = NULL;
+    Py_ssize_t cap = 1024, top = 0, ncol = 0, colcap = 1024;
+    PyObject **stack = PyMem_Malloc(cap * sizeof(PyObject *));
+    int64_t *cols = PyMem_Malloc(2 * colcap * sizeof(int64_t)); /* a, b per node */
+    Table seen = {NULL, NULL, 0, 0};
+    int failed = 0;
+    if (order == NULL || stack == NULL || cols == NULL || table_init(&seen, 1024) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    stack[top++] = root;
+    while (top > 0) {
+        if (top + 6 > cap) {
+            PyObject **grown = PyMem_Realloc(stack, 2 * cap * sizeof(PyObject *));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            stack = grown;
+            cap *= 2;
+        }
+        PyObject *node = stack[--top];
+        if (node == NULL) { /* the marker: the node under it has all its inputs in order */
+            PyObject *b = stack[--top], *a = stack[--top];
+            node = stack[--top];
+            if (ncol == colcap) {
+                int64_t *grown = PyMem_Realloc(cols, 4 * colcap * sizeof(int64_t));
+                if (grown == NULL) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                cols = grown;
+                colcap *= 2;
+            }
+            cols[2 * ncol] = a == NULL ? -1 : (int64_t)table_get(&seen, (uintptr_t)a);
+            cols[2 * ncol + 1] = b == NULL ? -1 : (int64_t)table_get(&seen, (uintptr_t)b);
+            ncol++;
+            if (table_put(&seen, (uintptr_t)node, PyList_GET_SIZE(order)) < 0 ||
+                PyList_Append(order, node) < 0)
+                goto done;
+            continue;
+        }
+        if (table_has(&seen, (uintptr_t)node))
+            continue;
+        if (table_put(&seen, (uintptr_t)node, -1) < 0)
+            goto done;
+        PyObject *a = operand(node, &slots, 0, &failed);
+        PyObject *b = failed ? NULL : operand(node, &slots, 1, &failed);
+        if (failed)
+            goto done;
+        stack[top++] = node; /* with its operands, for when it is placed */
+        stack[top++] = a;
+        stack[top++] = b;
+        stack[top++] = NULL;
+        if (b != NULL && !table_has(&seen, (uintptr_t)b))
+            stack[top++] = b;
+        if (a != NULL && !table_has(&seen, (uintptr_t)a))
+            stack[top++] = a;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(order);
+    PyObject *col_a = PyBytes_FromStringAndSize(NULL, n * 8);
+    PyObject *col_b = PyBytes_FromStringAndSize(NULL, n * 8);
+    PyObject *ids = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (col_a != NULL && col_b != NULL && ids != NULL) {
+        int64_t *ca = (int64_t *)PyBytes_AS_STRING(col_a);
+        int64_t *cb = (int64_t *)PyBytes_AS_STRING(col_b);
+        int64_t *id = (int64_t *)PyBytes_AS_STRING(ids);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            ca[i] = cols[2 * i];
+            cb[i] = cols[2 * i + 1];
+            id[i] = (int64_t)(intptr_t)PyList_GET_ITEM(order, i);
+        }
+        result = PyTuple_Pack(4, order, col_a, col_b, ids);
+    }
+    Py_XDECREF(col_a);
+    Py_XDECREF(col_b);
+    Py_XDECREF(ids);
+done:
+    Py_XDECREF(order);
+    PyMem_Free(stack);
+    PyMem_Free(cols);
+    PyMem_Free(seen.keys);
+    PyMem_Free(seen.vals);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"relu_forward", (PyCFunction)(void (*)(void))relu_forward, METH_FASTCALL,
      "relu_forward(x, y) -> a kernel that sets y = max(x, 0) (nan stays nan)"},
     {"backward", (PyCFunction)(void (*)(void))backward, METH_FASTCALL,
      "backward(op, out, g, d, add) -> a kernel that sets (or, with add, adds to) d the op's "
      "gradient g * d(out)/d(x), from its output out: op is 'relu', 'tanh' or 'sigmoid'"},
+    {"trace_graph", (PyCFunction)(void (*)(void))trace_graph, METH_FASTCALL,
+     "trace_graph(root, Value) -> (nodes in topological order, operand a positions, operand "
+     "b positions, ids), the last three as bytes of int64"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -107,7 +108,17 @@ def trace(root: Value, outputs: Sequence[Value] = ()) -> Tape:
         raise TypeError(f"compile() needs a Value, got {type(root).__name__}: {root!r:.60}")
     import numpy as np  # a program keeps its leaves in numpy arrays anyway
 
-    order = root.topological_order()
+    native = _native()
+    if native is not None:  # the sort and the operand lookup in C, in one pass
+        order, col_a, col_b, node_ids = native.trace_graph(root, Value)
+        ids = np.frombuffer(node_ids, dtype=np.int64)
+        columns = [array("q"), array("q")]
+        columns[0].frombytes(col_a)
+        columns[1].frombytes(col_b)
+        del col_a, col_b
+    else:
+        order = root.topological_order()
+        ids = np.fromiter(map(id, order), np.int64, len(order))
     # map() over attrgetter keeps the per-node work in C, and a node's position is found by
     # sorting ids, not by a dictionary of a million entries: tracing a graph costs less than
     # one eager backward over it
@@ -118,22 +129,27 @@ def trace(root: Value, outputs: Sequence[Value] = ()) -> Tape:
         raise TraceError(
             f"cannot compile op {bad._fn!r} of node {bad!r}: it is not a row of ops.OPS"
         ) from None
-    ids = np.fromiter(map(id, order), np.int64, len(order))
-    by_id = np.argsort(ids)
-    sorted_ids = ids[by_id]
+    sorted_ids = by_id = None
 
     def positions(values_ids: np.ndarray) -> np.ndarray:
         """The position in order of each id, -1 for ids not in it (None: no operand)."""
+        nonlocal sorted_ids, by_id
+        if sorted_ids is None:
+            by_id = np.argsort(ids)
+            sorted_ids = ids[by_id]
         at = np.minimum(np.searchsorted(sorted_ids, values_ids), len(order) - 1)
         return np.where(sorted_ids[at] == values_ids, by_id[at], -1)
 
-    columns = []
-    for operand in _OPERANDS:
-        column = array("q")
-        operand_ids = np.fromiter(map(id, map(operand, order)), np.int64, len(order))
-        column.frombytes(positions(operand_ids).astype(np.int64).tobytes())
-        columns.append(column)
-    output_ids = positions(np.array([id(v) for v in outputs], dtype=np.int64)).tolist()
+    if native is None:
+        columns = []
+        for operand in _OPERANDS:
+            column = array("q")
+            operand_ids = np.fromiter(map(id, map(operand, order)), np.int64, len(order))
+            column.frombytes(positions(operand_ids).astype(np.int64).tobytes())
+            columns.append(column)
+    output_ids = []
+    if outputs:
+        output_ids = positions(np.array([id(v) for v in outputs], dtype=np.int64)).tolist()
     if -1 in output_ids:
         bad = output_ids.index(-1)
         raise TraceError(f"output {bad} ({outputs[bad]!r:.60}) is not a node of the graph")
@@ -148,6 +164,24 @@ def trace(root: Value, outputs: Sequence[Value] = ()) -> Tape:
     tape = Tape(codes, columns, args, leaf_ids, leaves, labels, output_ids=output_ids)
     tape.node_ids = ids
     return tape
+
+
+def _native():
+    """compiled/_native.c's module for trace_graph, or None (not built, BACKPROP_NATIVE=0, or
+    a build older than trace_graph): then tracing runs in Python and numpy, with the same
+    result."""
+    if not _NATIVE:
+        module = None
+        if os.environ.get("BACKPROP_NATIVE", "1") != "0":
+            try:
+                from . import _native as module
+            except ImportError:
+                module = None
+        _NATIVE.append(module if hasattr(module, "trace_graph") else None)
+    return _NATIVE[0]
+
+
+_NATIVE: list = []  # [the module or None], once looked up
 
 
 def find_outputs(tape: Tape, outputs: Sequence[Value]) -> list[int]:
