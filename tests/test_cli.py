@@ -722,3 +722,35 @@ def test_the_dataset_line_names_many_classes_briefly(tmp_path, capsys, monkeypat
                         "--hidden", "none")  # fmt: skip
     (line,) = [x for x in out.splitlines() if x.startswith("dataset:")]
     assert code == 0 and len(line) < 600 and "(200 in all)" in line
+
+
+def test_digits_reports_its_test_accuracy(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--dataset", "digits", "--hidden", "none", "--epochs", "2", "--quiet"]
+    code, out, _ = call(capsys, *argv, "--batch-size", "256", "--compile", "--save", "m.json")
+    assert code == 0, out
+    assert "dataset: digits train (1347 rows, 64 features" in out
+    (line,) = [x for x in out.splitlines() if x.startswith("test accuracy ")]
+    from backprop.data import digits
+    from backprop.train import accuracy, predict
+
+    test = digits("test")  # rows the model never trained on, measured again here
+    model = load(tmp_path / "m.json")
+    expected = accuracy(predict(model, test.X, "cross-entropy", list(range(10))), test.y)
+    assert line == f"test accuracy {expected:.1%} on digits test (450 rows)"
+
+
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ("7x9", "image_shape 7x9 holds 63 pixels, but a row has 64 features"),
+        ("8by8", "argument --image-shape: expected ROWSxCOLUMNS such as 8x8, got '8by8'"),
+        ("0x64", "expected ROWSxCOLUMNS"),
+    ],
+)
+def test_a_wrong_image_shape_is_one_line(tmp_path, capsys, monkeypatch, shape, message):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = call(
+        capsys, "train", "--dataset", "digits", "--image-shape", shape, "--epochs", "1"
+    )
+    assert code == 2 and out == "" and message in err and err.count("\n") == 1

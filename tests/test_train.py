@@ -338,3 +338,20 @@ def test_a_huge_label_set_is_named_briefly(capsys):
     with pytest.raises(ValueError, match="is not one of the classes") as info:
         fit(MLP(1, [1], seed=0), X, y, classes=["a"] + y[1:], progress=False)
     assert len(str(info.value)) < 400
+
+
+def test_image_shape_comes_from_the_dataset_and_is_checked():
+    from backprop.data import Dataset
+
+    X = [[float((i * j) % 3) for j in range(6)] for i in range(12)]
+    y = [i % 2 for i in range(12)]
+    images = Dataset(X, y, image_shape=(2, 3))
+    history = fit(MLP(6, [1], seed=0), images, epochs=1, progress=False)
+    assert history.image_shape == (2, 3)
+    history = fit(MLP(6, [1], seed=0), X, y, epochs=1, progress=False, image_shape=(3, 2))
+    assert history.image_shape == (3, 2)
+    assert fit(MLP(6, [1], seed=0), X, y, epochs=1, progress=False).image_shape is None
+    with pytest.raises(ValueError, match="image_shape 2x2 holds 4 pixels, but a row has 6"):
+        fit(MLP(6, [1], seed=0), X, y, epochs=1, progress=False, image_shape=(2, 2))
+    with pytest.raises(ValueError, match=r"image_shape must be \(rows, columns\), got '8x8'"):
+        fit(MLP(6, [1], seed=0), X, y, epochs=1, progress=False, image_shape="8x8")

@@ -53,12 +53,25 @@ def _layer_sizes(text: str) -> list[int]:
     return sizes
 
 
+def _image_shape(text: str) -> tuple[int, int]:
+    """'8x8' -> (8, 8): rows x columns of positive integers."""
+    rows, x, columns = text.lower().partition("x")
+    try:
+        shape = (int(rows), int(columns)) if x else None
+    except ValueError:
+        shape = None
+    if shape is None or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected ROWSxCOLUMNS such as 8x8, got {text!r}")
+    return shape
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train an MLP classifier on a built-in 2-D dataset or your own CSV file.
 
-    Built-in datasets: moons, circles, spiral, xor, blobs, toy (the notebook's 4 points). A
-    CSV holds numeric feature columns and a label column (the last by default; see
-    --label-column); its labels may be anything (0/1, -1/1, names). Example:
+    Built-in datasets: moons, circles, spiral, xor, blobs, toy (the notebook's 4 points), and
+    digits (8x8 handwritten digits, shipped: trained on its training split, then tested on its
+    test split). A CSV holds numeric feature columns and a label column (the last by default;
+    see --label-column); its labels may be anything (0/1, -1/1, names). Example:
 
       backprop train --dataset moons --hidden 16,16 --activation relu --loss hinge
                      --optimizer sgd --lr 1.0 --epochs 100 --seed 1 --save model.json
@@ -79,6 +92,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         fold_standardization(model, *scaling)  # the saved model takes raw rows
     _print_result(args, history)
+    _print_test(args, model, history)
     _write_train_outputs(args, outputs, dataset, model, history, standardized=standardize)
     return 130 if history.interrupted else 0
 
@@ -184,6 +198,7 @@ def _plan_training(args: argparse.Namespace, dataset, X, record: bool):
             compile=(args.backend or True) if args.compile else False,
             device=args.device,
             record=record,
+            image_shape=args.image_shape or dataset.image_shape,
         )
     except (ValueError, TypeError, MissingDependency) as e:
         raise CommandError(str(e)) from None
@@ -239,6 +254,29 @@ def _print_result(args: argparse.Namespace, history) -> None:
             f"; validation accuracy {history.val_accuracy[at]:.1%}, loss {history.val_loss[at]:.4f}"
         )
     print(summary)
+
+
+def _test_split(name: str):
+    """The test split of a shipped dataset that has one (digits), else None."""
+    import inspect
+
+    from ..data import DATASETS
+
+    make = DATASETS.get(name)
+    if make is None or "split" not in inspect.signature(make).parameters:
+        return None
+    return make(split="test")
+
+
+def _print_test(args: argparse.Namespace, model, history) -> None:
+    """Accuracy on the held-out test split of a dataset that has one: rows never trained on."""
+    test = None if _is_csv(args.dataset) or not history.epochs else _test_split(args.dataset)
+    if test is None:
+        return
+    from ..train import accuracy, predict
+
+    predicted = predict(model, test.X, history.loss_name, history.classes)
+    print(f"test accuracy {accuracy(predicted, test.y):.1%} on {test.name} ({len(test)} rows)")
 
 
 def _epoch(history) -> str:
@@ -331,6 +369,12 @@ def _data_options(data) -> None:
         "--noise", type=_nonnegative_float, help="noise of a generated dataset (its default)"
     )
     data.add_argument("--classes", type=_positive_int, help="classes of spiral (3) or blobs (3)")
+    data.add_argument(
+        "--image-shape",
+        type=_image_shape,
+        metavar="ROWSxCOLS",
+        help="each row is an image of this shape, for the explorer (digits: 8x8)",
+    )
     data.add_argument(
         "--label-column",
         default="-1",

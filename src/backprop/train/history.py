@@ -89,6 +89,7 @@ class History:
     loss_name: str = ""
     snapshots: list[Snapshot] = field(default_factory=list)
     recording: Recording | None = None
+    image_shape: tuple[int, int] | None = None  # (rows, columns) when each row is an image
 
     @property
     def epochs(self) -> int:

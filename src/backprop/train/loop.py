@@ -42,6 +42,7 @@ def fit(
     backend: str | None = None,
     device: str | None = None,
     record: bool = False,
+    image_shape: tuple[int, int] | None = None,
 ) -> History:
     """Train ``model`` on rows ``X`` with labels ``y`` (or on a Dataset) and return the History.
 
@@ -68,6 +69,8 @@ def fit(
     - ``record=True`` keeps a Snapshot of the parameters and gradients in
       ``history.snapshots``: every epoch up to 200 epochs, then 201 evenly spaced ones (always
       the first and the last); ``backprop.explore(history)`` shows them.
+    - ``image_shape`` (rows, columns) says each row is an image (a Dataset's own, such as
+      digits' (8, 8), by default); ``history.image_shape`` keeps it for the explorer.
     """
     plan = plan_fit(
         model,
@@ -90,6 +93,7 @@ def fit(
         backend=backend,
         device=device,
         record=record,
+        image_shape=image_shape,
     )
     return run_plan(model, plan, progress=progress)
 
@@ -99,7 +103,9 @@ def run_plan(model: Module, plan: TrainingPlan, progress: bool = True) -> Histor
     and the early-stopping check; Ctrl-C keeps the best completed epoch's weights."""
     from tqdm import tqdm  # not tqdm.auto: its notebook widget needs ipywidgets
 
-    history = History(classes=plan.classes, loss_name=plan.objective.name)
+    history = History(
+        classes=plan.classes, loss_name=plan.objective.name, image_shape=plan.image_shape
+    )
     params = model.parameters()
     camera = SnapshotTaker(history, params, plan.epochs) if plan.record else None
     if camera is not None:

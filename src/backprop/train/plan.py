@@ -86,6 +86,7 @@ class TrainingPlan:
     compile: str | bool  # False, or the compiled backend's name
     device: str | None
     record: bool
+    image_shape: tuple[int, int] | None = None  # (rows, columns) when each row is an image
 
 
 def check_rows(X: Sequence, y: Sequence, name: str = "X") -> None:
@@ -148,6 +149,25 @@ def _check_numbers(epochs, patience, l2, record) -> None:
         raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
     if record is not True and record is not False:
         raise ValueError(f"record must be True or False, got {record!r}")
+
+
+def check_image_shape(shape, n_features: int) -> tuple[int, int] | None:
+    """None, or (rows, columns) of positive ints whose product is the number of features."""
+    if shape is None:
+        return None
+    if (
+        not isinstance(shape, (tuple, list))
+        or len(shape) != 2
+        or not all(isinstance(k, int) and not isinstance(k, bool) and k > 0 for k in shape)
+    ):
+        raise ValueError(f"image_shape must be (rows, columns), got {shape!r:.60}")
+    rows, columns = shape
+    if rows * columns != n_features:
+        raise ValueError(
+            f"image_shape {rows}x{columns} holds {rows * columns:,} pixels, but a row has "
+            f"{n_features:,} features"
+        )
+    return rows, columns
 
 
 def resolve_backend(compile: bool | str, backend: str | None, device: str | None) -> str | bool:
@@ -231,6 +251,7 @@ def plan_fit(
     backend: str | None = None,
     device: str | None = None,
     record: bool = False,
+    image_shape: tuple[int, int] | None = None,
 ) -> TrainingPlan:
     """fit()'s arguments (see fit) checked and resolved, or a one-line ValueError."""
     if isinstance(X, Dataset):
@@ -238,6 +259,8 @@ def plan_fit(
             raise ValueError("pass a Dataset alone, or rows X and labels y")
         if classes is None:
             classes = X.classes
+        if image_shape is None:
+            image_shape = X.image_shape
         X, y = X.X, X.y
     if y is None:
         raise ValueError("fit() needs labels y (or a Dataset in place of X)")
@@ -246,6 +269,7 @@ def plan_fit(
     classes, objective = resolve_task(y, classes, loss)
     _check_model(model, len(X[0]), objective.n_outputs(len(classes)), objective)
     _check_numbers(epochs, patience, l2, record)
+    image_shape = check_image_shape(image_shape, len(X[0]))
     compile = resolve_backend(compile, backend, device)
     index_of = {c: i for i, c in enumerate(classes)}
     labels = [index_of[label] for label in y]
@@ -274,4 +298,5 @@ def plan_fit(
         compile=compile,
         device=device,
         record=record,
+        image_shape=image_shape,
     )
