@@ -67,7 +67,7 @@ class ProbeGraph:
         ):
             raise ValueError(
                 "the probe built a graph of another shape than at its first step "
-                f"({len(order)} nodes, then {len(tape.ops)}): a probe must build the same "
+                f"({len(tape.ops)} nodes at first, {len(order)} now): a probe must build the same "
                 "graph every time, e.g. the loss of one fixed example"
             )
         return [order[i].data for i in self.leaf_nodes], bytes(
@@ -88,6 +88,21 @@ def _refusal(tape: Tape) -> str | None:
     return None
 
 
+_SCRIPTS = ("explain.js", "replay.js", "explore_draw.js", "recorder.js")
+
+
+def _SKELETON() -> int:  # noqa: N802 - a constant, computed once
+    """Bytes of the page without its data: the template, styles and scripts."""
+    global _skeleton
+    if _skeleton is None:
+        css = read_asset("explain.css") + read_asset("explore.css")
+        _skeleton = len((read_asset("recorder.html") + css + scripts(*_SCRIPTS)).encode())
+    return _skeleton
+
+
+_skeleton: int | None = None
+
+
 class RecorderPage(Page):
     """A recorded training loop as a page (see ``explore``)."""
 
@@ -105,7 +120,7 @@ class RecorderPage(Page):
             CSS=read_asset("explain.css") + "\n" + read_asset("explore.css"),
             STEP_VIEW=self._step_view,
             DATA=script_json(self.data),
-            SCRIPT=scripts("explain.js", "replay.js", "explore_draw.js", "recorder.js"),
+            SCRIPT=scripts(*_SCRIPTS),
         )
 
     def __repr__(self) -> str:
@@ -156,7 +171,13 @@ def explore_recording(
     leaves = len(probe.leaf_nodes) if probe is not None else 0
     hinted = len(probe.tape.hinted) if probe is not None else 0
     per_frame = (2 * P * 8 + leaves * 8) * 4 // 3 + hinted * 4 // 3 + watched_bytes + 40
-    fixed = 500_000 + 12 * rec.steps * len(rec.scalars) + (len(json.dumps(view)) if view else 0)
+    fixed = (
+        _SKELETON()
+        + len(step_view)
+        + 12 * rec.steps * len(rec.scalars)
+        + (len(json.dumps(view)) * 12 // 10 if view else 0)  # escapes of its markup's < and >
+        + 20_000  # the derivatives' wording, names and the rest of the data
+    )
     keep = max(2, (max_bytes - fixed) // max(per_frame, 1))
     shown = _thin(frames, keep)
     data = {

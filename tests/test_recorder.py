@@ -1,0 +1,177 @@
+"""backprop.Recorder: what it keeps of a training loop, how it thins, and its page's data."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from array import array
+
+import pytest
+
+import backprop
+from backprop import MLP, Recorder, Value
+from backprop.viz.recorder_page import explore_recording
+
+
+def _f64(text: str) -> list[float]:
+    numbers = array("d")
+    numbers.frombytes(base64.b64decode(text))
+    return numbers.tolist()
+
+
+def _mlp_loop(rec: Recorder, model: MLP, steps: int, lr: float = 0.1) -> None:
+    X = [[0.5, -1.0], [1.5, 0.25], [-0.5, 0.75]]
+    Y = [1.0, -1.0, 1.0]
+    for _ in range(steps):
+        loss = sum(((model(x) - y) ** 2 for x, y in zip(X, Y)), Value(0.0))
+        model.zero_grad()
+        loss.backward()
+        rec.step(loss, lr=lr)
+        for p in model.parameters():
+            p.data -= lr * p.grad
+
+
+def test_exported():
+    assert backprop.Recorder is Recorder
+    assert "Recorder" in backprop.__all__
+
+
+def test_a_module_is_named_layer_by_layer_and_frames_hold_data_and_grads():
+    model = MLP(2, [3, 1], seed=0)
+    rec = Recorder(model)
+    assert [name for name, _ in rec.matrices] == [
+        "layer 1 weights", "layer 1 biases", "layer 2 weights", "layer 2 biases"
+    ]  # fmt: skip
+    assert rec.shapes == [[2, 2, 2], [3], [3], [1]]
+    assert rec.params == [p for layer in model.layers for n in layer.neurons for p in n.w] + [
+        n.b for layer in model.layers for n in layer.neurons
+    ] or len(rec.params) == len(model.parameters())
+    _mlp_loop(rec, model, 1)
+    (frame,) = rec.kept()
+    assert frame.step == 0
+    assert list(frame.grads) == [p.grad for p in rec.params]  # read before the update
+    assert list(rec.scalars) == ["loss", "lr"]
+
+
+def test_a_dict_of_values_lists_and_ragged_matrices():
+    a, b = Value(1.0), [Value(2.0), Value(3.0)]
+    m = [[Value(4.0), Value(5.0)], [Value(6.0), Value(7.0)], [Value(8.0), Value(9.0)]]
+    rec = Recorder({"a": a, "b": b, "m": m})
+    assert rec.shapes == [[1], [2], [2, 2, 2]]
+    assert [p.data for p in rec.params] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+
+
+@pytest.mark.parametrize(
+    "params, error",
+    [
+        ({}, ValueError),
+        ({"a": 1.0}, TypeError),
+        ({"a": [[Value(1.0)], 2.0]}, TypeError),
+        ({3: Value(1.0)}, TypeError),
+        ([Value(1.0)], TypeError),
+    ],
+)
+def test_bad_parameters_are_one_line_errors(params, error):
+    with pytest.raises(error) as e:
+        Recorder(params)
+    assert "\n" not in str(e.value)
+
+
+def test_frames_thin_evenly_and_keep_the_first_and_the_latest():
+    v = Value(0.0)
+    rec = Recorder({"v": v}, max_frames=9)
+    for step in range(100):
+        v.data = float(step)
+        rec.step(step * 0.5)
+    kept = rec.kept()
+    steps = [f.step for f in kept]
+    assert len(kept) <= 9 + 1
+    assert steps[0] == 0 and steps[-1] == 99
+    gaps = {b - a for a, b in zip(steps[:-1], steps[1:-1])}
+    assert len(gaps) == 1  # evenly spaced, but for the latest step
+    assert [f.data[0] for f in kept] == [float(s) for s in steps]
+    assert list(rec.scalars["loss"]) == [s * 0.5 for s in range(100)]  # every step
+
+
+def test_watch_belongs_to_the_next_step_and_keeps_ragged_rows():
+    v = Value(1.0)
+    rec = Recorder({"v": v})
+    rows = [[Value(1.0)], [Value(0.25), Value(0.75)], [0.2, 0.3, 0.5]]
+    rec.watch("attention", rows)
+    rec.step(1.0)
+    rec.step(0.5)
+    first, second = rec.kept()
+    assert first.watched == {"attention": [[1.0], [0.25, 0.75], [0.2, 0.3, 0.5]]}
+    assert second.watched == {}
+    with pytest.raises(TypeError):
+        rec.watch("x", ["text"])
+    with pytest.raises(TypeError):
+        rec.watch("", [1.0])
+
+
+def test_scalars_missing_at_a_step_are_nan():
+    rec = Recorder({"v": Value(1.0)})
+    rec.step(1.0)
+    rec.step(0.5, accuracy=0.9)
+    rec.step(0.25)
+    assert list(rec.scalars["loss"]) == [1.0, 0.5, 0.25]
+    acc = list(rec.scalars["accuracy"])
+    assert math.isnan(acc[0]) and acc[1] == 0.9 and math.isnan(acc[2])
+
+
+def test_a_probe_must_keep_its_shape():
+    w = Value(0.5)
+    rec = Recorder({"w": w})
+    calls = []
+
+    def probe():
+        calls.append(1)
+        return (w * 2.0).tanh() if len(calls) == 1 else (w * 2.0 + 1.0).tanh()
+
+    rec.probe(probe)
+    rec.step(1.0)
+    with pytest.raises(ValueError, match="another shape"):
+        rec.step(0.5)
+    rec2 = Recorder({"w": w})
+    rec2.probe(lambda: 3.0)
+    with pytest.raises(TypeError, match="must return a Value"):
+        rec2.step(1.0)
+
+
+def test_the_page_names_everything_and_keeps_to_max_bytes():
+    model = MLP(2, [3, 1], seed=0)
+    rec = Recorder(model)
+    x = [0.5, -1.0]
+    rec.probe(lambda: (model(x) - 1.0) ** 2)
+    for k in range(3):
+        rec.watch(f"w{k}", [[1.0, 2.0], [3.0]])
+    rec.watch("big", [[0.123456 * (i + j) for j in range(20)] for i in range(20)])
+    _mlp_loop(rec, model, 1)
+    for _ in range(39):
+        rec.watch("big", [[0.123456 * (i - j) for j in range(20)] for i in range(20)])
+        _mlp_loop(rec, model, 1)
+    page = explore_recording(rec)
+    data = page.data
+    assert [p["name"] for p in data["params"]] == [name for name, _ in rec.matrices]
+    assert [w["name"] for w in data["watched"]] == ["big", "w0", "w1", "w2"]
+    assert data["probe"]["note"] is None and data["probe"]["tape"]["view"] is not None
+    assert _f64(data["scalars"][0]["values"]) == list(rec.scalars["loss"])
+    assert len(_f64(data["data"])) == len(data["frameSteps"]) * len(rec.params)
+    full = len(page.html.encode())
+    small = explore_recording(rec, max_bytes=full - 60_000)
+    assert len(small.html.encode()) <= full - 60_000
+    assert small.data["thinned"] == {"kept": len(small.data["frameSteps"]), "recorded": 40,
+                                     "maxBytes": full - 60_000}  # fmt: skip
+    assert len(small.data["frameSteps"]) < 40
+    html = page.html
+    assert json.loads(html.split('id="bpr-data">', 1)[1].split("</script>", 1)[0]) == data
+
+
+def test_a_probe_the_browser_cannot_replay_exactly_is_said():
+    w = Value(2.0)
+    rec = Recorder({"w": w})
+    rec.probe(lambda: (w * w + 1.0) ** -0.5)
+    rec.step(1.0)
+    note = explore_recording(rec).data["probe"]["note"]
+    assert "x ** -0.5" in note and "explain()" in note
