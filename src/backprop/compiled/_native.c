@@ -496,6 +496,47 @@ done:
     return result;
 }
 
+/* levels(a, b, rise) -> bytes of int64: each node's level, one more (rise[i], 0 or 1) than
+ * its operands' highest, for operand positions a and b (int64, -1 for none: level 0) in
+ * topological order. numpy_plan's levelling loop, which is serial by nature. */
+static PyObject *
+levels(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "levels(a, b, rise) takes 3 buffers");
+        return NULL;
+    }
+    Py_buffer view[3];
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 3; got++)
+        if (PyObject_GetBuffer(args[got], &view[got], PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+    Py_ssize_t n = view[0].len / 8;
+    if (view[1].len != view[0].len || view[2].len != n) {
+        PyErr_SetString(PyExc_ValueError, "levels: a and b are int64, rise bytes, all n long");
+        goto done;
+    }
+    result = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (result == NULL)
+        goto done;
+    const int64_t *a = view[0].buf, *b = view[1].buf;
+    const unsigned char *rise = view[2].buf;
+    int64_t *level = (int64_t *)PyBytes_AS_STRING(result);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t p = 0, q = 0;
+        if (a[i] >= 0 && a[i] < i)
+            p = level[a[i]];
+        if (b[i] >= 0 && b[i] < i)
+            q = level[b[i]];
+        level[i] = (p > q ? p : q) + (rise[i] != 0);
+    }
+done:
+    while (got-- > 0)
+        PyBuffer_Release(&view[got]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"relu_forward", (PyCFunction)(void (*)(void))relu_forward, METH_FASTCALL,
      "relu_forward(x, y) -> a kernel that sets y = max(x, 0) (nan stays nan)"},
@@ -505,6 +546,8 @@ static PyMethodDef methods[] = {
     {"trace_graph", (PyCFunction)(void (*)(void))trace_graph, METH_FASTCALL,
      "trace_graph(root, Value) -> (nodes in topological order, operand a positions, operand "
      "b positions, ids), the last three as bytes of int64"},
+    {"levels", (PyCFunction)(void (*)(void))levels, METH_FASTCALL,
+     "levels(a, b, rise) -> bytes of int64 levels (see _native.c)"},
     {NULL, NULL, 0, NULL},
 };
 

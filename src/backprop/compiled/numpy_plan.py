@@ -13,6 +13,14 @@ from .tape import OP_LIST, Tape
 SUM = len(OP_LIST)  # the kind of a fused sum node, after the op codes
 
 
+def _native():
+    """The native module when it has the planning loop (as tape.py finds it), else None."""
+    from .tape import _native as native
+
+    module = native()
+    return module if hasattr(module, "levels") else None
+
+
 def _limits() -> tuple[int, int]:
     """(MIN_BLOCK, TINY), read from numpy_backend at every plan, where they are set."""
     from . import numpy_backend
@@ -97,6 +105,11 @@ def _levels(tape: Tape, g: _Graph) -> np.ndarray:
     """Each node's level, one more than its inputs' highest (fused nodes add none), in one
     pass over the topological order."""
     n = g.n
+    native = _native()
+    if native is not None and len(g.cols) == 2:
+        rise = (~g.fused & (g.code >= 0)).astype(np.uint8)
+        a, b = (np.ascontiguousarray(c, dtype=np.int64) for c in g.cols)
+        return np.frombuffer(native.levels(a, b, rise), dtype=np.int64).astype(np.intp)
     rise = (~g.fused & (g.code >= 0)).tolist()
     level = [0] * (n + 1)  # level[-1] is a 0 for the -1 of a missing operand
     if len(g.cols) == 2:
@@ -215,11 +228,9 @@ def _scalar_run(run, inner, code, cols, args, slot, claim) -> _ScalarRun:
     local = used & (inner[pos] == operand)
     external = _sorted_unique(operand[used & ~local])
     n_ext = external.size
-    number = np.where(local, n_ext + pos, np.searchsorted(external, operand)).tolist()
-    ins = list(zip(*number))  # one tuple of operands per node (MAX_ARITY is 2) ...
-    unary = list(zip(number[0]))
-    for k in np.flatnonzero(arity == 1).tolist():  # ... or one operand
-        ins[k] = unary[k]
+    number = np.where(local, n_ext + pos, np.searchsorted(external, operand))
+    number[1][arity < 2] = -1  # a unary op's second operand (MAX_ARITY is 2)
+    in0, in1 = number[0].tolist(), number[1].tolist()
     arg = [None] * m
     with_arg = np.flatnonzero(_HAS_ARG[codes])
     for k, x in zip(with_arg.tolist(), args[inner[with_arg]].tolist()):
@@ -227,9 +238,9 @@ def _scalar_run(run, inner, code, cols, args, slot, claim) -> _ScalarRun:
     code_list = codes.tolist()
     forward = list(map(_FORWARD.__getitem__, code_list))
     backward = list(map(_BACKWARD.__getitem__, code_list))
-    equations = list(zip(range(n_ext, n_ext + m), forward, backward, ins, arg))
     outputs = (n_ext + np.searchsorted(inner, run)).tolist()
-    return _ScalarRun(equations, _Index(slot[external]), outputs, start, stop, m)
+    columns = (forward, backward, in0, in1, arg)
+    return _ScalarRun(columns, _Index(slot[external]), outputs, start, stop, m)
 
 
 def _plan_elementwise(group, code, cols, args, slot, claim) -> _Elementwise:

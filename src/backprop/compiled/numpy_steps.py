@@ -394,30 +394,44 @@ class _MatMul:
 class _ScalarRun:
     """Nodes of consecutive tiny groups, replayed one by one with the scalar rules (Python
     floats, eager's own arithmetic): one numpy read and one write per run instead of a few
-    numpy calls per node. Locals: external inputs first, then the run's nodes."""
+    numpy calls per node. Locals: external inputs first, then the run's nodes.
 
-    def __init__(self, equations, external: _Index, outputs, start, stop, n_nodes) -> None:
-        self.equations, self.external, self.outputs = equations, external, outputs
+    The nodes are kept as columns, zipped at replay (no tuple per node is kept): each node's
+    forward and backward rule, its operands' locals (the second -1 for a unary op) and its
+    constant (None for an op without one)."""
+
+    def __init__(self, columns, external: _Index, outputs, start, stop, n_nodes) -> None:
+        self.columns, self.external, self.outputs = columns, external, outputs
         self.start, self.stop, self.n_nodes = start, stop, n_nodes
         self.blank = [0.0] * n_nodes
         self.env: list[float] = []
 
+    @property
+    def equations(self) -> list:
+        """(out, forward, backward, operand locals, constant) per node, as other backends
+        (torch's) replay them."""
+        forward, backward, in0, in1, args = self.columns
+        n_ext = len(self.external)
+        ins = [(a,) if b < 0 else (a, b) for a, b in zip(in0, in1)]
+        return list(zip(range(n_ext, n_ext + self.n_nodes), forward, backward, ins, args))
+
     def bind(self, val: np.ndarray, grad: np.ndarray, written: np.ndarray):
         out, gout = val[self.start : self.stop], grad[self.start : self.stop]
         read, add = self.external.reader(val), self.external.adder(grad, written)
-        equations, outputs, blank = self.equations, self.outputs, self.blank
-        reverse = equations[::-1]
+        forward, backward, in0, in1, args = self.columns
+        outputs, blank = self.outputs, self.blank
         n_external = len(self.external)
+        outs = range(n_external, n_external + self.n_nodes)
 
         def fwd() -> None:
             env = self.env = read().ravel().tolist() + blank
-            for o, rule, _, ins, arg in equations:
-                if arg is not None:
-                    env[o] = rule(SCALAR, *[env[j] for j in ins], arg)
-                elif len(ins) == 2:  # the common cases spelled out: no list per node
-                    env[o] = rule(SCALAR, env[ins[0]], env[ins[1]])
+            for o, rule, a, b, arg in zip(outs, forward, in0, in1, args):
+                if arg is not None:  # an op with a constant is unary
+                    env[o] = rule(SCALAR, env[a], arg)
+                elif b >= 0:
+                    env[o] = rule(SCALAR, env[a], env[b])
                 else:
-                    env[o] = rule(SCALAR, env[ins[0]])
+                    env[o] = rule(SCALAR, env[a])
             out[...] = [env[j] for j in outputs]
 
         def bwd() -> None:
@@ -425,15 +439,18 @@ class _ScalarRun:
             adjoint = [0.0] * len(env)
             for j, g in zip(outputs, gout.tolist()):
                 adjoint[j] = g  # what consumers outside the run sent; those inside add below
-            for o, _, rule, ins, arg in reverse:
+            nodes = zip(reversed(outs), reversed(backward), reversed(in0), reversed(in1))
+            for (o, rule, a, b), arg in zip(nodes, reversed(args)):
                 if arg is not None:
-                    grads = rule(SCALAR, adjoint[o], env[o], *[env[j] for j in ins], arg)
-                elif len(ins) == 2:
-                    grads = rule(SCALAR, adjoint[o], env[o], env[ins[0]], env[ins[1]])
+                    (ga,) = rule(SCALAR, adjoint[o], env[o], env[a], arg)
+                elif b >= 0:
+                    ga, gb = rule(SCALAR, adjoint[o], env[o], env[a], env[b])
+                    adjoint[a] += ga
+                    adjoint[b] += gb
+                    continue
                 else:
-                    grads = rule(SCALAR, adjoint[o], env[o], env[ins[0]])
-                for j, g in zip(ins, grads):
-                    adjoint[j] += g
+                    (ga,) = rule(SCALAR, adjoint[o], env[o], env[a])
+                adjoint[a] += ga
             add(np.array(adjoint[:n_external], dtype=grad.dtype))
 
         return fwd, bwd
