@@ -265,6 +265,7 @@ def explore(
     title: str | None = None,
     features: list[str] | None = None,
     max_bytes: int | None = None,
+    image_shape: tuple[int, int] | None = None,
 ):
     """The explorer page of a ``fit(..., record=True)`` run: scrub through the epochs, see the
     decision boundary and every neuron learn, click a point to step through its backward pass.
@@ -275,6 +276,11 @@ def explore(
     bigger than ``max_bytes`` keeps fewer, evenly spaced frames (at least the first and the
     last), and leaves out the step-through's drawing when that alone would take half of
     ``max_bytes`` (a wide network's graph); the page says what it left out and why.
+
+    When the inputs are images (``image_shape=(rows, columns)``, by default the History's own,
+    e.g. digits' (8, 8)), the page also draws each first-layer neuron's weights as an image,
+    the clicked points' images, the confusion matrix and the misclassified images at each
+    epoch, and a drawing pad whose forward pass runs in the browser.
     """
     from ..recorder import Recorder
 
@@ -284,6 +290,7 @@ def explore(
 
         return explore_recording(history, title=title, max_bytes=max_bytes or RECORDER_BUDGET)
     rec, names = _checked(history, features)
+    image_shape = _image_shape(image_shape or getattr(history, "image_shape", None), len(names))
     objective = get_objective(history.loss_name)
     tapes, shapes, targets = _tapes(history, objective)
     stride = max(len(t.hinted) for t in tapes)
@@ -324,6 +331,8 @@ def explore(
         "hints": base64.b64encode(bytes(hints)).decode("ascii"),
         "derivatives": _derivatives(),
     }
+    if image_shape is not None:  # only then: other pages are written as before
+        data["imageShape"] = image_shape
     thinned = budget.said(len(snaps), len(history.snapshots), tapes)
     if thinned:  # only then: a page that fits is written as before
         data["thinned"] = thinned
@@ -349,6 +358,19 @@ def _checked(history, features):
     if len(names) != nin or not all(isinstance(n, str) for n in names):
         raise ValueError(f"features must be {nin} names, one per input, got {features!r}")
     return rec, names
+
+
+def _image_shape(shape, nin: int) -> list[int] | None:
+    if shape is None:
+        return None
+    if (
+        not isinstance(shape, (tuple, list))
+        or len(shape) != 2
+        or not all(isinstance(k, int) and not isinstance(k, bool) and k > 0 for k in shape)
+        or shape[0] * shape[1] != nin
+    ):
+        raise ValueError(f"image_shape must be (rows, columns) with {nin} pixels, got {shape!r}")
+    return [int(shape[0]), int(shape[1])]
 
 
 def _tapes(history, objective) -> tuple[list[Tape], list[int], list[float]]:
@@ -471,6 +493,7 @@ SCRIPTS = (
     "explore_network.js",
     "explore_curves.js",
     "explore_details.js",
+    "explore_images.js",
     "explore.js",
 )
 

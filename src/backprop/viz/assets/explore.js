@@ -70,6 +70,7 @@
     drawNetwork();
     drawCursors();
     showDetails();  // the help's dead and saturated counts are this epoch's too
+    if (app.images) app.images.draw();
   }
   function setPlaying(on) {
     if (on && ui.cur === F - 1) go(0);
@@ -161,6 +162,7 @@
   app.network = bpx.network(app);
   app.curves = bpx.curves(app);
   app.details = bpx.details(app);
+  app.images = D.imageShape ? bpx.images(app) : null;  // a run whose inputs are images
   Object.assign(app, { select: select, go: go, stop: stop, openStepThrough: openStepThrough });
   const drawBoundary = app.plane.draw, drawNetwork = app.network.draw;
   const showDetails = app.details.show, drawCursors = app.curves.cursors;
@@ -195,6 +197,9 @@
     stepThroughOpen: () => !overlay.hidden,
     playing: () => timer !== null,
     plane: () => [ui.fx, ui.fy],
+    pad: () => app.images.pad(),
+    setPad: (x) => app.images.setPad(x),
+    weightImage: (j) => app.images.weightImage(j),
   };
   document.body.dataset.ready = "1";
   window.bpx.loadMs = performance.now();  // since the navigation started

@@ -97,6 +97,7 @@
       const r = atFrame(ui.cur), acts = r.acts[i], out = acts[L], c = D.y[i], pc = predictedClass(out);
       const name = (k) => D.classes[k] !== undefined ? String(D.classes[k]) : String(k);
       box.appendChild(el("h2", "", "Point #" + i + " (class " + name(c) + ")"));
+      if (app.images) box.appendChild(app.images.pointImage(i, 112));
       const values = D.features.map((f, q) => f + " = " + fmt(D.X[i][q])).join(", ");
       if (nin <= 12) box.appendChild(el("p", "bpx-muted", values + "; epoch " + D.frames[ui.cur].epoch + "."));
       else {  // many features: folded, so the verdict and the gradient stay in view
