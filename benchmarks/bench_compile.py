@@ -549,6 +549,26 @@ def chain_compile(links: int) -> None:
     print(f"  compile {wall:.2f} s wall, {cpu:.2f} s CPU; eager backward {eager:.2f} s")
 
 
+def constants_chain_compile(links: int) -> None:
+    """Compiling y = y * 0.999999 + 1e-6 for ``links`` links: every number lifted to its own
+    constant leaf (4 nodes a link), built and compiled with the collector on, as a script
+    would, without parameters= (every leaf read at each forward)."""
+    print(f"\ncompile: a chain of constants, {links:,} links ({4 * links + 1:,} nodes)")
+    t = time.perf_counter()
+    y = Value(0.5)
+    for _ in range(links):
+        y = y * 0.999999 + 1e-6
+    build = time.perf_counter() - t
+    t = time.perf_counter()
+    program = backprop.compile(y)
+    wall = time.perf_counter() - t
+    del y, program
+    note = f"building the chain took {build:.2f} s"
+    row = f"chain of constants, {4 * links + 1:,} nodes"
+    MEASURES.append(("compile", row, f"{wall:.2f} s", note))
+    print(f"  compile {wall:.2f} s wall (build {build:.2f} s)")
+
+
 FIT_COMMAND = [
     "train",
     "--dataset",
@@ -712,6 +732,9 @@ def main() -> None:
         )
     build_cost(200_000)
     chain_compile(333_334)
+    constants_chain_compile(250_000)
+    if not args.quick:
+        constants_chain_compile(1_000_000)
     fit_wall_time(3)
     if not args.quick:
         memory_rows()
