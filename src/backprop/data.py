@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .datasets import DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION, digits, names  # noqa: F401
+from .datasets import DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION, digits_rows, names  # noqa: F401
 
 __all__ = [
     "Dataset",
@@ -227,6 +227,31 @@ def toy() -> Dataset:
     X = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
     y = [1.0, -1.0, -1.0, 1.0]
     return Dataset(X, y, classes=[-1.0, 1.0], name="toy")
+
+
+def digits(split: str = "train") -> Dataset:
+    """The 8x8 handwritten digits: 64 pixel features from 0 to 16 (row by row), classes 0-9.
+
+    These are the 1,797 images of the UCI "Optical Recognition of Handwritten Digits" test
+    set (E. Alpaydin, C. Kaynak, 1998; CC BY 4.0, see ``backprop/datasets/digits.LICENSE.txt``),
+    the images scikit-learn ships as ``load_digits()``. Nothing is downloaded.
+
+    ``split`` is ``"train"`` (1,347 rows), ``"test"`` (450 rows) or ``"all"`` (1,797, file
+    order). The split is stratified and fixed: within each class, rows are ordered by the
+    SHA-256 of ``"0:<row number>"`` and the first round(25%) go to the test set, so every
+    machine gets the same split. Rows keep the file's order within a split. The Dataset's
+    ``image_shape`` is ``(8, 8)``.
+    """
+    rows = digits_rows(split)
+    return Dataset(
+        [[float(p) for p in pixels] for pixels, _ in rows],
+        [label for _, label in rows],
+        classes=list(range(10)),
+        feature_names=[f"r{r + 1}c{c + 1}" for r in range(8) for c in range(8)],
+        name="digits" if split == "all" else f"digits {split}",
+        label_name="digit",
+        image_shape=(8, 8),
+    )
 
 
 DATASETS: dict[str, Callable[..., Dataset]] = {

@@ -1,4 +1,5 @@
-"""Data files shipped with the package, and their loaders (re-exported by ``backprop.data``).
+"""Data files shipped with the package and their raw loaders (``backprop.data`` builds the
+Datasets from them; this package imports nothing of backprop, so the import points one way).
 
 Each file has its licence beside it: ``names.LICENSE.txt`` (MIT, the makemore names) and
 ``digits.LICENSE.txt`` (CC BY 4.0, the UCI optical digits). They are read through
@@ -11,7 +12,7 @@ import functools
 import gzip
 import hashlib
 
-__all__ = ["names", "digits", "DIGITS_TEST_FRACTION", "DIGITS_SPLIT_SEED"]
+__all__ = ["names", "digits_rows", "DIGITS_TEST_FRACTION", "DIGITS_SPLIT_SEED"]
 
 
 DIGITS_TEST_FRACTION = 0.25
@@ -67,33 +68,15 @@ def _digits_test_rows() -> frozenset[int]:
     return frozenset(test)
 
 
-def digits(split: str = "train"):
-    """The 8x8 handwritten digits: 64 pixel features from 0 to 16 (row by row), classes 0-9.
+def digits_rows(split: str = "train") -> tuple[tuple[tuple[int, ...], int], ...]:
+    """The digits file's rows of ``split`` as ``(64 pixels, label)`` pairs, in file order
+    (``backprop.data.digits`` wraps them in a Dataset; this module imports nothing of backprop).
 
-    These are the 1,797 images of the UCI "Optical Recognition of Handwritten Digits" test
-    set (E. Alpaydin, C. Kaynak, 1998; CC BY 4.0, see ``backprop/datasets/digits.LICENSE.txt``),
-    the images scikit-learn ships as ``load_digits()``. Nothing is downloaded.
-
-    ``split`` is ``"train"`` (1,347 rows), ``"test"`` (450 rows) or ``"all"`` (1,797, file
-    order). The split is stratified and fixed: within each class, rows are ordered by the
-    SHA-256 of ``"0:<row number>"`` and the first round(25%) go to the test set, so every
-    machine gets the same split. Rows keep the file's order within a split. The Dataset's
-    ``image_shape`` is ``(8, 8)``.
-    """
-    from ..data import Dataset
-
+    ``split`` is ``"train"``, ``"test"`` or ``"all"``; see ``backprop.data.digits``."""
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
     rows = _digits_rows()
     if split != "all":
         test = _digits_test_rows()
         rows = tuple(r for i, r in enumerate(rows) if (i in test) == (split == "test"))
-    return Dataset(
-        [[float(p) for p in pixels] for pixels, _ in rows],
-        [label for _, label in rows],
-        classes=list(range(10)),
-        feature_names=[f"r{r + 1}c{c + 1}" for r in range(8) for c in range(8)],
-        name="digits" if split == "all" else f"digits {split}",
-        label_name="digit",
-        image_shape=(8, 8),
-    )
+    return rows

@@ -15,10 +15,12 @@ import shutil
 import subprocess
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine import Value
+from .drawing import Box as _Box
+from .drawing import Cluster as _Cluster
+from .drawing import Drawing as _Drawing
 from .layout import DOT_BENDS_LIMIT, DOT_TIMEOUT, dot_bends, dot_options, layout
 from .render import (  # noqa: F401 - text_width, edge_path, svg_drawing: used from here too
     BLOCK_FILL,
@@ -131,33 +133,6 @@ def _check_root(root: object, who: str) -> None:
 
 
 # ---- the drawing: boxes and edges, shared by Graphviz, our SVG and the text exports ----------
-
-
-@dataclass
-class _Box:
-    id: str
-    kind: str  # 'value' (a record: label | data | grad), 'op' (an ellipse) or 'more'
-    cells: tuple[str, ...]
-
-
-@dataclass
-class _Cluster:
-    """A frame around the boxes made in one scope (a Graphviz cluster)."""
-
-    id: str
-    label: str
-    parent: str | None  # the enclosing cluster's id
-    boxes: list[str]  # ids of the boxes directly inside
-
-
-@dataclass
-class _Drawing:
-    boxes: list[_Box]
-    edges: list[tuple[str, str, bool]]  # tail, head, dashed
-    rankdir: str = "LR"
-    title: str = ""
-    sizes: dict[str, tuple[float, float]] = field(default_factory=dict)
-    clusters: list[_Cluster] = field(default_factory=list)  # outermost first
 
 
 def _drawing_at(root: Value, rankdir: str, max_nodes: int | None, depth: int | None) -> _Drawing:

@@ -1,4 +1,4 @@
-"""backprop's own renderer of a drawing (``draw.py``'s boxes and edges): SVG text, and PNG
+"""backprop's own renderer of a drawing (``drawing.py``'s boxes and edges): SVG text, and PNG
 through matplotlib, for when Graphviz's ``dot`` is missing or would take too long. Scopes drawn
 as boxes (``draw_dot(depth=k)``) are shaded records, and their frames rounded dashed rectangles.
 """
@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import html
 import io
-from typing import TYPE_CHECKING
 
+from .drawing import Box as _Box
+from .drawing import Drawing as _Drawing
 from .layout import FRAME_LABEL, FRAME_PAD, layout
-
-if TYPE_CHECKING:
-    from .draw import _Box, _Drawing
 
 FONT = "Helvetica, Arial, sans-serif"
 FONT_SIZE = 12.0
