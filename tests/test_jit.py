@@ -278,3 +278,11 @@ def test_the_microgpt_example_trains_the_same_eagerly_and_with_jit(capsys):
     name = microgpt.sample(params, bos, chars, random.Random(0))
     assert set(name) <= set(chars)
     assert "programs traced" in capsys.readouterr().out
+
+
+def test_keyword_arguments_are_data_or_shape_as_positional_ones():
+    w = [Value(1.0), Value(2.0), Value(3.0)]
+    step = jit(lambda tokens, scale=1.0: take(w, tokens[0]) * scale)
+    assert step(tokens=[2]).data == 3.0
+    assert step(tokens=[0]).data == 1.0 and step.traces == 1
+    assert step([1], scale=2.0).data == 4.0 and step.traces == 2

@@ -218,10 +218,13 @@ class Jitted:
             for key, e in self._cache.items()
         ]
 
-    def __call__(self, *args) -> JitResult:
+    def __call__(self, *args, **kwargs) -> JitResult:
         key: list = []
         ints: list[int] = []
         values: list[Value] = []
+        if kwargs:  # keyword arguments are data or shape as positional ones (never static)
+            key.append(("keywords", tuple(kwargs)))
+            _flatten(list(kwargs.values()), key, ints, values)
         for k, a in enumerate(args):
             if k in self.static_argnums:
                 try:
@@ -237,7 +240,7 @@ class Jitted:
         shape = tuple(key)
         entry = self._cache.get(shape)
         if entry is None:
-            entry = self._trace(args, shape, ints, values)
+            entry = self._trace(args, kwargs, shape, ints, values)
             self._cache[shape] = entry
             value = entry.run(ints, values)
         else:
@@ -251,7 +254,7 @@ class Jitted:
         out._entry, out._call = entry, entry.calls
         return out
 
-    def _trace(self, args, shape, ints, values) -> Entry:
+    def _trace(self, args, kwargs, shape, ints, values) -> Entry:
         import time
 
         from .jit_entry import compile_trace
@@ -262,17 +265,18 @@ class Jitted:
         record = _Trace(ints)
         counter = iter(range(len(ints)))
         holders: list[Value] = []
+        traced_kwargs = dict(zip(kwargs, _rebuild(list(kwargs.values()), record, counter, holders)))
         traced_args = [
-            a if k in self.static_argnums else _rebuild(a, record, counter, values, holders)
+            a if k in self.static_argnums else _rebuild(a, record, counter, holders)
             for k, a in enumerate(args)
         ]
         _current.trace = record
         with paused():  # the trace is a graph (no cycles) of many new objects: see _gc.py
             try:
-                root = self.fn(*traced_args)
+                root = self.fn(*traced_args, **traced_kwargs)
             finally:
                 _current.trace = None
-            del traced_args
+            del traced_args, traced_kwargs
             if not isinstance(root, Value) or type(root) is JitResult:
                 raise TypeError(
                     f"a jitted function must return a Value (the graph to compile), got "
@@ -335,15 +339,15 @@ def _flatten(a, key: list, ints: list, values: list) -> None:
         key.append(("object", id(a)))
 
 
-def _rebuild(a, record: _Trace, counter, values: list, holders: list):
+def _rebuild(a, record: _Trace, counter, holders: list):
     """a with its ints replaced by TracedInts and its Values by fresh leaves (the inputs)."""
     t = type(a)
     if t is int or (isinstance(a, numbers.Integral) and t is not bool):
         return TracedInt(int(a), next(counter), record)
     if t is list or t is tuple:
-        return t(_rebuild(x, record, counter, values, holders) for x in a)
+        return t(_rebuild(x, record, counter, holders) for x in a)
     if t is dict:
-        return {k: _rebuild(x, record, counter, values, holders) for k, x in a.items()}
+        return {k: _rebuild(x, record, counter, holders) for k, x in a.items()}
     if isinstance(a, Value):  # a leaf (_flatten checked)
         holder = Value(a.data, a.label)
         holders.append(holder)
