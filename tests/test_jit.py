@@ -286,3 +286,14 @@ def test_keyword_arguments_are_data_or_shape_as_positional_ones():
     assert step(tokens=[2]).data == 3.0
     assert step(tokens=[0]).data == 1.0 and step.traces == 1
     assert step([1], scale=2.0).data == 4.0 and step.traces == 2
+
+
+def test_a_graph_past_the_listing_limit_is_not_taken_for_a_replaced_parameter(monkeypatch):
+    from backprop.compiled import program as program_module
+
+    monkeypatch.setattr(program_module, "LISTING_LIMIT", 5)  # no tape kept for listing
+    table, weights, scale = random_model(4)
+    step = jit(lambda t: sum(take(table, t[0])) * scale)
+    for token in (1, 2, 3, 1):
+        step([token]).backward()
+    assert step.traces == 1

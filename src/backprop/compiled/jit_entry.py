@@ -10,6 +10,7 @@ from operator import attrgetter
 import numpy as np
 
 from ..engine import Value
+from . import replayed
 from .program import BACKENDS, LeafMismatchError, Program, _read
 from .tape import trace
 
@@ -140,6 +141,9 @@ def compile_trace(box: list, record, holders: list, n_args: int, reason: str) ->
     del others, refs
     program = Program(tape, root, BACKENDS["numpy"], inputs=inputs, parameters=live)
     del tape, root, on_tape
+    # nobody else holds the program's root: a tape kept for compiling it again goes now,
+    # not at the first forward(), so that the references counted below stay as they are
+    replayed.drop_tape_if_alone(program.root)
     # the graph is gone: what the program and this entry hold of each live leaf is the rest
     # (the same for every one: the lists that hold them)
     now = np.fromiter(map(sys.getrefcount, live), np.int64, len(live))
