@@ -249,7 +249,7 @@
 
   // ---- numbers as explain() writes them: common.js's fmt (stepthrough's fmt) -------------
 
-  const fmt = window.bpCommon.fmt, ref = window.bpCommon.ref;
+  const { fmt, ref } = window.bpCommon;
 
   const constant = (k) => (Number.isInteger(k) && Math.abs(k) < 1e15 ? String(k) : fmt(k));
 
