@@ -94,11 +94,12 @@ def same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
-def state_after(ex: Explanation, k: int) -> list[float]:
-    """Every node's grad after steps 0..k, from the recorded contributions."""
+def state_after(ex: Explanation, k: int, order=None) -> list[float]:
+    """Every node's grad after steps 0..k, from the recorded contributions (or after the
+    steps in ``order``, a page's order of the step indices)."""
     grads = [0.0] * len(ex.names)
     grads[ex.root] = ex.seed
-    for step in ex.steps[1 : k + 1]:
+    for step in ex.steps[1 : k + 1] if order is None else [ex.steps[j] for j in order[1:]]:
         for c in step.contributions:
             grads[c.node] = c.after
     return grads

@@ -56,10 +56,41 @@ STEP_ALL = """() => {
 }"""
 
 
+# a page grouped by scopes: every single step of every level, opening each block in place
+WALK_LEVELS = """() => {
+  const E = window.bpExplain, flat = E.recorded().steps, states = [];
+  const nodes = Array.from(document.querySelectorAll("g.vnode"))
+    .sort((a, b) => a.dataset.i - b.dataset.i);
+  function level() {
+    for (let k = 0; k < E.handle().steps; k++) {
+      E.handle().go(k);
+      const s = E.handle().data.steps[k];
+      if (s.kind === "block") {
+        E.openBlock(E.source().blocks.indexOf(s.block));
+        level();
+        E.close();
+      } else if (s.kind !== "enter") {
+        states.push([flat.indexOf(s.of || s), nodes.map((g) => g.dataset.grad)]);
+      }
+    }
+  }
+  level();
+  return states;
+}"""
+
+
 def step_through(page, ex):
-    """Press Next until it is disabled, checking the grads shown at every step."""
+    """Press Next until it is disabled, checking the grads shown at every step (a page grouped
+    by scopes: every single step of every level, in the page's order)."""
     assert step_of(page) == 0
     assert same(shown_grads(page), state_after(ex, 0))
+    if any(ex.scopes):
+        order = [0, *ex.block_steps()[0], len(ex.steps) - 1]
+        states = page.evaluate(WALK_LEVELS)
+        assert [k for k, _ in states] == order
+        for n, (k, grads) in enumerate(states):
+            assert same([float(g) for g in grads], state_after(ex, k, order[: n + 1])), k
+        return
     states = page.evaluate(STEP_ALL)
     assert [k for k, _ in states] == list(range(1, len(ex.steps)))
     for k, grads in states:
@@ -160,7 +191,7 @@ def test_buttons_slider_and_keyboard(open_page):
 
 
 def test_play_and_pause(open_page):
-    ex = explain(GRAPHS["mlp_output"]())
+    ex = explain(GRAPHS["all_ops"]())  # many steps at one level (the MLP's are grouped)
     page = open_page(ex)
     page.select_option("#bp-speed", "60")
     page.click("#bp-play")
@@ -175,7 +206,7 @@ def test_play_and_pause(open_page):
     page.wait_for_function(f"window.backprop.step() === {len(ex.steps) - 1}", timeout=20000)
     page.wait_for_function("!window.backprop.playing()")
     assert page.text_content("#bp-play").endswith("Play")
-    assert same(shown_grads(page), backward_grads(GRAPHS["mlp_output"]))
+    assert same(shown_grads(page), backward_grads(GRAPHS["all_ops"]))
 
 
 def test_search_details_neighbourhood_and_zoom(open_page):

@@ -30,10 +30,11 @@ def some_leaves(root: Value, k: int = 6) -> list[Value]:
     return [leaves[0], leaves[-1], *rng.sample(leaves[1:-1], k - 2)]
 
 
-def state_after(ex: ForwardExplanation, k: int) -> list[float]:
-    """Every node's tangent after steps 0..k, as the page's data sets them (0.0: not yet)."""
+def state_after(ex: ForwardExplanation, k: int, order=None) -> list[float]:
+    """Every node's tangent after steps 0..k, as the page's data sets them (0.0: not yet); or
+    after the steps in ``order``, a page's order of the step indices."""
     tangents = [0.0] * len(ex.names)
-    for step in ex.steps[: k + 1]:
+    for step in ex.steps[: k + 1] if order is None else [ex.steps[j] for j in order]:
         if step.kind == "seed":
             for i in ex.leaves:
                 tangents[i] = ex.tangents[i]

@@ -12,17 +12,18 @@ from __future__ import annotations
 import pytest
 from browser import sync_api  # noqa: F401  (skips without chromium)
 from test_explain import GRAPHS, neuron, reused
-from test_explain_browser import STEP_ALL, cell_texts, same, shown_grads, step_of
+from test_explain_browser import STEP_ALL, WALK_LEVELS, cell_texts, same, shown_grads, step_of
 from test_explain_forward import leaves_of, some_leaves, state_after
 
 from backprop import Value, jvp
 from backprop.viz.stepthrough import explain, fmt
 
 
-def expected_cells(ex, k: int) -> list[str]:
-    """What each node's third cell says after steps 0..k: its tangent, or '?' until then."""
+def expected_cells(ex, k: int, order=None) -> list[str]:
+    """What each node's third cell says after steps 0..k (or the steps in order): its tangent,
+    or '?' until then."""
     done = set()
-    for step in ex.steps[: k + 1]:
+    for step in ex.steps[: k + 1] if order is None else [ex.steps[j] for j in order]:
         if step.kind == "seed":
             done.update(ex.leaves)
         elif step.kind == "forward":
@@ -35,6 +36,15 @@ def step_through(page, ex):
     assert step_of(page) == 0
     assert same(shown_grads(page), state_after(ex, 0))
     assert cell_texts(page) == expected_cells(ex, 0)
+    if any(ex.scopes):  # grouped by scopes: every single step of every level, in page order
+        order = [0, *ex.block_steps()[0], len(ex.steps) - 1]
+        states = page.evaluate(WALK_LEVELS)
+        assert [k for k, _ in states] == order
+        for n, (k, tangents) in enumerate(states):
+            assert same([float(t) for t in tangents], state_after(ex, k, order[: n + 1])), k
+        page.evaluate(f"window.backprop.go({len(ex.block_steps()[1][0]['items']) + 1})")
+        assert cell_texts(page) == expected_cells(ex, len(ex.steps) - 1)
+        return
     states = page.evaluate(STEP_ALL)
     assert [k for k, _ in states] == list(range(1, len(ex.steps)))
     for k, tangents in states:

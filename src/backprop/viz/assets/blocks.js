@@ -40,8 +40,8 @@
     if (b === 0) { steps.push(D.steps[S - 1]); spans.push([order.length, order.length]); }
     else {
       const last = steps.length - 1, s = steps[last];
-      steps[last] = Object.assign({}, s, { lines: s.lines.concat(["This is the last step " +
-        "inside " + blk.name + ": close it (Esc, or the button above) to go on."]) });
+      steps[last] = Object.assign({}, s, { of: s, lines: s.lines.concat(["This is the last " +
+        "step inside " + blk.name + ": close it (Esc, or the button above) to go on."]) });
     }
     // where each node's step is (its item), and after which step its cell no longer changes
     const stepOf = new Array(N).fill(-1), lastTouch = new Array(N).fill(-1);
@@ -253,7 +253,32 @@
       row.appendChild(up);
     }
     box.appendChild(row);
+    box.appendChild(outline(k));
     document.body.dataset.level = stack.map((b) => (b ? D.blocks[b].path : "")).join(">");
+  }
+
+  // the level's steps at a glance, around the current one: a block's name and size, a node's
+  // name; click to go there
+  function outline(k) {
+    const steps = level.steps, list = el("ol", "outline");
+    list.id = "bp-outline";
+    const lo = Math.max(0, Math.min(k - 4, steps.length - 9)), hi = Math.min(steps.length, lo + 9);
+    list.start = lo;
+    for (let j = lo; j < hi; j++) {
+      const s = steps[j];
+      const words = s.kind === "block" ? s.block.name + " \u25b8 " +
+        shown(s.block.end - s.block.start, "node") : s.kind === "seed" ? "start at the output" :
+        s.kind === "done" ? "done" : s.kind === "enter" ? "before the block" :
+        level.names[s.node] + (level.mode === "forward" ? ".tangent" : "._backward()");
+      const item = el("li", j === k ? "now" : "", words);
+      item.value = j;
+      item.onclick = () => handle.go(j);
+      if (s.kind === "block") item.ondblclick = () => openBlock(source.blocks.indexOf(s.block));
+      list.appendChild(item);
+    }
+    if (lo > 0) list.insertBefore(el("li", "more", "\u2026"), list.firstChild);
+    if (hi < steps.length) list.appendChild(el("li", "more", "\u2026"));
+    return list;
   }
 
   function mountLevel(at, view, node) {
@@ -305,6 +330,7 @@
     window.addEventListener("keydown", keys);
     mountLevel(0);
     listeners.onStart.forEach((f) => f(D));
+    window.bpExplain.readyMs = performance.now();  // from the start of navigation
     return handle;
   }
 

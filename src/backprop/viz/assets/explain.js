@@ -11,31 +11,8 @@
   "use strict";
   let mounted = null;
 
-  // a node name as a formula writes it: bracketed unless a plain identifier (stepthrough's _ref)
-  const ref = (name) => (/^[A-Za-z_][A-Za-z0-9_#]*$/.test(name) ? name : "(" + name + ")");
-
-  // Python's repr() of a float: the shortest digits that round-trip, as JavaScript's String(),
-  // written the way Python writes them (1.0, 1e-05, 1e+16, nan, inf)
-  function pyRepr(x) {
-    x = Number(x);
-    if (x !== x) return "nan";
-    if (!isFinite(x)) return x > 0 ? "inf" : "-inf";
-    if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
-    const [mant, ex] = Math.abs(x).toExponential().split("e");
-    const e = Number(ex), digits = mant.replace(".", "");
-    let text;
-    if (e < -4 || e >= 16) {
-      text = digits[0] + (digits.length > 1 ? "." + digits.slice(1) : "") + "e" +
-        (e < 0 ? "-" : "+") + String(Math.abs(e)).padStart(2, "0");
-    } else if (e < 0) {
-      text = "0." + "0".repeat(-e - 1) + digits;
-    } else if (digits.length <= e + 1) {
-      text = digits + "0".repeat(e + 1 - digits.length) + ".0";
-    } else {
-      text = digits.slice(0, e + 1) + "." + digits.slice(e + 1);
-    }
-    return (x < 0 ? "-" : "") + text;
-  }
+  // the helpers every page shares (common.js, inlined before this file)
+  const { $, el, ref, pyRepr } = window.bpCommon;
 
   // The drawing, from the compact page data of a big graph (view.py's view_of(compact=True)):
   // the same elements view.py writes for a small one, built in the browser.
@@ -75,9 +52,12 @@
         '" data-i="' + i + '" data-name="' + esc(name) + '" data-grad="0.0" transform="translate(' +
         f(b[0]) + "," + f(b[1]) + ')"><rect class="box" width="' + f(w) + '" height="' + f(h) +
         '" rx="4"/>';
+      // (fewer elements than view.py's: one path for both separators, the tooltip left to
+      // the node's panel, so that the browser builds a big graph faster)
+      g += '<path class="sep" d="M' + f(cells[0]) + ",0V" + h + "M" + f(cells[0] + cells[1]) +
+        ",0V" + h + '"/>';
       let cx = 0;
       for (let k = 0; k < 3; k++) {
-        if (k) g += '<line class="sep" x1="' + f(cx) + '" y1="0" x2="' + f(cx) + '" y2="' + h + '"/>';
         if (k === 2) {
           g += '<rect class="gradcell" x="' + f(cx) + '" width="' + f(cells[2]) + '" height="' +
             f(h) + '" rx="4"/>';
@@ -86,16 +66,45 @@
           f(h / 2 + 4) + '">' + esc(texts[k][1]) + "</text>";
         cx += cells[k];
       }
-      out.push(g + "<title>" + esc(name) + "</title></g>");
+      out.push(g + "</g>");
       if (D.ops[i] !== null) {
         const ox = (b[4] + b[6]) / 2, oy = (b[5] + b[7]) / 2;
         out.push('<g class="opnode' + off + '" id="o' + i + '" data-i="' + i + '"><ellipse cx="' +
           f(ox) + '" cy="' + f(oy) + '" rx="' + f((b[6] - b[4]) / 2) + '" ry="' +
           f((b[7] - b[5]) / 2) + '"/><text x="' + f(ox) + '" y="' + f(oy + 4) + '">' +
-          esc(D.ovals[i]) + "</text><title>" + esc(D.ops[i]) + "</title></g>");
+          esc(D.ovals[i]) + "</text></g>");
       }
     }
     return out.join("\n");
+  }
+
+  // the elements of the drawing in world, by node
+  let drawn = null;
+  function elements(world, svg, N) {
+    const els = { first: world.firstElementChild, N: N, vnode: [], opnode: [], gradText: [],
+      dataText: [], tips: [], visible: new Uint8Array(N), cull: null };
+    for (let i = 0; i < N; i++) {
+      const g = document.getElementById("v" + i);
+      els.vnode.push(g);
+      els.opnode.push(document.getElementById("o" + i));
+      els.gradText.push(g.querySelector("text.grad"));
+      els.dataText.push(g.querySelector("text.data"));
+      els.tips.push(g.querySelector("title"));
+    }
+    els.edgesOf = Array.from({ length: N }, () => []);  // edges drawn into node i (and its op)
+    els.edgesFrom = Array.from({ length: N }, () => []);
+    for (const e of svg.querySelectorAll("path.edge")) {
+      els.edgesOf[+e.dataset.node].push(e);
+      els.edgesFrom[+e.dataset.src].push(e);
+    }
+    return els;
+  }
+
+  // Python's repr() of each number, once per array of numbers
+  const reprCache = new WeakMap();
+  function reprs(data) {
+    if (!reprCache.has(data)) reprCache.set(data, Array.from(data, pyRepr));
+    return reprCache.get(data);
   }
 
   function mount(D, hooks) {
@@ -106,7 +115,6 @@
     // or forward mode's "tangent" and "?" (not computed yet)
     const CELL = D.cell || "grad", START = D.cellStart || "0.0";
     const forwardMode = D.mode === "forward";
-    const $ = (id) => document.getElementById(id);
     const svg = $("bp-svg"), slider = $("bp-slider"), playBtn = $("bp-play");
     const world = $("bp-world");
     if (typeof D.svg === "string") world.innerHTML = D.svg;  // the explorer's: one per tape
@@ -115,45 +123,38 @@
     const on = (target, type, handler, options) =>
       target.addEventListener(type, handler, Object.assign({ signal: control.signal }, options));
     let destroyed = false;
-    const vnode = [], opnode = [], gradText = [];
-    for (let i = 0; i < N; i++) {
-      vnode.push($("v" + i));
-      opnode.push($("o" + i));
-      gradText.push(vnode[i].querySelector("text.grad"));
-    }
-    const edgesOf = Array.from({ length: N }, () => []);  // edges drawn into node i (and its op)
-    const edgesFrom = Array.from({ length: N }, () => []);
-    for (const e of svg.querySelectorAll("path.edge")) {
-      edgesOf[+e.dataset.node].push(e);
-      edgesFrom[+e.dataset.src].push(e);
-    }
+    // the drawing's elements, looked up once per drawing (a page may mount other data on the
+    // same drawing: a level of blocks, a nudge)
+    const same = drawn && drawn.first === world.firstElementChild && drawn.N === N;
+    const els = same ? drawn : elements(world, svg, N);
+    drawn = els;
+    const { vnode, opnode, gradText, dataText, tips, edgesOf, edgesFrom } = els;
     const users = Array.from({ length: N }, () => []);
     D.inputs.forEach((ins, i) => ins.forEach((p) => users[p].push(i)));
 
     // a fresh view: the drawing may have been shown before, with other numbers
     const setText = (e, text) => { if (e.textContent !== text) e.textContent = text; };
-    const STATES = ["reached", "final", "cur", "rec", "active", "selected", "match", "near",
-      "inblk"];
-    const clean = (e) => {  // touching only what differs: big graphs have 10^4 elements
-      for (const c of STATES) if (e.classList.contains(c)) e.classList.remove(c);
-      if (e.classList.contains("off") !== !!D.cull) e.classList.toggle("off", !!D.cull);
-    };
-    for (let i = 0; i < N; i++) {
+    const STATES = ["cur", "rec", "active", "selected", "match", "near", "inblk"];
+    // touching only what differs: big graphs have 10^4 elements
+    for (const e of svg.querySelectorAll("." + STATES.join(",."))) e.classList.remove(...STATES);
+    if (!same || els.cull !== !!D.cull) {  // a drawing already culled as D wants is kept so
+      for (const e of svg.querySelectorAll(".vnode, .opnode, path.edge")) {
+        if (e.classList.contains("off") !== !!D.cull) e.classList.toggle("off", !!D.cull);
+      }
+      els.visible = new Uint8Array(N);
+      els.cull = !!D.cull;
+    }
+    const exacts = D.dataText ? reprs(D.data) : null;
+    for (let i = 0; i < N; i++) {  // (the grads: the first go() paints every node)
       const g = vnode[i];
-      clean(g);
-      if (opnode[i]) clean(opnode[i]);
       // (written only where they differ: explain()'s own page draws its numbers already)
-      setText(gradText[i], CELL + " " + START);
-      if (g.dataset.grad !== "0.0") g.dataset.grad = "0.0";
       if (D.dataText) {
-        setText(g.querySelector("text.data"), "data " + D.dataText[i]);
-        const exact = pyRepr(D.data[i]);
+        setText(dataText[i], "data " + D.dataText[i]);
+        const exact = exacts[i];
         if (g.dataset.data !== exact) g.dataset.data = exact;
-        const tip = g.querySelector("title");
-        if (tip) setText(tip, D.names[i] + ": data " + exact);
+        if (tips[i]) setText(tips[i], D.names[i] + ": data " + exact);
       }
     }
-    for (const e of svg.querySelectorAll("path.edge")) clean(e);
     svg.classList.remove("filtered", "dragging", "tiny");
     slider.max = S - 1;
     slider.value = 0;
@@ -186,15 +187,19 @@
       for (const c of s.changes) set.add(c[0]);
     }
 
+    // (written only where they differ, so that a big graph's styles are recomputed only for
+    // what changed)
     function paint(i, k) {
-      const g = vnode[i];
-      gradText[i].textContent = CELL + " " + gradShown[i];
-      g.dataset.grad = String(grad[i]);
-      g.classList.toggle("reached", hits[i] > 0);
-      g.classList.toggle("final", D.lastTouch[i] >= 0 && D.lastTouch[i] <= k);
+      const g = vnode[i], fresh = hits[i] === 0 && grad[i] === 0;
+      setText(gradText[i], CELL + " " + gradShown[i]);
+      const exact = fresh ? "0.0" : String(grad[i]);
+      if (g.dataset.grad !== exact) g.dataset.grad = exact;
+      const reached = hits[i] > 0, fin = D.lastTouch[i] >= 0 && D.lastTouch[i] <= k;
+      if (g.classList.contains("reached") !== reached) g.classList.toggle("reached", reached);
+      if (g.classList.contains("final") !== fin) g.classList.toggle("final", fin);
     }
 
-    function go(k) {
+    function go(k, everyNode) {
       k = Math.max(0, Math.min(S - 1, Math.round(k)));
       if (k === cur) return;
       const dirty = new Set();
@@ -204,13 +209,15 @@
       for (const e of marked) e.classList.remove("cur", "rec", "active", "inblk");
       marked.length = 0;
       const mark = (e, cls) => { e.classList.add(cls); marked.push(e); };
-      dirty.forEach((i) => paint(i, k));
+      if (everyNode) for (let i = 0; i < N; i++) paint(i, k);
+      else dirty.forEach((i) => paint(i, k));
       const s = D.steps[k];
       if (s.node !== null) {
         mark(vnode[s.node], "cur");
         if (opnode[s.node]) mark(opnode[s.node], "cur");
         if (s.kind !== "seed") edgesOf[s.node].forEach((e) => mark(e, "active"));
       }
+      svg.classList.toggle("blockstep", !!(s.nodes && s.nodes.length));
       for (const i of s.nodes || []) {  // a block's nodes
         mark(vnode[i], "inblk");
         if (opnode[i]) mark(opnode[i], "inblk");
@@ -231,13 +238,6 @@
       } else if ($("bp-follow").checked && s.node !== null) reveal(s.node, false);
       if (selected !== null) showNode(selected);
       if (hooks.onStep) hooks.onStep(k, s);
-    }
-
-    function el(tag, cls, text) {
-      const e = document.createElement(tag);
-      if (cls) e.className = cls;
-      if (text !== undefined) e.textContent = text;
-      return e;
     }
 
     function showStep(s, k) {
@@ -388,7 +388,7 @@
     }
     // big graphs: only nodes in (or near) view are displayed; the rest are "off"
     let cullPending = false;
-    const visible = new Uint8Array(N);
+    const visible = els.visible;
     function inView(i, x0, y0, x1, y1) {
       const b = D.boxes[i];
       for (let k = 0; k < b.length; k += 4) {
@@ -462,7 +462,13 @@
       const pad = 20;
       const inside = b[0] - pad > view.x && b[2] + pad < view.x + view.w &&
         b[1] - pad > view.y && b[3] + pad < view.y + view.h;
-      if (inside && !always) return;
+      const tiny = T.s < 0.3;  // the text is not drawn: a step in view could not be read
+      if (inside && !always && !tiny) return;
+      if (tiny) {  // to the scale a big graph opens at
+        const r = rect();
+        view.w = Math.max(r.width, 1) / 0.9;
+        view.h = Math.max(r.height, 1) / 0.9;
+      }
       if (b[2] - b[0] + 2 * pad > view.w || b[3] - b[1] + 2 * pad > view.h) {
         const r = rect();
         const w = (b[2] - b[0] + 2 * pad) * Math.max(1, (b[3] - b[1]) / (b[2] - b[0]));
@@ -590,7 +596,7 @@
         reveal(D.root, true);
       }
     }
-    go(hooks.at || 0);
+    go(hooks.at || 0, true);
     if (hooks.view) {  // the same drawing, as it was shown
       Object.assign(view, hooks.view);
       if (!hidden(area)) setView();

@@ -123,6 +123,7 @@ def block_tree(order: list[int], scopes, inputs, root: int) -> list[dict]:
     paths = [_parts(s) for s in scopes]
     blocks: list[dict] = [{"path": "", "name": "", "start": 0, "end": len(order), "parent": -1}]
     _fill_level(blocks, 0, order, paths, 0)
+    _collapse(blocks)
     inside = _membership(blocks, order, len(scopes))
     users: list[list[int]] = [[] for _ in scopes]
     for i, ins in enumerate(inputs):
@@ -166,11 +167,30 @@ def _membership(blocks, order, n) -> list[set[int]]:
     return [set(order[blk["start"] : blk["end"]]) for blk in blocks]
 
 
+def _collapse(blocks) -> None:
+    """A block that holds nothing but one block (mlp/layer3 around its one neuron0) is that
+    block, named by both (layer3/neuron0): opening it would show one step. The block left out
+    stays in the list, with no parent's item pointing at it (parent -2)."""
+    for b in range(len(blocks) - 1, 0, -1):
+        blk = blocks[b]
+        items = blk["items"]
+        if len(items) == 1 and items[0][2] >= 0:
+            child = blocks[items[0][2]]
+            parent = blocks[blk["parent"]]
+            for item in parent["items"]:
+                if item[2] == b:
+                    item[2] = items[0][2]
+            child["parent"] = blk["parent"]
+            blk["parent"] = -2
+
+
 def _name_parts(blocks) -> None:
     runs: dict[tuple[int, str], list[dict]] = {}
     for blk in blocks[1:]:
         runs.setdefault((blk["parent"], blk["path"]), []).append(blk)
-    for (_, path), same in runs.items():
-        name = path.rsplit("/", 1)[-1]
+    for (parent, path), same in runs.items():
+        above = blocks[parent]["path"] if parent >= 0 else ""
+        name = path[len(above) + 1 :] if above and path.startswith(above + "/") else path
+        name = name if parent >= 0 else path.rsplit("/", 1)[-1]
         for k, blk in enumerate(same, 1):
             blk["name"] = name if len(same) == 1 else f"{name} (part {k} of {len(same)})"

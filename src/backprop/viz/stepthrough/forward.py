@@ -1,7 +1,7 @@
 """The forward sweep: explain(root, mode="forward", wrt=leaf) steps through one forward-mode
 sweep, node by node: every node's tangent d(node)/d(wrt), seeded with 1 at wrt and 0 at the
 other leaves, from its inputs' tangents in topological order. The numbers are
-autodiff._node_tangent's, the very terms jvp() adds, so the root's tangent is
+autodiff.forward._node_tangent's, the very terms jvp() adds, so the root's tangent is
 jvp(root, [wrt], [1.0]) bit for bit. The local derivatives shown are the same op rows'."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from ... import autodiff
+from ...autodiff import forward as jvp_sweep
+from ...autodiff import grad as reverse_grad
 from ...engine import Value, _to_float
 from ...ops import SCALAR
 from ..draw import node_names
@@ -142,7 +143,7 @@ def explain_forward(root, wrt, grad, title, layout_engine, max_nodes) -> Forward
     root_index = len(order) - 1
     steps, tangents = _forward_replay(order, names, root_index, w)
     leaves = [v for v in order if v._fn is None]
-    reverse = autodiff.grad(root, order, allow_unused=True)  # one reverse sweep, to compare
+    reverse = reverse_grad(root, order, allow_unused=True)  # one reverse sweep, to compare
     grads = [0.0 if g is None else g.data for g in reverse]
     steps.append(_forward_summary(names, root_index, w, tangents, grads, leaves, position))
     out, wname = _ref(names[root_index]), _ref(names[w])
@@ -197,7 +198,7 @@ def _forward_step(node, i: int, names, w: int, position: dict, tangent: dict) ->
     fn = node._fn
     inputs = node._prev
     wname = _ref(names[w])
-    t, shares = autodiff._node_tangent(node, tangent, SCALAR, False)  # jvp's own terms
+    t, shares = jvp_sweep._node_tangent(node, tangent, SCALAR, False)  # jvp's own terms
     if t is not None:
         tangent[id(node)] = t
     share_of = dict(shares)

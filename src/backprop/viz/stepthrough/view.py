@@ -18,6 +18,12 @@ PAD = 7.0
 CULL_LIMIT = 300  # nodes; above this the page draws only the nodes in view
 HEIGHT = 30.0
 COMPACT_FROM = 1000  # nodes; from here explain()'s page draws the graph in the browser
+# the page's scripts after common.js: the view, its levels of blocks, and (reverse mode) the
+# nudge, which recomputes the graph with replay.js's op rules
+PAGE_SCRIPTS = {
+    False: ("explain.js", "replay.js", "blocks.js", "nudge.js"),
+    True: ("explain.js", "blocks.js"),
+}
 
 
 def _json_float(x: float) -> float | str:
@@ -49,7 +55,7 @@ def write_page(ex, extra: dict, steps: list[dict], page_class: str, intro: str, 
         TITLE=html.escape(ex.title),
         INTRO=intro,
         CSS=read_asset("explain.css"),
-        SCRIPT=scripts("explain.js", "replay.js", "blocks.js", "nudge.js"),
+        SCRIPT=scripts(*PAGE_SCRIPTS[ex.forward]),
         PAYLOAD=json_payload(data),
         VIEW=step_view_markup(svg, steps=len(ex.steps) - 1, engine=engine, **view),
     )
@@ -262,17 +268,17 @@ def step_view_markup(
 
 
 def page_fields(ex) -> dict:
-    """What explain()'s page adds to the view's data: ``args`` (each op's constant) and
-    ``derivatives`` (LOCAL_DERIVATIVES' templates), so that a nudge can recompute and word the
-    backward pass in the browser; and for a graph with scopes, ``scopes``, ``order`` (the step
-    indices in the order the page takes them) and ``blocks`` (see blocks.py)."""
-    fields = {
-        "args": [None if a is None else _json_float(a) for a in ex.args],
-        "derivatives": {
+    """What explain()'s page adds to the view's data: in reverse mode ``args`` (each op's
+    constant) and ``derivatives`` (LOCAL_DERIVATIVES' templates), so that a nudge can recompute
+    and word the backward pass in the browser; and for a graph with scopes, ``scopes``,
+    ``order`` (the step indices in the order the page takes them) and ``blocks`` (blocks.py)."""
+    fields = {}
+    if not ex.forward:
+        fields["args"] = [None if a is None else _json_float(a) for a in ex.args]
+        fields["derivatives"] = {
             name: {"computes": d.computes, "locals": list(d.locals), "why": d.why}
             for name, d in LOCAL_DERIVATIVES.items()
-        },
-    }
+        }
     if any(ex.scopes):
         order, blocks = ex.block_steps()
         fields.update(scopes=ex.scopes, order=order, blocks=blocks)
