@@ -1,19 +1,28 @@
-"""The build's one extra: the optional native kernels of compiled replay.
+"""The build's extras: two optional C extensions.
 
-Everything else is in pyproject.toml. The extension is optional: where no C compiler (or no
-Python headers) is found, the install goes on without it and compiled replay uses numpy
-alone, saying so once (backprop.compiled.numpy_backend).
+- ``backprop._cvalue``: the native base of Value (its fields in C, out of the cyclic garbage
+  collector's way, and engine.py's hot paths in C; see src/backprop/_base.py);
+- ``backprop.compiled._native``: the native kernels of compiled replay.
+
+Everything else is in pyproject.toml. Both are optional: where no C compiler (or no Python
+headers) is found, the install goes on without them; Value is then the pure-Python class and
+compiled replay uses numpy alone, each saying so once. ``BACKPROP_NATIVE=0`` turns both off.
 """
 
 from setuptools import Extension, setup
 
+NO_FMA = ["-O3", "-ffp-contract=off"]  # no fused multiply-adds: Python and numpy have none
+
 setup(
     ext_modules=[
         Extension(
+            "backprop._cvalue", ["src/backprop/_cvalue.c"], extra_compile_args=NO_FMA, optional=True
+        ),
+        Extension(
             "backprop.compiled._native",
             ["src/backprop/compiled/_native.c"],
-            extra_compile_args=["-O3", "-ffp-contract=off"],  # no fused multiply-adds: numpy has none
+            extra_compile_args=NO_FMA,
             optional=True,
-        )
+        ),
     ]
 )

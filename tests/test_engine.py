@@ -681,3 +681,83 @@ def test_outside_a_scope_nodes_carry_nothing():
 
     v = Value(1.0) * 2
     assert type(v.label) is str and engine._open_blocks == 0
+
+
+# ---- the native part (backprop._cvalue), and the same behaviour without it ------------------
+
+
+def test_the_native_part_is_used_unless_turned_off():
+    import os
+
+    from backprop._base import NATIVE
+
+    off = os.environ.get("BACKPROP_NATIVE") == "0"
+    assert NATIVE is not off or not NATIVE  # (where it is not built, NATIVE is False)
+    if NATIVE:
+        assert Value.__mro__[1].__module__ == "backprop._cvalue"
+        assert sys.getsizeof(Value(1.0) * 2) <= 90
+
+
+def test_graph_nodes_cost_the_collector_nothing_until_a_grad_is_a_value():
+    from backprop._base import NATIVE
+
+    x = Value(0.5)
+    y = (x * x).tanh()
+    if NATIVE:
+        assert not gc.is_tracked(x) and not gc.is_tracked(y)
+    y.backward(create_graph=True)  # x.grad is a graph that reaches x back: a cycle
+    assert gc.is_tracked(x) and gc.is_tracked(x.grad)
+    assert all(gc.is_tracked(v) for v in x.grad.topological_order())
+
+
+def test_create_graph_cycles_are_collected():
+    import tracemalloc
+
+    def step():
+        x = Value(0.3)
+        y = (x * x.exp()).tanh() * x
+        y.backward(create_graph=True)
+        x.grad.backward()  # and once more through the gradient graph
+
+    for _ in range(5):
+        step()
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for _ in range(50):
+        step()
+    gc.collect()
+    grown = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    assert grown < 20_000, grown  # flat: each step's cycle is freed
+
+
+def test_data_and_grad_give_back_what_was_put_there():
+    import struct
+
+    v = Value(1.0)
+    for x in (3, True, "marker", None, 2.5, -0.0, math.inf):
+        v.data = x
+        assert v.data is x or (v.data == x and type(v.data) is type(x))
+    # a float whose bits are a signalling NaN (the native part's tag) comes back bit for bit
+    odd = struct.unpack("<d", struct.pack("<Q", 0x7FF4000000001234))[0]
+    v.data = odd
+    assert struct.pack("<d", v.data) == struct.pack("<d", odd)
+    v.grad = 0
+    assert v.grad == 0 and type(v.grad) is int
+    w = Value(2.0) * 3
+    w.data = "stale"  # what a compiled Program leaves: an op reading it fails as in Python
+    with pytest.raises(TypeError):
+        w * 2
+
+
+def test_copies_and_pickles_keep_every_field():
+    import copy
+    import pickle
+
+    x = Value(2.0, label="x")
+    y = x * 3
+    c = copy.deepcopy(y)
+    assert (c.data, c._op, c._prev[0].data, c._prev[0].label) == (6.0, "*", 2.0, "x")
+    p = pickle.loads(pickle.dumps(x))
+    assert (p.data, p.grad, p.label, p._prev) == (2.0, 0.0, "x", ())

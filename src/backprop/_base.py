@@ -16,19 +16,20 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["Base", "NATIVE"]
+__all__ = ["Base", "NATIVE", "native"]
 
 Base: type = object
 NATIVE = False
+native = None  # the module, whose C twins of engine.py's hot paths engine.py then uses
 if os.environ.get("BACKPROP_NATIVE", "1") != "0":
     try:
+        from . import _cvalue as native
         from ._cvalue import Base
     except ImportError:
-        if False:  # (the notice is turned on when setup.py builds the part)
-            print(
-                "backprop: the native engine part is not built (no C compiler at install?): using "
-                "the pure-Python Value, about 2x slower in a loop with the collector on",
-                file=sys.stderr,
-            )
+        print(
+            "backprop: the native part of Value is not built (no C compiler at install?); "
+            "using pure Python, the same numbers, slower in loops with the collector on",
+            file=sys.stderr,
+        )
     else:
         NATIVE = True

@@ -1,10 +1,7 @@
 """Value: a scalar that remembers how it was computed, and backpropagates through that graph.
 
-Reading order: ``Value`` (its fields), ``_backward()`` (the chain rule at one node),
-``topological_order()`` and ``backward()``; then the ops, each made from its row in ops.py;
-then ``no_grad`` and ``scope``; last, the hooks by which the rest of the package attaches.
-Higher derivatives (``backward(create_graph=True)``, ``backprop.grad``) live in autodiff/.
-"""
+Read in order: Value, its chain rule (_backward, topological_order, backward), the ops made from
+their rows in ops.py, no_grad, and the hooks the rest of the package attaches by."""
 
 from __future__ import annotations
 
@@ -16,7 +13,9 @@ from contextlib import contextmanager
 
 from . import ops
 from ._base import Base as _Base
+from ._base import native as _native
 from .ops import SCALAR, Op
+from .ops import to_float as _to_float
 
 __all__ = ["Value", "no_grad", "is_grad_enabled", "set_grad_enabled", "backward_checks", "watch"]
 
@@ -29,10 +28,9 @@ class Value(_Base):
     names the operation that made it (``''`` for a leaf).
     """
 
-    # _fn is the op's row in ops.OPS and _arg its constant (the 2 of x**2). No per-node closure
-    # means no reference cycle, so a graph is freed the moment its root is dropped. The operands
-    # sit in two slots, _a and _b (None when absent), rather than in a tuple: one object fewer
-    # per node. With the native part (_base.py) these fields live in its base type instead.
+    # _fn is the op's row in ops.OPS, _arg its constant (the 2 of x**2), _a and _b the operands
+    # (None when absent). No per-node closure means no reference cycle, so a graph is freed the
+    # moment its root is dropped. With the native part (_base.py) its base type holds them.
     __slots__ = () if _Base is not object else ("data", "grad", "label", "_fn", "_a", "_b", "_arg")
     __array_ufunc__ = None  # make numpy scalars defer: np.float64(2) * v calls v.__rmul__
 
@@ -101,8 +99,7 @@ class Value(_Base):
         """Every node under self, each after all of its inputs (self is last).
 
         The notebook's recursive depth-first sort, with an explicit stack instead of recursion
-        so that depth is limited only by memory: inputs are visited in operand order, and the
-        order is the same as the recursive version's.
+        (depth is limited only by memory), visiting inputs in operand order: the same order.
         """
         return _topological_order((self,))
 
@@ -127,13 +124,15 @@ class Value(_Base):
         if create_graph:
             _graph_backward(self, grad)
             return
+        if _native:  # the lines below, in C (_cvalue.c): the same order, rules and sums
+            return _native.backward(self, _to_float(grad))
         order = self.topological_order()
         for node in order:
             if node._fn is not None:
                 node.grad = 0.0
         self.grad += _to_float(grad)
-        # node._backward() for each node, inlined: calling the method per node made the moons
-        # step's backward 18% slower (39 -> 46 ms; benchmarks/bench_engine.py, W2)
+        # node._backward() for each node, inlined: calling it made this loop 12% slower (the W2
+        # moons graph of benchmarks/bench_engine.py: 27.7 -> 31.0 ms CPU, pure Python)
         for node in reversed(order):
             fn = node._fn
             if fn is None:
@@ -179,18 +178,6 @@ def _topological_order(roots) -> list[Value]:
     return order
 
 
-def _to_float(data: object) -> float:
-    if type(data) is float:
-        return data
-    if isinstance(data, numbers.Real):  # int, bool, Fraction, numpy scalars
-        return float(data)
-    if getattr(data, "shape", None) == ():  # a 0-d numpy array
-        return _to_float(data.item())
-    raise TypeError(
-        f"Value needs a real number (int or float), got {type(data).__name__}: {data!r:.60}"
-    )
-
-
 # ---- the ops: every method comes from its op's row in ops.py ---------------------------------
 
 
@@ -208,6 +195,8 @@ def _binary_method(fn: Op, strict: bool = False, label: str = ""):
     """Value's method for a binary op: a op b. Numbers are lifted to leaf Values; anything else
     is NotImplemented (a TypeError when strict). Its mirror, b op a, serves __radd__ and kin.
     (A label that carries a scope makes the method of that scope: see _methods_in.)"""
+    if _native:  # the same method in C (_cvalue.c)
+        return _native.op_method(fn, 2, 0, strict, label), _native.op_method(fn, 2, 1, 0, label)
     forward = fn.forward
 
     def method(a: Value, b: Value | float) -> Value:
@@ -239,6 +228,8 @@ def _binary_method(fn: Op, strict: bool = False, label: str = ""):
 
 def _unary_method(fn: Op, label: str = ""):
     """Value's method for a unary op, such as v.tanh()."""
+    if _native:  # the same method in C (_cvalue.c)
+        return _native.op_method(fn, 1, 0, 0, label)
     forward = fn.forward
 
     def method(self: Value) -> Value:
@@ -256,17 +247,14 @@ def _unary_method(fn: Op, label: str = ""):
 def _pow(self: Value, other: Value | float) -> Value:
     if isinstance(other, Value):  # both base and exponent get a gradient
         return _node(ops.POW, ops.POW.forward(SCALAR, self.data, other.data), self, other)
-    if isinstance(other, numbers.Real):
-        k = float(other)
-        return _node(ops.POWC, ops.POWC.forward(SCALAR, self.data, k), self, None, k)
-    return NotImplemented
+    return _with_constant(ops.POWC, self, other)
 
 
-def _rpow(self: Value, other: float) -> Value:
-    if isinstance(other, numbers.Real):  # 2 ** v: a constant base
-        k = float(other)
-        return _node(ops.RPOW, ops.RPOW.forward(SCALAR, self.data, k), self, None, k)
-    return NotImplemented
+def _with_constant(fn: Op, self: Value, k: float) -> Value:
+    """powc (self ** k) or rpow (k ** self) for a number k."""
+    if not isinstance(k, numbers.Real):
+        return NotImplemented
+    return _node(fn, fn.forward(SCALAR, self.data, float(k)), self, None, float(k))
 
 
 def _comparison(test):
@@ -292,18 +280,20 @@ def _lift(x: object) -> Value | None:
     return None
 
 
+if _native:  # the C twins of _node() and _topological_order() (_cvalue.c)
+    _node, _topological_order = _native.node, _native.topological_order
+    _native.bind(Value, SCALAR, _lift, lambda *args: _opened(*args))
 Value.__add__, Value.__radd__ = _binary_method(ops.ADD)
 Value.__sub__, Value.__rsub__ = _binary_method(ops.SUB)
 Value.__mul__, Value.__rmul__ = _binary_method(ops.MUL)
 Value.__truediv__, Value.__rtruediv__ = _binary_method(ops.DIV)
-Value.__pow__, Value.__rpow__ = _pow, _rpow
+Value.__pow__, Value.__rpow__ = _pow, lambda self, k: _with_constant(ops.RPOW, self, k)
 for _name, _op in [("__neg__", ops.NEG), ("__abs__", ops.ABS), ("abs", ops.ABS)] + [
     (name, ops.OPS[name]) for name in ("exp", "log", "tanh", "sigmoid", "relu", "sqrt", "sign")
 ]:
     setattr(Value, _name, _unary_method(_op))
-for _name, _test in [("lt", operator.lt), ("le", operator.le), ("gt", operator.gt)]:
-    setattr(Value, f"__{_name}__", _comparison(_test))
-Value.__ge__ = _comparison(operator.ge)
+for _name in ("lt", "le", "gt", "ge"):
+    setattr(Value, f"__{_name}__", _comparison(getattr(operator, _name)))
 Value.__pos__ = lambda self: self
 
 
@@ -341,6 +331,8 @@ def _count_block(k: int) -> None:
     global _open_blocks
     with _lock:
         _open_blocks += k
+        if _native:
+            _native.set_open(_open_blocks)
 
 
 def is_grad_enabled() -> bool:
@@ -349,36 +341,29 @@ def is_grad_enabled() -> bool:
 
 
 @contextmanager
-def set_grad_enabled(mode: bool) -> Iterator[None]:
-    """Within this block ops record a graph (mode True) or not (per thread, nestable)."""
-    previous, _state.enabled = _state.enabled, bool(mode)
-    counted = not mode  # only a thread that records no graph needs the slow path
+def _block(**changes) -> Iterator[None]:
+    """A block that changes how this thread makes nodes (``enabled``, ``scope``, ``label``)."""
+    saved = {name: getattr(_state, name) for name in changes}
+    vars(_state).update(changes)
+    counted = not _state.enabled or "scope" in changes  # only these need the slow path
     if counted:
         _count_block(1)
     try:
         yield
     finally:
-        _state.enabled = previous
+        vars(_state).update(saved)
         if counted:
             _count_block(-1)
 
 
+def set_grad_enabled(mode: bool):
+    """Within this block ops record a graph (mode True) or not (per thread, nestable)."""
+    return _block(enabled=bool(mode))
+
+
 def no_grad():
     """Within this block ops compute values but record no graph (per thread, nestable)."""
-    return set_grad_enabled(False)
-
-
-def _enter_scope(path: str, label: str) -> None:
-    """scope(): from here on this thread's new nodes carry label, an empty _ScopedLabel(path)."""
-    state = _state
-    state.__dict__.setdefault("outer", []).append((state.scope, state.label))
-    state.scope, state.label = path, label
-    _count_block(1)
-
-
-def _exit_scope() -> None:
-    _state.scope, _state.label = _state.outer.pop()
-    _count_block(-1)
+    return _block(enabled=False)
 
 
 _NO_LABEL = ""  # the label of a new op node outside any scope: the empty string itself
@@ -396,9 +381,8 @@ class _ScopedLabel(str):
 
 # ---- hooks: how the rest of the package attaches, without writing the engine's globals -----
 
-# Called with the root at the start of every eager backward() (and, for each output, of
-# autodiff.grad()): one that raises refuses the call. Compiled mode registers its replay guard
-# here. Empty, it costs backward() one truth test.
+# Each is called with the root at the start of every eager backward() (and, per output, of
+# autodiff.grad()), and refuses the call by raising: compiled mode's replay guard is one.
 backward_checks: list[Callable[[Value], None]] = []
 
 _watcher = None  # the open detect_anomaly(), attached with watch()
@@ -409,10 +393,9 @@ def watch(watcher) -> None:
     ``watcher.node_made(out, fn, a, b, arg)`` sees each new node, and
     ``watcher.backward(root, grad, create_graph)`` runs backward() in its place. autodiff's
     detect_anomaly() is the watcher; while one is attached, making a node takes the slow path."""
-    global _watcher, _open_blocks
-    with _lock:
-        _open_blocks += (watcher is not None) - (_watcher is not None)
-        _watcher = watcher
+    global _watcher
+    _count_block((watcher is not None) - (_watcher is not None))
+    _watcher = watcher
 
 
 # backward(create_graph=True): set by autodiff/ (which builds on the engine) when imported

@@ -19,10 +19,11 @@ so gradients agree with it to the last bit wherever the forward values do.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Op", "OPS", "SCALAR", "ScalarMath"]
+__all__ = ["Op", "OPS", "SCALAR", "ScalarMath", "to_float"]
 
 INF = math.inf
 NAN = math.nan
@@ -87,6 +88,19 @@ class ScalarMath:
 
 
 SCALAR = ScalarMath()
+
+
+def to_float(data: object) -> float:
+    """A real number as the float a Value holds; a clear TypeError for anything else."""
+    if type(data) is float:
+        return data
+    if isinstance(data, numbers.Real):  # int, bool, Fraction, numpy scalars
+        return float(data)
+    if getattr(data, "shape", None) == ():  # a 0-d numpy array
+        return to_float(data.item())
+    raise TypeError(
+        f"Value needs a real number (int or float), got {type(data).__name__}: {data!r:.60}"
+    )
 
 
 @dataclass(frozen=True, eq=False)  # an op is its own identity: hashing is id-fast

@@ -8,6 +8,7 @@ node costs no more bytes, and outside any scope nothing changes. Relabelling a n
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from contextlib import ContextDecorator
 
@@ -16,6 +17,7 @@ from .engine import _binary_method, _ScopedLabel, _unary_method
 
 __all__ = ["scope", "current_scope"]
 
+_open = threading.local()  # .blocks: this thread's open scope blocks, innermost last
 _LABELS: dict[str, str] = {}  # scope path -> the empty label of its op nodes
 _METHODS: dict[str, dict] = {}  # scope path -> methods_in(path)
 
@@ -41,11 +43,13 @@ class scope(ContextDecorator):
     def __enter__(self) -> scope:
         outer = current_scope()
         path = self._path or (f"{outer}/{self.name}" if outer else self.name)
-        engine._enter_scope(path, _label(path))
+        block = engine._block(scope=path, label=_label(path))
+        block.__enter__()
+        _open.__dict__.setdefault("blocks", []).append(block)
         return self
 
     def __exit__(self, *exc) -> None:
-        engine._exit_scope()
+        _open.blocks.pop().__exit__(*exc)
 
 
 def current_scope() -> str:

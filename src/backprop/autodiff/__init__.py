@@ -15,6 +15,7 @@ from __future__ import annotations
 from .. import engine
 from .anomaly import AnomalyError, detect_anomaly
 from .checks import GradcheckError, gradcheck, gradgradcheck
+from .forward import _node_tangent as _node_tangent  # explain(mode="forward") reads its terms
 from .forward import jvp
 from .reverse import grad, hessian
 from .sweep import GRAPH, GraphMath, _backward_into_grads
