@@ -139,24 +139,27 @@
       for (let r = 1; r < ROWS; r++) { ctx.beginPath(); ctx.moveTo(0, r * CELL); ctx.lineTo(pad.width, r * CELL); ctx.stroke(); }
       for (let c = 1; c < COLS; c++) { ctx.beginPath(); ctx.moveTo(c * CELL, 0); ctx.lineTo(c * CELL, pad.height); ctx.stroke(); }
     }
+    // a pen: the cell under the pointer goes to full ink, its four neighbours get a quarter; a
+    // cell is inked once as the pointer enters it, so holding still does not spread the ink
+    let last = -1;
     function brush(e) {
       const b = pad.getBoundingClientRect();
       const c = Math.floor(((e.clientX - b.left) / b.width) * COLS), r = Math.floor(((e.clientY - b.top) / b.height) * ROWS);
-      if (r < 0 || r >= ROWS || c < 0 || c >= COLS) return;
+      if (r < 0 || r >= ROWS || c < 0 || c >= COLS || r * COLS + c === last) return;
+      last = r * COLS + c;
       const erase = e.shiftKey;
-      for (let dr = -1; dr <= 1; dr++) {
-        for (let dc = -1; dc <= 1; dc++) {
-          const rr = r + dr, cc = c + dc;
-          if (rr < 0 || rr >= ROWS || cc < 0 || cc >= COLS) continue;
-          const q = rr * COLS + cc, w = dr === 0 && dc === 0 ? 1 : 0.35;
-          ink[q] = erase ? inkLo : Math.min(inkHi, ink[q] + w * (inkHi - inkLo));
-        }
+      for (const [dr, dc, w] of [[0, 0, 1], [-1, 0, 0.25], [1, 0, 0.25], [0, -1, 0.25], [0, 1, 0.25]]) {
+        const rr = r + dr, cc = c + dc;
+        if (rr < 0 || rr >= ROWS || cc < 0 || cc >= COLS) continue;
+        const q = rr * COLS + cc;
+        if (erase) { if (w === 1) ink[q] = inkLo; }
+        else ink[q] = Math.min(inkHi, ink[q] + w * (inkHi - inkLo));
       }
       drawPad();
       runPad();
     }
     let drawing = false;
-    pad.addEventListener("pointerdown", (e) => { drawing = true; pad.setPointerCapture(e.pointerId); brush(e); });
+    pad.addEventListener("pointerdown", (e) => { drawing = true; last = -1; pad.setPointerCapture(e.pointerId); brush(e); });
     pad.addEventListener("pointermove", (e) => { if (drawing) brush(e); });
     pad.addEventListener("pointerup", () => { drawing = false; });
     clear.onclick = () => { ink.fill(inkLo); drawPad(); runPad(); };
