@@ -537,6 +537,143 @@ done:
     return result;
 }
 
+/* ---- leaves' numbers: .data or .grad of many Values, read into or written from an array --
+ *
+ * read_numbers(values, Value, name, out) -> -1, or the index of the first value whose
+ * attribute is not an exact float or int (the caller then reads them all in Python, which
+ * also names the culprit). write_numbers(values, Value, name, numbers) sets each attribute to
+ * a new float. What Program does at every forward() and backward() for the leaves whose
+ * Values hold their numbers, in one pass each instead of a map(), a list and an array. */
+
+static Py_ssize_t
+attr_offset(PyObject *cls, PyObject *name)
+{
+    return PyType_Check(cls) ? slot_offset((PyTypeObject *)cls, name) : -1;
+}
+
+static PyObject *
+read_numbers(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyUnicode_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "read_numbers(values, Value, name, out)");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[0], "read_numbers: values must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    Py_buffer out;
+    if (PyObject_GetBuffer(args[3], &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), bad = -1;
+    PyObject *result = NULL;
+    if (out.len != n * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "read_numbers: out must hold one float64 a value");
+        goto done;
+    }
+    PyTypeObject *type = (PyTypeObject *)args[1];
+    Py_ssize_t offset = attr_offset(args[1], args[2]);
+    double *dst = out.buf;
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n && bad < 0; i++) {
+        PyObject *v = items[i], *x;
+        if (offset >= 0 && Py_TYPE(v) == type) {
+            x = *(PyObject **)((char *)v + offset);
+            if (x == NULL) {
+                bad = i;
+                break;
+            }
+            Py_INCREF(x);
+        }
+        else if ((x = PyObject_GetAttr(v, args[2])) == NULL) {
+            PyErr_Clear();
+            bad = i;
+            break;
+        }
+        if (PyFloat_CheckExact(x))
+            dst[i] = PyFloat_AS_DOUBLE(x);
+        else if (PyLong_CheckExact(x)) {
+            dst[i] = PyLong_AsDouble(x);
+            if (dst[i] == -1.0 && PyErr_Occurred()) {
+                PyErr_Clear();
+                bad = i;
+            }
+        }
+        else
+            bad = i;
+        Py_DECREF(x);
+    }
+    result = PyLong_FromSsize_t(bad);
+done:
+    PyBuffer_Release(&out);
+    Py_DECREF(seq);
+    return result;
+}
+
+static PyObject *
+write_numbers(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyUnicode_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "write_numbers(values, Value, name, numbers)");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[0], "write_numbers: values must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    Py_buffer src;
+    if (PyObject_GetBuffer(args[3], &src, PyBUF_C_CONTIGUOUS) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *result = NULL, *old = NULL;
+    if (src.len != n * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "write_numbers: one float64 a value");
+        goto done;
+    }
+    /* the attributes' old objects, let go after the loop (a __del__ runs no code mid-walk) */
+    old = PyList_New(0);
+    if (old == NULL)
+        goto done;
+    PyTypeObject *type = (PyTypeObject *)args[1];
+    Py_ssize_t offset = attr_offset(args[1], args[2]);
+    const double *from = src.buf;
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = items[i], *x = PyFloat_FromDouble(from[i]);
+        if (x == NULL)
+            goto done;
+        if (offset >= 0 && Py_TYPE(v) == type) {
+            PyObject **slot = (PyObject **)((char *)v + offset);
+            PyObject *previous = *slot;
+            *slot = x;
+            if (previous != NULL) {
+                if (Py_REFCNT(previous) == 1 && PyFloat_CheckExact(previous))
+                    Py_DECREF(previous); /* a float's deallocation runs no Python code */
+                else if (PyList_Append(old, previous) < 0) {
+                    Py_DECREF(previous);
+                    goto done;
+                }
+                else
+                    Py_DECREF(previous);
+            }
+        }
+        else {
+            int failed = PyObject_SetAttr(v, args[2], x);
+            Py_DECREF(x);
+            if (failed < 0)
+                goto done;
+        }
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&src);
+    Py_DECREF(seq);
+    Py_XDECREF(old);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"relu_forward", (PyCFunction)(void (*)(void))relu_forward, METH_FASTCALL,
      "relu_forward(x, y) -> a kernel that sets y = max(x, 0) (nan stays nan)"},
@@ -546,6 +683,10 @@ static PyMethodDef methods[] = {
     {"trace_graph", (PyCFunction)(void (*)(void))trace_graph, METH_FASTCALL,
      "trace_graph(root, Value) -> (nodes in topological order, operand a positions, operand "
      "b positions, ids), the last three as bytes of int64"},
+    {"read_numbers", (PyCFunction)(void (*)(void))read_numbers, METH_FASTCALL,
+     "read_numbers(values, Value, name, out) -> -1, or the index of a non-number"},
+    {"write_numbers", (PyCFunction)(void (*)(void))write_numbers, METH_FASTCALL,
+     "write_numbers(values, Value, name, numbers): each value's attribute to a new float"},
     {"levels", (PyCFunction)(void (*)(void))levels, METH_FASTCALL,
      "levels(a, b, rise) -> bytes of int64 levels (see _native.c)"},
     {NULL, NULL, 0, NULL},

@@ -393,8 +393,8 @@ class Program:
         self._take_assignments(group)
         start, stop = self._group(group)
         values = self.leaves[start:stop]
-        _set_all(values, "data", self.leaf_data[start:stop].tolist())
-        _set_all(values, "grad", self.leaf_grad[start:stop].tolist())
+        _set_all(values, "data", self.leaf_data[start:stop])
+        _set_all(values, "grad", self.leaf_grad[start:stop])
         self._owned[group] = False
 
     # ---- replay -------------------------------------------------------------------------------
@@ -520,14 +520,14 @@ class Program:
         owned = self._owned
         p, i = self.n_parameters, self.n_parameters + self.n_inputs
         if not owned["parameters"] and not owned["inputs"]:
-            _set_all(self.leaves, "grad", self.leaf_grad[: len(self.leaves)].tolist())
+            _set_all(self.leaves, "grad", self.leaf_grad[: len(self.leaves)])
             return
         if not owned["parameters"] and p:
-            _set_all(self.leaves[:p], "grad", self.leaf_grad[:p].tolist())
+            _set_all(self.leaves[:p], "grad", self.leaf_grad[:p])
         if not owned["inputs"] and i > p:
-            _set_all(self.leaves[p:i], "grad", self.leaf_grad[p:i].tolist())
+            _set_all(self.leaves[p:i], "grad", self.leaf_grad[p:i])
         if len(self.leaves) > i:
-            _set_all(self.leaves[i:], "grad", self.leaf_grad[i : len(self.leaves)].tolist())
+            _set_all(self.leaves[i:], "grad", self.leaf_grad[i : len(self.leaves)])
 
     def zero_grad(self) -> None:
         """Set every leaf's grad to 0 (parameters, inputs and the graph's other leaves)."""
@@ -597,10 +597,25 @@ def _check_options(backend: Backend, keep_graph: bool, dtype: str) -> None:
 
 
 def _set_all(values: Sequence[Value], name: str, numbers) -> None:
-    """values[k].name = numbers[k] (or one object for all), with no Python loop."""
+    """values[k].name = numbers[k] (an array, a list, or one object for all), with no Python
+    loop: new floats made in C when the native module is built."""
+    if hasattr(numbers, "dtype"):  # a float64 array
+        native = _native_io()
+        if native is not None:
+            native.write_numbers(values, Value, name, numbers)
+            return
+        numbers = numbers.tolist()
     if not isinstance(numbers, list):
         numbers = repeat(numbers)
     deque(map(setattr, values, repeat(name), numbers), maxlen=0)
+
+
+def _native_io():
+    """The native module when it has read_numbers/write_numbers (as tape.py finds it)."""
+    from .tape import _native
+
+    module = _native()
+    return module if hasattr(module, "write_numbers") else None
 
 
 def _read(values: Sequence[Value], getter, what: str) -> np.ndarray:
@@ -612,6 +627,12 @@ def _read(values: Sequence[Value], getter, what: str) -> np.ndarray:
     (None, a str, a complex, a Value). That type is the check, so it costs no extra pass
     (np.fromiter, in contrast, turns None into nan and '2.5' into 2.5)."""
     import numpy as np  # already loaded after the first call: a dictionary lookup
+
+    native = _native_io()
+    if native is not None:  # one pass in C; a non-number sends us to the path below
+        out = np.empty(len(values))
+        if native.read_numbers(values, Value, what, out) < 0:
+            return out
 
     numbers_ = list(map(getter, values))
     array = np.array(numbers_)
