@@ -158,7 +158,9 @@ class JitResult(Value):
                 "gone): call backward() before calling the jitted function again with "
                 "arguments of the same shape"
             )
-        self.grad += engine._to_float(grad)
+        if not isinstance(grad, numbers.Real) or isinstance(grad, Value):
+            raise TypeError(f"grad must be a real number, got {grad!r:.60}")
+        self.grad += float(grad)
         entry.backward(float(grad))
 
     def _refuse(self, *args, **kwargs):
