@@ -570,6 +570,7 @@
       view: () => Object.assign({}, view),
       selected: () => selected,
       showNode: (i) => showNode(i),
+      reveal: (i) => reveal(i, true),
       data: D,
       destroy: destroy,
     };

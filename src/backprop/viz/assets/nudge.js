@@ -186,6 +186,7 @@
   window.bpNudge = {
     set: (i, x) => {  // for tests and the console: nudge leaf i to x
       window.bpExplain.handle().showNode(i);
+      window.bpExplain.handle().reveal(i);
       const input = $("bp-nudge-value");
       input.value = pyRepr(x);
       input.dispatchEvent(new Event("change"));
