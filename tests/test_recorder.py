@@ -175,3 +175,14 @@ def test_a_probe_the_browser_cannot_replay_exactly_is_said():
     rec.step(1.0)
     note = explore_recording(rec).data["probe"]["note"]
     assert "x ** -0.5" in note and "explain()" in note
+
+
+def test_notes_belong_to_the_coming_step():
+    rec = Recorder({"v": Value(1.0)})
+    rec.step(1.0)
+    rec.note("samples", "anna")
+    rec.step(0.5)
+    assert rec.notes == {"samples": [(1, "anna")]}
+    assert explore_recording(rec).data["notes"] == [{"name": "samples", "entries": [[1, "anna"]]}]
+    with pytest.raises(TypeError):
+        rec.note("samples", 3)

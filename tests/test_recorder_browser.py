@@ -93,6 +93,8 @@ def recorded():
             p.grad = 0.0
         loss.backward()
         snapshots[step] = [p.data for p in params]
+        if step % 5 == 0:
+            rec.note("samples", f"sample at step {step}")
         rec.step(loss, lr=0.05)
         for i, p in enumerate(params):
             m[i] = 0.9 * m[i] + 0.1 * p.grad
@@ -187,3 +189,36 @@ def test_the_probe_step_through_equals_eager_backward(page, recorded):
     assert page.evaluate("bpr.stepThroughOpen()")
     page.keyboard.press("Escape")
     assert not page.evaluate("bpr.stepThroughOpen()")
+
+
+def test_notes_are_listed_up_to_the_cursor(page):
+    page.evaluate("bpr.frame(7)")
+    items = page.eval_on_selector_all("#bpr-notes li", "ls => ls.map(l => l.textContent)")
+    assert items == ["step 5sample at step 5", "step 0sample at step 0"]
+    page.evaluate("bpr.frame(19)")
+    assert page.locator("#bpr-notes li").count() == 4
+
+
+def test_image_inputs_draw_each_weight_row_as_an_image(browser, tmp_path):
+    from backprop import MLP
+
+    model = MLP(4, [3, 1], seed=0)
+    rec = Recorder(model, image_shape=(2, 2))
+    for _ in range(3):
+        loss = model([1.0, 0.0, 0.5, 0.25]) ** 2
+        model.zero_grad()
+        loss.backward()
+        rec.step(loss)
+        for p in model.parameters():
+            p.data -= 0.1 * p.grad
+    path = explore(rec).save(tmp_path / "img.html")
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.locator(".bpr-images canvas").count() == 3  # layer 1: 3 rows of 4 pixels
+    finally:
+        page.close()
+    assert errors == []

@@ -5,6 +5,7 @@
     for step in range(steps):
         loss = ...                            # the step's forward pass
         rec.watch("attention", weights)       # optional: any list or matrix of Values
+        rec.note("samples", text)             # optional: a line of text for this step
         loss.backward()
         rec.step(loss, lr=lr)                 # after backward(), before the update
         ...update, zero the gradients...
@@ -140,6 +141,7 @@ class Recorder:
         self.latest: Frame | None = None  # the newest step, when it is not a kept one
         self.stride = 1  # a step is kept when its number is a multiple of this
         self._pending: dict[str, list[list[float]]] = {}
+        self.notes: dict[str, list[tuple[int, str]]] = {}  # name -> (step, text), every one
         self._probe: Callable[[], Value] | None = None
         self.probe_graph = None  # the probe's graph, read at its first kept step
 
@@ -159,6 +161,15 @@ class Recorder:
         else:
             rows = [[_number(v, f"watch({name!r})") for v in values]]
         self._pending[name] = rows
+
+    def note(self, name: str, text: str) -> None:
+        """Record a line of text under ``name`` for the coming step, e.g. the names a language
+        model samples every k steps; the page lists them up to the cursor's step."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"note() needs a name (a non-empty str), got {name!r}")
+        if not isinstance(text, str):
+            raise TypeError(f"note({name!r}) takes a str, got {type(text).__name__}")
+        self.notes.setdefault(name, []).append((self.steps, text))
 
     def probe(self, fn: Callable[[], Value]) -> None:
         """Build ``fn()`` (a graph of the parameters, e.g. the loss of one fixed example) at

@@ -12,6 +12,7 @@ The page's data (JSON in ``<script id="bpr-data" type="application/json">``):
   parameters' order (row by row);
 - ``watched``: ``[{name, frames}]``, per frame the rows of numbers watched at that step (null
   where none), rounded to 4 significant digits for display;
+- ``notes``: ``[{name, entries}]``, entries ``[step, text]`` as ``rec.note()`` recorded them;
 - ``probe``: null, or ``{tape, leaves, hints, H, probed, note}``: the probe graph's tape as the
   explorer's (``Tape.as_json``, with explain()'s view; view null when left out), per frame
   its leaf values (base64 float64, one per leaf in tape order) and the low bytes of its
@@ -172,7 +173,8 @@ def explore_recording(
     hinted = len(probe.tape.hinted) if probe is not None else 0
     per_frame = (2 * P * 8 + leaves * 8) * 4 // 3 + hinted * 4 // 3 + watched_bytes + 40
     fixed = (
-        _SKELETON()
+        len(json.dumps(rec.notes))
+        + _SKELETON()
         + len(step_view)
         + 12 * rec.steps * len(rec.scalars)
         + (len(json.dumps(view)) * 12 // 10 if view else 0)  # escapes of its markup's < and >
@@ -192,6 +194,7 @@ def explore_recording(
         "data": _b64(array("d", [x for f in shown for x in f.data])),
         "grads": _b64(array("d", [x for f in shown for x in f.grads])),
         "watched": [{"name": n, "frames": [_rows(f.watched.get(n)) for f in shown]} for n in names],
+        "notes": [{"name": n, "entries": [list(e) for e in v]} for n, v in rec.notes.items()],
         "probe": None,
         "imageShape": list(rec.image_shape) if rec.image_shape else None,
         "derivatives": _derivatives(),

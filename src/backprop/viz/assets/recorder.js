@@ -125,7 +125,16 @@
       const canvas = card.appendChild(el("canvas", "bpr-map"));
       canvas.dataset.name = p.name;
       canvas.addEventListener("mousemove", (e) => readout(e, canvas, p));
-      maps.push({ p: p, q: q, canvas: canvas });
+      // with image inputs, a matrix whose rows have one weight per pixel: each row as an image
+      const pixels = D.imageShape ? D.imageShape[0] * D.imageShape[1] : 0;
+      let images = null;
+      if (pixels && p.rows.length > 1 && p.rows.every((n) => n === pixels)) {
+        card.appendChild(el("p", "bpx-note", "Each row as the " + D.imageShape.join(" \u00d7 ") +
+          " image of the pixels its weights multiply (blue +, orange \u2212):"));
+        const row = card.appendChild(el("div", "bpr-images"));
+        images = p.rows.map((_, r) => { const c = row.appendChild(el("canvas")); c.dataset.row = r; return c; });
+      }
+      maps.push({ p: p, q: q, canvas: canvas, images: images });
     });
   }
   function rowsOf(arr, p) {
@@ -151,7 +160,16 @@
       const values = frameOf(arr, cur, m.p);
       let scale = dataScale[m.q];
       if (showGrads) { scale = 0; for (const v of values) scale = Math.max(scale, Math.abs(v)); scale = scale || 1; }
-      heatmap(m.canvas, rowsOf(values, m.p), scale);
+      const rows = rowsOf(values, m.p);
+      heatmap(m.canvas, rows, scale);
+      if (m.images) {
+        const [R, C] = D.imageShape;
+        rows.forEach((row, r) => {
+          let top = 0;
+          for (const v of row) top = Math.max(top, Math.abs(v));
+          heatmap(m.images[r], Array.from({ length: R }, (_, i) => row.slice(i * C, (i + 1) * C)), top || 1);
+        });
+      }
     }
     $("bpr-params-teach").textContent = showGrads
       ? "Each cell is one parameter's gradient at this step, scaled to the largest in its map: blue positive, orange negative. The update moves each weight against its gradient."
@@ -173,6 +191,24 @@
       card.appendChild(el("p", "bpx-note", rows.length + " row" + (rows.length > 1 ? "s" : "") + ", largest |value| " + fmt(scale)));
     }
     $("bpr-watched-card").hidden = D.watched.length === 0;
+  }
+
+  function drawNotes() {
+    $("bpr-notes-card").hidden = D.notes.length === 0;
+    const box = $("bpr-notes");
+    box.replaceChildren();
+    const now = D.frameSteps[cur];
+    for (const n of D.notes) {
+      box.appendChild(el("div", "bpr-chart-title", n.name));
+      const list = box.appendChild(el("ul", "bpr-note-list"));
+      const shown = n.entries.filter((e) => e[0] <= now).reverse();
+      shown.forEach(([step, text], k) => {
+        const li = list.appendChild(el("li", k === 0 ? "now" : ""));
+        li.appendChild(el("span", "step", "step " + step));
+        li.appendChild(document.createTextNode(text));
+      });
+      if (!shown.length) list.appendChild(el("li", "", "(none yet at this step)"));
+    }
   }
 
   // ---- the probe ------------------------------------------------------------------------------
@@ -251,6 +287,7 @@
     }
     drawParams();
     drawWatched();
+    drawNotes();
     drawProbe();
     document.body.dataset.frame = k;
   }
