@@ -186,3 +186,17 @@ def test_notes_belong_to_the_coming_step():
     assert explore_recording(rec).data["notes"] == [{"name": "samples", "entries": [[1, "anna"]]}]
     with pytest.raises(TypeError):
         rec.note("samples", 3)
+
+
+def test_non_finite_numbers_reach_the_page():
+    w = Value(1.0)
+    rec = Recorder({"w": w})
+    rec.probe(lambda: (w * 0.0).log())  # log(0) = -inf
+    rec.watch("x", [float("nan"), 1.0])
+    w.grad = float("inf")
+    rec.step(float("nan"))
+    data = explore_recording(rec).data
+    assert data["probe"]["outputs"] == ["-inf"]
+    assert data["watched"][0]["frames"] == [[[None, 1.0]]]
+    assert math.isnan(_f64(data["scalars"][0]["values"])[0])
+    assert _f64(data["grads"]) == [math.inf]

@@ -46,7 +46,7 @@ class Frame:
     data: array
     grads: array
     watched: dict[str, list[list[float]]] = field(default_factory=dict)
-    probe: tuple[list[float], bytes] | None = None  # the probe's leaf values and hints
+    probe: tuple[list[float], bytes, float] | None = None  # its leaf values, hints and output
 
 
 def _number(x, where: str) -> float:
@@ -213,8 +213,9 @@ class Recorder:
             self.frames = self.frames[::2]
             self.stride *= 2
 
-    def _run_probe(self) -> tuple[list[float], bytes]:
-        """The probe's leaf values and hints at this step (its graph is read at the first)."""
+    def _run_probe(self) -> tuple[list[float], bytes, float]:
+        """The probe's leaf values, hints and output at this step (its graph is read at the
+        first)."""
         from .viz.recorder_page import ProbeGraph
 
         root = self._probe()

@@ -13,11 +13,12 @@ The page's data (JSON in ``<script id="bpr-data" type="application/json">``):
 - ``watched``: ``[{name, frames}]``, per frame the rows of numbers watched at that step (null
   where none), rounded to 4 significant digits for display;
 - ``notes``: ``[{name, entries}]``, entries ``[step, text]`` as ``rec.note()`` recorded them;
-- ``probe``: null, or ``{tape, leaves, hints, H, probed, note}``: the probe graph's tape as the
-  explorer's (``Tape.as_json``, with explain()'s view; view null when left out), per frame
-  its leaf values (base64 float64, one per leaf in tape order) and the low bytes of its
-  hinted nodes (``H`` per frame), ``probed`` (per frame, whether the probe ran), and
-  ``note`` (why the step-through is left out, or null). The page replays the tape with
+- ``probe``: null, or ``{nodes, outputs, probed, note, tape}``: the probe graph's size, its
+  output at each frame (null where it did not run), ``probed`` (per frame, whether it ran),
+  ``note`` (why the step-through is left out, or null) and, when it is not left out, ``tape``
+  (the explorer's ``Tape.as_json`` with explain()'s view), ``leaves`` (per frame its leaf
+  values, base64 float64, one per leaf in tape order), ``hints`` and ``H`` (per frame the low
+  bytes of its hinted nodes); else ``tape`` is null. The page replays the tape with
   replay.js, so its step-through at a frame equals ``backward()`` on that step's graph, bit
   for bit;
 - ``derivatives``: explain()'s wording of each op.
@@ -60,7 +61,7 @@ class ProbeGraph:
     def read(cls, root: Value, params: list[Value]) -> ProbeGraph:
         return cls(Tape.read(root, params, [], None))
 
-    def values_of(self, root: Value) -> tuple[list[float], bytes]:
+    def values_of(self, root: Value) -> tuple[list[float], bytes, float]:
         order = root.topological_order()
         tape = self.tape
         if len(order) != len(tape.ops) or any(
@@ -71,9 +72,10 @@ class ProbeGraph:
                 f"({len(tape.ops)} nodes at first, {len(order)} now): a probe must build the same "
                 "graph every time, e.g. the loss of one fixed example"
             )
-        return [order[i].data for i in self.leaf_nodes], bytes(
-            _low_byte(order[i].data) for i in tape.hinted
-        )
+        hints = bytes(_low_byte(order[i].data) for i in tape.hinted)
+        if self.refused is not None or len(tape.ops) > PROBE_NODES:  # only its output is shown
+            return [], b"", root.data
+        return [order[i].data for i in self.leaf_nodes], hints, root.data
 
 
 def _refusal(tape: Tape) -> str | None:
@@ -150,27 +152,14 @@ def explore_recording(
     watched_bytes = max(
         (len(json.dumps([_rows(f.watched.get(n)) for n in names])) for f in frames), default=0
     )
-    probe, view, step_view = rec.probe_graph, None, ""
     from . import stepthrough
 
     step_view = stepthrough.step_view_markup()
-    note = None
-    if probe is not None:
-        note = probe.refused
-        if note is None:
-            try:
-                ex = stepthrough.explain(probe.tape.order[probe.tape.root], title="the probe")
-                view = stepthrough.view_of(ex, number_chars=NUMBER_CHARS)
-            except ValueError as e:  # too big for explain()
-                note = f"explain() refuses its graph: {e}"
-        if view is not None and len(json.dumps(view)) > max_bytes // 2:
-            note = (
-                f"its drawing ({len(probe.tape.ops)} nodes) would take more than half of the "
-                f"page's {max_bytes / 1e6:.1f} MB budget"
-            )
-            view = None
-    leaves = len(probe.leaf_nodes) if probe is not None else 0
-    hinted = len(probe.tape.hinted) if probe is not None else 0
+    probe = rec.probe_graph
+    view, note = _probe_view(probe, max_bytes) if probe is not None else (None, None)
+    replayed = probe is not None and view is not None  # else only its output is shipped
+    leaves = len(probe.leaf_nodes) if replayed else 0
+    hinted = len(probe.tape.hinted) if replayed else 0
     per_frame = (2 * P * 8 + leaves * 8) * 4 // 3 + hinted * 4 // 3 + watched_bytes + 40
     fixed = (
         len(json.dumps(rec.notes))
@@ -202,17 +191,62 @@ def explore_recording(
     if len(shown) < len(frames):
         data["thinned"] = {"kept": len(shown), "recorded": len(frames), "maxBytes": max_bytes}
     if probe is not None:
-        empty = ([0.0] * leaves, bytes(hinted))
-        got = [f.probe or empty for f in shown]
-        data["probe"] = {
-            "tape": probe.tape.as_json(view),
-            "leaves": _b64(array("d", [x for values, _ in got for x in values])),
-            "hints": _b64_bytes(b"".join(h for _, h in got)),
-            "H": hinted,
-            "probed": [f.probe is not None for f in shown],
-            "note": note,
-        }
+        data["probe"] = _probe_data(probe, shown, view, note)
     return RecorderPage(data, step_view)
+
+
+PROBE_NODES = 3_000  # a probe graph bigger than this is not drawn (its output still is)
+
+
+def _probe_view(probe: ProbeGraph, max_bytes: int) -> tuple[dict | None, str | None]:
+    """explain()'s drawing of the probe's graph, or None and why it is left out."""
+    from . import stepthrough
+
+    n = len(probe.tape.ops)
+    if probe.refused:
+        return None, probe.refused
+    if n > PROBE_NODES:
+        return None, (
+            f"its graph has {n:,} nodes, more than the page draws ({PROBE_NODES:,}); "
+            "a smaller probe (a shorter example) can be stepped through"
+        )
+    try:
+        ex = stepthrough.explain(probe.tape.order[probe.tape.root], title="the probe")
+    except ValueError as e:  # too big for explain()
+        return None, f"explain() refuses its graph: {e}"
+    view = stepthrough.view_of(ex, number_chars=NUMBER_CHARS)
+    if len(json.dumps(view)) > max_bytes // 2:
+        return None, (
+            f"its drawing ({n:,} nodes) would take more than half of the page's "
+            f"{max_bytes / 1e6:.1f} MB budget"
+        )
+    return view, None
+
+
+def _probe_data(probe: ProbeGraph, shown: list, view: dict | None, note: str | None) -> dict:
+    """The probe's part of the page data: its output at each frame, and when it can be stepped
+    through, its tape with the leaf values and hints of every frame."""
+    out = {
+        "nodes": len(probe.tape.ops),
+        "outputs": [_json_number(f.probe[2]) if f.probe else None for f in shown],
+        "probed": [f.probe is not None for f in shown],
+        "note": note,
+        "tape": None,
+    }
+    if view is not None:
+        leaves, hinted = len(probe.leaf_nodes), len(probe.tape.hinted)
+        got = [f.probe or ([0.0] * leaves, bytes(hinted), None) for f in shown]
+        out.update(
+            tape=probe.tape.as_json(view),
+            leaves=_b64(array("d", [x for values, _, _ in got for x in values])),
+            hints=_b64_bytes(b"".join(h for _, h, _ in got)),
+            H=hinted,
+        )
+    return out
+
+
+def _json_number(x: float) -> float | str:
+    return x if math.isfinite(x) else repr(x)  # 'nan', 'inf', '-inf': JSON has no such number
 
 
 def _rows(rows):

@@ -214,7 +214,9 @@
   // ---- the probe ------------------------------------------------------------------------------
   let probeRun = null, stepHandle = null;
   const probe = D.probe;
-  const PLEAVES = probe ? R.decodeF64(probe.leaves) : null, PHINTS = probe ? R.decodeU8(probe.hints) : null;
+  const replayable = !!(probe && probe.tape);
+  const PLEAVES = replayable ? R.decodeF64(probe.leaves) : null;
+  const PHINTS = replayable ? R.decodeU8(probe.hints) : null;
   function probeAt(k) {  // the probe's graph at frame k, replayed exactly: {data, grad}
     const tape = probe.tape, per = PLEAVES.length / F;
     const leafValue = new Float64Array(tape.ops.length);
@@ -236,14 +238,14 @@
     }
     const k = nearestProbed(cur);
     if (k < 0) { box.appendChild(el("p", "bpx-note", "The probe did not run at any kept step.")); return; }
-    probeRun = probeAt(k);
-    const tape = probe.tape;
-    box.appendChild(el("p", "bpx-teach", "The graph that the probe function builds, " + tape.ops.length + " nodes, recorded at step " + D.frameSteps[k] +
-      (k !== cur ? " (the nearest kept step the probe ran at)" : "") + ": its output is " + fmt(probeRun.data[tape.root]) + "."));
-    if (probe.note || !tape.view) {
-      box.appendChild(el("p", "bpx-note", "Its step-through is left out: " + (probe.note || "") + "."));
+    box.appendChild(el("p", "bpx-teach", "The graph that the probe function builds, " + probe.nodes.toLocaleString("en") +
+      " nodes, recorded at step " + D.frameSteps[k] + (k !== cur ? " (the nearest kept step the probe ran at)" : "") +
+      ": its output is " + (typeof probe.outputs[k] === "string" ? probe.outputs[k] : fmt(probe.outputs[k])) + "."));
+    if (!replayable) {
+      box.appendChild(el("p", "bpx-note", "Its step-through is left out: " + probe.note + "."));
       return;
     }
+    probeRun = probeAt(k);
     const btn = box.appendChild(el("button", "bpx-primary", "\u25B6 Step through its backward pass at step " + D.frameSteps[k]));
     btn.id = "bpr-step-probe";
     btn.onclick = () => openStepThrough(k);
