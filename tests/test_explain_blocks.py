@@ -83,7 +83,7 @@ def test_each_scope_is_together_where_backward_allows(small):
 def test_outputs_and_inputs_of_a_block(small):
     loss, ex, _ = small
     order, blocks = ex.block_steps()
-    (lm_head,) = [blk for blk in blocks if blk["path"] == "lm_head"]
+    (lm_head,) = [b for b in blocks if b["path"] == "lm_head" and not b.get("gathered")]
     members = {ex.steps[order[k]].node for k in range(lm_head["start"], lm_head["end"])}
     assert len(lm_head["outputs"]) == 5  # the 5 logits
     for i in lm_head["outputs"]:
@@ -154,3 +154,27 @@ def test_the_token_graph_top_level_and_size():
     assert 'id="v0"' not in html  # a big graph is drawn by the page's script
     data = page_data(ex)
     assert len(data["cells"]) == len(ex.names) and len(data["order"]) == len(ex.steps) - 2
+
+
+def test_a_long_level_gathers_its_single_steps():
+    import backprop
+
+    x = Value(0.5, label="x")
+    y = x
+    for k in range(30):  # 30 blocks, each between two steps made outside any scope
+        y = y * 1.01 + 0.1
+        with backprop.scope(f"b{k}"):
+            y = (y * y).tanh()
+    ex = explain(y)
+    order, blocks = ex.block_steps()
+    top = blocks[0]["items"]
+    assert len(top) + 1 <= 40
+    runs = [blk for blk in blocks if blk.get("gathered") and "outside" in blk["name"]]
+    assert runs and all(len(blk["items"]) >= 2 for blk in runs)
+    assert runs[0]["name"] == f"{len(runs[0]['items'])} steps outside any scope"
+    for blk in runs:  # it opens to single steps of nodes outside any scope
+        assert all(b < 0 and not ex.scopes[ex.steps[order[s]].node] for s, _, b in blk["items"])
+    chunks = [blocks[b] for _, _, b in top if b >= 0]  # the level was still too long
+    assert all(blk.get("gathered") and blk["name"].startswith("steps ") for blk in chunks)
+    got, _ = replay_in_page_order(ex, order)
+    assert got == ex.grads

@@ -132,9 +132,15 @@
       .concat(list.filter((i) => D.ops[i] === null));
     const lines = [], formulas = [], sums = [];
     const calls = forward ? shown(nodes.length, "tangent") : shown(nodes.length, "_backward() call");
-    const size = blk.name + " is a block of " + shown(nodes.length, "node") + " with an op: " +
-      "it takes " + shown(inputs.length, "value") + " from outside (data and parameters) " +
-      "and gives " + shown(outputs.length, "output") + " that the rest of the graph uses.";
+    const what = blk.gathered === "singles" ? "These " + shown(nodes.length, "node") +
+      " were made outside any scope, one step each; they are gathered here to keep this " +
+      "level short. Together they take " : blk.gathered ? "These " +
+      shown(blk.items.length, "step") + " of the level (" + shown(nodes.length, "node") +
+      " with an op) are gathered here to keep it short. Together they take " :
+      blk.name + " is a block of " + shown(nodes.length, "node") + " with an op: it takes ";
+    const size = what + shown(inputs.length, "value") + " from outside (data and " +
+      "parameters) and give" + (blk.gathered ? " " : "s ") + shown(outputs.length, "output") +
+      " that the rest of the graph uses.";
     lines.push(size);
     let rec;
     if (!forward) {
@@ -192,7 +198,8 @@
       kind: "enter",
       node: blk.outputs.length ? blk.outputs[0] : null,
       nodes: nodesOf(D, blk),
-      title: "Inside " + blk.path + ": " + shown(blk.items.length, "step"),
+      title: "Inside " + (blk.gathered ? blk.name : blk.path) + ": " +
+        shown(blk.items.length, "step"),
       lines: [
         (forward ? "The tangents of its inputs are known: " : "The gradients of its outputs " +
           "have arrived: ") + "this level takes the block's " + shown(n, "node") + " one " +

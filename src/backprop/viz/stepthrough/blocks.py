@@ -14,12 +14,16 @@ the numbers, so that a nudged page words them the same way):
   each node's tangent is set once, from its inputs' tangents.
 - ``block_tree``: the levels of the page. A level (the whole graph, or one block) is a list of
   items in that order: a node outside any deeper scope is a single step; consecutive steps of
-  one deeper scope are one block, which opens in place to a level of its own.
+  one deeper scope are one block, which opens in place to a level of its own. A level of more
+  than LEVEL_STEPS (40) steps gathers each run of single steps into a block, and if it is still
+  too long, its steps into consecutive groups, so that no level is longer.
 """
 
 from __future__ import annotations
 
-__all__ = ["block_order", "block_tree"]
+__all__ = ["block_order", "block_tree", "LEVEL_STEPS"]
+
+LEVEL_STEPS = 40  # a level with more steps than this gathers its runs of single steps
 
 
 def _parts(scope: str) -> tuple[str, ...]:
@@ -159,7 +163,58 @@ def _fill_level(blocks, b: int, order, paths, depth: int) -> None:
         items.append([k, end, child])
         _fill_level(blocks, child, order, paths, depth + 1)
         k = end
+    if len(items) + 1 > LEVEL_STEPS:
+        items = _gather_singles(blocks, b, items)
+    if len(items) + 1 > LEVEL_STEPS:
+        items = _gather_chunks(blocks, b, items)
     blk["items"] = items
+
+
+def _gather_chunks(blocks, b: int, items: list[list[int]]) -> list[list[int]]:
+    """A level still too long: its steps in consecutive groups, each a block of its own."""
+    size = -(-len(items) // (LEVEL_STEPS - 1))
+    out: list[list[int]] = []
+    for k in range(0, len(items), size):
+        part = items[k : k + size]
+        if len(part) == 1:
+            out.append(part[0])
+            continue
+        child = len(blocks)
+        start, stop = part[0][0], part[-1][1]
+        for item in part:
+            if item[2] >= 0:
+                blocks[item[2]]["parent"] = child
+        blocks.append({
+            "path": blocks[b]["path"], "start": start, "end": stop, "parent": b, "items": part,
+            "name": f"steps {k + 1} to {k + len(part)} of {len(items)}", "gathered": "steps",
+        })  # fmt: skip
+        out.append([start, stop, child])
+    return out
+
+
+def _gather_singles(blocks, b: int, items: list[list[int]]) -> list[list[int]]:
+    """A level of more than LEVEL_STEPS steps: each run of single steps (nodes made outside
+    any deeper scope) becomes one block of its own, named by its size, that opens to them."""
+    out: list[list[int]] = []
+    k = 0
+    while k < len(items):
+        end = k
+        while end < len(items) and items[end][2] < 0:
+            end += 1
+        if end - k < 2:
+            out.append(items[k])
+            k += 1
+            continue
+        child = len(blocks)
+        start, stop = items[k][0], items[end - 1][1]
+        blocks.append({
+            "path": blocks[b]["path"], "start": start, "end": stop, "parent": b,
+            "items": items[k:end], "name": f"{end - k} steps outside any scope",
+            "gathered": "singles",
+        })  # fmt: skip
+        out.append([start, stop, child])
+        k = end
+    return out
 
 
 def _membership(blocks, order, n) -> list[set[int]]:
@@ -187,7 +242,8 @@ def _collapse(blocks) -> None:
 def _name_parts(blocks) -> None:
     runs: dict[tuple[int, str], list[dict]] = {}
     for blk in blocks[1:]:
-        runs.setdefault((blk["parent"], blk["path"]), []).append(blk)
+        if "name" not in blk:  # (a run of single steps is named by its size)
+            runs.setdefault((blk["parent"], blk["path"]), []).append(blk)
     for (parent, path), same in runs.items():
         above = blocks[parent]["path"] if parent >= 0 else ""
         name = path[len(above) + 1 :] if above and path.startswith(above + "/") else path
