@@ -730,6 +730,8 @@ def test_digits_reports_its_test_accuracy(tmp_path, capsys, monkeypatch):
     code, out, _ = call(capsys, *argv, "--batch-size", "256", "--compile", "--save", "m.json")
     assert code == 0, out
     assert "dataset: digits train (1347 rows, 64 features" in out
+    # images: pixels to 0..1, not per-pixel standardizing; folded, so the file takes raw rows
+    assert "pixels scaled to 0..1 by the largest value, 16 (folded into the first" in out
     (line,) = [x for x in out.splitlines() if x.startswith("test accuracy ")]
     from backprop.data import digits
     from backprop.train import accuracy, predict

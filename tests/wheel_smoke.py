@@ -61,6 +61,21 @@ if hasattr(data, "digits"):
 """
 
 
+CHROMIUM_FLAGS = [  # as tests/browser.py runs it on this closed network
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--virtual-time-budget=5000",
+]
+
+
 class Smoke:
     def __init__(self, work: Path, bin_dir: Path) -> None:
         self.work, self.bin = work, bin_dir
@@ -97,6 +112,22 @@ class Smoke:
         self.passed += 1
         print(f"ok   {name} ({took:.1f} s)")
         return True
+
+    def page(self, path: str) -> None:
+        """Open a written page in headless chromium: its scripts start with no error."""
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        if chromium is None or not (self.work / path).is_file():
+            print(f"skip page {path} (no chromium, or no page)")
+            return
+        command = [chromium, *CHROMIUM_FLAGS, "--dump-dom", (self.work / path).as_uri()]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        errors = [line for line in result.stderr.splitlines() if "Uncaught" in line]
+        if errors or "<body" not in result.stdout:
+            self.failed += 1
+            print(f"FAIL page {path}: " + ("; ".join(errors)[:2000] or "no page"))
+        else:
+            self.passed += 1
+            print(f"ok   page {path} runs in chromium")
 
     def backprop(self, name: str, *arguments: str, **checks) -> bool:
         return self.run(name, str(self.bin / "backprop"), *arguments, **checks)
@@ -176,6 +207,14 @@ def main() -> int:
             expect=("displayed",),
         )
         s.python("shipped data sets", "-c", DATA, expect=(" names",))
+        s.backprop(
+            "train --dataset digits",
+            *("train", "--dataset", "digits", "--hidden", "none", "--epochs", "1"),
+            *("--batch-size", "256", "--compile", "--quiet"),
+            expect=("test accuracy",),
+        )
+        for page in ("run.html", "neuron.html", "explain.html", "explore.html"):
+            s.page(page)
     took = time.perf_counter() - start
     print(f"wheel smoke test: {took:.0f} s")
     print(f"{s.passed} passed, {s.failed} failed")

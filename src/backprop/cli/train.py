@@ -8,6 +8,7 @@ loop run (``run_plan``), the result printed and the files written.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..data import plural
@@ -82,18 +83,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     csv_file = _is_csv(args.dataset)
     outputs = _train_outputs(args, csv_file)
     dataset = _load_dataset(args, csv_file)
-    standardize = csv_file if args.standardize is None else args.standardize
-    X, scaling = _scaled(dataset.X) if standardize else (dataset.X, None)
+    scaling = _input_scaling(args, dataset, csv_file)
+    X = dataset.X if scaling is None else scaling.X
     model, plan = _plan_training(args, dataset, X, record=outputs["--explore"] is not None)
-    _print_setup(args, dataset, model, plan, standardized=scaling is not None)
+    _print_setup(args, dataset, model, plan, scaling)
     history = run_plan(model, plan, progress=not args.quiet)
     if scaling is not None:
         from ..train import fold_standardization
 
-        fold_standardization(model, *scaling)  # the saved model takes raw rows
+        fold_standardization(model, scaling.mean, scaling.std)  # the saved model takes raw rows
     _print_result(args, history)
     _print_test(args, model, history)
-    _write_train_outputs(args, outputs, dataset, model, history, standardized=standardize)
+    _write_train_outputs(args, outputs, dataset, model, history, scaling)
     return 130 if history.interrupted else 0
 
 
@@ -153,14 +154,42 @@ def _generator_options(args: argparse.Namespace) -> dict:
     return {**options, "seed": args.seed}
 
 
-def _scaled(X):
+@dataclass
+class Scaling:
+    """Inputs scaled while training, then folded into the first layer: (x - mean) / std."""
+
+    X: list
+    mean: list[float]
+    std: list[float]
+    said: str  # the set-up line that says so
+    suffix: str  # after a feature's name in the explorer
+
+
+def _input_scaling(args: argparse.Namespace, dataset, csv_file: bool) -> Scaling | None:
+    """--standardize (the default for a CSV); for images (digits, --image-shape) by default
+    pixels to 0..1 by the largest value, as image models are trained (per-pixel standardizing
+    would blow up the nearly constant border pixels); --no-standardize: raw inputs."""
+    images = (args.image_shape or dataset.image_shape) is not None
+    if args.standardize is False or (args.standardize is None and not (csv_file or images)):
+        return None
+    if args.standardize is None and images:
+        return _pixel_scaling(dataset.X)
     from ..data import standardize
 
     try:
-        scaled, mean, std = standardize(X)
+        scaled, mean, std = standardize(dataset.X)
     except (ValueError, OverflowError) as e:
         raise CommandError(str(e)) from None
-    return scaled, (mean, std)
+    said = "inputs standardized to mean 0, std 1 (folded into the first layer afterwards)"
+    return Scaling(scaled, mean, std, said, " (standardized)")
+
+
+def _pixel_scaling(X) -> Scaling:
+    top = max((abs(x) for row in X for x in row), default=0.0) or 1.0
+    said = f"pixels scaled to 0..1 by the largest value, {top:g} (folded into the first layer"
+    scaled = [[x / top for x in row] for row in X]
+    width = len(X[0]) if X else 0
+    return Scaling(scaled, [0.0] * width, [top] * width, said + " afterwards)", f" (/{top:g})")
 
 
 def _plan_training(args: argparse.Namespace, dataset, X, record: bool):
@@ -213,7 +242,7 @@ def _optimizer_options(args: argparse.Namespace) -> dict:
     return {} if args.weight_decay is None else {"weight_decay": args.weight_decay}
 
 
-def _print_setup(args: argparse.Namespace, dataset, model, plan, standardized: bool) -> None:
+def _print_setup(args: argparse.Namespace, dataset, model, plan, scaling) -> None:
     from ..train import labels_text
 
     print(
@@ -227,8 +256,8 @@ def _print_setup(args: argparse.Namespace, dataset, model, plan, standardized: b
         f"{plan.optimizer.lr:g}{'' if args.schedule == 'none' else f' ({args.schedule} schedule)'}"
         f", {plural(args.epochs, 'epoch')}, {batch}{_compiled_text(args)}"
     )
-    if standardized:
-        print("inputs standardized to mean 0, std 1 (folded into the first layer afterwards)")
+    if scaling is not None:
+        print(scaling.said)
 
 
 def _compiled_text(args: argparse.Namespace) -> str:
@@ -285,7 +314,7 @@ def _epoch(history) -> str:
     )
 
 
-def _write_train_outputs(args, outputs, dataset, model, history, standardized: bool) -> None:
+def _write_train_outputs(args, outputs, dataset, model, history, scaling) -> None:
     if outputs["--save"] is not None:
         _save_model(args, outputs["--save"], dataset, model, history)
     if outputs["--plot"] is not None and history.epochs:
@@ -308,8 +337,8 @@ def _write_train_outputs(args, outputs, dataset, model, history, standardized: b
         from ..viz.explorer import explore
 
         names = dataset.feature_names
-        if standardized:
-            names = [f"{name} (standardized)" for name in names]
+        if scaling is not None:
+            names = [name + scaling.suffix for name in names]
         explore(history, features=names).save(outputs["--explore"])
         print(f"wrote the training explorer to {outputs['--explore']} (open it in a browser)")
 
@@ -467,7 +496,8 @@ def _speed_options(opt) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="scale inputs to mean 0, std 1 while training, then fold the scaling into the "
-        "first layer so the saved model takes raw rows (default: on for CSV files)",
+        "first layer so the saved model takes raw rows (default: on for CSV files; images, "
+        "such as digits, get their pixels scaled to 0..1 instead)",
     )
 
 
