@@ -21,7 +21,7 @@ import pytest
 
 import backprop
 from backprop import MLP, Value
-from backprop.compiled import numpy_backend
+from backprop.compiled import kernels, numpy_backend
 
 native = numpy_backend.native_kernels()
 needs_native = pytest.mark.skipif(native is None, reason="the native kernels are not built")
@@ -50,7 +50,7 @@ def moons_like(points, seed, activation="relu", sizes=(2, [8, 8, 1])):
 
 def replay(root, monkeypatch, use_native, steps=3, **options):
     """forward/backward/SGD a few times; every loss and the final gradients and parameters."""
-    monkeypatch.setattr(numpy_backend, "_native_state", [native if use_native else None])
+    monkeypatch.setattr(kernels, "_native_state", [native if use_native else None])
     program = backprop.compile(root, **options)
     losses = []
     for _ in range(steps):
@@ -108,7 +108,7 @@ def test_the_kernels_agree_on_nan_inf_signed_zeros_and_every_path(dtype, accumul
     runs = []
     for use_native in (True, False):
         monkeypatch.setattr(numpy_backend, "TINY", 0)  # eight nodes: arrays, not Python floats
-        monkeypatch.setattr(numpy_backend, "_native_state", [native if use_native else None])
+        monkeypatch.setattr(kernels, "_native_state", [native if use_native else None])
         program = backprop.compile(root, parameters=leaves, dtype=dtype)
         value = program.forward()
         program.parameter_grad[...] = 0.25  # what accumulate=True adds to
@@ -139,7 +139,7 @@ def test_strided_slots_keep_numpy_s_rule(monkeypatch):
     runs = []
     for use_native in (True, False):
         monkeypatch.setattr(numpy_backend, "TINY", 0)
-        monkeypatch.setattr(numpy_backend, "_native_state", [native if use_native else None])
+        monkeypatch.setattr(kernels, "_native_state", [native if use_native else None])
         program = backprop.compile(root, parameters=xs)
         program.forward()
         program.backward(accumulate=False)

@@ -21,23 +21,17 @@ few, so replay loops over steps (about a dozen for an MLP), never over nodes:
 
 The op rules are ops.OPS's own forward/backward rows, called with ``NUMPY`` as ``m``. The
 maths is in numpy_math.py, the steps in numpy_steps.py, the planning in numpy_plan.py; this
-module holds the backend, the executor and the optional native kernels.
+module holds the backend and the executor (kernels.py finds the optional native kernels).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 
+from . import numpy_plan
+from .kernels import native_kernels  # noqa: F401  (where the steps find the kernels)
 from .numpy_math import NUMPY, NumpyMath, _Into  # noqa: F401  (the backend's maths)
-from .numpy_plan import (  # noqa: F401  (the planner, for the torch backend and tests)
-    SUM,
-    _factor,
-    _plan,
-    _scalar_run,
-)
+from .numpy_plan import SUM, _factor, _scalar_run  # noqa: F401  (for the torch backend, tests)
 from .numpy_steps import (  # noqa: F401  (the steps, for the torch backend and tests)
     _as,
     _Elementwise,
@@ -56,6 +50,12 @@ MIN_BLOCK = 8  # fewer sum nodes than this are cheaper summed as segments than a
 TINY = 4  # a group this small costs more in numpy calls than in Python float arithmetic
 
 
+def _plan(tape: Tape):
+    """numpy_plan.plan() with this module's MIN_BLOCK and TINY, read at each call (tests set
+    TINY = 0 to send small graphs through the array code)."""
+    return numpy_plan.plan(tape, MIN_BLOCK, TINY)
+
+
 class NumpyBackend:
     """Vectorized replay with numpy (the default backend)."""
 
@@ -63,30 +63,6 @@ class NumpyBackend:
 
     def prepare(self, tape: Tape, dtype: str = "float64") -> NumpyExecutor:
         return NumpyExecutor(tape, dtype)
-
-
-# ---- the optional native kernels (_native.c) ----------------------------------------------
-
-_native_state: list = []  # [the module or None], once looked up
-
-
-def native_kernels():
-    """The native kernels module, or None: when it was not built (no C compiler at install
-    time), with a one-line notice the first time; or when BACKPROP_NATIVE=0 asks for numpy
-    alone (no notice). Both paths compute the same numbers."""
-    if not _native_state:
-        module = None
-        if os.environ.get("BACKPROP_NATIVE", "1") != "0":
-            try:
-                from . import _native as module
-            except ImportError as e:
-                print(
-                    f"backprop: native kernels unavailable ({e}); compiled replay uses numpy "
-                    "alone (reinstall with a C compiler for the fused activation steps)",
-                    file=sys.stderr,
-                )
-        _native_state.append(module)
-    return _native_state[0]
 
 
 # ---- the executor -------------------------------------------------------------------------

@@ -21,17 +21,11 @@ def _native():
     return module if hasattr(module, "levels") else None
 
 
-def _limits() -> tuple[int, int]:
-    """(MIN_BLOCK, TINY), read from numpy_backend at every plan, where they are set."""
-    from . import numpy_backend
-
-    return numpy_backend.MIN_BLOCK, numpy_backend.TINY
-
-
-def _plan(tape: Tape):
+def plan(tape: Tape, min_block: int, tiny: int):
     """Fuse, level and order the tape; return (steps, number of levels, slot of each node,
     number of slots, (level, step) pairs). Python loops here run over nodes once (levels)
-    and over steps."""
+    and over steps. Fewer than ``min_block`` sum nodes are not factored into a matrix
+    product; groups of at most ``tiny`` nodes run as Python floats."""
     g = _Graph(tape)
     _fuse(g)
     levels = _levels(tape, g)
@@ -44,7 +38,7 @@ def _plan(tape: Tape):
         return [], int(levels.max(initial=0)), slot, next_slot[0], []
     steps, step_levels = [], []
     terms = (left, right, term_start, term_count)
-    for run, scalar in _groups(g, nodes, levels, term_count):
+    for run, scalar in _groups(g, nodes, levels, term_count, tiny):
         if scalar:
             inner = _with_members(g, run)
             steps.append(_scalar_run(run, inner, g.code, g.cols, g.args, slot, claim))
@@ -52,7 +46,7 @@ def _plan(tape: Tape):
             step_levels.append((f"{low}-{high}" if high > low else low, steps[-1]))
             continue
         if g.summing[run[0]]:
-            new = _plan_sums(run, *terms, slot, claim, g.one)
+            new = _plan_sums(run, *terms, slot, claim, g.one, min_block)
         else:
             new = [_plan_elementwise(run, g.code, g.cols, g.args, slot, claim)]
         steps += new
@@ -164,22 +158,21 @@ def _slots(tape: Tape, g: _Graph):
     return slot, claim, next_slot
 
 
-def _groups(g: _Graph, nodes: np.ndarray, levels: np.ndarray, term_count: np.ndarray):
+def _groups(g: _Graph, nodes: np.ndarray, levels: np.ndarray, term_count: np.ndarray, tiny):
     """The materialized nodes (sorted by level and kind) cut into groups of one op at one
     level, as (nodes, False); consecutive tiny groups (a serial chain: one node per level)
     come as one (nodes, True), to run as Python floats, where a numpy call per node would
     cost ten times more than the arithmetic."""
-    _, tiny_size = _limits()
     kind = np.where(g.summing[nodes], SUM, g.code[nodes])
     cuts = np.flatnonzero((np.diff(levels[nodes]) != 0) | (np.diff(kind) != 0)) + 1
     bounds = np.r_[0, cuts, nodes.size]
     sizes = np.diff(bounds)
     is_sum = g.summing[nodes[bounds[:-1]]]
     terms = np.add.reduceat(term_count[nodes], bounds[:-1])
-    tiny = (sizes <= tiny_size) & (~is_sum | (terms <= 4 * tiny_size))
-    segments = np.flatnonzero(np.r_[True, tiny[1:] != tiny[:-1]]).tolist() + [tiny.size]
+    small = (sizes <= tiny) & (~is_sum | (terms <= 4 * tiny))
+    segments = np.flatnonzero(np.r_[True, small[1:] != small[:-1]]).tolist() + [small.size]
     for first, stop in zip(segments[:-1], segments[1:]):
-        if tiny[first]:
+        if small[first]:
             yield nodes[bounds[first] : bounds[stop]], True
             continue
         for k in range(first, stop):
@@ -256,7 +249,7 @@ def _plan_elementwise(group, code, cols, args, slot, claim) -> _Elementwise:
     return _Elementwise(op, ins, start, stop, arg)
 
 
-def _plan_sums(group, left, right, term_start, term_count, slot, claim, one) -> list:
+def _plan_sums(group, left, right, term_start, term_count, slot, claim, one, min_block) -> list:
     """Sum nodes of one level: matrix-product blocks where the terms factor, segments else."""
     steps, rest = [], []
     counts = term_count[group]
@@ -264,7 +257,7 @@ def _plan_sums(group, left, right, term_start, term_count, slot, claim, one) -> 
         roots = group[counts == k]
         terms = term_start[roots][:, None] + np.arange(k)
         lm, rm = left[terms], right[terms]
-        blocks, leftover = _factor(lm, rm)
+        blocks, leftover = _factor(lm, rm, min_block)
         for rows, rid, cid in blocks:
             if (rm[rows] >= one).all():  # every right operand a constant: nothing to multiply
                 leftover = np.concatenate([leftover, rows])
@@ -290,7 +283,7 @@ def _row_ids(m: np.ndarray) -> tuple[np.ndarray, int]:
     return inv, len(uniq)
 
 
-def _factor(lm: np.ndarray, rm: np.ndarray):
+def _factor(lm: np.ndarray, rm: np.ndarray, min_block: int = 8):
     """Split sum nodes (rows of term operands lm, rm) into matrix-product blocks and the rest.
 
     Nodes sharing a left row or a right row are connected; a connected set is a block when it
@@ -299,7 +292,6 @@ def _factor(lm: np.ndarray, rm: np.ndarray):
     """
     n = len(lm)
     everything = np.arange(n)
-    min_block, _ = _limits()
     if n < min_block:
         return [], everything
     rid, n_rows = _row_ids(lm)

@@ -7,16 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import RELU, SCALAR, SIGMOID, TANH, Op
+from .kernels import native_kernels
 from .numpy_math import NUMPY, _Into
-
-
-def native_kernels():
-    """numpy_backend.native_kernels(), looked up when a step binds (it lives there, with the
-    state that the tests and BACKPROP_NATIVE control)."""
-    from .numpy_backend import native_kernels as kernels
-
-    return kernels()
-
 
 # ---- where a step reads and writes --------------------------------------------------------
 
