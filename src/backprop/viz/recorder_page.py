@@ -203,13 +203,13 @@ def _probe_view(probe: ProbeGraph, max_bytes: int) -> tuple[dict | None, str | N
     from . import stepthrough
 
     n = len(probe.tape.ops)
-    if probe.refused:
-        return None, probe.refused
     if n > PROBE_NODES:
         return None, (
             f"its graph has {n:,} nodes, more than the page draws ({PROBE_NODES:,}); "
-            "a smaller probe (a shorter example) can be stepped through"
+            "a smaller probe (a shorter example, a smaller model) can be stepped through"
         )
+    if probe.refused:
+        return None, probe.refused
     try:
         ex = stepthrough.explain(probe.tape.order[probe.tape.root], title="the probe")
     except ValueError as e:  # too big for explain()
