@@ -68,3 +68,35 @@ def test_the_page_starts_and_shows_the_names_as_text(browser, hostile_run, tmp_p
         page.close()
     assert errors == []
     assert requests == []
+
+
+def test_a_recorder_page_with_hostile_names_starts(browser, tmp_path):
+    from backprop import Recorder, Value
+
+    w = [Value(0.5), Value(-0.25)]
+    rec = Recorder({HOSTILE[0]: w, HOSTILE[1]: [[Value(1.0)]]}, title=HOSTILE[2])
+    rec.probe(lambda: (w[0] * w[1]).tanh())
+    for _ in range(3):
+        rec.watch(HOSTILE[3], [[w[0], w[1]], [w[0]]])
+        rec.note(HOSTILE[4], HOSTILE[0])
+        rec.step(w[0] * w[0], **{HOSTILE[1]: 1.0})
+    path = explore(rec).save(tmp_path / "rec.html")
+    text = path.read_text(encoding="utf-8")
+    data = text.split('id="bpr-data">', 1)[1].split("</script>", 1)[0]
+    assert not re.search(r"[<>&\u2028\u2029]", data)
+    page = browser.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: (errors.append("dialog " + d.message), d.dismiss()))
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        names = page.eval_on_selector_all("canvas.bpr-map", "cs => cs.map(c => c.dataset.name)")
+        assert names == [HOSTILE[0], HOSTILE[1], HOSTILE[3]]
+        assert HOSTILE[0] in page.text_content("#bpr-notes")
+        assert page.locator("img").count() == 0
+        assert page.title() == HOSTILE[2]
+    finally:
+        page.close()
+    assert errors == []
