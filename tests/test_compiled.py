@@ -989,3 +989,57 @@ def test_outputs_of_a_root_compiled_again_are_found_among_its_traced_nodes():
     stranger = Value(1.0) * 2.0
     with pytest.raises(TraceError, match="output 0"):
         backprop.compile(root, outputs=[stranger])
+
+
+def _factor_by_component(lm, rm, min_block=8):
+    """_factor as it was written, component by component: the reference."""
+    from backprop.compiled.numpy_plan import _row_ids
+
+    n = len(lm)
+    rid, n_rows = _row_ids(lm)
+    cid, n_cols = _row_ids(rm)
+    big = np.iinfo(np.intp).max
+    label_row = np.arange(n_rows)
+    for _ in range(64):
+        label_col = np.full(n_cols, big)
+        np.minimum.at(label_col, cid, label_row[rid])
+        new = np.full(n_rows, big)
+        np.minimum.at(new, rid, label_col[cid])
+        if np.array_equal(new, label_row):
+            break
+        label_row = new
+    else:
+        return [], np.arange(n)
+    component = label_row[rid]
+    order = np.argsort(component, kind="stable")
+    cuts = np.flatnonzero(np.diff(component[order])) + 1
+    blocks, leftover = [], []
+    for rows in np.split(order, cuts):
+        r, c = rid[rows], cid[rows]
+        grid = rows.size >= min_block and rows.size == np.unique(r).size * np.unique(c).size
+        if grid and np.unique(r * n_cols + c).size == rows.size:
+            blocks.append((rows, r, c))
+        else:
+            leftover.append(rows)
+    return blocks, np.concatenate(leftover) if leftover else np.zeros(0, dtype=np.intp)
+
+
+@given(st.integers(0, 2**31), st.integers(8, 60))
+@settings(max_examples=60, deadline=None)
+def test_matrix_product_blocks_are_found_as_the_per_component_test_finds_them(seed, n):
+    """The vectorized test of which components are matrix products gives what the test
+    written per component gave, on sums of random products over few operands (many blocks,
+    partial blocks and repeated pairs)."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 4))
+    lm = rng.integers(0, 6, size=(n, k))
+    rm = rng.integers(0, 6, size=(n, k))
+    if n >= 12 and rng.random() < 0.5:  # a full grid of 3 x 4 rows, some noise after it
+        lm[:12] = np.repeat(rng.integers(100, 200, size=(3, k)), 4, axis=0)
+        rm[:12] = np.tile(rng.integers(200, 300, size=(4, k)), (3, 1))
+    blocks, leftover = numpy_backend._factor(lm, rm)
+    expected_blocks, expected_leftover = _factor_by_component(lm, rm)
+    assert len(blocks) == len(expected_blocks)
+    for got, expected in zip(blocks, expected_blocks):
+        assert all((g == e).all() for g, e in zip(got, expected))
+    assert leftover.tolist() == expected_leftover.tolist()

@@ -312,13 +312,21 @@ def _factor(lm: np.ndarray, rm: np.ndarray, min_block: int = 8):
     component = label_row[rid]
     order = np.argsort(component, kind="stable")
     cuts = np.flatnonzero(np.diff(component[order])) + 1
+    # per component (in label order): its size, distinct left rows and right rows, and
+    # distinct pairs; a row id or a column id, and so a pair, belongs to one component only
+    sizes = np.diff(np.r_[0, cuts, n])
+    which = np.empty(n, dtype=np.intp)
+    which[order] = np.repeat(np.arange(sizes.size), sizes)
+    of_row, of_col = np.empty(n_rows, dtype=np.intp), np.empty(n_cols, dtype=np.intp)
+    of_row[rid], of_col[cid] = which, which
+    n_r = np.bincount(of_row, minlength=sizes.size)
+    n_c = np.bincount(of_col, minlength=sizes.size)
+    pairs = np.bincount(of_row[np.unique(rid * n_cols + cid) // n_cols], minlength=sizes.size)
+    grid = ((sizes >= min_block) & (sizes == n_r * n_c) & (pairs == sizes)).tolist()
     blocks, leftover = [], []
-    for rows in np.split(order, cuts):
-        r, c = rid[rows], cid[rows]
-        n_r, n_c = np.unique(r).size, np.unique(c).size
-        grid = rows.size >= min_block and rows.size == n_r * n_c
-        if grid and np.unique(r * n_cols + c).size == rows.size:
-            blocks.append((rows, r, c))
+    for rows, is_block in zip(np.split(order, cuts), grid):
+        if is_block:
+            blocks.append((rows, rid[rows], cid[rows]))
         else:
             leftover.append(rows)
     return blocks, np.concatenate(leftover) if leftover else np.zeros(0, dtype=np.intp)
