@@ -211,3 +211,19 @@ def test_a_subclass_with_its_own_call_runs_inside_a_scope():
     outs = layer([1.0, 2.0])
     assert outs[1].scope == "layer/neuron1" and outs[1]._prev[0].scope == "layer/neuron1"
     assert MLP(2, [2], seed=0)([1.0, 2.0])[0].scope == "mlp/layer0/neuron0"
+
+
+def test_a_called_model_copies_and_pickles_without_its_cached_op_methods():
+    import copy
+    import pickle
+
+    from backprop import MLP, scope
+
+    model = MLP(2, [3, 1], seed=2)
+    out = model([1.0, 2.0])
+    for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert twin([1.0, 2.0]).data == out.data
+        assert twin.state_dict() == model.state_dict()
+    with scope("again"):  # a call under another scope gets that scope's methods
+        assert model([1.0, 2.0]).scope == "again/mlp/layer1/neuron0"
+    assert model([1.0, 2.0]).scope == "mlp/layer1/neuron0"

@@ -54,8 +54,7 @@ class Value(_Base):
     @property
     def _op(self) -> str:
         """The op that made this node, as drawn: '+', '*', 'tanh', '**2'; '' for a leaf."""
-        fn = self._fn
-        return "" if fn is None else fn.label(self._arg)
+        return "" if self._fn is None else self._fn.label(self._arg)
 
     @property
     def is_leaf(self) -> bool:
@@ -96,34 +95,25 @@ class Value(_Base):
         return grads
 
     def topological_order(self) -> list[Value]:
-        """Every node under self, each after all of its inputs (self is last).
-
-        The notebook's recursive depth-first sort, with an explicit stack instead of recursion
-        (depth is limited only by memory), visiting inputs in operand order: the same order.
-        """
+        """Every node under self, each after all of its inputs (self is last): the notebook's
+        recursive sort, with an explicit stack (depth is limited only by memory), same order."""
         return _topological_order((self,))
 
     def backward(self, grad: float = 1.0, create_graph: bool = False) -> None:
         """Backpropagate from this node, adding d(self)/d(leaf) * grad into every leaf's .grad.
 
-        Leaves accumulate, as in PyTorch: call ``zero_grad()`` (or set ``p.grad = 0``) between
-        steps. Calling ``backward()`` twice therefore doubles the leaves' gradients, exactly like
-        PyTorch's ``backward(retain_graph=True)``. Intermediate nodes are reset first, so their
-        ``.grad`` always holds this call's gradient and never compounds across calls.
-
-        ``create_graph=True``, as in PyTorch, makes every ``.grad`` it writes a Value, a graph
-        built by the same op rules, so that it can be differentiated again (``backprop.grad``
-        does the same without touching ``.grad``).
+        Leaves accumulate, as in PyTorch (zero them between steps: backward() twice doubles
+        them); intermediate nodes are reset first, so their .grad is this call's gradient.
+        ``create_graph=True``, as in PyTorch, makes every .grad it writes a Value, a graph built
+        by the same op rules, to be differentiated again (``backprop.grad`` leaves .grad alone).
         """
         if backward_checks:
             for check in backward_checks:
                 check(self)
         if _watcher is not None:  # inside detect_anomaly(): it runs backward, checking each step
-            _watcher.backward(self, grad, create_graph)
-            return
+            return _watcher.backward(self, grad, create_graph)
         if create_graph:
-            _graph_backward(self, grad)
-            return
+            return _graph_backward(self, grad)
         if _native:  # the lines below, in C (_cvalue.c): the same order, rules and sums
             return _native.backward(self, _to_float(grad))
         order = self.topological_order()
@@ -154,8 +144,7 @@ _new = Value.__new__
 
 
 def _topological_order(roots) -> list[Value]:
-    """Every node under the roots, each after all of its inputs: Value.topological_order()
-    for several roots at once (a node under two of them appears once)."""
+    """Value.topological_order() for several roots at once (a node under two appears once)."""
     order: list[Value] = []
     visited = set()
     stack: list[Value | None] = list(reversed(roots))
@@ -192,10 +181,10 @@ def _node(fn: Op, data: float, a: Value, b: Value | None = None, arg: float | No
 
 
 def _binary_method(fn: Op, strict: bool = False, label: str = ""):
-    """Value's method for a binary op: a op b. Numbers are lifted to leaf Values; anything else
-    is NotImplemented (a TypeError when strict). Its mirror, b op a, serves __radd__ and kin.
-    (A label that carries a scope makes the method of that scope: see _methods_in.)"""
-    if _native:  # the same method in C (_cvalue.c)
+    """Value's method for a binary op, a op b, and its mirror b op a (__radd__ and kin). Numbers
+    are lifted to leaf Values; anything else is NotImplemented (a TypeError when strict). A label
+    carrying a scope makes the methods of that scope (scopes.methods_in)."""
+    if _native:  # the same methods in C (_cvalue.c)
         return _native.op_method(fn, 2, 0, strict, label), _native.op_method(fn, 2, 1, 0, label)
     forward = fn.forward
 
@@ -222,7 +211,6 @@ def _binary_method(fn: Op, strict: bool = False, label: str = ""):
             return NotImplemented
         return method(a, b)
 
-    method.__doc__ = mirrored.__doc__ = f"{fn.name}, recorded in the graph"
     return method, mirrored
 
 
@@ -240,7 +228,6 @@ def _unary_method(fn: Op, label: str = ""):
         out._fn, out._a, out._b = fn, self, None
         return out
 
-    method.__doc__ = f"{fn.name}(self), recorded in the graph"
     return method
 
 
@@ -258,15 +245,12 @@ def _with_constant(fn: Op, self: Value, k: float) -> Value:
 
 
 def _comparison(test):
-    """Value's method for < <= > >=: compares .data and returns a bool, recording nothing.
-    (== and != stay identity, so that Values can key sets and dicts.)"""
+    """< <= > >= compare .data and record nothing (== stays identity: Values key dicts)."""
 
     def method(self: Value, other: Value | float) -> bool:
         if type(other) is Value:
             return test(self.data, other.data)
-        if isinstance(other, numbers.Real):
-            return test(self.data, float(other))
-        return NotImplemented
+        return test(self.data, float(other)) if isinstance(other, numbers.Real) else NotImplemented
 
     return method
 
@@ -275,9 +259,7 @@ def _lift(x: object) -> Value | None:
     """The operand as a Value, or None for a non-number (the op then returns NotImplemented)."""
     if isinstance(x, Value):
         return x
-    if isinstance(x, numbers.Real):
-        return Value(x)
-    return None
+    return Value(x) if isinstance(x, numbers.Real) else None
 
 
 if _native:  # the C twins of _node() and _topological_order() (_cvalue.c)
@@ -302,8 +284,8 @@ Value.__pos__ = lambda self: self
 
 class _State(threading.local):
     enabled = True  # grad mode, on every thread by default
-    scope = ""  # the open scope() blocks' path on this thread
-    label = ""  # the label new op nodes get: "" that carries that path
+    scope = ""  # the path of the scope() blocks open on this thread
+    label = ""  # the label of its new op nodes: an empty _ScopedLabel of that path
 
 
 _state = _State()
@@ -311,18 +293,17 @@ _state = _State()
 # node tests this one number and nothing else (the thread-local state is not read)
 _open_blocks = 0
 _lock = threading.Lock()
+_NO_LABEL = ""  # the label of a new op node outside any scope: the empty string itself
 
 
 def _opened(out: Value, fn: Op, a: Value, b: Value | None, arg: float | None = None) -> Value:
     """The rest of making a node while a no_grad(), scope() or detect_anomaly() block is open."""
     if _watcher is not None:
         _watcher.node_made(out, fn, a, b, arg)
-    state = _state
     if out.label is _NO_LABEL:  # (a node nn made in its own scope keeps that one)
-        out.label = state.label
-    if not state.enabled:
-        out._fn = out._a = out._b = out._arg = None
-        return out
+        out.label = _state.label
+    if not _state.enabled:
+        fn = a = b = arg = None
     out._fn, out._a, out._b, out._arg = fn, a, b, arg
     return out
 
@@ -333,11 +314,6 @@ def _count_block(k: int) -> None:
         _open_blocks += k
         if _native:
             _native.set_open(_open_blocks)
-
-
-def is_grad_enabled() -> bool:
-    """True unless inside a ``no_grad()`` block on this thread."""
-    return _state.enabled
 
 
 @contextmanager
@@ -356,6 +332,11 @@ def _block(**changes) -> Iterator[None]:
             _count_block(-1)
 
 
+def is_grad_enabled() -> bool:
+    """True unless inside a ``no_grad()`` block on this thread."""
+    return _state.enabled
+
+
 def set_grad_enabled(mode: bool):
     """Within this block ops record a graph (mode True) or not (per thread, nestable)."""
     return _block(enabled=bool(mode))
@@ -364,9 +345,6 @@ def set_grad_enabled(mode: bool):
 def no_grad():
     """Within this block ops compute values but record no graph (per thread, nestable)."""
     return _block(enabled=False)
-
-
-_NO_LABEL = ""  # the label of a new op node outside any scope: the empty string itself
 
 
 class _ScopedLabel(str):
@@ -384,27 +362,23 @@ class _ScopedLabel(str):
 # Each is called with the root at the start of every eager backward() (and, per output, of
 # autodiff.grad()), and refuses the call by raising: compiled mode's replay guard is one.
 backward_checks: list[Callable[[Value], None]] = []
-
 _watcher = None  # the open detect_anomaly(), attached with watch()
+# backward(create_graph=True): set by autodiff/ (which builds on the engine) when imported
+_graph_backward: Callable[[Value, object], None] | None = None
 
 
 def watch(watcher) -> None:
-    """Attach (or, with None, detach) the one watcher of every node made, and of backward():
-    ``watcher.node_made(out, fn, a, b, arg)`` sees each new node, and
-    ``watcher.backward(root, grad, create_graph)`` runs backward() in its place. autodiff's
-    detect_anomaly() is the watcher; while one is attached, making a node takes the slow path."""
+    """Attach (or, with None, detach) the one watcher of every node made and of backward():
+    ``watcher.node_made(out, fn, a, b, arg)`` sees each new node and ``watcher.backward(root,
+    grad, create_graph)`` runs backward() in its place. detect_anomaly() is one; while one is
+    attached, making a node takes the slow path."""
     global _watcher
     _count_block((watcher is not None) - (_watcher is not None))
     _watcher = watcher
 
 
-# backward(create_graph=True): set by autodiff/ (which builds on the engine) when imported
-_graph_backward: Callable[[Value, object], None] | None = None
-
-
 def __getattr__(name: str):
-    # GRAPH and GraphMath moved to backprop.autodiff.sweep, which backprop imports first
-    if name in ("GRAPH", "GraphMath"):
+    if name in ("GRAPH", "GraphMath"):  # moved to autodiff/sweep.py, which backprop imports
         import sys
 
         return getattr(sys.modules["backprop.autodiff.sweep"], name)

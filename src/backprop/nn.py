@@ -25,6 +25,10 @@ ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
 _ACTIVATION_OP = {"tanh": "tanh", "relu": "relu", "sigmoid": "sigmoid", "linear": None}
 
 
+def _identity(v: Value) -> Value:
+    return v
+
+
 def _join(outer: str, name: str) -> str:
     return f"{outer}/{name}" if outer else name
 
@@ -74,6 +78,9 @@ def _call_in(module, x, outer: str):
 
 class Module:
     """Anything with parameters."""
+
+    def __getstate__(self) -> dict:  # copies and pickles leave out what a call caches
+        return {k: v for k, v in vars(self).items() if k != "_ops"}
 
     def parameters(self) -> list[Value]:
         return []
@@ -156,6 +163,7 @@ class Neuron(Module):
     """
 
     scope_name = "neuron"  # a Layer names its own neurons neuron0, neuron1, ...
+    _ops = None  # _forward's op methods for its scope, kept between calls (not saved or copied)
 
     def __init__(
         self, nin: int, activation: str = "tanh", seed: int | random.Random | None = None
@@ -174,10 +182,14 @@ class Neuron(Module):
         (scopes.methods_in): no scope() block is opened, so this costs what plain ops do."""
         if len(x) != self.nin:
             raise ValueError(f"Neuron expects {self.nin} inputs, got {len(x)}")
-        op = methods_in(_join(outer, self.scope_name))
-        act = reduce(op["add"], map(op["mul"], self.w, x), self.b)  # b + w0*x0 + w1*x1 + ...
-        name = _ACTIVATION_OP[self.activation]
-        return act if name is None else op[name](act)
+        ops = self._ops  # (outer, add, mul, activation) of the last call: usually this one's
+        if ops is None or ops[0] != outer or ops[4] != self.activation:
+            op = methods_in(f"{outer}/{self.scope_name}" if outer else self.scope_name)
+            name = _ACTIVATION_OP[self.activation]
+            act = _identity if name is None else op[name]
+            ops = self._ops = (outer, op["add"], op["mul"], act, self.activation)
+        act = reduce(ops[1], map(ops[2], self.w, x), self.b)  # b + w0*x0 + w1*x1 + ...
+        return ops[3](act)
 
     def parameters(self) -> list[Value]:
         return self.w + [self.b]
@@ -212,7 +224,11 @@ class Layer(Module):
 
     def _forward(self, x: Sequence[Value | float], outer: str) -> Value | list[Value]:
         path = _join(outer, self.scope_name)
-        outs = [_call_in(n, x, path) for n in self.neurons]
+        plain = Neuron.__call__  # (a subclass with a __call__ of its own: _call_in)
+        outs = [
+            n._forward(x, path) if type(n).__call__ is plain else _call_in(n, x, path)
+            for n in self.neurons
+        ]
         return outs[0] if len(outs) == 1 else outs
 
     def parameters(self) -> list[Value]:
