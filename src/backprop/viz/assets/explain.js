@@ -22,11 +22,11 @@
     const f = (x) => x.toFixed(1);
     const off = D.cull ? " off" : "", auto = new Set(D.auto), out = [];
     const CELL = D.cell || "grad", START = D.cellStart || "0.0";
-    const edge = (x1, y1, x2, y2, id, node, src) => {
+    const edge = (x1, y1, x2, y2, id, node, src) => {  // (the arrow head from the CSS)
       const mid = (x1 + x2) / 2;
-      return '<path class="edge' + off + '" id="' + id + '" data-node="' + node +
-        '" data-src="' + src + '" d="M' + f(x1) + "," + f(y1) + " C" + f(mid) + "," + f(y1) +
-        " " + f(mid) + "," + f(y2) + " " + f(x2) + "," + f(y2) + '" marker-end="url(#arrow)"/>';
+      return '<path class="edge' + off + '" data-node="' + node + '" data-src="' + src +
+        '" d="M' + f(x1) + "," + f(y1) + " C" + f(mid) + "," + f(y1) + " " + f(mid) + "," +
+        f(y2) + " " + f(x2) + "," + f(y2) + '"/>';
     };
     const N = D.names.length;
     for (let i = 0; i < N; i++) {  // edges first, so boxes sit on top of them

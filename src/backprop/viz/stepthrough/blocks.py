@@ -14,16 +14,17 @@ the numbers, so that a nudged page words them the same way):
   each node's tangent is set once, from its inputs' tangents.
 - ``block_tree``: the levels of the page. A level (the whole graph, or one block) is a list of
   items in that order: a node outside any deeper scope is a single step; consecutive steps of
-  one deeper scope are one block, which opens in place to a level of its own. A level of more
-  than LEVEL_STEPS (40) steps gathers each run of single steps into a block, and if it is still
-  too long, its steps into consecutive groups, so that no level is longer.
+  one deeper scope are one block, which opens in place to a level of its own. A top level of
+  more than LEVEL_STEPS (40) steps gathers each run of single steps into a block, and if it is
+  still too long, its steps into consecutive groups, so that a page opens on at most 40 steps
+  (a block's insides are shown whole, as the flat page shows them).
 """
 
 from __future__ import annotations
 
 __all__ = ["block_order", "block_tree", "LEVEL_STEPS"]
 
-LEVEL_STEPS = 40  # a level with more steps than this gathers its runs of single steps
+LEVEL_STEPS = 40  # a top level with more steps than this gathers its runs of single steps
 
 
 def _parts(scope: str) -> tuple[str, ...]:
@@ -163,9 +164,9 @@ def _fill_level(blocks, b: int, order, paths, depth: int) -> None:
         items.append([k, end, child])
         _fill_level(blocks, child, order, paths, depth + 1)
         k = end
-    if len(items) + 1 > LEVEL_STEPS:
+    if depth == 0 and len(items) + 1 > LEVEL_STEPS:  # the top level, where a page opens
         items = _gather_singles(blocks, b, items)
-    if len(items) + 1 > LEVEL_STEPS:
+    if depth == 0 and len(items) + 1 > LEVEL_STEPS:
         items = _gather_chunks(blocks, b, items)
     blk["items"] = items
 
