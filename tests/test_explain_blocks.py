@@ -178,3 +178,13 @@ def test_a_long_level_gathers_its_single_steps():
     assert all(blk.get("gathered") and blk["name"].startswith("steps ") for blk in chunks)
     got, _ = replay_in_page_order(ex, order)
     assert got == ex.grads
+
+
+def test_blocks_false_gives_the_flat_page(small):
+    loss, grouped, _ = small
+    with tagged_scopes():
+        flat = explain(loss, blocks=False)
+    assert flat.grads == grouped.grads and "order" not in page_data(flat)
+    assert flat.block_steps()[0] == list(range(1, len(flat.steps) - 1))
+    with pytest.raises(TypeError, match="blocks must be True or False"):
+        explain(loss, blocks="no")

@@ -60,6 +60,7 @@ def explain(
     title: str | None = None,
     layout_engine: str = "auto",
     max_nodes: int = MAX_NODES,
+    blocks: bool = True,
 ) -> Explanation:
     """Step through ``root.backward(grad)``: returns an Explanation that displays inline in
     Jupyter and writes a self-contained page with ``.save("page.html")``.
@@ -72,6 +73,11 @@ def explain(
     sweep instead: every node's tangent d(node)/d(wrt), from the inputs to root, computed as
     ``jvp(root, [wrt], [1.0])`` computes it (a ForwardExplanation).
 
+    A graph built in ``backprop.scope`` blocks (``MLP``, ``Layer`` and ``Neuron`` open their
+    own) is stepped through block by block: the page opens at the top level of the scopes,
+    one step per block, and a block opens in place; ``blocks=False`` gives the flat page, one
+    step per node. The numbers are the same either way, bit for bit.
+
     >>> from backprop import Value
     >>> a = Value(2.0, label="a")
     >>> page = explain(a * a + a)
@@ -82,11 +88,17 @@ def explain(
         raise TypeError(f"explain expects a Value, got {type(root).__name__}")
     if not isinstance(mode, str) or mode not in ("reverse", "forward"):
         raise ValueError(f"mode must be 'reverse' or 'forward', got {mode!r:.60}")
+    if not isinstance(blocks, bool):
+        raise TypeError(f"blocks must be True or False, got {blocks!r:.60}")
     if mode == "forward":
-        return explain_forward(root, wrt, grad, title, layout_engine, max_nodes)
-    if wrt is not None:
+        ex = explain_forward(root, wrt, grad, title, layout_engine, max_nodes)
+    elif wrt is not None:
         raise ValueError(
             f"wrt= is for mode='forward' (one sweep per leaf); reverse mode gets every "
             f"gradient in one sweep and takes no wrt, got wrt={wrt!r:.60}"
         )
-    return explain_reverse(root, grad, title, layout_engine, max_nodes)
+    else:
+        ex = explain_reverse(root, grad, title, layout_engine, max_nodes)
+    if not blocks:  # the flat page: no scopes, so one level of single steps
+        ex.scopes = [""] * len(ex.names)
+    return ex
