@@ -69,7 +69,8 @@ def test_a_dict_of_values_lists_and_ragged_matrices():
         ({"a": 1.0}, TypeError),
         ({"a": [[Value(1.0)], 2.0]}, TypeError),
         ({3: Value(1.0)}, TypeError),
-        ([Value(1.0)], TypeError),
+        ([Value(1.0), 2.0], TypeError),
+        ([], TypeError),
     ],
 )
 def test_bad_parameters_are_one_line_errors(params, error):
@@ -200,3 +201,12 @@ def test_non_finite_numbers_reach_the_page():
     assert data["watched"][0]["frames"] == [[[None, 1.0]]]
     assert math.isnan(_f64(data["scalars"][0]["values"])[0])
     assert _f64(data["grads"]) == [math.inf]
+
+
+def test_a_list_of_values_is_one_row_and_the_page_shows_inline_in_jupyter():
+    model = MLP(2, [2, 1], seed=0)
+    rec = Recorder(model.parameters())
+    assert rec.matrices[0][0] == "parameters" and rec.shapes == [[9]]
+    _mlp_loop(rec, model, 2)
+    frame = explore_recording(rec)._repr_html_()
+    assert frame.startswith("<iframe srcdoc=") and 'sandbox="allow-scripts"' in frame

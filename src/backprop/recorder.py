@@ -85,6 +85,8 @@ def _named_matrices(params) -> list[tuple[str, list[list[Value]]]]:
         for name, p in params.named_parameters():
             groups.setdefault(name.rsplit(".", 1)[0] if "." in name else name, []).append(p)
         return [(name, [values]) for name, values in groups.items()]
+    if isinstance(params, (list, tuple)) and params and all(isinstance(p, Value) for p in params):
+        return [("parameters", [list(params)])]  # e.g. model.parameters(): one row
     if isinstance(params, Mapping):
         if not params:
             raise ValueError("Recorder needs at least one parameter, got an empty dict")
@@ -95,8 +97,8 @@ def _named_matrices(params) -> list[tuple[str, list[list[Value]]]]:
             out.append((name, _matrix(name, x)))
         return out
     raise TypeError(
-        "Recorder takes a Module or a dict from names to Values, lists of Values or matrices, "
-        f"got {type(params).__name__}"
+        "Recorder takes a Module, a list of Values or a dict from names to Values, lists of "
+        f"Values or matrices, got {type(params).__name__}"
     )
 
 
@@ -104,11 +106,12 @@ class Recorder:
     """Records a training loop for ``backprop.explore(rec)``: scalars at every step, and at
     kept steps every named parameter's data and gradient, watched values and a probe graph.
 
-    ``params``: a Module (an MLP is shown layer by layer as weight matrices and bias rows) or
-    a dict from names to Values, lists of Values or matrices (lists of lists of Values), such
-    as microgpt's ``state_dict``. ``max_frames`` bounds the kept steps (see the module's
-    docstring for the memory cost); ``image_shape`` (rows, columns) says the model's inputs
-    are images. ``title`` names the page.
+    ``params``: a Module (an MLP is shown layer by layer as weight matrices and bias rows), a
+    list of Values (``model.parameters()``, shown as one row) or a dict from names to Values,
+    lists of Values or matrices (lists of lists of Values), such as microgpt's ``state_dict``.
+    ``max_frames`` bounds the kept steps (see the module's docstring for the memory cost);
+    ``image_shape`` (rows, columns) says the model's inputs are images. ``title`` names the
+    page.
     """
 
     def __init__(
