@@ -171,3 +171,14 @@ def test_a_nudge_on_the_token_graph(open_page):
     fd, grad = float(check["fd"]), float(check["grad"])
     assert abs(fd - grad) < 1e-5 * max(1.0, abs(grad))
     assert float(check["loss"]) != loss.data and counter(page) == before
+
+
+def test_a_graph_the_browser_cannot_recompute_says_so(open_page):
+    x, w = Value(2.0, label="x"), Value(0.5, label="w")
+    y = (x * w) ** -0.5
+    y.label = "y"
+    page = open_page(explain(y))
+    page.evaluate("window.backprop.showNode(window.backprop.names.indexOf('x'))")
+    words = " ".join(page.inner_text("#bp-nudge").split())
+    assert "cannot recompute the graph in the browser: y is x ** -0.5" in words
+    assert page.locator("#bp-nudge-value").count() == 0

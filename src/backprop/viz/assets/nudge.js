@@ -29,7 +29,8 @@
       window.bpReplay.check(tapeOf(D), false);
       return null;
     } catch (e) {
-      return String(e.message).replace(/^bpReplay: /, "");
+      return String(e.message).replace(/^bpReplay: /, "")
+        .replace(/^node (\d+)/, (m, i) => D.names[Number(i)]);
     }
   }
 
