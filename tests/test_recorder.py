@@ -210,3 +210,13 @@ def test_a_list_of_values_is_one_row_and_the_page_shows_inline_in_jupyter():
     _mlp_loop(rec, model, 2)
     frame = explore_recording(rec)._repr_html_()
     assert frame.startswith("<iframe srcdoc=") and 'sandbox="allow-scripts"' in frame
+
+
+def test_watched_labels():
+    rec = Recorder({"v": Value(1.0)})
+    rec.watch("attention", [[1.0], [0.5, 0.5]], rows=["a", "b"], columns=["a", "b"])
+    rec.step(1.0)
+    (w,) = explore_recording(rec).data["watched"]
+    assert (w["rows"], w["columns"]) == (["a", "b"], ["a", "b"])
+    with pytest.raises(TypeError):
+        rec.watch("attention", [1.0], rows="ab")

@@ -61,8 +61,9 @@ def model_loss(sd, tokens, watch=None):
         probs = softmax(linear(hidden, sd["lm_head"]))
         losses.append(-probs[nxt].log())
     if watch is not None:
+        names = [str(t) for t in tokens[:-1]]
         for h in range(HEADS):
-            watch(f"attention head {h}", attention[h])
+            watch(f"attention head {h}", attention[h], rows=names, columns=names)
     return sum(losses, Value(0.0)) * (1 / len(losses))
 
 
@@ -131,7 +132,9 @@ def test_it_names_every_matrix_and_watched_value(page, recorded):
         assert page.locator(f"canvas.bpr-map[data-name='{name}']").count() == 1
         assert name in text
     for h in range(HEADS):
-        assert page.locator(f"canvas.bpr-map[data-name='attention head {h}']").count() == 1
+        table = page.locator(f"table.bpr-labelled[data-name='attention head {h}']")
+        assert table.locator("th.col").all_text_contents() == ["0", "1", "2"]
+        assert table.locator("tr").count() == 4  # the labels, then 3 causal rows
     assert page.locator("svg[data-name='loss']").count() == 1
     assert page.locator("svg[data-name='lr']").count() == 1
 
@@ -151,13 +154,12 @@ def test_weights_and_gradients_are_the_recorded_ones(page, recorded):
 def test_the_cursor_moves_every_view(page):
     page.evaluate("bpr.frame(0)")
     first = page.eval_on_selector("canvas[data-name='wte']", "c => c.toDataURL()")
-    head = page.eval_on_selector("canvas[data-name='attention head 0']", "c => c.toDataURL()")
+    head = page.inner_html("[data-name='attention head 0']")
     cursor = page.get_attribute("svg[data-name='loss']", "data-cursor")
     page.click("#bpr-last")
     assert page.evaluate("bpr.step()") == 19
     assert page.eval_on_selector("canvas[data-name='wte']", "c => c.toDataURL()") != first
-    assert page.eval_on_selector("canvas[data-name='attention head 0']",
-                                 "c => c.toDataURL()") != head  # fmt: skip
+    assert page.inner_html("[data-name='attention head 0']") != head
     assert page.get_attribute("svg[data-name='loss']", "data-cursor") != cursor
 
 

@@ -145,13 +145,16 @@ class Recorder:
         self.stride = 1  # a step is kept when its number is a multiple of this
         self._pending: dict[str, list[list[float]]] = {}
         self.notes: dict[str, list[tuple[int, str]]] = {}  # name -> (step, text), every one
+        self.labels: dict[str, tuple] = {}  # watched name -> (row labels, column labels)
         self._probe: Callable[[], Value] | None = None
         self.probe_graph = None  # the probe's graph, read at its first kept step
 
     # ---- recording ---------------------------------------------------------------------------
-    def watch(self, name: str, values) -> None:
+    def watch(self, name: str, values, *, rows=None, columns=None) -> None:
         """Record ``values`` (a list or a matrix of Values or numbers; rows may differ in
-        length, as causal attention's do) under ``name`` for the coming ``step()``."""
+        length, as causal attention's do) under ``name`` for the coming ``step()``. ``rows``
+        and ``columns`` optionally label them (e.g. the tokens of attention's queries and
+        keys); the page writes the labels beside the map."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"watch() needs a name (a non-empty str), got {name!r}")
         if isinstance(values, (Value, int, float)):
@@ -160,10 +163,22 @@ class Recorder:
             kind = type(values).__name__
             raise TypeError(f"watch({name!r}) takes a list or a matrix, got {kind}")
         if values and all(isinstance(r, Sequence) and not isinstance(r, str) for r in values):
-            rows = [[_number(v, f"watch({name!r})") for v in row] for row in values]
+            numbers = [[_number(v, f"watch({name!r})") for v in row] for row in values]
         else:
-            rows = [[_number(v, f"watch({name!r})") for v in values]]
-        self._pending[name] = rows
+            numbers = [[_number(v, f"watch({name!r})") for v in values]]
+        for what, labels in (("rows", rows), ("columns", columns)):
+            if labels is not None and (
+                not isinstance(labels, Sequence)
+                or isinstance(labels, str)
+                or not all(isinstance(t, str) for t in labels)
+            ):
+                raise TypeError(f"watch({name!r}, {what}=...) takes a list of str, got {labels!r}")
+        if rows is not None or columns is not None:
+            self.labels[name] = (
+                None if rows is None else list(rows),
+                None if columns is None else list(columns),
+            )
+        self._pending[name] = numbers
 
     def note(self, name: str, text: str) -> None:
         """Record a line of text under ``name`` for the coming step, e.g. the names a language

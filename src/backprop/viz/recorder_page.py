@@ -10,8 +10,9 @@ The page's data (JSON in ``<script id="bpr-data" type="application/json">``):
 - ``params``: ``[{name, rows}]``, each named parameter as rows of these lengths; ``P`` the
   parameter count; ``data`` and ``grads``: base64 float64, F*P, frame after frame, in the
   parameters' order (row by row);
-- ``watched``: ``[{name, frames}]``, per frame the rows of numbers watched at that step (null
-  where none), rounded to 4 significant digits for display;
+- ``watched``: ``[{name, frames, rows, columns}]``, per frame the rows of numbers watched at
+  that step (null where none), rounded to 4 significant digits for display, and the rows' and
+  columns' labels (null when not given);
 - ``notes``: ``[{name, entries}]``, entries ``[step, text]`` as ``rec.note()`` recorded them;
 - ``probe``: null, or ``{nodes, outputs, probed, note, tape}``: the probe graph's size, its
   output at each frame (null where it did not run), ``probed`` (per frame, whether it ran),
@@ -182,7 +183,15 @@ def explore_recording(
         "P": P,
         "data": _b64(array("d", [x for f in shown for x in f.data])),
         "grads": _b64(array("d", [x for f in shown for x in f.grads])),
-        "watched": [{"name": n, "frames": [_rows(f.watched.get(n)) for f in shown]} for n in names],
+        "watched": [
+            {
+                "name": n,
+                "frames": [_rows(f.watched.get(n)) for f in shown],
+                "rows": rec.labels.get(n, (None, None))[0],
+                "columns": rec.labels.get(n, (None, None))[1],
+            }
+            for n in names
+        ],
         "notes": [{"name": n, "entries": [list(e) for e in v]} for n, v in rec.notes.items()],
         "probe": None,
         "imageShape": list(rec.image_shape) if rec.image_shape else None,

@@ -185,9 +185,29 @@
       if (!rows) { card.appendChild(el("p", "bpx-note", "not watched at this step")); continue; }
       let scale = 0;
       for (const row of rows) for (const v of row) if (v !== null) scale = Math.max(scale, Math.abs(v));
-      const canvas = card.appendChild(el("canvas", "bpr-map"));
-      canvas.dataset.name = w.name;
-      heatmap(canvas, rows.map((row) => row.map((v) => (v === null ? NaN : v))), scale || 1);
+      if (w.rows || w.columns) {  // labelled: a table, the labels beside the cells
+        const table = card.appendChild(el("table", "bpr-labelled"));
+        table.dataset.name = w.name;
+        const width = Math.max(...rows.map((r) => r.length));
+        const head = table.appendChild(el("tr"));
+        head.appendChild(el("th"));
+        for (let c = 0; c < width; c++) head.appendChild(el("th", "col", w.columns ? w.columns[c] || "" : String(c)));
+        rows.forEach((row, r) => {
+          const tr = table.appendChild(el("tr"));
+          tr.appendChild(el("th", "", w.rows ? w.rows[r] || "" : String(r)));
+          for (let c = 0; c < width; c++) {
+            const td = tr.appendChild(el("td"));
+            if (c >= row.length) continue;
+            const v = row[c] === null ? NaN : row[c];
+            td.style.background = "rgb(" + colourOf(v, scale || 1).map(Math.round).join(",") + ")";
+            td.title = (w.rows ? w.rows[r] : r) + " \u00d7 " + (w.columns ? w.columns[c] : c) + ": " + row[c];
+          }
+        });
+      } else {
+        const canvas = card.appendChild(el("canvas", "bpr-map"));
+        canvas.dataset.name = w.name;
+        heatmap(canvas, rows.map((row) => row.map((v) => (v === null ? NaN : v))), scale || 1);
+      }
       card.appendChild(el("p", "bpx-note", rows.length + " row" + (rows.length > 1 ? "s" : "") + ", largest |value| " + fmt(scale)));
     }
     $("bpr-watched-card").hidden = D.watched.length === 0;
