@@ -182,3 +182,19 @@ def test_a_graph_the_browser_cannot_recompute_says_so(open_page):
     words = " ".join(page.inner_text("#bp-nudge").split())
     assert "cannot recompute the graph in the browser: y is x ** -0.5" in words
     assert page.locator("#bp-nudge-value").count() == 0
+
+
+def test_hostile_scope_names_are_text(open_page):
+    import backprop
+
+    name = "<!--<script>alert(1)\"'\\ &amp;"  # ('/' is refused in a scope's name)
+    x = Value(2.0, label="x")
+    with backprop.scope(name):
+        y = (x * x).tanh()
+    z = y + x
+    page = open_page(explain(z))
+    step = page.evaluate("window.backprop.data.steps.findIndex((s) => s.kind === 'block')")
+    page.evaluate(f"window.backprop.go({step})")
+    assert name in page.inner_text("#bp-levels")
+    page.click("#bp-open")
+    assert name in page.inner_text("#bp-levels") and page.evaluate("typeof alert") == "function"
