@@ -761,3 +761,17 @@ def test_copies_and_pickles_keep_every_field():
     assert (c.data, c._op, c._prev[0].data, c._prev[0].label) == (6.0, "*", 2.0, "x")
     p = pickle.loads(pickle.dumps(x))
     assert (p.data, p.grad, p.label, p._prev) == (2.0, 0.0, "x", ())
+
+
+def test_a_number_operand_becomes_the_leaf_value_would_make():
+    from backprop import scope
+
+    for k in (2, 2.5, True, -0.0):
+        out = k + Value(1.0)
+        leaf = out._prev[0]
+        assert (leaf._fn, leaf._prev, leaf.label, leaf.grad) == (None, (), "", 0.0)
+        assert type(leaf.data) is float and leaf.data == float(k)
+    with scope("s"):
+        assert (3 * Value(1.0))._prev[0].scope == "s"
+    with pytest.raises(OverflowError):
+        Value(1.0) + 10**400

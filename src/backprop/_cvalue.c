@@ -430,6 +430,26 @@ typedef struct {
 
 static PyObject *value_of(PyObject *x) { /* x as a Value, None for a non-number: _lift() */
     if (Py_TYPE(x) == ValueType) return Py_NewRef(x);
+    if ((PyFloat_CheckExact(x) || PyLong_CheckExact(x)) && !open_blocks) {
+        /* Value(x), as its __init__ makes it outside any block: a leaf of float(x) */
+        double d = PyFloat_AsDouble(x);
+        if (d == -1.0 && PyErr_Occurred()) return NULL;
+        PyObject *data = PyFloat_FromDouble(d);
+        if (data == NULL) return NULL;
+        Node *leaf = (Node *)ValueType->tp_alloc(ValueType, 0);
+        if (leaf != NULL) {
+            PyObject_GC_UnTrack(leaf);
+            set_data((PyObject *)leaf, data);
+            leaf->grad = Py_NewRef(ZERO);
+            leaf->label = Py_NewRef(EMPTY);
+            leaf->fn = Py_NewRef(Py_None);
+            leaf->a = Py_NewRef(Py_None);
+            leaf->b = Py_NewRef(Py_None);
+            leaf->arg = Py_NewRef(Py_None);
+        }
+        Py_DECREF(data);
+        return (PyObject *)leaf;
+    }
     return PyObject_CallOneArg(LIFT, x);
 }
 
