@@ -160,6 +160,12 @@
       return r.shares;
     }
 
-    return { F: F, P: P, N: N, sizes: sizes, L: L, nin: nin, K: K, PARAMS: PARAMS, GRADS: GRADS, paramsAt: paramsAt, gradsAt: gradsAt, offset: offset, ACT: ACT, forward: forward, outputOf: outputOf, softmax: softmax, predictedClass: predictedClass, confidence: confidence, pointLoss: pointLoss, pointGradient: pointGradient, atFrame: atFrame, shares: shares, series: series };
+    return {
+      F: F, P: P, N: N, sizes: sizes, L: L, nin: nin, K: K, PARAMS: PARAMS, GRADS: GRADS,
+      paramsAt: paramsAt, gradsAt: gradsAt, offset: offset, ACT: ACT, forward: forward,
+      outputOf: outputOf, softmax: softmax, predictedClass: predictedClass,
+      confidence: confidence, pointLoss: pointLoss, pointGradient: pointGradient,
+      atFrame: atFrame, shares: shares, series: series,
+    };
   };
 })();
