@@ -258,18 +258,23 @@ backward(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 
 /* ---- tracing: a graph of Values in topological order ------------------------------------
  *
- * trace_graph(root) -> (order, a, b, ids): the nodes under root in the order
- * Value.topological_order() gives (the same iterative depth-first sort, operands visited in
- * order), and, as bytes of int64, each node's operands' positions in that order (-1 for
- * none) and each node's id(). What tape.trace() computes with a Python loop and numpy's
+ * trace_graph(root, Value[, codes]) -> (order, a, b, ids, op codes): the nodes under root in
+ * the order Value.topological_order() gives (the same iterative depth-first sort, operands
+ * visited in order), and, as bytes of int64, each node's operands' positions in that order
+ * (-1 for none) and each node's id(); with codes (a dict from each op, and None, to its
+ * code), each node's op code as bytes of int16 (KeyError for an op not in it). What tape.trace() computes with a Python loop and numpy's
  * sorting, in one pass with a hash table from node to position. The operands are the
  * attributes _a and _b (None when absent): slots of the class passed in, read at their
  * offsets (no Python code runs while the graph is walked, so borrowed references are safe).
  */
 
 typedef struct {
-    uintptr_t *keys; /* 0: empty */
-    Py_ssize_t *vals;
+    uintptr_t key; /* 0: empty */
+    Py_ssize_t val;
+} Entry;
+
+typedef struct {
+    Entry *at; /* a key and its value side by side: one cache line a lookup */
     size_t mask, used;
 } Table;
 
@@ -279,13 +284,10 @@ table_init(Table *t, size_t capacity)
     size_t n = 1024;
     while (n < 2 * capacity)
         n <<= 1;
-    t->keys = PyMem_Calloc(n, sizeof(uintptr_t));
-    t->vals = PyMem_Malloc(n * sizeof(Py_ssize_t));
+    t->at = PyMem_Calloc(n, sizeof(Entry));
     t->mask = n - 1;
     t->used = 0;
-    if (t->keys == NULL || t->vals == NULL) {
-        PyMem_Free(t->keys);
-        PyMem_Free(t->vals);
+    if (t->at == NULL) {
         PyErr_NoMemory();
         return -1;
     }
@@ -296,7 +298,7 @@ static inline size_t
 table_slot(const Table *t, uintptr_t key)
 {
     size_t h = (size_t)((key >> 4) * 0x9E3779B97F4A7C15ull) & t->mask;
-    while (t->keys[h] != 0 && t->keys[h] != key)
+    while (t->at[h].key != 0 && t->at[h].key != key)
         h = (h + 1) & t->mask;
     return h;
 }
@@ -309,36 +311,33 @@ table_put(Table *t, uintptr_t key, Py_ssize_t val)
         if (table_init(&bigger, 2 * (t->mask + 1)) < 0)
             return -1;
         for (size_t i = 0; i <= t->mask; i++)
-            if (t->keys[i] != 0) {
-                size_t h = table_slot(&bigger, t->keys[i]);
-                bigger.keys[h] = t->keys[i];
-                bigger.vals[h] = t->vals[i];
+            if (t->at[i].key != 0) {
+                bigger.at[table_slot(&bigger, t->at[i].key)] = t->at[i];
                 bigger.used++;
             }
-        PyMem_Free(t->keys);
-        PyMem_Free(t->vals);
+        PyMem_Free(t->at);
         *t = bigger;
     }
     size_t h = table_slot(t, key);
-    if (t->keys[h] == 0) {
-        t->keys[h] = key;
+    if (t->at[h].key == 0) {
+        t->at[h].key = key;
         t->used++;
     }
-    t->vals[h] = val;
+    t->at[h].val = val;
     return 0;
 }
 
 static inline int
 table_has(const Table *t, uintptr_t key)
 {
-    return t->keys[table_slot(t, key)] != 0;
+    return t->at[table_slot(t, key)].key != 0;
 }
 
 static inline Py_ssize_t
 table_get(const Table *t, uintptr_t key)
 {
     size_t h = table_slot(t, key);
-    return t->keys[h] != 0 ? t->vals[h] : -1;
+    return t->at[h].key != 0 ? t->at[h].val : -1;
 }
 
 /* Where a Value keeps its operands: the offsets of its slots _a and _b, read straight from a
@@ -349,7 +348,7 @@ typedef struct {
     Py_ssize_t off_a, off_b;
 } Slots;
 
-static PyObject *name_a = NULL, *name_b = NULL;
+static PyObject *name_a = NULL, *name_b = NULL, *name_fn = NULL;
 
 static Py_ssize_t
 slot_offset(PyTypeObject *type, PyObject *name)
@@ -396,14 +395,19 @@ operand(PyObject *node, const Slots *slots, int which, int *failed)
 static PyObject *
 trace_graph(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyType_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "trace_graph(root, Value) takes a node and its class");
+    if (nargs < 2 || nargs > 3 || !PyType_Check(args[1]) ||
+        (nargs == 3 && !PyDict_Check(args[2]))) {
+        PyErr_SetString(PyExc_TypeError, "trace_graph(root, Value[, codes]): a node, its "
+                                         "class, and a dict from each op (and None) to its code");
         return NULL;
     }
+    PyObject *code_of = nargs == 3 ? args[2] : NULL;
     if (name_a == NULL && ((name_a = PyUnicode_InternFromString("_a")) == NULL ||
-                           (name_b = PyUnicode_InternFromString("_b")) == NULL))
+                           (name_b = PyUnicode_InternFromString("_b")) == NULL ||
+                           (name_fn = PyUnicode_InternFromString("_fn")) == NULL))
         return NULL;
     Slots slots = {(PyTypeObject *)args[1], -1, -1};
+    Py_ssize_t off_fn = slot_offset(slots.type, name_fn);
     slots.off_a = slot_offset(slots.type, name_a);
     slots.off_b = slot_offset(slots.type, name_b);
     if (slots.off_a < 0 || slots.off_b < 0)
@@ -413,7 +417,7 @@ trace_graph(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
     Py_ssize_t cap = 1024, top = 0, ncol = 0, colcap = 1024;
     PyObject **stack = PyMem_Malloc(cap * sizeof(PyObject *));
     int64_t *cols = PyMem_Malloc(2 * colcap * sizeof(int64_t)); /* a, b per node */
-    Table seen = {NULL, NULL, 0, 0};
+    Table seen = {NULL, 0, 0};
     int failed = 0;
     if (order == NULL || stack == NULL || cols == NULL || table_init(&seen, 1024) < 0) {
         if (!PyErr_Occurred())
@@ -473,26 +477,46 @@ trace_graph(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
     PyObject *col_a = PyBytes_FromStringAndSize(NULL, n * 8);
     PyObject *col_b = PyBytes_FromStringAndSize(NULL, n * 8);
     PyObject *ids = PyBytes_FromStringAndSize(NULL, n * 8);
-    if (col_a != NULL && col_b != NULL && ids != NULL) {
+    PyObject *codes = code_of == NULL ? Py_NewRef(Py_None) : PyBytes_FromStringAndSize(NULL, n * 2);
+    if (col_a != NULL && col_b != NULL && ids != NULL && codes != NULL) {
         int64_t *ca = (int64_t *)PyBytes_AS_STRING(col_a);
         int64_t *cb = (int64_t *)PyBytes_AS_STRING(col_b);
         int64_t *id = (int64_t *)PyBytes_AS_STRING(ids);
-        for (Py_ssize_t i = 0; i < n; i++) {
+        int16_t *code = code_of == NULL ? NULL : (int16_t *)PyBytes_AS_STRING(codes);
+        for (Py_ssize_t i = 0; i < n && !failed; i++) {
+            PyObject *node = PyList_GET_ITEM(order, i);
             ca[i] = cols[2 * i];
             cb[i] = cols[2 * i + 1];
-            id[i] = (int64_t)(intptr_t)PyList_GET_ITEM(order, i);
+            id[i] = (int64_t)(intptr_t)node;
+            if (code == NULL)
+                continue;
+            PyObject *fn = NULL;
+            if (off_fn >= 0 && Py_TYPE(node) == slots.type)
+                fn = Py_XNewRef(*(PyObject **)((char *)node + off_fn));
+            else
+                fn = PyObject_GetAttr(node, name_fn);
+            PyObject *k = fn == NULL ? NULL : PyDict_GetItemWithError(code_of, fn);
+            long c = k == NULL ? -1 : PyLong_AsLong(k);
+            if (k == NULL || (c == -1 && PyErr_Occurred())) {
+                if (!PyErr_Occurred()) /* an op outside the table: the caller names it */
+                    PyErr_SetObject(PyExc_KeyError, fn == NULL ? Py_None : fn);
+                failed = 1;
+            }
+            code[i] = (int16_t)c;
+            Py_XDECREF(fn);
         }
-        result = PyTuple_Pack(4, order, col_a, col_b, ids);
+        if (!failed)
+            result = PyTuple_Pack(5, order, col_a, col_b, ids, codes);
     }
     Py_XDECREF(col_a);
     Py_XDECREF(col_b);
     Py_XDECREF(ids);
+    Py_XDECREF(codes);
 done:
     Py_XDECREF(order);
     PyMem_Free(stack);
     PyMem_Free(cols);
-    PyMem_Free(seen.keys);
-    PyMem_Free(seen.vals);
+    PyMem_Free(seen.at);
     return result;
 }
 
@@ -681,8 +705,8 @@ static PyMethodDef methods[] = {
      "backward(op, out, g, d, add) -> a kernel that sets (or, with add, adds to) d the op's "
      "gradient g * d(out)/d(x), from its output out: op is 'relu', 'tanh' or 'sigmoid'"},
     {"trace_graph", (PyCFunction)(void (*)(void))trace_graph, METH_FASTCALL,
-     "trace_graph(root, Value) -> (nodes in topological order, operand a positions, operand "
-     "b positions, ids), the last three as bytes of int64"},
+     "trace_graph(root, Value[, codes]) -> (nodes in topological order, operand a positions, "
+     "operand b positions, ids, op codes): bytes of int64, and of int16 (None without codes)"},
     {"read_numbers", (PyCFunction)(void (*)(void))read_numbers, METH_FASTCALL,
      "read_numbers(values, Value, name, out) -> -1, or the index of a non-number"},
     {"write_numbers", (PyCFunction)(void (*)(void))write_numbers, METH_FASTCALL,

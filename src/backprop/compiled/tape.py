@@ -19,6 +19,8 @@ OP_LIST: list[Op] = list(OPS.values())
 # keyed by id: hashing an Op (a dataclass) per node would cost more than the rest of tracing
 _CODE_OF: dict[int, int] = {id(op): code for code, op in enumerate(OP_LIST)}
 _CODE_OF[id(None)] = -1
+_CODE_BY_OP: dict = {op: code for code, op in enumerate(OP_LIST)}  # an Op hashes by identity
+_CODE_BY_OP[None] = -1
 # has_arg by op code, with the leaves' code -1 last (indexing with -1 reads it): False
 _HAS_ARG = [op.has_arg for op in OP_LIST] + [False]
 MAX_ARITY = max(op.arity for op in OP_LIST)
@@ -109,13 +111,20 @@ def trace(root: Value, outputs: Sequence[Value] = ()) -> Tape:
     import numpy as np  # a program keeps its leaves in numpy arrays anyway
 
     native = _native()
-    if native is not None:  # the sort and the operand lookup in C, in one pass
-        order, col_a, col_b, node_ids = native.trace_graph(root, Value)
+    codes = None
+    if native is not None:  # the sort, the operand lookup and the op codes in C, in one pass
+        try:
+            order, col_a, col_b, node_ids, code_bytes = native.trace_graph(root, Value, _CODE_BY_OP)
+        except KeyError:  # an op outside the table: found and named below
+            order, col_a, col_b, node_ids, code_bytes = native.trace_graph(root, Value)
         ids = np.frombuffer(node_ids, dtype=np.int64)
         columns = [array("q"), array("q")]
         columns[0].frombytes(col_a)
         columns[1].frombytes(col_b)
-        del col_a, col_b
+        if code_bytes is not None:
+            codes = array("h")
+            codes.frombytes(code_bytes)
+        del col_a, col_b, code_bytes
     else:
         order = root.topological_order()
         ids = np.fromiter(map(id, order), np.int64, len(order))
@@ -123,7 +132,8 @@ def trace(root: Value, outputs: Sequence[Value] = ()) -> Tape:
     # sorting ids, not by a dictionary of a million entries: tracing a graph costs less than
     # one eager backward over it
     try:
-        codes = array("h", map(_CODE_OF.__getitem__, map(id, map(_fn_of, order))))
+        if codes is None:
+            codes = array("h", map(_CODE_OF.__getitem__, map(id, map(_fn_of, order))))
     except KeyError:
         bad = next(v for v in order if id(v._fn) not in _CODE_OF)
         raise TraceError(
