@@ -178,6 +178,8 @@ def test_a_change_of_length_or_of_a_static_or_float_argument_retraces():
     info = step.cache_info()
     assert len(info) == 4 and all("new shape" in i["reason"] for i in info)
     assert [i["calls"] for i in info] == [2, 2, 1, 2]
+    assert (info.misses, info.hits, info.currsize) == (4, 3, 4)  # as functools.lru_cache
+    assert "4 programs, 4 traces, 3 replays" in repr(info)
     step.clear()
     step([0, 0], 2, 1.0)
     assert runs[-1] == 2 and step.traces == 5

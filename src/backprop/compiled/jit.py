@@ -182,6 +182,20 @@ def _check_not_jit_result(root: Value) -> None:
 # ---- the jitted function ------------------------------------------------------------------
 
 
+class CacheInfo(list):
+    """``step.cache_info()``: a list of one dict per program (see ``Jitted.cache_info``), with
+    ``traces`` (= ``misses``: calls that traced), ``hits`` (calls that replayed a program)
+    and ``currsize`` (programs kept; ``maxsize`` is None: every shape is kept)."""
+
+    maxsize = None
+    hits = misses = traces = currsize = 0
+
+    def __repr__(self) -> str:
+        lines = [f"CacheInfo({self.currsize} programs, {self.traces} traces, {self.hits} replays)"]
+        lines += [f"  {p['reason']}: {p['nodes']} nodes, {p['calls']} calls" for p in self]
+        return "\n".join(lines)
+
+
 class Jitted:
     """``jit(fn)``: call it as fn; see the module docstring and docs/jit.md."""
 
@@ -206,10 +220,11 @@ class Jitted:
         """Forget every program: the next call of each shape traces again."""
         self._cache.clear()
 
-    def cache_info(self) -> list[dict]:
+    def cache_info(self) -> CacheInfo:
         """One dict per program: the shape it was traced for (``reason``), its node count,
-        how many calls it served, and the seconds its trace and compile took."""
-        return [
+        how many calls it served, and the seconds its trace and compile took; with the
+        counts ``functools.lru_cache`` reports (``hits``, ``misses``, ``currsize``)."""
+        info = CacheInfo(
             {
                 "shape": key,
                 "reason": e.reason,
@@ -218,7 +233,11 @@ class Jitted:
                 "trace_seconds": e.trace_seconds,
             }
             for key, e in self._cache.items()
-        ]
+        )
+        info.misses = info.traces = self.traces
+        info.hits = sum(e.hits for e in self._cache.values()) - len(self._cache)
+        info.currsize = len(self._cache)
+        return info
 
     def __call__(self, *args, **kwargs) -> JitResult:
         key: list = []
