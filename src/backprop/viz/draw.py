@@ -17,11 +17,13 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+import backprop.viz.layout as _limits  # DOT_BENDS_LIMIT, DOT_TIMEOUT: read at each call
+
 from ..engine import Value
 from .drawing import Box as _Box
 from .drawing import Cluster as _Cluster
 from .drawing import Drawing as _Drawing
-from .layout import DOT_BENDS_LIMIT, DOT_TIMEOUT, dot_bends, dot_options, layout
+from .layout import dot_bends, dot_options, layout
 from .render import (  # noqa: F401 - text_width, edge_path, svg_drawing: used from here too
     BLOCK_FILL,
     BOX_HEIGHT,
@@ -200,7 +202,8 @@ def _slow_note(bends: int) -> str:
     return (
         f"this graph has about {bends:,} hidden bends for Graphviz to route (a value used by "
         f"many operations far apart), more than backprop.viz.layout.DOT_BENDS_LIMIT "
-        f"({DOT_BENDS_LIMIT:,}), which dot lays out slowly: drawn with backprop's own layout"
+        f"({_limits.DOT_BENDS_LIMIT:,}), which dot lays out slowly: drawn with backprop's own "
+        "layout"
     )
 
 
@@ -208,7 +211,7 @@ def _bounded_dot(digraph, fmt: str) -> bytes | None:
     """SVG or PNG from Graphviz in bounded time, or backprop's own drawing with a warning that
     says why: too many bends (``dot_bends``) or ``dot`` not done within ``DOT_TIMEOUT``."""
     drawing, bends = digraph._backprop_drawing, digraph._backprop_bends
-    if bends > DOT_BENDS_LIMIT:
+    if bends > _limits.DOT_BENDS_LIMIT:
         warnings.warn(_slow_note(bends), stacklevel=4)
         return _own_drawing(drawing, fmt, "python")
     command = ["dot", *dot_options(bends), f"-T{fmt}"]
@@ -217,11 +220,11 @@ def _bounded_dot(digraph, fmt: str) -> bytes | None:
             command,
             input=digraph.source.encode(digraph.encoding or "utf-8"),
             capture_output=True,
-            timeout=DOT_TIMEOUT,
+            timeout=_limits.DOT_TIMEOUT,
         )
     except subprocess.TimeoutExpired:
         warnings.warn(
-            f"Graphviz's dot did not finish within {DOT_TIMEOUT:g} s "
+            f"Graphviz's dot did not finish within {_limits.DOT_TIMEOUT:g} s "
             f"(backprop.viz.layout.DOT_TIMEOUT): drawn with backprop's own layout",
             stacklevel=4,
         )
