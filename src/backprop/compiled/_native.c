@@ -257,21 +257,16 @@ backward(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 }
 
 /* ---- tracing: a graph of Values in topological order ------------------------------------
- *
  * trace_graph(root, Value[, codes]) -> (order, a, b, ids, op codes): the nodes under root in
- * the order Value.topological_order() gives (the same iterative depth-first sort, operands
- * visited in order), and, as bytes of int64, each node's operands' positions in that order
- * (-1 for none) and each node's id(); with codes (a dict from each op, and None, to its
- * code), each node's op code as bytes of int16 (KeyError for an op not in it). What tape.trace() computes with a Python loop and numpy's
- * sorting, in one pass with a hash table from node to position. The operands are the
- * attributes _a and _b (None when absent): slots of the class passed in, read at their
- * offsets (no Python code runs while the graph is walked, so borrowed references are safe).
+ * Value.topological_order()'s order (the same iterative depth-first sort), and as bytes of
+ * int64 each node's operands' positions in it (-1 for none) and its id(); with codes (a dict
+ * from each op, and None, to its code) each node's op code as int16 (KeyError for an op not
+ * in it). What tape.trace() computes with a Python loop and numpy's sorting, in one pass with
+ * a hash table from node to position. The operands _a and _b (None when absent) are read at
+ * their slots' offsets: no Python code runs during the walk, so borrowed references are safe.
  */
 
-typedef struct {
-    uintptr_t key; /* 0: empty */
-    Py_ssize_t val;
-} Entry;
+typedef struct { uintptr_t key; Py_ssize_t val; } Entry; /* key 0: empty */
 
 typedef struct {
     Entry *at; /* a key and its value side by side: one cache line a lookup */
@@ -327,11 +322,7 @@ table_put(Table *t, uintptr_t key, Py_ssize_t val)
     return 0;
 }
 
-static inline int
-table_has(const Table *t, uintptr_t key)
-{
-    return t->at[table_slot(t, key)].key != 0;
-}
+#define table_has(t, k) ((t)->at[table_slot((t), (k))].key != 0)
 
 static inline Py_ssize_t
 table_get(const Table *t, uintptr_t key)
@@ -569,55 +560,52 @@ done:
  * a new float. What Program does at every forward() and backward() for the leaves whose
  * Values hold their numbers, in one pass each instead of a map(), a list and an array. */
 
-static Py_ssize_t
-attr_offset(PyObject *cls, PyObject *name)
+/* the common arguments: values as a fast sequence, the array as a buffer of one float64 a
+ * value, the attribute's slot offset (-1: getattr); 0, or -1 with an error set */
+static int
+numbers_args(PyObject *const *args, Py_ssize_t nargs, int flags, PyObject **seq,
+             Py_buffer *buf, Py_ssize_t *offset)
 {
-    return PyType_Check(cls) ? slot_offset((PyTypeObject *)cls, name) : -1;
+    if (nargs != 4 || !PyType_Check(args[1]) || !PyUnicode_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "(values, Value, name, array) expected");
+        return -1;
+    }
+    if ((*seq = PySequence_Fast(args[0], "values must be a sequence")) == NULL)
+        return -1;
+    if (PyObject_GetBuffer(args[3], buf, PyBUF_C_CONTIGUOUS | flags) < 0) {
+        Py_DECREF(*seq);
+        return -1;
+    }
+    if (buf->len != PySequence_Fast_GET_SIZE(*seq) * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "the array must hold one float64 a value");
+        PyBuffer_Release(buf);
+        Py_DECREF(*seq);
+        return -1;
+    }
+    *offset = slot_offset((PyTypeObject *)args[1], args[2]);
+    return 0;
 }
 
 static PyObject *
 read_numbers(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !PyUnicode_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "read_numbers(values, Value, name, out)");
-        return NULL;
-    }
-    PyObject *seq = PySequence_Fast(args[0], "read_numbers: values must be a sequence");
-    if (seq == NULL)
-        return NULL;
+    PyObject *seq;
     Py_buffer out;
-    if (PyObject_GetBuffer(args[3], &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
-        Py_DECREF(seq);
+    Py_ssize_t offset, bad = -1;
+    if (numbers_args(args, nargs, PyBUF_WRITABLE, &seq, &out, &offset) < 0)
         return NULL;
-    }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), bad = -1;
-    PyObject *result = NULL;
-    if (out.len != n * (Py_ssize_t)sizeof(double)) {
-        PyErr_SetString(PyExc_ValueError, "read_numbers: out must hold one float64 a value");
-        goto done;
-    }
-    PyTypeObject *type = (PyTypeObject *)args[1];
-    Py_ssize_t offset = attr_offset(args[1], args[2]);
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     double *dst = out.buf;
     PyObject **items = PySequence_Fast_ITEMS(seq);
     for (Py_ssize_t i = 0; i < n && bad < 0; i++) {
         PyObject *v = items[i], *x;
-        if (offset >= 0 && Py_TYPE(v) == type) {
-            x = *(PyObject **)((char *)v + offset);
-            if (x == NULL) {
-                bad = i;
-                break;
-            }
-            Py_INCREF(x);
-        }
-        else if ((x = PyObject_GetAttr(v, args[2])) == NULL) {
+        if (offset >= 0 && Py_TYPE(v) == (PyTypeObject *)args[1])
+            x = Py_XNewRef(*(PyObject **)((char *)v + offset));
+        else if ((x = PyObject_GetAttr(v, args[2])) == NULL)
             PyErr_Clear();
-            bad = i;
-            break;
-        }
-        if (PyFloat_CheckExact(x))
+        if (x != NULL && PyFloat_CheckExact(x))
             dst[i] = PyFloat_AS_DOUBLE(x);
-        else if (PyLong_CheckExact(x)) {
+        else if (x != NULL && PyLong_CheckExact(x)) {
             dst[i] = PyLong_AsDouble(x);
             if (dst[i] == -1.0 && PyErr_Occurred()) {
                 PyErr_Clear();
@@ -626,62 +614,40 @@ read_numbers(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         }
         else
             bad = i;
-        Py_DECREF(x);
+        Py_XDECREF(x);
     }
-    result = PyLong_FromSsize_t(bad);
-done:
     PyBuffer_Release(&out);
     Py_DECREF(seq);
-    return result;
+    return PyLong_FromSsize_t(bad);
 }
 
 static PyObject *
 write_numbers(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !PyUnicode_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "write_numbers(values, Value, name, numbers)");
-        return NULL;
-    }
-    PyObject *seq = PySequence_Fast(args[0], "write_numbers: values must be a sequence");
-    if (seq == NULL)
-        return NULL;
+    PyObject *seq, *result = NULL, *old;
     Py_buffer src;
-    if (PyObject_GetBuffer(args[3], &src, PyBUF_C_CONTIGUOUS) < 0) {
-        Py_DECREF(seq);
+    Py_ssize_t offset;
+    if (numbers_args(args, nargs, 0, &seq, &src, &offset) < 0)
         return NULL;
-    }
+    /* the attributes' old objects other than floats, let go after the loop, so that no
+     * __del__ runs mid-walk (a float's deallocation runs no Python code) */
+    if ((old = PyList_New(0)) == NULL)
+        goto done;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject *result = NULL, *old = NULL;
-    if (src.len != n * (Py_ssize_t)sizeof(double)) {
-        PyErr_SetString(PyExc_ValueError, "write_numbers: one float64 a value");
-        goto done;
-    }
-    /* the attributes' old objects, let go after the loop (a __del__ runs no code mid-walk) */
-    old = PyList_New(0);
-    if (old == NULL)
-        goto done;
-    PyTypeObject *type = (PyTypeObject *)args[1];
-    Py_ssize_t offset = attr_offset(args[1], args[2]);
     const double *from = src.buf;
     PyObject **items = PySequence_Fast_ITEMS(seq);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *v = items[i], *x = PyFloat_FromDouble(from[i]);
         if (x == NULL)
             goto done;
-        if (offset >= 0 && Py_TYPE(v) == type) {
-            PyObject **slot = (PyObject **)((char *)v + offset);
-            PyObject *previous = *slot;
+        if (offset >= 0 && Py_TYPE(v) == (PyTypeObject *)args[1]) {
+            PyObject **slot = (PyObject **)((char *)v + offset), *previous = *slot;
             *slot = x;
-            if (previous != NULL) {
-                if (Py_REFCNT(previous) == 1 && PyFloat_CheckExact(previous))
-                    Py_DECREF(previous); /* a float's deallocation runs no Python code */
-                else if (PyList_Append(old, previous) < 0) {
-                    Py_DECREF(previous);
-                    goto done;
-                }
-                else
-                    Py_DECREF(previous);
-            }
+            int kept = previous == NULL || PyFloat_CheckExact(previous) ||
+                       PyList_Append(old, previous) == 0;
+            Py_XDECREF(previous);
+            if (!kept)
+                goto done;
         }
         else {
             int failed = PyObject_SetAttr(v, args[2], x);
