@@ -160,3 +160,13 @@ def test_a_point_with_a_zero_gradient_offers_one_that_teaches(dying_run, open_pa
     misclassified = [i for i in range(n) if (wrong[i] > 0) != (y[i] == 1)]
     if misclassified:
         assert better in misclassified
+
+
+def test_long_input_names_and_layer_titles_stay_inside_the_diagram(digits_run, open_page):
+    names = [f"r{q // 8}c{q % 8} (/16)" for q in range(64)]
+    page = open_page(explore(digits_run, features=names, max_bytes=BUDGET), height=1700)
+    svg = boxes(page, "#bpx-net-svg")[0]
+    for box in boxes(page, ".bpx-node.bpx-input .bpx-node-name"):
+        assert box[0] >= svg[0] - 0.5
+    for box in boxes(page, "#bpx-net-svg text.bpx-layer-label"):
+        assert svg[0] - 0.5 <= box[0] and box[2] <= svg[2] + 0.5

@@ -39,7 +39,10 @@
       net.style.height = H + "px";
       netSvg.setAttribute("width", W);
       netSvg.setAttribute("height", H);
-      const xs = sizes.map((_, l) => 38 + (l * (W - 76 - nodeSize)) / L);
+      // room on the left for the longest input name (10px text when crowded, else 12px)
+      const longest = Math.max(0, ...D.features.map((f) => f.length));
+      const left = Math.max(38, Math.min(W * 0.3, 12 + longest * (slot < 20 ? 6 : 7.2)));
+      const xs = sizes.map((_, l) => left + (l * (W - left - 38 - nodeSize)) / L);
       const gEdges = svgEl("g", { class: "bpx-edges" }, netSvg);
       const pos = sizes.map((n, l) => Array.from({ length: n }, (_, j) => ({
         x: xs[l] + (nodeSize - side[l]) / 2, y: top + (H - top - bottom) / 2 + (j - (n - 1) / 2) * step[l] - side[l] / 2,
@@ -62,6 +65,9 @@
       for (let l = 0; l <= L; l++) {
         const label = svgEl("text", { x: xs[l] + nodeSize / 2, y: 14, class: "bpx-layer-label" }, netSvg);
         label.textContent = layerName(l) + (l ? " \u00b7 " + D.activations[l - 1] : "");
+        const half = label.getComputedTextLength() / 2;  // centred on its layer, inside the svg
+        const x = Math.min(Math.max(xs[l] + nodeSize / 2, half + 2), W - half - 2);
+        if (x !== xs[l] + nodeSize / 2) label.setAttribute("x", x);
         for (let j = 0; j < sizes[l]; j++) {
           const el = document.createElement("div");
           el.className = "bpx-node" + (l === 0 ? " bpx-input" : "");
