@@ -230,6 +230,10 @@ def test_a_result_cannot_enter_an_eager_graph_nor_outlive_its_replay():
         first * 2.0
     with pytest.raises(TypeError, match="inside the jitted function"):
         1.0 + first
+    for op in backprop.ops.OPS:  # every op's method, with no list to keep up to date
+        if callable(getattr(Value, op, None)):
+            with pytest.raises(TypeError, match="inside the jitted function"):
+                getattr(first, op)()
     second = step([1])
     with pytest.raises(RuntimeError, match="before calling the jitted function again"):
         first.backward()

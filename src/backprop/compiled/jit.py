@@ -169,9 +169,23 @@ class JitResult(Value):
             "compute the whole expression inside the jitted function"
         )
 
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
-    __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __neg__ = __abs__ = _refuse
-    abs = exp = log = tanh = sigmoid = relu = sqrt = sign = _refuse
+
+def _refuse_value_ops() -> None:
+    """Every method of Value that makes a node refuses on a JitResult: the operators, and a
+    method named after any row of ops.OPS (so a new op's method is refused with no edit here)."""
+    from ..ops import OPS
+
+    names = {"__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__"}
+    names |= {"__truediv__", "__rtruediv__", "__pow__", "__rpow__", "__neg__", "__abs__"}
+    names |= {name for name in dir(Value) if name.startswith("__r") and name.endswith("__")}
+    names |= {name for name in list(OPS) + ["abs"] if callable(getattr(Value, name, None))}
+    names -= {"__repr__", "__reduce__", "__reduce_ex__"}
+    for name in names:
+        if callable(getattr(Value, name, None)):
+            setattr(JitResult, name, JitResult._refuse)
+
+
+_refuse_value_ops()
 
 
 def _check_not_jit_result(root: Value) -> None:
