@@ -220,3 +220,17 @@ def test_watched_labels():
     assert (w["rows"], w["columns"]) == (["a", "b"], ["a", "b"])
     with pytest.raises(TypeError):
         rec.watch("attention", [1.0], rows="ab")
+
+
+def test_a_list_of_matrices_is_one_map_each_and_numpy_numbers_are_numbers():
+    np = pytest.importorskip("numpy")
+    rec = Recorder({"v": Value(1.0)})
+    heads = [[[Value(1.0)], [Value(0.5), Value(0.5)]], [[1.0], [0.25, 0.75]]]
+    rec.watch("attention", heads)
+    rec.step(np.float32(0.5), tokens=np.int64(7))
+    (frame,) = rec.kept()
+    assert frame.watched == {
+        "attention [0]": [[1.0], [0.5, 0.5]],
+        "attention [1]": [[1.0], [0.25, 0.75]],
+    }
+    assert list(rec.scalars["tokens"]) == [7.0]

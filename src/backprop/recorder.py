@@ -25,6 +25,7 @@ parameters keeps at most 201 x 64 KB = 12.9 MB of frames. Each scalar costs 8 by
 from __future__ import annotations
 
 import math
+import numbers
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ class Frame:
 
 def _number(x, where: str) -> float:
     v = x.data if isinstance(x, Value) else x
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):  # numpy's numbers too
         raise TypeError(f"{where} must be Values or numbers, got {type(x).__name__}: {x!r:.60}")
     return float(v)
 
@@ -100,6 +101,17 @@ def _named_matrices(params) -> list[tuple[str, list[list[Value]]]]:
         "Recorder takes a Module, a list of Values or a dict from names to Values, lists of "
         f"Values or matrices, got {type(params).__name__}"
     )
+
+
+def _depth(x) -> int:
+    """1 for a list of numbers, 2 for a matrix, 3 for a list of matrices (by the first item)."""
+    depth = 0
+    while isinstance(x, Sequence) and not isinstance(x, str):
+        depth += 1
+        if not x:
+            break
+        x = x[0]
+    return depth
 
 
 class Recorder:
@@ -152,20 +164,25 @@ class Recorder:
     # ---- recording ---------------------------------------------------------------------------
     def watch(self, name: str, values, *, rows=None, columns=None) -> None:
         """Record ``values`` (a list or a matrix of Values or numbers; rows may differ in
-        length, as causal attention's do) under ``name`` for the coming ``step()``. ``rows``
+        length, as causal attention's do) under ``name`` for the coming ``step()``; a list of
+        matrices (one per head, say) is watched as ``name [0]``, ``name [1]``, ... ``rows``
         and ``columns`` optionally label them (e.g. the tokens of attention's queries and
         keys); the page writes the labels beside the map."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"watch() needs a name (a non-empty str), got {name!r}")
-        if isinstance(values, (Value, int, float)):
+        if _depth(values) == 3:  # a list of matrices (e.g. one per head): a map for each
+            for k, matrix in enumerate(values):
+                self.watch(f"{name} [{k}]", matrix, rows=rows, columns=columns)
+            return
+        if isinstance(values, (Value, numbers.Real)):
             values = [values]
         if not isinstance(values, Sequence) or isinstance(values, str):
             kind = type(values).__name__
             raise TypeError(f"watch({name!r}) takes a list or a matrix, got {kind}")
         if values and all(isinstance(r, Sequence) and not isinstance(r, str) for r in values):
-            numbers = [[_number(v, f"watch({name!r})") for v in row] for row in values]
+            table = [[_number(v, f"watch({name!r})") for v in row] for row in values]
         else:
-            numbers = [[_number(v, f"watch({name!r})") for v in values]]
+            table = [[_number(v, f"watch({name!r})") for v in values]]
         for what, labels in (("rows", rows), ("columns", columns)):
             if labels is not None and (
                 not isinstance(labels, Sequence)
@@ -178,7 +195,7 @@ class Recorder:
                 None if rows is None else list(rows),
                 None if columns is None else list(columns),
             )
-        self._pending[name] = numbers
+        self._pending[name] = table
 
     def note(self, name: str, text: str) -> None:
         """Record a line of text under ``name`` for the coming step, e.g. the names a language
