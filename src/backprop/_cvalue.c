@@ -423,7 +423,7 @@ static PyObject *node(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 typedef struct {
     PyObject_HEAD
-    PyObject *fn, *forward, *label;
+    PyObject *fn, *forward, *label, *name;
     int arity, mirrored, strict;
     vectorcallfunc vectorcall;
 } OpMethod;
@@ -457,8 +457,7 @@ static PyObject *OpMethod_call(OpMethod *self, PyObject *const *args, size_t nar
                                PyObject *kwnames) {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs != self->arity || kwnames != NULL) {
-        PyErr_Format(PyExc_TypeError, "%U takes %d argument(s)",
-                     PyObject_GetAttrString(self->fn, "name"), self->arity);
+        PyErr_Format(PyExc_TypeError, "%S takes %d argument(s)", self->name, self->arity);
         return NULL;
     }
     PyObject *a = args[0], *b = NULL, *result = NULL;
@@ -473,8 +472,8 @@ static PyObject *OpMethod_call(OpMethod *self, PyObject *const *args, size_t nar
             Py_DECREF(other);
             if (self->strict) {
                 PyErr_Format(PyExc_TypeError,
-                             "%U: a Value's other operand must be a Value or a number",
-                             PyObject_GetAttrString(self->fn, "name"));
+                             "%S: a Value's other operand must be a Value or a number",
+                             self->name);
                 return NULL;
             }
             Py_RETURN_NOTIMPLEMENTED;
@@ -521,6 +520,7 @@ static void OpMethod_dealloc(OpMethod *self) {
     Py_XDECREF(self->fn);
     Py_XDECREF(self->forward);
     Py_XDECREF(self->label);
+    Py_XDECREF(self->name);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -543,11 +543,14 @@ static PyObject *op_method(PyObject *module, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OiiiO", &fn, &arity, &mirrored, &strict, &label)) return NULL;
     PyObject *forward = PyObject_GetAttrString(fn, "forward");
     if (forward == NULL) return NULL;
-    OpMethod *m = PyObject_New(OpMethod, &OpMethodType);
+    PyObject *name = PyObject_GetAttrString(fn, "name");
+    OpMethod *m = name == NULL ? NULL : PyObject_New(OpMethod, &OpMethodType);
     if (m == NULL) {
         Py_DECREF(forward);
+        Py_XDECREF(name);
         return NULL;
     }
+    m->name = name;
     m->fn = Py_NewRef(fn);
     m->forward = forward;
     m->label = Py_NewRef(label);
