@@ -217,11 +217,22 @@ def _scalar_run(run, inner, code, cols, args, slot, claim) -> _ScalarRun:
     arity = _ARITY[codes]
     operand = np.stack([col[inner] for col in cols])  # (operands, nodes), -1 where none
     used = np.arange(len(cols))[:, None] < arity[None, :]
-    pos = np.minimum(np.searchsorted(inner, operand), m - 1)
-    local = used & (inner[pos] == operand)
-    external = _sorted_unique(operand[used & ~local])
+    n = len(cols[0])
+    if m * 16 >= n:  # a run of much of the tape (a chain): a dense map beats a binary search
+        where = np.full(n + 1, -1, dtype=np.intp)  # where[-1]: the -1 of a missing operand
+        where[inner] = np.arange(m)
+        pos = where[operand]
+        local = used & (pos >= 0)
+        external = _sorted_unique(operand[used & ~local])
+        where[external] = np.arange(external.size)
+        outer = where[operand]
+    else:
+        pos = np.minimum(np.searchsorted(inner, operand), m - 1)
+        local = used & (inner[pos] == operand)
+        external = _sorted_unique(operand[used & ~local])
+        outer = np.searchsorted(external, operand)
     n_ext = external.size
-    number = np.where(local, n_ext + pos, np.searchsorted(external, operand))
+    number = np.where(local, n_ext + pos, outer)
     number[1][arity < 2] = -1  # a unary op's second operand (MAX_ARITY is 2)
     in0, in1 = number[0].tolist(), number[1].tolist()
     arg = [None] * m
