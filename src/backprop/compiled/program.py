@@ -231,6 +231,12 @@ class Program:
         constants' numbers (with parameters= named, the other leaves are copied now)."""
         import numpy as np
 
+        if self.parameters is None and not self.inputs:  # nothing named: the tape's order
+            self.leaves = list(tape.leaves)
+            self._leaf_id_set = None
+            self.leaf_data = np.zeros(len(self.leaves))
+            self.leaf_grad = np.zeros(len(self.leaves))
+            return dataclasses.replace(tape, leaves=list(tape.leaves), n_constants=0)
         # positions found by sorting ids (a million parameters cost a fraction of a second)
         leaf_ids = np.fromiter(map(id, tape.leaves), np.int64, len(tape.leaves))
         by_id = np.argsort(leaf_ids)
