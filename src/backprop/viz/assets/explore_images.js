@@ -173,21 +173,26 @@
     function runPad() {  // the forward pass of the drawing, at this frame's weights
       padActs = forward(paramsAt(ui.cur), ink);
       const out = padActs[L];
-      const p = D.binary ? [1 - 1 / (1 + Math.exp(-out[0])), 1 / (1 + Math.exp(-out[0]))] :
-        D.loss === "cross-entropy" ? softmax(out) : null;
+      // probabilities where the loss has them (bce's sigmoid, cross-entropy's softmax)
+      const sig = D.loss === "bce" ? window.bpReplay.activations.sigmoid.f(out[0]) : 0;
+      const p = D.loss === "bce" ? [1 - sig, sig] : D.loss === "cross-entropy" ? softmax(out) : null;
       probs.replaceChildren();
       const pc = predictedClass(out);
       probs.appendChild(el("p", "", "The network says " + className(pc) + "."));
-      for (let c = 0; c < K; c++) {
-        const row = probs.appendChild(el("div", "bpx-prob"));
-        row.appendChild(el("span", "bpx-prob-name", className(c)));
-        const bar = row.appendChild(el("span", "bpx-prob-bar"));
-        const share = p ? p[c] : 0;
-        bar.style.width = (100 * share).toFixed(1) + "%";
-        bar.style.background = classColour(c);
-        row.appendChild(el("span", "bpx-prob-value", p ? (100 * share).toFixed(1) + "%" : fmt(out[c])));
+      if (p) {
+        for (let c = 0; c < K; c++) {
+          const row = probs.appendChild(el("div", "bpx-prob"));
+          row.appendChild(el("span", "bpx-prob-name", className(c)));
+          const bar = row.appendChild(el("span", "bpx-prob-bar"));
+          bar.style.width = (100 * p[c]).toFixed(1) + "%";
+          bar.style.background = classColour(c);
+          row.appendChild(el("span", "bpx-prob-value", (100 * p[c]).toFixed(1) + "%"));
+        }
+      } else {
+        probs.appendChild(el("p", "bpx-note", D.binary ? "Its output is " + fmt(out[0]) + ": above 0 means " +
+          className(1) + ", else " + className(0) + " (this loss gives no probabilities)." :
+          "Its outputs: " + Array.from(out, fmt).join(", ") + " (this loss gives no probabilities)."));
       }
-      if (!p) probs.appendChild(el("p", "bpx-note", "(the outputs themselves: this loss has no probabilities)"));
       layers.replaceChildren();
       for (let l = 1; l <= L; l++) {
         layers.appendChild(el("div", "bpx-row-label", (l === L ? "output" : "hidden " + l) + " (" + D.activations[l - 1] + ")"));

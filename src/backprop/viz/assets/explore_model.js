@@ -68,7 +68,7 @@
     }
     function confidence(out) {  // 0 (unsure) .. 1 (certain) of the predicted class
       if (D.binary) {
-        if (D.loss === "bce") return Math.abs(2 / (1 + Math.exp(-out[0])) - 1);
+        if (D.loss === "bce") return Math.abs(2 * ACT.sigmoid.f(out[0]) - 1);
         return Math.min(1, Math.abs(out[0]));
       }
       const p = softmax(out), k = out.length;
@@ -86,7 +86,7 @@
       const s = out[0];
       if (D.loss === "hinge") return [1 - target(c) * s > 0 ? -target(c) : 0];
       if (D.loss === "mse") return [2 * (s - target(c))];
-      if (D.loss === "bce") return [1 / (1 + Math.exp(-s)) - c];
+      if (D.loss === "bce") return [ACT.sigmoid.f(s) - c];
       return softmax(out).map((p, j) => p - (j === c ? 1 : 0));
     }
     // one point's gradient of its own loss with respect to every parameter (plain backprop)
