@@ -235,6 +235,8 @@
       if ($("bp-follow").checked && s.nodes && s.nodes.length) {
         const b = around(s.nodes);
         fitTo(b[0], b[1], b[2], b[3]);
+        // a block too big to read whole: its output (where the gradient arrives), readable
+        if (T.s < 0.3 && s.node !== null) reveal(s.node, true);
       } else if ($("bp-follow").checked && s.node !== null) reveal(s.node, false);
       if (selected !== null) showNode(selected);
       if (hooks.onStep) hooks.onStep(k, s);
