@@ -140,6 +140,14 @@ def test_a_traced_int_used_as_an_int_is_refused_naming_the_line():
         assert line in str(info.value) and "test_jit.py:" in str(info.value)
     with pytest.raises(TracedIntError, match="static_argnums"):
         jit(loop)(2, [1])
+
+    def formatted(tokens):
+        assert "TracedInt" in f"{tokens[0]}"  # shown while debugging a trace
+        return table[0][0] * float(f"{tokens[0]:d}")
+
+    with pytest.raises(TracedIntError) as info:
+        jit(formatted)([1])
+    assert 'float(f"{tokens[0]:d}")' in str(info.value)
     assert jit(loop, static_argnums=0)(2, [1]).data == 4.0  # n static: fine
     assert isinstance(TracedIntError("x"), TypeError)
 

@@ -49,6 +49,14 @@ def _user_line(depth: int = 2) -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}: {code}"
 
 
+def _misuse(line: str) -> str:
+    return (
+        f"{line}\n  uses a traced int (an int argument of a jit function: data, different at "
+        f"every call) as a Python int. Index with backprop.take(seq, i), or make the argument "
+        f"static: jit(fn, static_argnums=(...))"
+    )
+
+
 class TracedInt:
     """An integer argument of a jitted function, while it is traced: its number is data, read
     again at every call, so it may only index with ``backprop.take(seq, i)``."""
@@ -62,13 +70,14 @@ class TracedInt:
         return f"TracedInt(argument int #{self.slot}, {self.value} in this trace)"
 
     def _refuse(self, *args, **kwargs):
-        raise TracedIntError(
-            f"{_user_line()}\n  uses a traced int (an int argument of a jit function: data, "
-            f"different at every call) as a Python int. Index with backprop.take(seq, i), or "
-            f"make the argument static: jit(fn, static_argnums=(...))"
-        )
+        raise TracedIntError(_misuse(_user_line()))
 
-    __index__ = __int__ = __float__ = __bool__ = __hash__ = __format__ = _refuse
+    def __format__(self, spec: str) -> str:
+        if spec:  # a number's format needs the number
+            raise TracedIntError(_misuse(_user_line()))
+        return repr(self)  # print(f"{token}") while debugging a trace
+
+    __index__ = __int__ = __float__ = __bool__ = __hash__ = _refuse
     __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __neg__ = _refuse
     __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _refuse
@@ -111,7 +120,9 @@ class _Trace:
         if hot is None:
             value = i.value if i.value >= 0 else i.value + n
             if not 0 <= value < n:
-                raise IndexError(f"take: index {i.value} out of range for length {n}")
+                raise IndexError(
+                    f"take: index {i.value} out of range for length {n}, at {_user_line(3)}"
+                )
             hot = [Value(1.0 if j == value else 0.0) for j in range(n)]
             self.onehots[key] = hot
             self.lines[key] = _user_line(3)
