@@ -5,12 +5,15 @@ printing what `backprop predict` prints), and every bad input is a one-line erro
 
 from __future__ import annotations
 
+import ast
 import csv
 import importlib.util
 import io
 import json
+import os
 import random
 import re
+import shlex
 import subprocess
 import sys
 
@@ -27,6 +30,7 @@ from backprop.pytorch import (  # noqa: E402
     safetensors_bytes,
     to_torch,
 )
+from backprop.pytorch.script import shell_word  # noqa: E402
 
 ACTIVATIONS = ["tanh", "relu", "sigmoid", "linear"]
 
@@ -483,7 +487,9 @@ def test_hostile_file_names_and_labels_never_run_as_code(tmp_path, capsys):
             tree = ast.parse(text)  # compiles, and its docstring reads as the names themselves
             doc = ast.get_docstring(tree, clean=False)
             assert doc.startswith(f"The backprop model {model_file.name}, rebuilt in PyTorch")
-            assert f"python3 {shlex.quote(out.name)} points.csv" in doc
+            assert f"python3 {shell_word(out.name)} points.csv" in doc
+            word = command.removeprefix("python3 ").removesuffix("  (it needs only torch)")
+            assert shell_reads(word) == os.fsencode(out)
             # the only calls at the top level are the script's own
             names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
             assert "__import__" not in names and "os" not in names
@@ -510,6 +516,78 @@ def test_hostile_file_names_and_labels_never_run_as_code(tmp_path, capsys):
         assert printed.startswith(header)
         first = printed[len(header) :]
         assert any(first.startswith(as_csv([c, 0.5])[:-5]) for c in classes), first
+
+
+def shell_reads(word: str) -> bytes:
+    """What bash makes of one word shown in a command: the bytes of the path it names."""
+    done = subprocess.run(
+        ["bash", "-c", f"printf %s {word}"],
+        capture_output=True,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize(
+    "name", HOSTILE + ["-m", "--out", "\x1b[2Jescape", "tab\there", "\xa0nbsp"]
+)
+def test_the_command_to_run_the_script_names_it_exactly(tmp_path, capsys, monkeypatch, name):
+    """`run it with: python3 -m.py` ran python's -m option on '.py'; a name with a newline was
+    shown as 'm\\n.py', a different file. The command shown, and the one in the docstring,
+    must name the script itself when pasted into a shell: ./ before a leading '-', and bash's
+    $'...' for anything unprintable (never the raw character on the terminal)."""
+    monkeypatch.chdir(tmp_path)
+    save(MLP(2, [1], seed=1), tmp_path / "m.json")
+    file_name = name.replace("/", "|") + ".py"
+    printed = export(capsys, "--model", "m.json", "--to", "python", f"--out={file_name}")
+    command = (
+        printed.splitlines()[-1]
+        .removeprefix("run it with: ")
+        .removesuffix("  (it needs only torch)")
+    )
+    assert command.isprintable() and command.startswith("python3 ")
+    word = command.removeprefix("python3 ")
+    assert not word.startswith("-")
+    assert os.path.normpath(shell_reads(word)) == os.fsencode(file_name)  # ./-m.py is -m.py
+    doc = ast.get_docstring(ast.parse((tmp_path / file_name).read_text(encoding="utf-8")))
+    assert f"    {command}             # predictions" in doc
+
+
+@pytest.mark.parametrize("word", ["model.py", "a b.py", "it's.py", "-x.py", "/abs/-x.py"])
+def test_shell_word_leaves_plain_names_as_shlex_quotes_them(word):
+    path = "./" + word if word.startswith("-") else word
+    assert shell_word(word) == shlex.quote(path)
+    assert shell_reads(shell_word(word)) == os.fsencode(path)
+
+
+def test_export_gives_one_line_for_a_name_too_long_or_a_loop_of_links(tmp_path, capsys):
+    """os.stat's ENAMETOOLONG and ELOOP came out as tracebacks (pathlib's resolve() even
+    turns a loop into a RuntimeError)."""
+    save(MLP(2, [1], seed=1), tmp_path / "m.json")
+    (tmp_path / "loop").symlink_to("loop")
+    cases = [
+        (["--model", tmp_path / "m.json", "--out", tmp_path / ("a" * 300 + ".py")], "too long"),
+        (["--model", tmp_path / "loop" / "m.json", "--out", tmp_path / "x.py"], "symbolic links"),
+        (
+            [
+                "--model",
+                tmp_path / "m.json",
+                "--out",
+                tmp_path / "x.py",
+                "--examples",
+                tmp_path / "loop" / "x.csv",
+            ],
+            "symbolic links",
+        ),  # fmt: skip
+    ]
+    for argv, words in cases:
+        code = main(["export", "--to", "python", *map(str, argv)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert err.startswith("backprop export: error: ") and words in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop", "m.json"]
 
 
 @pytest.mark.parametrize("name", HOSTILE + ["nul\x00", "\x1b[2Jescape"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import shlex
+import os
 from pathlib import Path
 
 from .common import CommandError, _output_path
@@ -26,8 +26,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 
       backprop export --model model.json --to python --out model.py && python3 model.py
     """
+    try:
+        return _export(args)
+    except OSError as e:  # a name too long, a loop of links, a folder it may not read: one line
+        where = f"{_shown(e.filename)}: " if e.filename is not None else ""
+        raise CommandError(f"{where}{e.strerror or e}") from None
+
+
+def _export(args: argparse.Namespace) -> int:
     from .._optional import MissingDependency
     from ..pytorch import FORMATS, export
+    from ..pytorch.script import shell_word
     from ..serialize import ModelFileError, load, load_metadata
 
     suffix = FORMATS[args.to]
@@ -37,6 +46,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
     # the checks every command makes: a folder that exists and takes files, no input overwritten
     inputs = [("--model", args.model), ("--examples", args.examples)]
+    for _option, value in inputs:  # a loop of links: an OSError here, not resolve()'s error
+        if value is not None:
+            try:
+                os.stat(value)
+            except (FileNotFoundError, NotADirectoryError):
+                pass  # the reader says so, in its words
     out = _output_path("--out", args.out, (suffix,), inputs)
     if args.to != "python":
         for option, value in (("--weights", args.weights), ("--examples", args.examples)):
@@ -76,8 +91,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if len(written) > 1:
         print(f"wrote its weights beside it, to {_shown(written[1])}")
     if args.to == "python":
-        command = _shown(f"python3 {shlex.quote(str(written[0]))}")
-        print(f"run it with: {command}  (it needs only torch)")
+        print(f"run it with: python3 {shell_word(written[0])}  (it needs only torch)")
     return 0
 
 

@@ -13,7 +13,7 @@ from ..nn import MLP
 from ..serialize import prediction_task
 from .convert import _TORCH_ACTIVATION, _check_mlp, _layer_weights
 
-__all__ = ["python_script"]
+__all__ = ["python_script", "shell_word"]
 
 
 def _objective(model: MLP, metadata: dict[str, Any]) -> tuple[str, bool, list]:
@@ -91,9 +91,36 @@ def _docstring_text(text: str) -> str:
     )
 
 
+def shell_word(path: str | Path) -> str:
+    """path as one word a POSIX shell reads back as that path, to show in a command to copy:
+    shlex.quote's quoting, './' before a relative name that starts with '-' (python3 would
+    read -m.py as its -m option), and bash's $'...' with escapes for a name holding anything
+    unprintable (a newline, an escape sequence, a byte that is not UTF-8), which a terminal
+    must not receive raw and quotes cannot carry."""
+    text = str(path)
+    if text.startswith("-"):
+        text = "./" + text
+    if text.isprintable():
+        return shlex.quote(text)
+    return "$'" + "".join(_ansi_c(c) for c in text) + "'"
+
+
+def _ansi_c(c: str) -> str:
+    """One character inside bash's $'...': a byte that was not UTF-8 (read as a lone
+    surrogate, U+DC80-U+DCFF) back as that byte, anything else unprintable as its code."""
+    if c in "\\'":
+        return "\\" + c
+    if c.isprintable():
+        return c
+    code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x80 else f"\\U{code:08x}"
+
+
 def _docstring_lines(model: MLP, source: str, name: str) -> list[str]:
     about = _docstring_text(f"{source[:1].upper()}{source[1:]}")
-    command = _docstring_text(f"python3 {shlex.quote(name)}")
+    command = _docstring_text(f"python3 {shell_word(name)}")
     return [
         f'"""{about}, rebuilt in PyTorch: an MLP {model.sizes}, {model.activations}.',
         "",
