@@ -11,6 +11,7 @@ from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Protocol
 
+from .._gc import paused
 from ..engine import Value
 from . import replayed
 from .reference import PythonBackend
@@ -117,18 +118,20 @@ def compile(
                 f"device={device!r} is for backend='torch'; the {backend} backend runs on the CPU"
             )
         chosen = chosen.load(device=device)  # checks the device before tracing
-    if replayed.is_detached(root):  # compiled before: its graph is in that program's tape
-        tape = replayed.tape_of(root)
-        if tape is None:
-            raise TraceError(
-                f"cannot compile this root again: its program kept no tape (over "
-                f"{LISTING_LIMIT:,} nodes) and {replayed.DETACHED}"
-            )
-        if outputs:  # nodes the user still holds: found by the ids they had when traced
-            tape = dataclasses.replace(tape, output_ids=find_outputs(tape, outputs))
-    else:
-        tape = trace(root, outputs)
-    return Program(tape, root, chosen, inputs, parameters, keep_graph=keep_graph, dtype=dtype)
+    with paused():  # lists of a node each, no cycles: a collection would rescan the graph
+        if replayed.is_detached(root):  # compiled before: its graph is in that program's tape
+            tape = replayed.tape_of(root)
+            if tape is None:
+                raise TraceError(
+                    f"cannot compile this root again: its program let the graph's tape go "
+                    f"(over {LISTING_LIMIT:,} nodes, once nothing else held the root), and "
+                    f"{replayed.DETACHED}"
+                )
+            if outputs:  # nodes the user still holds: found by the ids they had when traced
+                tape = dataclasses.replace(tape, output_ids=find_outputs(tape, outputs))
+        else:
+            tape = trace(root, outputs)
+        return Program(tape, root, chosen, inputs, parameters, keep_graph=keep_graph, dtype=dtype)
 
 
 class _Elsewhere:
