@@ -8,8 +8,6 @@ found (issue 17: explore.html was missing from `pip install .`). tests/wheel_smo
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from email.parser import Parser
 from pathlib import Path
@@ -37,14 +35,9 @@ def source_files() -> set[str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(out)],
-        check=True,
-        capture_output=True,
-    )
-    (path,) = out.glob("*.whl")
-    with zipfile.ZipFile(path) as archive:
+    from wheel_smoke import build_wheel  # tests/wheel_smoke.py: the build .ci/run installs
+
+    with zipfile.ZipFile(build_wheel(tmp_path_factory.mktemp("wheel"))) as archive:
         yield archive
 
 

@@ -136,14 +136,25 @@ class Smoke:
         return self.run(name, str(self.bin / "python"), *arguments, **checks)
 
 
-def build_and_install(tmp: Path) -> Path:
-    """The wheel built from the checkout, installed into a new venv; returns the venv's bin."""
+def build_wheel(tmp: Path) -> Path:
+    """The wheel of the checkout, built from a copy of it (so that builds never share the
+    checkout's build/ folder, and leave nothing in it); returns the wheel's path."""
+    source = tmp / "source"
+    junk = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__", "*.so")
+    shutil.copytree(ROOT, source, ignore=junk)
     dist = tmp / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(dist)],
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(dist)],
         check=True,
+        capture_output=True,
     )
     (wheel,) = dist.glob("*.whl")
+    return wheel
+
+
+def build_and_install(tmp: Path) -> Path:
+    """The wheel built from the checkout, installed into a new venv; returns the venv's bin."""
+    wheel = build_wheel(tmp)
     print(f"built {wheel.name}")
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
