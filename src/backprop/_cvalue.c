@@ -780,6 +780,88 @@ static PyObject *sweep(PyObject *module, PyObject *order) {
     Py_RETURN_NONE;
 }
 
+/* node.grad = t into an adjoint being summed (autodiff/sweep.py's _sweep_graph, for one input):
+ * None means nothing yet; two Values add with Value.__add__; SKIP (a leaf that gets none) stays;
+ * anything else goes through _accumulate(total, t, True). */
+static int add_adjoint(PyObject *node, PyObject *t, PyObject *add, PyObject *accumulate,
+                       PyObject *skip) {
+    Node *v = (Node *)node;
+    PyObject *total = v->grad, *sum;
+    if (total == NULL || total == Py_None) {
+        sum = Py_NewRef(t);
+    } else if (Py_TYPE(total) == ValueType && Py_TYPE(t) == ValueType) {
+        PyObject *args[] = {total, t};
+        sum = PyObject_Vectorcall(add, args, 2, NULL);
+    } else if (total != skip) {
+        PyObject *args[] = {total, t, Py_True};
+        sum = PyObject_Vectorcall(accumulate, args, 3, NULL);
+    } else {
+        return 0;
+    }
+    if (sum == NULL) return -1;
+    set_field(&v->grad, sum);
+    return PyFloat_CheckExact(sum) ? 0 : watch(node, sum);
+}
+
+/* sweep_graph(order, m, add, accumulate, skip): autodiff/sweep.py's _sweep_graph without a check,
+ * in C: the rules get the nodes themselves and build the gradient as a graph. */
+static PyObject *sweep_graph(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyList_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "sweep_graph(order, m, add, accumulate, skip)");
+        return NULL;
+    }
+    PyObject *order = args[0], *m = args[1], *add = args[2], *accumulate = args[3];
+    PyObject *skip = args[4];
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(order); i++)
+        if (!IS_NODE(PyList_GET_ITEM(order, i))) {
+            PyErr_SetString(PyExc_TypeError, "sweep_graph() needs Values");
+            return NULL;
+        }
+    Rules rules;
+    rules.n = 0;
+    int ok = 1;
+    for (Py_ssize_t i = PyList_GET_SIZE(order) - 1; i >= 0 && ok; i--) {
+        Node *v = (Node *)PyList_GET_ITEM(order, i);
+        if (v->fn == NULL || v->fn == Py_None || v->grad == NULL || v->grad == Py_None) continue;
+        int k = rule_of(&rules, v->fn);
+        PyObject *a = v->a, *b = v->b;
+        if (k < 0 || a == NULL || b == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "too many ops in a graph");
+            ok = 0;
+            break;
+        }
+        int has_b = b != Py_None;
+        Py_INCREF(v);
+        Py_INCREF(a);
+        Py_INCREF(b);
+        PyObject *g = Py_NewRef(v->grad);
+        PyObject *third = has_b ? b : (rules.has_arg[k] ? v->arg : NULL);
+        PyObject *bargs[] = {m, g, (PyObject *)v, a, third};
+        PyObject *grads = PyObject_Vectorcall(rules.backward[k], bargs, third ? 5 : 4, NULL);
+        Py_DECREF(g);
+        ok = grads != NULL;
+        if (ok) {
+            Py_ssize_t want = has_b ? 2 : 1;
+            if (PyTuple_CheckExact(grads) && PyTuple_GET_SIZE(grads) == want) {
+                ok = add_adjoint(a, PyTuple_GET_ITEM(grads, 0), add, accumulate, skip) == 0;
+                if (ok && has_b)
+                    ok = add_adjoint(b, PyTuple_GET_ITEM(grads, 1), add, accumulate, skip) == 0;
+            } else {
+                PyErr_SetString(PyExc_ValueError, "a backward rule must return a tuple, one "
+                                                  "gradient per input");
+                ok = 0;
+            }
+            Py_DECREF(grads);
+        }
+        Py_DECREF(v);
+        Py_DECREF(a);
+        Py_DECREF(b);
+    }
+    rules_free(&rules);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
 /* Value.backward(grad)'s float path, all in C: the order, every intermediate .grad to 0.0, the
  * seed added into the root's, then the sweep. */
 static PyObject *backward(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
@@ -828,6 +910,8 @@ static PyMethodDef module_methods[] = {
     {"node", (PyCFunction)(void (*)(void))node, METH_FASTCALL, "engine._node, in C"},
     {"sweep", sweep, METH_O, "backward()'s loop over a topological order, in C"},
     {"topological_order", topological_order, METH_O, "engine._topological_order, in C"},
+    {"sweep_graph", (PyCFunction)(void (*)(void))sweep_graph, METH_FASTCALL,
+     "autodiff.sweep._sweep_graph without a check, in C"},
     {"backward", (PyCFunction)(void (*)(void))backward, METH_FASTCALL,
      "Value.backward(grad)'s float path, in C"},
     {NULL},

@@ -12,6 +12,7 @@ from collections import deque
 from itertools import repeat
 from operator import attrgetter
 
+from .._base import native as _native
 from .._gc import paused
 from ..engine import Value, _node, _to_float, _topological_order, set_grad_enabled
 from ..ops import SCALAR, Op
@@ -119,13 +120,14 @@ def _backpropagate(roots, seeds, m=SCALAR, wanted=None, check=None, into_grads=F
                     v.grad = g0
         elif graph and wanted:
             keep = {id(v) for v in wanted if v._fn is None}
-            for v in order:
-                if v._fn is None and id(v) not in keep:
-                    v.grad = _SKIP
+            skipped = [v for v in order if v._fn is None and id(v) not in keep]
+            deque(map(setattr, skipped, repeat("grad"), repeat(_SKIP)), maxlen=0)
         for root, seed in zip(roots, seeds):
             if root.grad is not _SKIP:
                 root.grad = _accumulate(root.grad, seed, graph)
-        if not graph:
+        if not graph and check is None and _native:
+            _native.sweep(order)  # backward()'s loop, in C (_cvalue.c)
+        elif not graph:
             for node in reversed(order):  # backward()'s loop, with a check
                 grads = node._backward()
                 if check is not None and grads:
@@ -156,6 +158,8 @@ def _sweep_graph(order, m, check) -> None:
     """The chain rule with m building Values: the rules get the nodes themselves, not numbers.
     A .grad of None means no adjoint yet; a leaf whose .grad is _SKIP gets none."""
     add = Value.__add__
+    if _native and check is None:  # this loop, in C (_cvalue.c)
+        return _native.sweep_graph(order, m, add, _accumulate, _SKIP)
     for node in reversed(order):
         fn = node._fn
         if fn is None or (g := node.grad) is None:
