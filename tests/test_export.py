@@ -412,6 +412,38 @@ def test_reading_a_safetensors_file_that_is_not_an_export(tmp_path):
         load_safetensors(tmp_path / "none.safetensors")
 
 
+def test_reading_what_is_not_a_safetensors_file_says_what_it_is(tmp_path):
+    """A folder and /dev/zero were 'no such file'; safetensors' reason came as a repr cut in
+    the middle ('invalid JSON i... (116 chars)'); a nan weight's error named from_torch."""
+    import struct
+
+    with pytest.raises(ValueError, match="is a folder, not a .safetensors file"):
+        load_safetensors(tmp_path)
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(ValueError, match=r"^/dev/zero: not a regular file"):
+            load_safetensors("/dev/zero")
+    with pytest.raises(ValueError, match="File name too long"):
+        load_safetensors(tmp_path / ("a" * 300 + ".safetensors"))
+    (tmp_path / "loop.safetensors").symlink_to("loop.safetensors")
+    with pytest.raises(ValueError, match="symbolic links"):
+        load_safetensors(tmp_path / "loop.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(struct.pack("<Q", 9) + b"{not json")
+    with pytest.raises(ValueError) as caught:
+        load_safetensors(bad)
+    message = str(caught.value)
+    assert "invalid JSON in header" in message and "..." not in message, message
+    assert "SafetensorError(" not in message
+    good = tmp_path / "good.safetensors"
+    good.write_bytes(safetensors_bytes(MLP(2, [1], seed=3)))
+    size = int.from_bytes(good.read_bytes()[:8], "little")
+    data = bytearray(good.read_bytes())
+    data[8 + size : 16 + size] = struct.pack("<d", float("nan"))  # the first weight
+    good.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(good))}: .*nan or infinite"):
+        load_safetensors(good)
+
+
 def test_the_help_installs_the_extras_from_the_checkout(capsys):
     """`backprop` on the package index is another project: never tell a user to install it."""
     with pytest.raises(SystemExit):

@@ -77,7 +77,7 @@ def _read_header(path: Path) -> dict[str, Any]:
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
             dtypes = {k: f.get_slice(k).get_dtype() for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types for a corrupt file
-        raise ValueError(f"{path}: not a readable .safetensors file ({_short(e)})") from None
+        raise ValueError(f"{path}: not a readable .safetensors file ({_reason(e)})") from None
     if header.get("format") != "backprop-mlp":
         raise ValueError(f"{path}: not written by backprop export (no backprop-mlp header)")
 
@@ -87,7 +87,7 @@ def _read_header(path: Path) -> dict[str, Any]:
     try:
         arch = json.loads(header.get("architecture", ""))
     except (ValueError, RecursionError) as e:
-        fail(_short(e))
+        fail(_reason(e))
     if not isinstance(arch, dict):
         fail(f"not an object: {_short(arch)}")
     serialize._check_architecture(arch, fail)
@@ -113,22 +113,48 @@ def load_safetensors(path: str | Path) -> MLP:
     from safetensors.torch import load_file
 
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    if path.stat().st_size > serialize.MAX_FILE_BYTES:
-        raise ValueError(
-            f"{path}: {path.stat().st_size:,} bytes, over the limit of "
-            f"{serialize.MAX_FILE_BYTES:,} (backprop.serialize.MAX_FILE_BYTES)"
-        )
+    _check_regular_file(path)
     arch = _read_header(path)
     try:
         state = load_file(str(path))
     except Exception as e:
-        raise ValueError(f"{path}: not a readable .safetensors file ({_short(e)})") from None
+        raise ValueError(f"{path}: not a readable .safetensors file ({_reason(e)})") from None
     shell = MLP(arch["nin"], arch["nouts"], activation=arch["activation"], seed=0)
     module = to_torch(shell)
     try:
         module.load_state_dict({k: v.to(module[0].weight.dtype) for k, v in state.items()})
     except RuntimeError as e:
         raise ValueError(f"{path}: the weights do not match the architecture ({e})") from None
-    return from_torch(module)
+    try:
+        return from_torch(module)
+    except ValueError as e:  # a nan or infinite weight: say which file holds it
+        raise ValueError(f"{path}: {str(e).removeprefix('from_torch: ')}") from None
+
+
+def _check_regular_file(path: Path) -> None:
+    """A file of at most serialize.MAX_FILE_BYTES, said in one line otherwise: a folder, a
+    device (/dev/zero never ends), a name too long or a loop of links are not 'no such file'."""
+    import os
+    import stat
+
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ValueError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ValueError(f"{path}: {e.strerror or e}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ValueError(f"{path}: is a folder, not a .safetensors file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path}: not a regular file (a device, a pipe or a socket)")
+    if info.st_size > serialize.MAX_FILE_BYTES:
+        raise ValueError(
+            f"{path}: {info.st_size:,} bytes, over the limit of "
+            f"{serialize.MAX_FILE_BYTES:,} (backprop.serialize.MAX_FILE_BYTES)"
+        )
+
+
+def _reason(error: Exception) -> str:
+    """What safetensors said, readable: its message, not a repr cut in the middle of it."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 200 else f"{text[:185]}... ({len(text):,} chars)"
