@@ -1043,3 +1043,30 @@ def test_matrix_product_blocks_are_found_as_the_per_component_test_finds_them(se
     for got, expected in zip(blocks, expected_blocks):
         assert all((g == e).all() for g, e in zip(got, expected))
     assert leftover.tolist() == expected_leftover.tolist()
+
+
+def test_the_zero_that_sum_starts_from_does_not_split_a_matrix_product():
+    """sum(w * x for ...) starts from 0, lifted to a constant leaf per sum: with the other
+    leaves named (parameters=, as jit does), a plain term of a +0.0 constant is dropped, so
+    that the rows of one weight matrix over several inputs form one matrix product."""
+    rng = random.Random(4)
+    w = [[Value(rng.uniform(-1, 1)) for _ in range(4)] for _ in range(6)]
+    cols = [[Value(rng.uniform(-1, 1)) for _ in range(4)] for _ in range(5)]
+    params = [v for row in w for v in row]
+    inputs = [v for col in cols for v in col]
+
+    def build():
+        outs = [sum(a * b for a, b in zip(row, col)) for col in cols for row in w]
+        return sum(o.tanh() for o in outs)
+
+    value, grads = eager(build, params + inputs)
+    program = backprop.compile(build(), parameters=params, inputs=inputs)
+    assert "matmul 6x4 @ 4x5" in program.describe()
+    assert same(program.forward(), value, 1e-12)
+    program.backward(accumulate=False)
+    got = program.parameter_grad.tolist() + program.input_grad.tolist()
+    assert all(same(a, b, 1e-12) for a, b in zip(got, grads))
+    program.sync()
+    live = backprop.compile(build())  # every leaf live: the zeros are read, and kept
+    assert "matmul 6x4 @ 4x5" not in live.describe()
+    assert same(live.forward(), value, 1e-12)

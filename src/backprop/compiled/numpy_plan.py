@@ -78,6 +78,14 @@ class _Graph:
         self.is_mul = code == OP_LIST.index(MUL)
         self.is_sub = code == OP_LIST.index(SUB)
         self.fused = self.up = self.members = self.member_start = None
+        # constant leaves (copied at compile time: compile(parameters=...), jit) that hold +0.0,
+        # such as the 0 that sum() starts from: a sum's plain term of one adds nothing
+        self.zero = np.zeros(n, dtype=bool)
+        if tape.n_constants:
+            first = len(tape.leaf_ids) - tape.n_constants
+            data = np.array([v.data for v in tape.leaves[first:]], dtype=np.float64)
+            ids = np.asarray(tape.leaf_ids[first:], dtype=np.intp)
+            self.zero[ids[(data == 0.0) & ~np.signbit(data)]] = True
 
 
 def _fuse(g: _Graph) -> None:
@@ -132,6 +140,13 @@ def _terms(g: _Graph):
         owner.append(g.up[ss])
         key.append(ss * 2 + k)
     left, right, owner, key = (np.concatenate(a) for a in (left, right, owner, key))
+    # a plain term of a +0.0 constant is dropped (x + 0 is x; only a -0 sum would turn +0),
+    # so that sum()'s leading 0 does not make each neuron's weights a row of their own
+    # (microgpt's linear layers, one per position, then stack into one matrix product)
+    drop = (right >= g.one) & g.zero[left]
+    if drop.any():
+        drop &= np.bincount(owner[~drop], minlength=g.n)[owner] > 0  # one term stays
+        left, right, owner, key = (a[~drop] for a in (left, right, owner, key))
     order = np.lexsort((key, owner))
     left, right, owner = left[order], right[order], owner[order]
     term_start = np.zeros(g.n + 1, dtype=np.intp)
