@@ -59,3 +59,21 @@ def test_check_device():
     assert check_device("cpu").type == "cpu"
     with pytest.raises(ValueError, match="unknown device 'gpu7': use 'cpu'"):
         check_device("gpu7")
+
+
+def test_check_device_refuses_the_meta_device_and_keeps_torchs_reason_short():
+    """device='meta' compiled a program whose first forward() failed with NotImplementedError
+    ('Cannot copy out of meta tensor'); an unusable device's reason was torch's whole text."""
+    torch = pytest.importorskip("torch")
+    for device in ("meta", torch.device("meta")):
+        with pytest.raises(ValueError, match="holds no numbers .* use device='cpu'"):
+            check_device(device)
+    from backprop import Value, compile
+
+    with pytest.raises(ValueError, match="meta"):
+        compile(Value(1.0) * 2, backend="torch", device="meta")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError) as caught:
+            check_device("mps")
+        assert "cannot hold float64 tensors" in str(caught.value)
+        assert len(str(caught.value)) < 260 and "\n" not in str(caught.value)

@@ -58,8 +58,15 @@ def check_device(device: Any):
             f"device {device!r:.80}: CUDA is not available here (this torch is "
             f"{torch.__version__}, and it sees no GPU): use device='cpu'"
         )
-    try:
-        torch.zeros(1, dtype=torch.float64, device=dev)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device {device!r:.80} cannot hold float64 tensors: {e}") from None
+    if dev.type == "meta":  # shapes without numbers: every result would be read from nothing
+        raise ValueError(
+            f"device {device!r:.80} holds no numbers (a meta tensor is a shape only): use "
+            "device='cpu', or 'cuda' for a GPU"
+        )
+    try:  # a number must get there and come back
+        torch.full((1,), 1.5, dtype=torch.float64, device=dev).cpu().item()
+    except (RuntimeError, TypeError, NotImplementedError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        reason = reason if len(reason) <= 160 else f"{reason[:150]}..."
+        raise ValueError(f"device {device!r:.80} cannot hold float64 tensors: {reason}") from None
     return dev
