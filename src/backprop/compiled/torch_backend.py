@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..ops import SCALAR, Op
 from .._optional import check_device, require
+from ..ops import SCALAR, Op
 from . import numpy_backend as nb
 from .tape import Tape
 
