@@ -311,3 +311,14 @@ def test_a_graph_past_the_listing_limit_is_not_taken_for_a_replaced_parameter(mo
     for token in (1, 2, 3, 1):
         step([token]).backward()
     assert step.traces == 1
+
+
+def test_a_trace_inside_no_grad_is_refused_and_a_replay_is_not():
+    w = [Value(1.0), Value(2.0)]
+    step = jit(lambda t: take(w, t[0]) * 3.0)
+    with backprop.no_grad():
+        with pytest.raises(RuntimeError, match="outside no_grad"):
+            step([0])
+    assert step([0]).data == 3.0
+    with backprop.no_grad():
+        assert step([1]).data == 6.0  # a replay records nothing anyway

@@ -308,6 +308,12 @@ class Jitted:
         start = time.perf_counter()
         if _current.trace is not None:
             raise RuntimeError("a jitted function cannot be called while another is traced")
+        if not engine.is_grad_enabled():
+            raise RuntimeError(
+                "a jitted function's first call with a shape traces its graph, which no_grad() "
+                "stops from being recorded: make that call outside no_grad() (later calls of "
+                "the shape may run inside it)"
+            )
         record = _Trace(ints)
         counter = iter(range(len(ints)))
         holders: list[Value] = []
