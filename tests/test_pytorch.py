@@ -709,3 +709,19 @@ def test_from_torch_refuses_a_weight_of_a_tensor_subclass():
     module[0].weight = torch.nn.Parameter(module[0].weight.detach().as_subclass(Doubled))
     with pytest.raises(ValueError, match="layer '0' has a weight of type Doubled"):
         from_torch(module)
+
+
+def test_from_torch_refuses_a_linear_of_zero_features_by_name():
+    """Linear(2, 0) and Linear(0, 2) reached MLP() and failed there, naming no layer."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch: initializing zero-element tensors is a no-op
+        for n_in, n_out, what in ((2, 0, "outputs"), (0, 2, "inputs")):
+            module = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(n_in, n_out))
+            if n_in == 0:
+                module = torch.nn.Sequential(torch.nn.Linear(n_in, n_out))
+            with pytest.raises(
+                ValueError, match=rf"layer '\d' \(Linear\({n_in}, {n_out}\)\) has no {what}"
+            ):
+                from_torch(module)

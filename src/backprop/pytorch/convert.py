@@ -191,6 +191,12 @@ def _check_linear(name: str, layer: Any, before: tuple[str, Any] | None, torch) 
             "backprop neuron has a bias (build the Linear with bias=True)"
         )
     n_in, n_out = layer.in_features, layer.out_features
+    if n_in < 1 or n_out < 1:  # torch allows a Linear of zero features; a Neuron has inputs
+        raise ValueError(
+            f"from_torch: layer {name!r} (Linear({n_in}, {n_out})) has no "
+            f"{'inputs' if n_in < 1 else 'outputs'}: every backprop layer has at least one "
+            "neuron, and every neuron at least one input"
+        )
     for what, tensor, shape in (
         ("weight", layer.weight, (n_out, n_in)),
         ("bias", layer.bias, (n_out,)),
