@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import struct
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,9 +34,11 @@ from dataclasses import dataclass, field
 from .engine import Value
 from .nn import MLP, Module
 
-__all__ = ["Recorder", "Frame", "MAX_FRAMES"]
+__all__ = ["Recorder", "Frame", "MAX_FRAMES", "PROBE_NODES"]
 
 MAX_FRAMES = 201  # as fit(record=True): at most this many frames, evenly spaced
+PROBE_NODES = 3_000  # a bigger probe graph keeps only its output (the page does not draw it)
+_LOW = struct.Struct("<d")  # a double's bytes, little-endian: byte 0 is its low byte
 
 
 @dataclass
@@ -47,7 +50,7 @@ class Frame:
     data: array
     grads: array
     watched: dict[str, list[list[float]]] = field(default_factory=dict)
-    probe: tuple[list[float], bytes, float] | None = None  # its leaf values, hints and output
+    probe: tuple[list[float], bytes, float] | None = None  # leaf values, low bytes, output
 
 
 def _number(x, where: str) -> float:
@@ -159,7 +162,8 @@ class Recorder:
         self.notes: dict[str, list[tuple[int, str]]] = {}  # name -> (step, text), every one
         self.labels: dict[str, tuple] = {}  # watched name -> (row labels, column labels)
         self._probe: Callable[[], Value] | None = None
-        self.probe_graph = None  # the probe's graph, read at its first kept step
+        self.probe_root: Value | None = None  # the probe's graph at its first kept step
+        self._probe_ops: list[str | None] = []
 
     # ---- recording ---------------------------------------------------------------------------
     def watch(self, name: str, values, *, rows=None, columns=None) -> None:
@@ -249,16 +253,28 @@ class Recorder:
             self.stride *= 2
 
     def _run_probe(self) -> tuple[list[float], bytes, float]:
-        """The probe's leaf values, hints and output at this step (its graph is read at the
-        first)."""
-        from .viz.recorder_page import ProbeGraph
-
+        """The probe's graph at this step: its leaves' values, the low byte of every op node's
+        value (the page keeps those of the ops a browser may round differently) and its output.
+        The first graph is kept (``probe_root``) for its shape; a bigger graph than
+        ``PROBE_NODES`` keeps only its output."""
         root = self._probe()
         if not isinstance(root, Value):
             raise TypeError(f"the probe function must return a Value, got {type(root).__name__}")
-        if self.probe_graph is None:
-            self.probe_graph = ProbeGraph.read(root, self.params)
-        return self.probe_graph.values_of(root)
+        order = root.topological_order()
+        ops = [None if v._fn is None else v._fn.name for v in order]
+        if self.probe_root is None:
+            self.probe_root, self._probe_ops = root, ops
+        elif ops != self._probe_ops:
+            raise ValueError(
+                "the probe built a graph of another shape than at its first step "
+                f"({len(self._probe_ops)} nodes at first, {len(ops)} now): a probe must build "
+                "the same graph every time, e.g. the loss of one fixed example"
+            )
+        if len(order) > PROBE_NODES:
+            return [], b"", root.data
+        leaves = [v.data for v, op in zip(order, ops) if op is None]
+        low = bytes(_LOW.pack(v.data)[0] for v, op in zip(order, ops) if op is not None)
+        return leaves, low, root.data
 
     def kept(self) -> list[Frame]:
         """The kept frames, with the latest step's last when it was not kept."""

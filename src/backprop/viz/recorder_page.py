@@ -34,10 +34,10 @@ import math
 from array import array
 
 from ..engine import Value
-from ..recorder import Recorder
+from ..recorder import PROBE_NODES, Recorder
 from .assets import read_asset
-from .explorer import NUMBER_CHARS, Tape, _b64, _derivatives, _low_byte, _thin, script_json
 from .page import Page, fill, scripts
+from .tape import NUMBER_CHARS, Tape, _b64, _derivatives, _thin, script_json
 
 __all__ = ["RecorderPage", "ProbeGraph", "explore_recording", "REPLAYABLE"]
 
@@ -50,33 +50,20 @@ REPLAYABLE = frozenset(
 
 
 class ProbeGraph:
-    """The probe's graph as a tape (read at its first kept step), and what each later step's
-    graph gives: its leaf values and the low bytes of its hinted nodes (see explorer.py)."""
+    """The probe's graph as a tape (read from the Recorder's first probe graph): which of its
+    nodes are leaves, where its hinted nodes' low bytes sit among the recorded ones (one per op
+    node), and why the browser cannot replay it (None when it can)."""
 
     def __init__(self, tape: Tape) -> None:
         self.tape = tape
         self.leaf_nodes = [i for i, op in enumerate(tape.ops) if op is None]
+        position = {i: k for k, i in enumerate(i for i, op in enumerate(tape.ops) if op)}
+        self.hinted_positions = [position[i] for i in tape.hinted]
         self.refused = _refusal(tape)
 
     @classmethod
     def read(cls, root: Value, params: list[Value]) -> ProbeGraph:
         return cls(Tape.read(root, params, [], None))
-
-    def values_of(self, root: Value) -> tuple[list[float], bytes, float]:
-        order = root.topological_order()
-        tape = self.tape
-        if len(order) != len(tape.ops) or any(
-            (v._fn.name if v._fn is not None else None) != op for v, op in zip(order, tape.ops)
-        ):
-            raise ValueError(
-                "the probe built a graph of another shape than at its first step "
-                f"({len(tape.ops)} nodes at first, {len(order)} now): a probe must build the same "
-                "graph every time, e.g. the loss of one fixed example"
-            )
-        hints = bytes(_low_byte(order[i].data) for i in tape.hinted)
-        if self.refused is not None or len(tape.ops) > PROBE_NODES:  # only its output is shown
-            return [], b"", root.data
-        return [order[i].data for i in self.leaf_nodes], hints, root.data
 
 
 def _refusal(tape: Tape) -> str | None:
@@ -156,7 +143,7 @@ def explore_recording(
     from . import stepthrough
 
     step_view = stepthrough.step_view_markup()
-    probe = rec.probe_graph
+    probe = ProbeGraph.read(rec.probe_root, rec.params) if rec.probe_root is not None else None
     view, note = _probe_view(probe, max_bytes) if probe is not None else (None, None)
     replayed = probe is not None and view is not None  # else only its output is shipped
     leaves = len(probe.leaf_nodes) if replayed else 0
@@ -204,9 +191,6 @@ def explore_recording(
     return RecorderPage(data, step_view)
 
 
-PROBE_NODES = 3_000  # a probe graph bigger than this is not drawn (its output still is)
-
-
 def _probe_view(probe: ProbeGraph, max_bytes: int) -> tuple[dict | None, str | None]:
     """explain()'s drawing of the probe's graph, or None and why it is left out."""
     from . import stepthrough
@@ -244,11 +228,15 @@ def _probe_data(probe: ProbeGraph, shown: list, view: dict | None, note: str | N
     }
     if view is not None:
         leaves, hinted = len(probe.leaf_nodes), len(probe.tape.hinted)
-        got = [f.probe or ([0.0] * leaves, bytes(hinted), None) for f in shown]
+        got = [f.probe if f.probe else ([0.0] * leaves, None, None) for f in shown]
+        hints = b"".join(
+            bytes(hinted) if low is None else bytes(low[k] for k in probe.hinted_positions)
+            for _, low, _ in got
+        )
         out.update(
             tape=probe.tape.as_json(view),
             leaves=_b64(array("d", [x for values, _, _ in got for x in values])),
-            hints=_b64_bytes(b"".join(h for _, h, _ in got)),
+            hints=_b64_bytes(hints),
             H=hinted,
         )
     return out
