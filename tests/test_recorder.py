@@ -66,6 +66,7 @@ def test_a_dict_of_values_lists_and_ragged_matrices():
     "params, error",
     [
         ({}, ValueError),
+        (backprop.Module(), ValueError),
         ({"a": 1.0}, TypeError),
         ({"a": [[Value(1.0)], 2.0]}, TypeError),
         ({3: Value(1.0)}, TypeError),

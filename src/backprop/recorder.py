@@ -150,6 +150,8 @@ class Recorder:
                 raise ValueError(f"image_shape must be (rows, columns), got {image_shape!r}")
             image_shape = (int(image_shape[0]), int(image_shape[1]))
         self.matrices = _named_matrices(params)
+        if not any(row for _, rows in self.matrices for row in rows):
+            raise ValueError(f"Recorder needs at least one parameter, got none in {params!r:.60}")
         self.params: list[Value] = [v for _, rows in self.matrices for row in rows for v in row]
         self.shapes = [[len(row) for row in rows] for _, rows in self.matrices]
         self.max_frames = max_frames
