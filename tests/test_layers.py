@@ -14,7 +14,7 @@ SRC = Path(backprop.__file__).parent
 # the lowest layer first; a module may import only its own layer or lower ones
 LAYERS = [
     {"_gc", "_optional", "_base", "_cvalue", "ops", "engine", "scopes", "autodiff", "nn"},
-    {"data", "datasets", "losses", "optim", "serialize", "train", "compiled", "pytorch"},
+    {"data", "datasets", "losses", "optim", "serialize", "train", "compiled", "pytorch", "recorder"},
     {"viz"},
     {"cli", "__main__"},
 ]
