@@ -337,3 +337,12 @@ def test_docs_name_source_files_that_exist():
     assert paths, "docs/explain.md names no source file"
     for p in paths:
         assert (root / "src" / p).exists(), f"docs/explain.md names {p}, which does not exist"
+
+
+def test_an_unknown_layout_engine_is_refused_when_explain_is_called():
+    from backprop import Value
+    from backprop.viz.stepthrough import explain
+
+    x = Value(2.0, label="x")
+    with pytest.raises(ValueError, match="engine must be auto, dot"):
+        explain(x * x, layout_engine="bogus")

@@ -101,6 +101,17 @@ def dot_options(bends: int) -> list[str]:
     return list(DOT_BOUNDED_OPTIONS) if bends > DOT_BOUNDED_FROM else []
 
 
+ENGINES = ("auto", "dot", "grandalf", "layered", "python")
+
+
+def check_engine(engine: object) -> None:
+    """A ValueError unless ``engine`` names a layout engine (checked before any work)."""
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise ValueError(
+            f"engine must be auto, dot, grandalf, layered or python, got {engine!r:.60}"
+        )
+
+
 def layout(
     sizes: dict[str, tuple[float, float]],
     edges: Sequence[tuple[str, str]],
@@ -115,8 +126,7 @@ def layout(
     it cannot), and ``dot`` gets no say in it (Graphviz draws frames as clusters itself)."""
     if rankdir not in ("LR", "TB"):
         raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
-    if engine not in ("auto", "dot", "grandalf", "layered", "python"):
-        raise ValueError(f"engine must be auto, dot, grandalf, layered or python, got {engine!r}")
+    check_engine(engine)
     edges = list(dict.fromkeys((a, b) for a, b in edges if a != b))  # no duplicates or loops
     n = len(sizes)
     bends = dot_bends(list(sizes), edges) if engine != "layered" else 0

@@ -18,6 +18,7 @@ The package, one module per part:
 from __future__ import annotations
 
 from ...engine import Value
+from ..layout import check_engine
 from .forward import ForwardExplanation, ForwardStep, TangentTerm, explain_forward
 from .reverse import MAX_NODES, Contribution, Explanation, Step, explain_reverse
 from .view import _json_float, step_view_markup, view_of
@@ -90,6 +91,7 @@ def explain(
         raise ValueError(f"mode must be 'reverse' or 'forward', got {mode!r:.60}")
     if not isinstance(blocks, bool):
         raise TypeError(f"blocks must be True or False, got {blocks!r:.60}")
+    check_engine(layout_engine)  # now, not when the page is first drawn
     if mode == "forward":
         ex = explain_forward(root, wrt, grad, title, layout_engine, max_nodes)
     elif wrt is not None:
