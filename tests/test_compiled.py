@@ -1067,6 +1067,36 @@ def test_the_zero_that_sum_starts_from_does_not_split_a_matrix_product():
     got = program.parameter_grad.tolist() + program.input_grad.tolist()
     assert all(same(a, b, 1e-12) for a, b in zip(got, grads))
     program.sync()
-    live = backprop.compile(build())  # every leaf live: the zeros are read, and kept
-    assert "matmul 6x4 @ 4x5" not in live.describe()
+    live = backprop.compile(build())  # every leaf live: the zeros are read, and added
+    assert "matmul 6x4 @ 4x5 + 1 per output" in live.describe()  # as an addend per output
     assert same(live.forward(), value, 1e-12)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0, "mixed"])
+def test_a_layer_that_adds_a_residual_is_one_matrix_product(sign):
+    """out[i][t] = sum_j W[i][j] x[t][j] +/- r[t][i]: the residual (a plain term whose left
+    operand changes along a row) rides along the product as an addend per output; plain
+    terms of mixed signs in one term position are summed as segments instead."""
+    rng = random.Random(11)
+    w = [[Value(rng.uniform(-1, 1)) for _ in range(5)] for _ in range(6)]
+    xs = [[Value(rng.uniform(-1, 1)) for _ in range(5)] for _ in range(4)]
+    rs = [[Value(rng.uniform(-1, 1)) for _ in range(6)] for _ in range(4)]
+
+    def build():
+        outs = []
+        for t, (x, r) in enumerate(zip(xs, rs)):
+            for i, row in enumerate(w):
+                s = (sign if sign != "mixed" else (-1.0) ** (t + i)) * 1.0
+                dot = sum((a * b for a, b in zip(row[1:], x[1:])), row[0] * x[0])
+                outs.append((dot + r[i] if s > 0 else dot - r[i]).tanh())
+        return sum(outs)
+
+    leaves = [v for row in w for v in row] + [v for x in xs for v in x]
+    leaves += [v for r in rs for v in r]
+    program = backprop.compile(build(), parameters=leaves)
+    if sign == "mixed":
+        assert "per output" not in program.describe()
+    else:
+        assert "matmul 6x5 @ 5x4 + 1 per output" in program.describe()
+    program.sync()
+    assert_agree(build, leaves, "numpy")

@@ -283,12 +283,27 @@ def _plan_sums(group, left, right, term_start, term_count, slot, claim, one, min
         roots = group[counts == k]
         terms = term_start[roots][:, None] + np.arange(k)
         lm, rm = left[terms], right[terms]
-        blocks, leftover = _factor(lm, rm, min_block)
+        # plain terms (x * 1 or x * -1 in every sum) are left out of the factoring: a bias,
+        # or an addend per output (a residual added to a layer), rides along the product
+        plain = (rm >= one).all(axis=0)
+        products = ~plain if plain.any() and not plain.all() else None
+        if products is None:
+            blocks, leftover = _factor(lm, rm, min_block)
+        else:  # and what does not factor so is tried with its plain terms, as a bias
+            blocks, leftover = _factor(lm[:, products], rm[:, products], min_block)
+            if leftover.size:
+                more, rest_of = _factor(lm[leftover], rm[leftover], min_block)
+                blocks += [(leftover[rows], rid, cid) for rows, rid, cid in more]
+                leftover = leftover[rest_of]
         for rows, rid, cid in blocks:
             if (rm[rows] >= one).all():  # every right operand a constant: nothing to multiply
                 leftover = np.concatenate([leftover, rows])
                 continue
-            steps.append(_matmul_step(roots[rows], lm[rows], rm[rows], rid, cid, slot, claim, one))
+            step = _matmul_step(roots[rows], lm[rows], rm[rows], rid, cid, slot, claim, one)
+            if step is None:  # plain terms whose signs differ: summed as segments
+                leftover = np.concatenate([leftover, rows])
+                continue
+            steps.append(step)
         rest.append(roots[leftover])
     rest = np.concatenate(rest)
     if rest.size:
@@ -365,6 +380,21 @@ def _matmul_step(roots, lm, rm, rid, cid, slot, claim, one):
     ur, uc, ri, ci = lm[first_r], rm[first_c], ri.ravel(), ci.ravel()
     grid = np.empty((len(ur), len(uc)), dtype=np.intp)
     grid[ri, ci] = roots
+    # plain terms whose left operand changes along a row (not one bias per row) are added
+    # per output: an addend matrix for each, times its sign
+    at = np.empty(grid.shape, dtype=np.intp)
+    at[ri, ci] = np.arange(len(rid))
+    plain = (rm >= one).all(axis=0)
+    per_output = plain & ~(lm[at] == lm[at][:, :1]).all(axis=(0, 1))
+    addend = addend_coefs = None
+    if per_output.any():
+        signs = rm[:, per_output]
+        if not (signs == signs[0]).all():
+            return None
+        addend = np.moveaxis(slot[lm[at][:, :, per_output]], 2, 0)  # (terms, rows, cols)
+        addend_coefs = np.where(signs[0] == one, 1.0, -1.0)
+        keep = ~per_output
+        ur, uc = ur[:, keep], uc[:, keep]
     # right operands that are the same constant in every column become a bias
     const = (uc == uc[0]).all(axis=0) & (uc[0] >= one)
     var = ~const
@@ -380,7 +410,11 @@ def _matmul_step(roots, lm, rm, rid, cid, slot, claim, one):
         bias = _Index(w[:, const])
         coefs = np.where(uc[0][const] == one, 1.0, -1.0)
     start, stop = claim(grid.ravel())
-    return _MatMul(_Index(w[:, var]), _Index(xt[var]), bias, coefs, start, stop)
+    step = _MatMul(_Index(w[:, var]), _Index(xt[var]), bias, coefs, start, stop)
+    if addend is not None:
+        step.addend = _Index(addend[:, prow][:, :, pcol])
+        step.addend_coefs = addend_coefs
+    return step
 
 
 def _segment_step(roots, left, right, term_start, term_count, slot, claim, one):

@@ -288,9 +288,13 @@ class _MatMul:
         self.w, self.xt, self.bias, self.coefs = w, xt, bias, coefs
         self.start, self.stop = start, stop
         self.shape = (w.shape[0], xt.shape[1])
+        # plain terms added per output (terms, rows, cols), each times its sign: set by the
+        # planner for a layer whose sums also add a residual
+        self.addend: _Index | None = None
+        self.addend_coefs = None
 
     def bind(self, val: np.ndarray, grad: np.ndarray, written: np.ndarray):
-        fused = self._bind_augmented(val, grad, written)
+        fused = None if self.addend is not None else self._bind_augmented(val, grad, written)
         if fused is not None:
             return fused
         out = val[self.start : self.stop].reshape(self.shape)
@@ -307,6 +311,11 @@ class _MatMul:
             read_bias, add_bias = self.bias.reader(val), self.bias.adder(grad, written)
             coefs = _as(self.coefs, val.dtype)
             plain = len(coefs) == 1 and coefs[0] == 1.0  # one bias term, times 1: add it
+        read_addend = add_addend = None
+        if self.addend is not None:
+            read_addend = self.addend.reader(val)
+            add_addend = self.addend.adder(grad, written)
+            signs = _as(self.addend_coefs, val.dtype)[:, None, None]
 
         def fwd() -> None:
             a, b = last[:] = (
@@ -317,6 +326,9 @@ class _MatMul:
             if read_bias is not None:
                 bias = read_bias()
                 add(out, bias if plain else (bias @ coefs)[:, None], out=out)
+            if read_addend is not None:
+                for term in read_addend() * signs:
+                    add(out, term, out=out)
 
         def bwd() -> None:
             a, b = last
@@ -330,6 +342,8 @@ class _MatMul:
             if add_bias is not None:
                 g = reduce(gout, axis=1)[:, None]
                 add_bias(g if plain else g * coefs)
+            if add_addend is not None and add_addend is not _skip:
+                add_addend(gout[None] * signs)
 
         return fwd, bwd
 
@@ -380,6 +394,8 @@ class _MatMul:
     def describe(self) -> str:
         (r, k), c = self.w.shape, self.shape[1]
         bias = f" + bias ({len(self.coefs)} terms)" if self.bias is not None else ""
+        if self.addend is not None:
+            bias += f" + {len(self.addend_coefs)} per output"
         return f"matmul {r}x{k} @ {k}x{c}{bias}"
 
 

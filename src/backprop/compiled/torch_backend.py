@@ -208,6 +208,10 @@ class _MatMul:
         self.bias = None if step.bias is None else _Index(step.bias, torch, device)
         self.coefs = None if step.coefs is None else _const(step.coefs, torch, device)
         self.start, self.stop, self.shape = step.start, step.stop, tuple(step.shape)
+        self.addend = None if step.addend is None else _Index(step.addend, torch, device)
+        self.signs = None
+        if step.addend is not None:
+            self.signs = _const(step.addend_coefs, torch, device)[:, None, None]
         self.a = self.b = None
         self.describe = step.describe
 
@@ -218,6 +222,9 @@ class _MatMul:
         self.torch.matmul(a, b, out=out)
         if self.bias is not None:
             out += (self.bias.take(val) @ self.coefs).unsqueeze(1)
+        if self.addend is not None:
+            for term in self.addend.take(val) * self.signs:
+                out += term
 
     def backward(self, val, grad) -> None:
         g = grad[self.start : self.stop].view(self.shape)
@@ -225,6 +232,8 @@ class _MatMul:
         self.xt.add_to(grad, self.a.T @ g)  # dL/dX = W^T G
         if self.bias is not None:
             self.bias.add_to(grad, g.sum(dim=1)[:, None] * self.coefs)
+        if self.addend is not None:
+            self.addend.add_to(grad, g.unsqueeze(0) * self.signs)
 
 
 class _ScalarRun:
