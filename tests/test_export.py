@@ -199,6 +199,34 @@ def test_the_python_script_prints_what_predict_prints(tmp_path, capsys):
     assert_same_predictions(run_script(beside), predict_csv(capsys, model_file, examples))
 
 
+def test_the_python_script_says_in_one_line_when_a_csv_does_not_fit(tmp_path, capsys):
+    """An empty CSV, a header alone, or rows of another width than the model's ended in torch's
+    'mat1 and mat2 shapes cannot be multiplied (1x0 and 2x4)'."""
+    save(MLP(2, [4, 1], seed=2), tmp_path / "m.json")
+    script = tmp_path / "m.py"
+    export(capsys, "--model", tmp_path / "m.json", "--to", "python", "--out", script)
+    cases = {
+        "empty.csv": ("", "no rows of numbers"),
+        "header.csv": ("x1,x2\n", "no rows of numbers"),
+        "wide.csv": ("1,2,3,4\n", "row 1 has 4 numbers; the model takes 2"),
+        "narrow.csv": ("x1,x2\n1,2\n5\n", "row 3 has 1 numbers; the model takes 2"),
+    }
+    for name, (text, message) in cases.items():
+        (tmp_path / name).write_text(text)
+        done = subprocess.run(
+            [sys.executable, str(script), str(tmp_path / name)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 1 and done.stdout == "", done
+        assert done.stderr == f"{tmp_path / name}: {message}\n", done.stderr
+    ok = tmp_path / "ok.csv"
+    ok.write_text("x1,x2,label\n1,2,a\n3,4,b\n")  # a label column is dropped
+    done = subprocess.run([sys.executable, str(script), str(ok)], capture_output=True, text=True)
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 3, done
+
+
 @pytest.mark.parametrize("k", range(8))
 def test_python_scripts_of_every_activation_rebuild_the_model(k):
     """Each script run in this process (its text, not backprop, builds the model)."""
