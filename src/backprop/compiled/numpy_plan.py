@@ -147,7 +147,8 @@ def _terms(g: _Graph):
     if drop.any():
         drop &= np.bincount(owner[~drop], minlength=g.n)[owner] > 0  # one term stays
         left, right, owner, key = (a[~drop] for a in (left, right, owner, key))
-    order = np.lexsort((key, owner))
+    # by owner, then by key (unique): one sort of one number, not lexsort's two passes
+    order = np.argsort(owner * (2 * g.n + 2) + key)
     left, right, owner = left[order], right[order], owner[order]
     term_start = np.zeros(g.n + 1, dtype=np.intp)
     term_count = np.bincount(owner, minlength=g.n)
@@ -198,7 +199,10 @@ def _with_members(g: _Graph, run: np.ndarray) -> np.ndarray:
     """run's nodes with the nodes fused into them, in tape order (for a scalar run)."""
     if g.members is None:  # fused nodes listed under their sum root, in tape order
         members = np.flatnonzero(g.fused)
-        g.members = members[np.argsort(g.up[members], kind="stable")]
+        roots = g.up[members]
+        if roots.size and not (roots[1:] >= roots[:-1]).all():  # a chain's come in order
+            members = members[np.argsort(roots, kind="stable")]
+        g.members = members
         g.member_start = np.zeros(g.n + 1, dtype=np.intp)
         g.member_start[1:] = np.cumsum(np.bincount(g.up[g.members], minlength=g.n))
     members, member_start = g.members, g.member_start
