@@ -1,8 +1,24 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules, in every folder: the notebook's neuron and the usual
+graphs (built by graphs.py), and a headless browser for the pages."""
 
 from __future__ import annotations
 
 import pytest
+from graphs import GRAPHS, Neuron, build_neuron
+
+
+@pytest.fixture
+def notebook_neuron() -> Neuron:
+    """The notebook's neuron, fresh and before backward(): x1, x2, w1, w2, b -> x1w1, x2w2, s
+    -> n -> o = tanh(n), each labelled as in the notebook (``.o`` is the root)."""
+    return build_neuron()
+
+
+@pytest.fixture(params=list(GRAPHS), ids=list(GRAPHS))
+def usual_graph(request):
+    """Each of the usual graphs in turn (graphs.GRAPHS), as ``(name, build)``: ``build()``
+    makes a fresh copy, so a test can compare two sweeps of the same graph."""
+    return request.param, GRAPHS[request.param]
 
 
 @pytest.fixture(scope="module")

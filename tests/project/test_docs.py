@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BLOCK_TIMEOUT = 600  # seconds for one block
 
 # ```python or ```py at the start of a line (indented inside a list too), up to the closing fence

@@ -1,8 +1,8 @@
 """docs/explain.md's shell transcripts and figures are what the code does now.
 
-Its Python blocks run in tests/test_docs.py; this checks the rest: each ```bash block that runs
-`backprop graph`, followed by a ```text block, prints exactly that text; the allow-list of
-functions it names is ``backprop.viz.expr.FUNCTIONS``; the layout limits it quotes are
+Its Python blocks run in tests/project/test_docs.py; this checks the rest: each ```bash block
+that runs `backprop graph`, followed by a ```text block, prints exactly that text; the allow-list
+of functions it names is ``backprop.viz.expr.FUNCTIONS``; the layout limits it quotes are
 ``backprop.viz.layout``'s.
 """
 
@@ -20,7 +20,7 @@ import pytest
 import backprop.viz.layout as layout_module
 from backprop.viz.expr import FUNCTIONS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "explain.md"
 TEXT = PAGE.read_text(encoding="utf-8")
 TRANSCRIPT = re.compile(

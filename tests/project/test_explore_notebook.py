@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from run_notebook import execute
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "explore.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "explore.ipynb"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,17 @@ SRC = Path(backprop.__file__).parent
 # the lowest layer first; a module may import only its own layer or lower ones
 LAYERS = [
     {"_gc", "_optional", "_base", "_cvalue", "ops", "engine", "scopes", "autodiff", "nn"},
-    {"data", "datasets", "losses", "optim", "serialize", "train", "compiled", "pytorch", "recorder"},
+    {
+        "data",
+        "datasets",
+        "losses",
+        "optim",
+        "serialize",
+        "train",
+        "compiled",
+        "pytorch",
+        "recorder",
+    },
     {"viz"},
     {"cli", "__main__"},
 ]

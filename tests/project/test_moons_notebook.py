@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from run_notebook import execute
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "moons.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "moons.ipynb"
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The README tells the truth: its set-up commands are what CI runs, its other commands work.
 
-Its Python examples, and those of docs/, run in tests/test_docs.py.
+Its Python examples, and those of docs/, run in tests/project/test_docs.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 
 
@@ -183,7 +183,7 @@ def test_program_output_names_no_issue_numbers_or_stale_places():
     """What a benchmark prints, and a test's skip message, make sense without the tracker."""
     import ast
 
-    for path in [*(ROOT / "benchmarks").glob("*.py"), *(ROOT / "tests").glob("*.py")]:
+    for path in [*(ROOT / "benchmarks").glob("*.py"), *(ROOT / "tests").rglob("*.py")]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):

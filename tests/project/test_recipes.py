@@ -14,7 +14,7 @@ import backprop
 from backprop import losses, ops
 from backprop.engine import Value
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SRC = Path(backprop.__file__).parent
 GUIDE = ROOT / "DEVELOPING.md"
 SUFFIXES = (".py", ".js", ".css", ".html", ".md", ".c", ".txt", "/")

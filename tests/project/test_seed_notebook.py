@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from run_notebook import execute
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "seed_notebook.ipynb"
 SHARED_SEED = ROOT.parent / "shared" / "seed" / "seed_notebook.ipynb"
 

@@ -2,8 +2,8 @@
 (page assets, data sets and their licences, py.typed), under the distribution's own name.
 
 The rest of the suite runs against the editable tree, where a file the wheel leaves out is still
-found (issue 17: explore.html was missing from `pip install .`). tests/wheel_smoke.py, which
-.ci/run runs after the suite, installs the wheel into a fresh venv and runs every command.
+found (issue 17: explore.html was missing from `pip install .`). tests/project/wheel_smoke.py,
+which .ci/run runs after the suite, installs the wheel into a fresh venv and runs every command.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "backprop"
 # built, not shipped as such: bytecode, the extension's C source and in-place builds of it
 NOT_SHIPPED = (".pyc", ".c", ".so", ".pyd", ".o")
@@ -35,7 +35,7 @@ def source_files() -> set[str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
-    from wheel_smoke import build_wheel  # tests/wheel_smoke.py: the build .ci/run installs
+    from wheel_smoke import build_wheel  # tests/project/wheel_smoke.py: the build .ci/run installs
 
     with zipfile.ZipFile(build_wheel(tmp_path_factory.mktemp("wheel"))) as archive:
         yield archive

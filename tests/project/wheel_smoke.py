@@ -1,7 +1,7 @@
 """Smoke-test what users install: build the wheel, install it (not editable) into a fresh virtual
 environment, and run every command and page from that install, in a folder outside the checkout.
 
-    python3 tests/wheel_smoke.py            # .ci/run runs it after the test suite
+    python3 tests/project/wheel_smoke.py           # .ci/run runs it after the test suite
 
 The suite runs against the editable tree, where a file the wheel leaves out is still found; this
 catches that (issue 17: the explorer's explore.html was missing from `pip install .`). The
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # A notebook's code cells, run as Jupyter would: a cell's last bare expression is displayed, so
 # an object with _repr_html_ draws its page there.

@@ -11,6 +11,7 @@ import warnings
 import xml.etree.ElementTree as ET
 
 import pytest
+from graphs import neuron as notebook_neuron_output
 
 from backprop import MLP, Value
 from backprop.viz import draw as viz
@@ -22,19 +23,7 @@ needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's dot program is n
 
 def neuron() -> Value:
     """The notebook's neuron, o = tanh(x1*w1 + x2*w2 + b), after backward()."""
-    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
-    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
-    b = Value(6.8813735870195432, label="b")
-    x1w1 = x1 * w1
-    x1w1.label = "x1w1"
-    x2w2 = x2 * w2
-    x2w2.label = "x2w2"
-    s = x1w1 + x2w2
-    s.label = "x1w1 + x2w2"
-    n = s + b
-    n.label = "n"
-    o = n.tanh()
-    o.label = "o"
+    o = notebook_neuron_output()
     o.backward()
     return o
 

@@ -5,26 +5,24 @@ from __future__ import annotations
 import math
 
 import pytest
+from graphs import NEURON_DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backprop import Value
 from backprop.viz.expr import MAX_LENGTH, POINTER_WIDTH, ExpressionError, build, parse
 
-NEURON = dict(x1=2.0, w1=-3.0, x2=0.0, w2=1.0, b=6.8813735870195432)
+NEURON = NEURON_DATA
 
 
-def test_the_notebook_neuron():
+def test_the_notebook_neuron(notebook_neuron):
     root, leaves = build("tanh(x1*w1 + x2*w2 + b)", NEURON)
     root.backward()
-    x1, x2 = Value(2.0), Value(0.0)
-    w1, w2 = Value(-3.0), Value(1.0)
-    b = Value(6.8813735870195432)
-    ref = (x1 * w1 + x2 * w2 + b).tanh()
+    ref = notebook_neuron.o
     ref.backward()
     assert root.data == ref.data
     assert [leaves[k].grad for k in ("x1", "w1", "x2", "w2", "b")] == [
-        v.grad for v in (x1, w1, x2, w2, b)
+        v.grad for v in notebook_neuron.leaves.values()
     ]
     labels = [v.label for v in root.topological_order()]
     assert labels[-1] == "tanh(x1*w1 + x2*w2 + b)"

@@ -11,6 +11,7 @@ import warnings
 import xml.etree.ElementTree as ET
 
 import pytest
+from graphs import build_neuron
 
 import backprop
 from backprop import Value
@@ -23,14 +24,8 @@ HAVE_DOT = shutil.which("dot") is not None
 
 def neuron(backward: bool = True) -> Value:
     """The pages' neuron (as /work/notes/make_pages.py builds it, which exports it before any
-    backward()), by default after backward()."""
-    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
-    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
-    b = Value(6.8813735870195432, label="b")
-    n = x1 * w1 + x2 * w2 + b
-    n.label = "n"
-    o = n.tanh()
-    o.label = "o"
+    backward()), by default after backward(): the products and their sum unlabelled."""
+    o = build_neuron(named_terms=False).o
     if backward:
         o.backward()
     return o

@@ -1,6 +1,6 @@
 """explain() block by block (issue 20): the page's order of steps groups each scope's nodes
 and keeps every number bit for bit; the levels; the page's size for a one-token attention loss.
-Browser tests: test_explain_blocks_browser.py."""
+Browser tests: test_blocks_browser.py."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import math
 
 import browser  # noqa: F401  (skips this module without chromium or playwright)
 import pytest
+from graphs import build_neuron
 from token_graph import tagged_scopes, token_loss
 
 from backprop import Value, explain
@@ -47,16 +48,8 @@ SHOWN = """() => Array.from(document.querySelectorAll('#bp-svg .vnode'), (g) =>
 
 
 def neuron(**data):
-    """The notebook's neuron; data= replaces leaves' values by label."""
-    v = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.8813735870195432, **data}
-    x1, x2 = Value(v["x1"], label="x1"), Value(v["x2"], label="x2")
-    w1, w2 = Value(v["w1"], label="w1"), Value(v["w2"], label="w2")
-    b = Value(v["b"], label="b")
-    n = x1 * w1 + x2 * w2 + b
-    n.label = "n"
-    o = n.tanh()
-    o.label = "o"
-    return o
+    """The notebook's neuron, its products unlabelled; data= replaces leaves' values by label."""
+    return build_neuron(named_terms=False, **data).o
 
 
 def small(scoped=True):

@@ -10,84 +10,11 @@ import re
 
 import pytest
 from catalog import CASES
+from graphs import all_ops, backward_grads, mlp_loss, neuron, neuron_exp_tanh, reused
 
-from backprop import MLP, Value
+from backprop import Value
 from backprop.ops import OPS
 from backprop.viz.stepthrough import LOCAL_DERIVATIVES, Explanation, explain, fmt
-
-
-# ---- held-out-style graphs, each built fresh by a function -----------------------------------
-def neuron() -> Value:
-    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
-    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
-    b = Value(6.8813735870195432, label="b")
-    x1w1 = x1 * w1
-    x1w1.label = "x1w1"
-    x2w2 = x2 * w2
-    x2w2.label = "x2w2"
-    s = x1w1 + x2w2
-    s.label = "x1w1 + x2w2"
-    n = s + b
-    n.label = "n"
-    o = n.tanh()
-    o.label = "o"
-    return o
-
-
-def neuron_exp_tanh() -> Value:
-    """The notebook's neuron with tanh written out: (e^2n - 1) / (e^2n + 1)."""
-    o = neuron()
-    n = o._prev[0]
-    e = (2 * n).exp()
-    e.label = "e"
-    out = (e - 1) / (e + 1)
-    out.label = "o"
-    return out
-
-
-def reused() -> Value:
-    a = Value(2.0, label="a")
-    b = a * a
-    b.label = "b"
-    c = b + a
-    c.label = "c"
-    return c
-
-
-def mlp_output() -> Value:
-    model = MLP(3, [4, 4, 1], seed=7)
-    return model([2.0, 3.0, -1.0])
-
-
-def mlp_loss() -> Value:
-    model = MLP(3, [4, 4, 1], seed=3)
-    xs = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
-    ys = [1.0, -1.0, -1.0, 1.0]
-    return sum((model(x) - y) ** 2 for x, y in zip(xs, ys))
-
-
-def all_ops() -> Value:
-    """Every op in ops.OPS, unlabelled nodes included, and a reused x."""
-    x, y = Value(0.5, label="x"), Value(2.0, label="y")
-    t = ((x + y) * (x - y) / y + x**y + x**3 + 2**x - x).exp().log().tanh()
-    return t + x.sigmoid() + x.relu() + (-x).relu() + y.sqrt() + abs(x - y)
-
-
-GRAPHS = {
-    "neuron": neuron,
-    "exp_tanh": neuron_exp_tanh,
-    "reused": reused,
-    "mlp_output": mlp_output,
-    "mlp_loss": mlp_loss,
-    "all_ops": all_ops,
-}
-
-
-def backward_grads(build) -> list[float]:
-    """The gradients backward() gives on a freshly built graph, in topological order."""
-    root = build()
-    root.backward()
-    return [v.grad for v in root.topological_order()]
 
 
 def same(a: float, b: float) -> bool:
@@ -108,18 +35,17 @@ def state_after(ex: Explanation, k: int, order=None) -> list[float]:
 # ---- the numbers ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", GRAPHS)
-def test_replay_equals_backward_exactly(name):
-    ex = explain(GRAPHS[name]())
-    expected = backward_grads(GRAPHS[name])
+def test_replay_equals_backward_exactly(usual_graph):
+    _, build = usual_graph
+    ex = explain(build())
+    expected = backward_grads(build)
     assert len(ex.grads) == len(expected)
     assert all(same(a, b) for a, b in zip(ex.grads, expected)), (ex.grads, expected)
     assert all(same(a, b) for a, b in zip(state_after(ex, len(ex.steps) - 1), expected))
 
 
-@pytest.mark.parametrize("name", GRAPHS)
-def test_steps_follow_backward_order(name):
-    root = GRAPHS[name]()
+def test_steps_follow_backward_order(usual_graph):
+    root = usual_graph[1]()
     ex = explain(root)
     order = root.topological_order()
     expected = [len(order) - 1 - i for i, v in enumerate(reversed(order)) if v._fn is not None]
@@ -331,7 +257,7 @@ def test_docs_name_source_files_that_exist():
     """docs/explain.md points readers to modules by path: each one must be there."""
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     text = (root / "docs" / "explain.md").read_text(encoding="utf-8")
     paths = re.findall(r"`(backprop/[\w/]+\.(?:py|js|css|html))`", text)
     assert paths, "docs/explain.md names no source file"

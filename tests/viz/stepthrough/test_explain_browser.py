@@ -13,7 +13,8 @@ import shutil
 
 import pytest
 from browser import sync_api  # noqa: F401  (skips without chromium)
-from test_explain import GRAPHS, backward_grads, reused, state_after
+from graphs import GRAPHS, backward_grads, reused
+from test_explain import state_after
 
 from backprop import Value
 from backprop.viz import draw as viz
@@ -300,9 +301,9 @@ def test_odd_graphs_load_cleanly(open_page):
     assert len(name) == 28 and name.endswith("\u2026")
 
 
-def test_page_from_the_graph_command(browser, tmp_path, capsys):
+def test_page_from_the_graph_command(browser, tmp_path, capsys, notebook_neuron):
     """backprop graph --html, stepped through with the arrow keys: the grads shown at the end
-    are those of backward() on the same expression built by hand."""
+    are those of backward() on the notebook's neuron (the same expression, built by hand)."""
     from backprop.cli import main
 
     path = tmp_path / "neuron.html"
@@ -310,11 +311,8 @@ def test_page_from_the_graph_command(browser, tmp_path, capsys):
             "b=6.8813735870195432", "--html", str(path)]  # fmt: skip
     assert main(argv) == 0
     capsys.readouterr()
-    x1, w1, x2, w2 = Value(2.0), Value(-3.0), Value(0.0), Value(1.0)
-    b = Value(6.8813735870195432)
-    out = (x1 * w1 + x2 * w2 + b).tanh()
-    out.backward()
-    expected = {"x1": x1.grad, "w1": w1.grad, "x2": x2.grad, "w2": w2.grad, "b": b.grad}
+    notebook_neuron.o.backward()
+    expected = {name: leaf.grad for name, leaf in notebook_neuron.leaves.items()}
     page = browser.new_page()
     try:
         page.goto(path.as_uri())

@@ -1,6 +1,6 @@
 """explain(root, mode="forward", wrt=leaf): one forward-mode sweep, step by step. Its tangents
 are jvp's bit for bit and backward()'s gradients to rounding; the page counts the sweeps (the
-browser tests are in test_explain_forward_browser.py)."""
+browser tests are in test_forward_browser.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import re
 
 import pytest
 from catalog import CASES
-from test_explain import GRAPHS, backward_grads, neuron, same
+from graphs import GRAPHS, backward_grads, neuron
+from test_explain import same
 
 from backprop import MLP, Value, jvp
 from backprop.viz.stepthrough import ForwardExplanation, explain, fmt

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 from browser import sync_api  # noqa: F401  (skips without chromium)
-from test_explain import GRAPHS, neuron, reused
+from graphs import GRAPHS, neuron, reused
 from test_explain_browser import STEP_ALL, WALK_LEVELS, cell_texts, same, shown_grads, step_of
-from test_explain_forward import leaves_of, some_leaves, state_after
+from test_forward import leaves_of, some_leaves, state_after
 
 from backprop import Value, jvp
 from backprop.viz.stepthrough import explain, fmt
