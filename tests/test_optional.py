@@ -77,3 +77,12 @@ def test_check_device_refuses_the_meta_device_and_keeps_torchs_reason_short():
             check_device("mps")
         assert "cannot hold float64 tensors" in str(caught.value)
         assert len(str(caught.value)) < 260 and "\n" not in str(caught.value)
+
+
+def test_a_long_device_name_is_cut_with_a_mark_not_mid_quote():
+    """{device!r:.80} cut the repr inside its quotes and said nothing of the rest."""
+    pytest.importorskip("torch")
+    with pytest.raises(ValueError) as caught:
+        check_device("x" * 100_000)
+    message = str(caught.value)
+    assert "... (100,002 chars): use 'cpu'" in message and len(message) < 200, message

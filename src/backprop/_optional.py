@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-__all__ = ["MissingDependency", "require", "import_torch", "check_device", "INSTALL"]
+__all__ = ["MissingDependency", "require", "import_torch", "check_device", "shown", "INSTALL"]
 
 # the extras come from the checkout: `backprop` on the package index is another project
 INSTALL = (
@@ -44,6 +44,13 @@ def import_torch(what: str):
     return torch
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """repr(value) for an error message, cut to about ``limit`` characters with a mark that
+    says so (a ``{value!r:.80}`` cut drops the closing quote and says nothing)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text):,} chars)"
+
+
 def check_device(device: Any):
     """A torch.device that holds float64 tensors, or a ValueError saying why not."""
     torch = import_torch("running on a torch device")
@@ -51,16 +58,16 @@ def check_device(device: Any):
         dev = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(
-            f"unknown device {device!r:.80}: use 'cpu', or 'cuda' (or 'cuda:N') for a GPU"
+            f"unknown device {shown(device)}: use 'cpu', or 'cuda' (or 'cuda:N') for a GPU"
         ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
-            f"device {device!r:.80}: CUDA is not available here (this torch is "
+            f"device {shown(device)}: CUDA is not available here (this torch is "
             f"{torch.__version__}, and it sees no GPU): use device='cpu'"
         )
     if dev.type == "meta":  # shapes without numbers: every result would be read from nothing
         raise ValueError(
-            f"device {device!r:.80} holds no numbers (a meta tensor is a shape only): use "
+            f"device {shown(device)} holds no numbers (a meta tensor is a shape only): use "
             "device='cpu', or 'cuda' for a GPU"
         )
     try:  # a number must get there and come back
@@ -68,5 +75,5 @@ def check_device(device: Any):
     except (RuntimeError, TypeError, NotImplementedError) as e:
         reason = " ".join(str(e).split()) or type(e).__name__
         reason = reason if len(reason) <= 160 else f"{reason[:150]}..."
-        raise ValueError(f"device {device!r:.80} cannot hold float64 tensors: {reason}") from None
+        raise ValueError(f"device {shown(device)} cannot hold float64 tensors: {reason}") from None
     return dev

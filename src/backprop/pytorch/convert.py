@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import serialize
-from .._optional import check_device, import_torch
+from .._optional import check_device, import_torch, shown
 from ..nn import MLP
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ def _dtype(torch, dtype: Any):
     if dtype in (torch.float64, torch.float32):
         return dtype
     raise ValueError(
-        f"dtype must be 'float64' or 'float32' (or the torch dtype), got {dtype!r:.80}"
+        f"dtype must be 'float64' or 'float32' (or the torch dtype), got {shown(dtype)}"
     )
 
 
@@ -144,12 +144,12 @@ def _flatten(module, torch) -> list[tuple[str, Any]]:
     inside: set[int] = set()
 
     def visit(name: str, layer: Any) -> None:
-        shown = name or type(layer).__name__
-        _check_plain(shown, layer, torch)
+        label = name or type(layer).__name__
+        _check_plain(label, layer, torch)
         if type(layer) is not torch.nn.Sequential:
-            layers.append((shown, layer))
+            layers.append((label, layer))
         elif id(layer) in inside:
-            raise ValueError(f"from_torch: layer {shown!r} (Sequential) contains itself")
+            raise ValueError(f"from_torch: layer {label!r} (Sequential) contains itself")
         else:
             inside.add(id(layer))
             # _modules, as Sequential.forward reads it: named_children() skips a repeated module

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._optional import shown
 from ..nn import MLP
 from ..serialize import prediction_task
 from .convert import _TORCH_ACTIVATION, _check_mlp, _layer_weights
@@ -39,20 +40,20 @@ def _check_examples(examples: Sequence[Sequence[float]] | None, nin: int) -> lis
                 raise TypeError
             rows.append([float(x) for x in row])
         except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"example row {i} is not a row of numbers: {row!r:.80}") from None
+            raise ValueError(f"example row {i} is not a row of numbers: {shown(row)}") from None
     if not rows:
         raise ValueError("examples holds no rows")
     for i, row in enumerate(rows):
         if len(row) != nin:
             raise ValueError(f"example row {i} has {len(row)} numbers, the model takes {nin}")
         if not all(map(math.isfinite, row)):
-            raise ValueError(f"example row {i} holds a number that is not finite: {row!r:.80}")
+            raise ValueError(f"example row {i} holds a number that is not finite: {shown(row)}")
     return rows
 
 
 def _check_options(model: MLP, weights: str, weights_file: str | None, dtype: str) -> None:
     if weights not in ("inline", "json"):
-        raise ValueError(f"weights must be 'inline' or 'json', got {weights!r:.80}")
+        raise ValueError(f"weights must be 'inline' or 'json', got {shown(weights)}")
     if weights == "json":
         if not weights_file:
             raise ValueError("weights='json' needs weights_file, the model file beside the script")
@@ -67,7 +68,7 @@ def _check_options(model: MLP, weights: str, weights_file: str | None, dtype: st
                 f"{weights_file!r}"
             )
     if dtype not in ("float64", "float32"):
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r:.80}")
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {shown(dtype)}")
     if weights == "inline":
         for k, (rows, biases) in enumerate(_layer_weights(model)):
             if not all(math.isfinite(x) for row in [*rows, biases] for x in row):
