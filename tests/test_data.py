@@ -422,3 +422,19 @@ def test_wide_header_errors_stay_short(tmp_path):
 def test_a_csv_whose_first_cell_starts_with_a_bracket_is_read(tmp_path, header):
     d = load_csv(_write(tmp_path, f"{header}\n1,2,0\n3,4,1\n"))
     assert d.X == [[1.0, 2.0], [3.0, 4.0]] and d.y == [0, 1]
+
+
+def test_digits_X_is_a_list_that_says_it_holds_images():
+    import copy
+    import pickle
+
+    from backprop.data import ImageRows
+
+    X, y = digits("train")
+    assert isinstance(X, list) and isinstance(X, ImageRows) and X.image_shape == (8, 8)
+    assert X == digits("train").X and len(X) == len(y) == 1347 and X[0] == list(X[0])
+    assert X[:10].image_shape == (8, 8) and X[:10] == list(X)[:10]
+    for again in (pickle.loads(pickle.dumps(X)), copy.deepcopy(X), copy.copy(X)):
+        assert type(again) is ImageRows and again.image_shape == (8, 8) and again == X
+    assert Dataset([[1.0, 2.0]], [0], image_shape=(1, 2)).X.image_shape == (1, 2)
+    assert type(Dataset([[1.0, 2.0]], [0]).X) is list

@@ -22,6 +22,7 @@ from .datasets import DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION, digits_rows, name
 
 __all__ = [
     "Dataset",
+    "ImageRows",
     "moons",
     "circles",
     "spiral",
@@ -58,12 +59,31 @@ def sorted_classes(labels: Sequence[Hashable]) -> list:
     return sorted(distinct, key=str)
 
 
+class ImageRows(list):
+    """Rows that are images: a list of rows, as any X, that also says their ``image_shape``
+    (rows, columns). ``digits()`` returns its X as one, so that ``X, y = digits("train")`` then
+    ``fit(model, X, y)`` knows it trains on images (its pixels are scaled while training, see
+    fit). A slice is ImageRows too; anything else a list does gives plain lists."""
+
+    def __init__(self, rows=(), image_shape: tuple[int, int] | None = None) -> None:
+        super().__init__(rows)
+        self.image_shape = image_shape
+
+    def __getitem__(self, index):
+        got = super().__getitem__(index)
+        return ImageRows(got, self.image_shape) if isinstance(index, slice) else got
+
+    def __reduce_ex__(self, protocol):  # pickle and copy keep the shape
+        return ImageRows, (list(self), self.image_shape)
+
+
 @dataclass
 class Dataset:
     """Feature rows ``X``, one label per row ``y``, and the label vocabulary ``classes``.
 
     Unpacks as ``X, y = dataset``. ``classes`` lists the distinct labels in order; training
-    maps the first to the negative class (-1 for hinge, 0 for cross-entropy).
+    maps the first to the negative class (-1 for hinge, 0 for cross-entropy). With an
+    ``image_shape``, ``X`` is ImageRows: a list that carries the shape along when unpacked.
     """
 
     X: list[list[float]]
@@ -82,6 +102,8 @@ class Dataset:
             )
         if not self.classes:
             self.classes = sorted_classes(self.y)
+        if self.image_shape is not None and not isinstance(self.X, ImageRows):
+            self.X = ImageRows(self.X, self.image_shape)
         if not self.feature_names and self.X:
             self.feature_names = [f"x{i + 1}" for i in range(len(self.X[0]))]
 
@@ -240,7 +262,8 @@ def digits(split: str = "train") -> Dataset:
     order). The split is stratified and fixed: within each class, rows are ordered by the
     SHA-256 of ``"0:<row number>"`` and the first round(25%) go to the test set, so every
     machine gets the same split. Rows keep the file's order within a split. The Dataset's
-    ``image_shape`` is ``(8, 8)``.
+    ``image_shape`` is ``(8, 8)``, and its X is ImageRows of that shape, so ``X, y =
+    digits("train")`` still tells fit() that the rows are images.
     """
     rows = digits_rows(split)
     return Dataset(

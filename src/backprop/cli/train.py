@@ -85,9 +85,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     dataset = _load_dataset(args, csv_file)
     scaling = _input_scaling(args, dataset, csv_file)
     X = dataset.X if scaling is None else scaling.X
-    model, plan = _plan_training(args, dataset, X, record=outputs["--explore"] is not None)
+    record = outputs["--explore"] is not None
+    pixels = scaling is None and args.standardize is not False  # fit's scaling of images
+    model, plan = _plan_training(args, dataset, X, record, scale_pixels=pixels)
     _print_setup(args, dataset, model, plan, scaling)
-    history = run_plan(model, plan, progress=not args.quiet)
+    history = run_plan(model, plan, progress=not args.quiet)  # folds image scaling itself
     if scaling is not None:
         from ..train import fold_standardization
 
@@ -166,14 +168,15 @@ class Scaling:
 
 
 def _input_scaling(args: argparse.Namespace, dataset, csv_file: bool) -> Scaling | None:
-    """--standardize (the default for a CSV); for images (digits, --image-shape) by default
-    pixels to 0..1 by the largest value, as image models are trained (per-pixel standardizing
-    would blow up the nearly constant border pixels); --no-standardize: raw inputs."""
+    """--standardize (the default for a CSV, unless its rows are images); --no-standardize:
+    raw inputs. Images (digits, --image-shape) are left to fit, which by default trains on the
+    pixels scaled to about 0..1 by the largest value (backprop.train.pixel_scale) and folds
+    that into the first layer, as image models are trained (per-pixel standardizing would blow
+    up the nearly constant border pixels); --standardize still chooses that instead, and
+    --no-standardize neither."""
     images = (args.image_shape or dataset.image_shape) is not None
-    if args.standardize is False or (args.standardize is None and not (csv_file or images)):
+    if args.standardize is False or (args.standardize is None and (images or not csv_file)):
         return None
-    if args.standardize is None and images:
-        return _pixel_scaling(dataset.X)
     from ..data import standardize
 
     try:
@@ -184,15 +187,19 @@ def _input_scaling(args: argparse.Namespace, dataset, csv_file: bool) -> Scaling
     return Scaling(scaled, mean, std, said, " (standardized)")
 
 
-def _pixel_scaling(X) -> Scaling:
-    top = max((abs(x) for row in X for x in row), default=0.0) or 1.0
-    said = f"pixels scaled to 0..1 by the largest value, {top:g} (folded into the first layer"
-    scaled = [[x / top for x in row] for row in X]
-    width = len(X[0]) if X else 0
-    return Scaling(scaled, [0.0] * width, [top] * width, said + " afterwards)", f" (/{top:g})")
+def _pixels_said(plan, X) -> str | None:
+    """The set-up line for fit's own scaling of image rows, or None without one."""
+    scale = plan.input_scale
+    if scale == 1.0:
+        return None
+    top = max(abs(x) for row in X for x in row)
+    by = f"the largest value, {top:g}"
+    if scale != top:
+        by = f"{scale:g} ({by}, rounded up to a power of two: exact to fold)"
+    return f"pixels scaled to 0..1 by {by} (folded into the first layer afterwards)"
 
 
-def _plan_training(args: argparse.Namespace, dataset, X, record: bool):
+def _plan_training(args: argparse.Namespace, dataset, X, record: bool, scale_pixels: bool):
     """The model and fit's plan (backprop.train.plan_fit: the checks fit makes), or a
     CommandError before anything is printed."""
     from .._optional import MissingDependency
@@ -228,6 +235,7 @@ def _plan_training(args: argparse.Namespace, dataset, X, record: bool):
             device=args.device,
             record=record,
             image_shape=args.image_shape or dataset.image_shape,
+            scale_pixels=scale_pixels,
         )
     except (ValueError, TypeError, MissingDependency) as e:
         raise CommandError(str(e)) from None
@@ -256,8 +264,9 @@ def _print_setup(args: argparse.Namespace, dataset, model, plan, scaling) -> Non
         f"{plan.optimizer.lr:g}{'' if args.schedule == 'none' else f' ({args.schedule} schedule)'}"
         f", {plural(args.epochs, 'epoch')}, {batch}{_compiled_text(args)}"
     )
-    if scaling is not None:
-        print(scaling.said)
+    said = scaling.said if scaling is not None else _pixels_said(plan, dataset.X)
+    if said is not None:
+        print(said)
 
 
 def _compiled_text(args: argparse.Namespace) -> str:

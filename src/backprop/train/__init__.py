@@ -30,10 +30,18 @@ from .plan import (
     labels_text,
     make_optimizer,
     make_schedule,
+    pixel_scale,
     plan_fit,
     resolve_task,
 )
-from .prediction import accuracy, evaluate, fold_standardization, predict, predict_outputs
+from .prediction import (
+    accuracy,
+    evaluate,
+    fold_input_scale,
+    fold_standardization,
+    predict,
+    predict_outputs,
+)
 
 # the names the tests and earlier code used for two helpers
 _recorded_epochs = recorded_epochs
@@ -58,6 +66,8 @@ __all__ = [
     "predict",
     "accuracy",
     "fold_standardization",
+    "fold_input_scale",
+    "pixel_scale",
     "make_optimizer",
     "make_schedule",
     "DEFAULT_LR",

@@ -23,6 +23,10 @@ class Snapshot:
     the update that ended the epoch (full batch: the gradient of the whole loss; minibatches:
     of the epoch's last batch); epoch 0 has had no update, so its grads are all 0. ``loss``
     (with the l2 penalty) and ``accuracy`` are measured on the training rows, as in History.
+
+    A run on images that trained on pixels / s (``Recording.input_scale``) is kept as the model
+    fit returns, on raw pixels: the first layer's weights / s and their grads * s (the gradient
+    with respect to the raw-pixel weights), which is exact, s being a power of two.
     """
 
     epoch: int
@@ -40,20 +44,27 @@ class Snapshot:
 
 @dataclass(repr=False)
 class Recording:
-    """What fit(record=True) trained on, so that a run can be replayed: the training rows,
-    their class indices, the l2 factor, and the model's architecture (MLPs only)."""
+    """What fit(record=True) trained on, so that a run can be replayed: the training rows (as
+    given: raw pixels for images), their class indices, the l2 factor, and the model's
+    architecture (MLPs only).
+
+    ``input_scale`` is what the rows were divided by while training (images: a power of two,
+    else 1). The snapshots are on raw rows, so a snapshot's model on ``X`` gives its loss and
+    accuracy; only the l2 term was on the scaled model's weights (the first layer's * s)."""
 
     X: list[list[float]]
     y: list[int]
     l2: float
     architecture: dict | None  # MLP.architecture(), or None for another Module
+    input_scale: float = 1.0
 
     def __repr__(self) -> str:
         width = len(self.X[0]) if self.X else 0
         model = "a Module" if self.architecture is None else _sizes(self.architecture)
+        scaled = f", trained on rows / {self.input_scale:g}" if self.input_scale != 1 else ""
         return (
             f"Recording({plural(len(self.X), 'row')} of {plural(width, 'feature')}, "
-            f"l2 {self.l2:g}, {model})"
+            f"l2 {self.l2:g}, {model}{scaled})"
         )
 
 
@@ -151,25 +162,42 @@ def _span(values: Sequence[float], percent: bool) -> str:
 
 
 class SnapshotTaker:
-    """fit(record=True)'s camera: a Snapshot of ``params`` at each kept epoch into ``history``,
-    and the Recording of the training rows."""
+    """fit(record=True)'s camera: a Snapshot of the model's parameters at each kept epoch into
+    ``history``, and the Recording of the training rows.
 
-    def __init__(self, history: History, params: Sequence, epochs: int) -> None:
-        self.history, self.params = history, params
+    A model training on rows / ``input_scale`` (an MLP on images) is kept as it is on raw
+    rows: its first layer's weights / input_scale, their grads * input_scale (exact: a power
+    of two), and the rows * input_scale, which are the given rows again."""
+
+    def __init__(self, history: History, model: Module, epochs: int, input_scale=1.0) -> None:
+        self.history, self.model, self.params = history, model, model.parameters()
         self.kept = recorded_epochs(epochs)
+        self.scale = input_scale
+        self.first: list[int] = []  # the positions of the first layer's weights in params
+        if input_scale != 1.0:
+            weights = {id(w) for neuron in model.layers[0].neurons for w in neuron.w}
+            self.first = [i for i, p in enumerate(self.params) if id(p) in weights]
 
-    def start(self, model: Module, X, y: Sequence[int], l2: float, measured) -> None:
+    def start(self, X, y: Sequence[int], l2: float, measured) -> None:
         """The Recording, and the snapshot of epoch 0 (``measured``: its loss and accuracy)."""
+        model, s = self.model, self.scale
         arch = model.architecture() if isinstance(model, MLP) else None
-        rows = [list(map(float, row)) for row in X]
-        self.history.recording = Recording(rows, list(y), l2, arch)
+        rows = (
+            [[float(x) * s for x in row] for row in X]
+            if s != 1.0
+            else [list(map(float, row)) for row in X]
+        )
+        self.history.recording = Recording(rows, list(y), l2, arch, s)
         self.take(0, *measured)
 
     def take(self, done: int, loss: float, accuracy: float) -> None:
         params = self.params
+        data = [p.data for p in params]
         grads = [p.grad for p in params] if done else [0.0] * len(params)
-        snap = Snapshot(done, [p.data for p in params], grads, loss, accuracy)
-        self.history.snapshots.append(snap)
+        for i in self.first:  # on raw rows
+            data[i] /= self.scale
+            grads[i] *= self.scale
+        self.history.snapshots.append(Snapshot(done, data, grads, loss, accuracy))
 
     def after_epoch(self, done: int, loss: float, accuracy: float, last: bool = False) -> None:
         """A snapshot if epoch ``done`` is kept, or is the ``last`` (an early stop)."""

@@ -14,7 +14,7 @@ from ..optim import LRScheduler, Optimizer
 from .history import History, SnapshotTaker
 from .objectives import Objective, make_batch_loss
 from .plan import TrainingPlan, plan_fit
-from .prediction import evaluate
+from .prediction import evaluate, fold_input_scale
 
 __all__ = ["fit", "run_plan"]
 
@@ -43,6 +43,7 @@ def fit(
     device: str | None = None,
     record: bool = False,
     image_shape: tuple[int, int] | None = None,
+    scale_pixels: bool = True,
 ) -> History:
     """Train ``model`` on rows ``X`` with labels ``y`` (or on a Dataset) and return the History.
 
@@ -69,8 +70,13 @@ def fit(
     - ``record=True`` keeps a Snapshot of the parameters and gradients in
       ``history.snapshots``: every epoch up to 200 epochs, then 201 evenly spaced ones (always
       the first and the last); ``backprop.explore(history)`` shows them.
-    - ``image_shape`` (rows, columns) says each row is an image (a Dataset's own, such as
-      digits' (8, 8), by default); ``history.image_shape`` keeps it for the explorer.
+    - ``image_shape`` (rows, columns) says each row is an image (by default a Dataset's own,
+      or that of X as ``digits()`` returns it: (8, 8)); ``history.image_shape`` keeps it for
+      the explorer. An MLP then trains on the pixels divided by ``pixel_scale(X)`` (the largest
+      pixel rounded up to a power of two: 16 for digits), as image models are trained, and the
+      factor is folded into its first layer's weights afterwards, exactly, so the model fit
+      returns takes raw pixels; snapshots hold those raw-pixel weights and their gradients
+      (docs/training.md). ``scale_pixels=False`` trains on the rows as they are.
     """
     plan = plan_fit(
         model,
@@ -94,22 +100,46 @@ def fit(
         device=device,
         record=record,
         image_shape=image_shape,
+        scale_pixels=scale_pixels,
     )
     return run_plan(model, plan, progress=progress)
 
 
 def run_plan(model: Module, plan: TrainingPlan, progress: bool = True) -> History:
     """The training loop of a checked plan: an epoch of steps, then its measures, its snapshot
-    and the early-stopping check; Ctrl-C keeps the best completed epoch's weights."""
+    and the early-stopping check; Ctrl-C keeps the best completed epoch's weights.
+
+    With a plan's ``input_scale`` (image rows), the model trains on the scaled rows and the
+    scale is folded into its first layer at the end, whatever ends the run."""
+    scale = plan.input_scale
+    if scale == 1.0:
+        return _run(model, plan, progress)
+    if getattr(model, "folded_input_scale", None) is not None:  # an earlier fit's model
+        _unfold(model, scale)
+    try:
+        return _run(model, plan, progress)
+    finally:
+        fold_input_scale(model, scale)
+
+
+def _unfold(model, scale: float) -> None:
+    """A model that takes raw pixels made to take pixels / scale: the same function."""
+    for neuron in model.layers[0].neurons:
+        for w in neuron.w:
+            w.data = w.data * scale
+            w.grad = w.grad / scale
+
+
+def _run(model: Module, plan: TrainingPlan, progress: bool) -> History:
     from tqdm import tqdm  # not tqdm.auto: its notebook widget needs ipywidgets
 
     history = History(
         classes=plan.classes, loss_name=plan.objective.name, image_shape=plan.image_shape
     )
     params = model.parameters()
-    camera = SnapshotTaker(history, params, plan.epochs) if plan.record else None
+    camera = SnapshotTaker(history, model, plan.epochs, plan.input_scale) if plan.record else None
     if camera is not None:
-        camera.start(model, plan.X_train, plan.y_train, plan.l2, _measure_training(model, plan))
+        camera.start(plan.X_train, plan.y_train, plan.l2, _measure_training(model, plan))
     best = BestWeights(params)
     trainer = _trainer(model, plan)
     bar = tqdm(range(plan.epochs), desc="training", unit="epoch", disable=not progress,

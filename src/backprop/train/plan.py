@@ -24,6 +24,7 @@ __all__ = [
     "plan_fit",
     "resolve_task",
     "make_optimizer",
+    "pixel_scale",
     "make_schedule",
     "labels_text",
     "DEFAULT_LR",
@@ -87,6 +88,9 @@ class TrainingPlan:
     device: str | None
     record: bool
     image_shape: tuple[int, int] | None = None  # (rows, columns) when each row is an image
+    # X_train and X_val are the given rows / input_scale (images: pixel_scale); the loop folds
+    # the factor into the first layer, so the model fit returns takes the given rows
+    input_scale: float = 1.0
 
 
 def check_rows(X: Sequence, y: Sequence, name: str = "X") -> None:
@@ -168,6 +172,27 @@ def check_image_shape(shape, n_features: int) -> tuple[int, int] | None:
             f"{n_features:,} features"
         )
     return rows, columns
+
+
+def pixel_scale(X: Sequence[Sequence[float]]) -> float:
+    """What fit divides image rows by while training: the largest |pixel| rounded up to a
+    power of two (16 for digits' 0..16, 256 for 0..255; 1.0 when every pixel is 0).
+
+    A power of two, so that dividing the pixels by it and folding it into the first layer's
+    weights afterwards are both exact: the returned model on raw pixels computes bit for bit
+    what the trained model computed on scaled ones.
+    """
+    top = max((abs(x) for row in X for x in row), default=0.0)
+    if not top:
+        return 1.0
+    mantissa, exponent = math.frexp(top)  # top = mantissa * 2**exponent, 0.5 <= mantissa < 1
+    if mantissa == 0.5:
+        exponent -= 1  # top is a power of two itself
+    return math.ldexp(1.0, min(exponent, 1023))
+
+
+def _divided(rows: Sequence[Sequence[float]], scale: float) -> list[list[float]]:
+    return [[x / scale for x in row] for row in rows]
 
 
 def resolve_backend(compile: bool | str, backend: str | None, device: str | None) -> str | bool:
@@ -252,6 +277,7 @@ def plan_fit(
     device: str | None = None,
     record: bool = False,
     image_shape: tuple[int, int] | None = None,
+    scale_pixels: bool = True,
 ) -> TrainingPlan:
     """fit()'s arguments (see fit) checked and resolved, or a one-line ValueError."""
     if isinstance(X, Dataset):
@@ -262,8 +288,12 @@ def plan_fit(
         if image_shape is None:
             image_shape = X.image_shape
         X, y = X.X, X.y
+    if image_shape is None:  # rows that say they are images, as digits()'s X
+        image_shape = getattr(X, "image_shape", None)
     if y is None:
         raise ValueError("fit() needs labels y (or a Dataset in place of X)")
+    if scale_pixels is not True and scale_pixels is not False:
+        raise ValueError(f"scale_pixels must be True or False, got {scale_pixels!r}")
     batch_size, l2 = batch_size or 0, l2 or 0.0
     check_rows(X, y)
     classes, objective = resolve_task(y, classes, loss)
@@ -276,6 +306,10 @@ def plan_fit(
     X_train, y_train, X_val, y_val = _split(
         X, labels, classes, validation_split, validation_data, seed
     )
+    # images train on pixels scaled to about 0..1, folded back afterwards (an MLP's first layer)
+    scale = pixel_scale(X) if image_shape and scale_pixels and isinstance(model, MLP) else 1.0
+    if scale != 1.0:
+        X_train, X_val = _divided(X_train, scale), _divided(X_val, scale)
     opt = _optimizer(model, optimizer, lr)
     scheduler = (
         schedule if isinstance(schedule, LRScheduler) else make_schedule(schedule, opt, epochs)
@@ -299,4 +333,5 @@ def plan_fit(
         device=device,
         record=record,
         image_shape=image_shape,
+        input_scale=scale,
     )

@@ -8,7 +8,14 @@ from ..engine import Value, no_grad
 from ..nn import MLP, Module
 from .objectives import Objective, get_objective
 
-__all__ = ["predict_outputs", "predict", "accuracy", "fold_standardization", "evaluate"]
+__all__ = [
+    "predict_outputs",
+    "predict",
+    "accuracy",
+    "fold_standardization",
+    "fold_input_scale",
+    "evaluate",
+]
 
 
 def predict_outputs(model: Module, X: Sequence[Sequence[float]]) -> list:
@@ -61,6 +68,22 @@ def fold_standardization(model: MLP, mean: Sequence[float], std: Sequence[float]
         for w, s in zip(neuron.w, std):
             w.data = w.data / s
         neuron.b.data = neuron.b.data - shift
+
+
+def fold_input_scale(model: MLP, scale: float) -> None:
+    """Make an MLP trained on rows / ``scale`` take the rows themselves: its first layer's
+    weights are divided by ``scale`` and their grads (d loss / d weight) multiplied by it.
+
+    fit() does this after training on image rows (``scale`` a power of two, so it is exact),
+    and marks the model with ``model.folded_input_scale = scale``; a later fit of that model
+    on images first multiplies its weights by that fit's scale, so that it trains on from the
+    same function of the raw pixels.
+    """
+    for neuron in model.layers[0].neurons:
+        for w in neuron.w:
+            w.data = w.data / scale
+            w.grad = w.grad * scale
+    model.folded_input_scale = scale
 
 
 def predict(
