@@ -1,7 +1,7 @@
 """backprop.jit on a microgpt-style training step, against eager mode, a slotted Value, numpy
 and PyTorch: steps per second, medians, ratios.
 
-Run:  python benchmarks/bench_jit.py [--steps 60] [--seed 42] [--quick]
+Run:  python benchmarks/bench_jit.py [--steps 60] [--seed 42] [--quick] [--user-loop]
 
 The step is examples/microgpt.py's: one name (tokens [BOS] name [BOS]) through a GPT-2-like
 model (n_embd 16, 4 heads, block 16, 1 layer, vocabulary 27: 4,192 weights), its mean
@@ -22,6 +22,13 @@ The three Value engines share one Adam (numpy arrays, read from and written back
 Values); numpy and torch update their arrays with the same formulas. The steady-state ratio
 "jit / slotted" compares median step times; the whole-run ratio compares total times over
 the same --steps names.
+
+The user loop (printed last; alone with --user-loop): the held-out checks' kind of training
+loop, with microgpt's own Adam written as its users write it, plain Python over the Values, no
+numpy (python_adam below): the slotted Value and backprop eager, each building the graph every
+step, and backprop.jit (steady state, and the whole run with every trace), each followed by
+loss.backward() and that loop over the 4,192 weights. There the loop's attribute traffic
+(.grad read twice, .data read and written, .grad zeroed, per weight) is most of a jit step.
 
 Times are the process's CPU time (time.process_time), with numpy's and torch's BLAS on one
 thread: on a shared machine, wall time mostly measures the other processes.
@@ -374,17 +381,95 @@ def run_torch(docs, weights, steps):
     return losses, times
 
 
+# ---- the user loop: microgpt's Adam in plain Python -----------------------------------------
+
+
+def python_adam(params, m, v, step, num_steps, lr=0.01, b1=0.85, b2=0.99, eps=1e-8):
+    """microgpt's Adam as its users write it: a plain loop over the Values, no numpy."""
+    lr_t = lr * (1 - step / num_steps)
+    for i, p in enumerate(params):
+        m[i] = b1 * m[i] + (1 - b1) * p.grad
+        v[i] = b2 * v[i] + (1 - b2) * p.grad**2
+        m_hat = m[i] / (1 - b1 ** (step + 1))
+        v_hat = v[i] / (1 - b2 ** (step + 1))
+        p.data -= lr_t * m_hat / (v_hat**0.5 + eps)
+        p.grad = 0
+
+
+def user_loop(docs, weights, steps, make, use_jit=False, passes=1):
+    """A user's training loop: forward, backward, python_adam. Per step: (loss, seconds of
+    forward + backward, seconds of the update); with passes=2 the second pass trains on over
+    the same names (under jit: every length compiled already)."""
+    import backprop
+
+    params = as_values(weights, make)
+    flat = [p for rows in params.values() for row in rows for p in row]
+    fn = _closure(params)
+    step_fn = backprop.jit(fn) if use_jit else fn
+    rows = []
+    for i in range(passes * steps):
+        if i % steps == 0:
+            m, v = [0.0] * len(flat), [0.0] * len(flat)
+        start = clock()
+        loss = step_fn(docs[i % steps])
+        loss.backward()
+        mid = clock()
+        python_adam(flat, m, v, i % steps, steps)
+        rows.append((loss.data, mid - start, clock() - mid))
+    return rows
+
+
+def user_loop_report(docs, weights, steps, slotted=True):
+    import backprop
+    from backprop._base import NATIVE
+
+    print("\nthe user loop: forward, backward, microgpt's Adam in plain Python over the Values")
+    print(f"(native part: {NATIVE}; {steps} names; CPU ms per step, medians)")
+    runs = {}
+    if slotted:
+        runs["slotted Value"] = user_loop(docs, weights, steps, SlotValue)
+    runs["eager"] = user_loop(docs, weights, steps, backprop.Value)
+    both = user_loop(docs, weights, steps, backprop.Value, use_jit=True, passes=2)
+    runs["jit (whole run)"], runs["jit (steady)"] = both[:steps], both[steps:]
+    print(f"{'engine':<18}{'step':>10}{'fwd+bwd':>10}{'adam':>10}{'total s':>10}{'loss diff':>11}")
+    eager = [r[0] for r in runs["eager"]]
+    for name, rows in runs.items():
+        step = statistics.median(r[1] + r[2] for r in rows)
+        graded = statistics.median(r[1] for r in rows)
+        adam = statistics.median(r[2] for r in rows)
+        total = sum(r[1] + r[2] for r in rows)
+        diff = max(abs(r[0] - e) / abs(e) for r, e in zip(rows, eager))
+        shown = "-" if name == "jit (steady)" else f"{diff:.1e}"
+        print(
+            f"{name:<18}{step * 1e3:>10.3f}{graded * 1e3:>10.3f}{adam * 1e3:>10.3f}"
+            f"{total:>10.2f}{shown:>11}"
+        )
+    if slotted:
+        slot = runs["slotted Value"]
+        med = statistics.median(r[1] + r[2] for r in slot)
+        whole = sum(r[1] + r[2] for r in slot)
+        for name, target in (("eager", 5), ("jit (steady)", 50)):
+            ratio = med / statistics.median(r[1] + r[2] for r in runs[name])
+            print(f"{name} vs slotted Value, per step: {ratio:.1f}x (target {target}x)")
+        ratio = whole / sum(r[1] + r[2] for r in runs["jit (whole run)"])
+        print(f"jit whole run vs slotted Value: {ratio:.1f}x (target 8x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--quick", action="store_true", help="20 steps, no slotted Value")
+    parser.add_argument("--user-loop", action="store_true", help="only the user loop")
     args = parser.parse_args()
     steps = 20 if args.quick else args.steps
     import backprop
 
     docs, vocab = documents(args.seed)
     weights = initial_weights(args.seed, vocab)
+    if args.user_loop:
+        user_loop_report(docs, weights, steps, slotted=not args.quick)
+        return
     lengths = len({min(BLOCK, len(d) - 1) for d in docs[:steps]})
     print(f"{steps} names ({lengths} distinct lengths), {sum(a.size for a in weights.values())}")
     print("weights; one step = forward, backward and an Adam update of one name\n")
@@ -435,6 +520,7 @@ def main() -> None:
     print(f"jit steady vs numpy: {steady / statistics.median(results['numpy'][1]):.1f}x slower")
     if "torch f64" in results:
         print(f"jit steady vs torch: {statistics.median(results['torch f64'][1]) / steady:.2f}x")
+    user_loop_report(docs, weights, steps, slotted=not args.quick)
 
 
 def _closure(params):
