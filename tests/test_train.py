@@ -362,7 +362,7 @@ def test_image_shape_comes_from_the_dataset_and_is_checked():
 
 def _test_accuracy(model, X, y):
     outs = predict_outputs(model, X)
-    return sum(max(range(10), key=o.__getitem__) == t for o, t in zip(outs, y)) / len(y)
+    return sum(max(range(len(o)), key=o.__getitem__) == t for o, t in zip(outs, y)) / len(y)
 
 
 def test_digits_as_returned_train_to_95_percent_on_raw_test_pixels():
@@ -456,3 +456,15 @@ def test_validation_rows_are_scaled_as_the_training_rows():
 
     loss, acc = evaluate(model, X[40:], y[40:], get_objective("cross-entropy"), 0.0)
     assert (loss, acc) == (history.val_loss[-1], history.val_accuracy[-1])
+
+
+def test_ctrl_c_in_an_image_run_still_returns_a_model_on_raw_pixels():
+    X, y = _pixels(1)
+    model = MLP(64, [4, 3], activation="relu", output_activation="linear", seed=0)
+    n = len(model.parameters())
+    opt = _InterruptingSGD(model.parameters(), lr=0.1, at=n * 3 + n // 2)  # in step 4
+    history = fit(model, X, y, loss="cross-entropy", optimizer=opt, epochs=9, batch_size=20,
+                  image_shape=(8, 8), record=True, progress=False)  # fmt: skip
+    assert history.interrupted and history.epochs == 1 and model.folded_input_scale == 16.0
+    assert _weights(model) == history.snapshots[-1].parameters  # the best epoch, on raw pixels
+    assert _test_accuracy(model, X, y) == history.accuracy[-1]
