@@ -1,10 +1,9 @@
-"""grad, hessian, jvp, gradcheck, gradgradcheck, detect_anomaly: against PyTorch (float64),
-central differences and planted bugs."""
+"""grad, hessian, jvp (reverse.py, forward.py): every op to the third order and random graphs
+against PyTorch (float64) and central differences. gradcheck is tested in test_checks.py,
+detect_anomaly in test_anomaly.py, the sweep under them in test_sweep.py."""
 
 from __future__ import annotations
 
-import gc
-import inspect
 import itertools
 import math
 import random
@@ -18,18 +17,12 @@ from hypothesis import strategies as st
 import backprop
 from backprop import (
     MLP,
-    AnomalyError,
-    GradcheckError,
     Value,
-    detect_anomaly,
     engine,
     grad,
-    gradcheck,
-    gradgradcheck,
     hessian,
     jvp,
     no_grad,
-    ops,
 )
 
 torch.set_default_dtype(torch.float64)
@@ -442,6 +435,16 @@ def test_jvp_errors():
     assert jvp(Value(5.0) * 2, x, 1.0, allow_unused=True).data == 0.0
 
 
+def test_hessian_rejects_bad_arguments_and_fills_zeros():
+    x, y = Value(2.0), Value(3.0)
+    with pytest.raises(TypeError, match="hessian"):
+        hessian([x * y], [x])
+    with pytest.raises(ValueError, match="not used"):
+        hessian(x * 2, [x, y])
+    assert hessian(x * 2 + y, [x, y]) == [[0.0, 0.0], [0.0, 0.0]]
+    assert hessian(x * 2, [x, y], allow_unused=True) == [[0.0, 0.0], [0.0, 0.0]]
+
+
 # ---- compiled replay of gradient graphs -----------------------------------------------------
 
 
@@ -477,291 +480,3 @@ def test_compiled_replays_a_gradient_penalty_loss_like_eager(activation):
         for p in model.parameters():  # big moves: relu patterns and signs change between steps
             p.data += rng.uniform(-0.5, 0.5)
     assert len(patterns) > 1
-
-
-# ---- gradcheck and gradgradcheck ------------------------------------------------------------
-
-
-@pytest.fixture
-def planted_rule():
-    """Swap one op's backward rule for a wrong one, and put it back afterwards."""
-    saved = []
-
-    def plant(op: ops.Op, rule):
-        saved.append((op, op.backward))
-        object.__setattr__(op, "backward", rule)
-
-    yield plant
-    for op, rule in reversed(saved):
-        object.__setattr__(op, "backward", rule)
-
-
-def neuron(x, w, b):
-    h = x * w + b
-    h.label = "h"
-    o = h.tanh()
-    o.label = "o"
-    return (o * x).exp()
-
-
-def test_gradcheck_passes_on_every_op_and_on_a_neuron():
-    for case in CASES:
-        xs = draw(case, random.Random(case.name + "gc"))
-        assert gradcheck(case.ours, xs), case.name
-        assert gradgradcheck(case.ours, xs), case.name
-    assert gradcheck(neuron, [0.5, -1.2, 0.3])
-    assert gradgradcheck(neuron, [0.5, -1.2, 0.3])
-
-
-def test_gradcheck_catches_a_planted_rule_and_names_the_node(planted_rule):
-    planted_rule(ops.TANH, lambda m, g, out, a: (g * (1.0 + out * out),))  # sign flipped
-    inputs = [Value(0.5, label="x"), Value(-1.2, label="w"), Value(0.3, label="b")]
-    with pytest.raises(GradcheckError) as caught:
-        gradcheck(neuron, inputs)
-    err = caught.value
-    assert err.input == 0 and err.node is not None and err.node.label == "o"
-    assert err.node._fn is ops.TANH
-    text = str(err)
-    assert "input 0 ('x')" in text and "node 'o', op tanh" in text
-    assert repr(err.node_analytic) in text and repr(err.node_numeric) in text
-    assert err.node_analytic == pytest.approx(1 + math.tanh(0.5 * -1.2 + 0.3) ** 2)
-    assert err.node_numeric == pytest.approx(1 - math.tanh(0.5 * -1.2 + 0.3) ** 2, rel=1e-6)
-    assert gradcheck(neuron, inputs, raise_exception=False) is False
-
-
-def test_gradgradcheck_catches_a_rule_right_only_at_first_order(planted_rule):
-    # float(out) is the number in every namespace: in a gradient graph the derivative is then
-    # a constant, so the first order is right and the second is wrong
-    planted_rule(ops.TANH, lambda m, g, out, a: (g * (1.0 - float(out) ** 2),))
-    assert gradcheck(neuron, [0.5, -1.2, 0.3])
-    with pytest.raises(GradcheckError, match=r"second derivative.*\n.*node 'o', op tanh") as caught:
-        gradgradcheck(neuron, [0.5, -1.2, 0.3])
-    assert caught.value.node.label == "o"
-
-
-def test_gradcheck_without_a_wrong_node_blames_the_function():
-    def branchy(x):  # a Python branch on .data: each side is right, the whole is not smooth
-        return x * 2 if x.data > 0.5 else x * 0 + 1.0
-
-    with pytest.raises(GradcheckError, match="Every node's local derivative agrees") as caught:
-        gradcheck(branchy, [0.5 + 1e-7])
-    assert caught.value.node is None
-
-
-@pytest.mark.parametrize(
-    "kwargs, error, match",
-    [
-        ({"fn": 3}, TypeError, "fn must be callable"),
-        ({"inputs": []}, ValueError, "inputs is empty"),
-        ({"inputs": ["a"]}, TypeError, r"inputs\[0\] must be a number"),
-        ({"eps": 0.0}, ValueError, "eps must be > 0"),
-        ({"atol": -1.0}, ValueError, "atol must be >= 0"),
-        ({"rtol": float("nan")}, TypeError, "rtol must be a finite number"),
-        ({"fn": lambda x: 3.0}, TypeError, "fn must return a Value"),
-    ],
-)
-def test_gradcheck_rejects_bad_arguments(kwargs, error, match):
-    args = {"fn": lambda x: x * x, "inputs": [1.0], **kwargs}
-    for check in (gradcheck, gradgradcheck):
-        with pytest.raises(error, match=match):
-            check(**args)
-
-
-# ---- detect_anomaly -------------------------------------------------------------------------
-
-
-def buried_log(x):
-    h = (x * 2).tanh() + 1
-    bad = (h - 3).log()  # the line detect_anomaly must name: log of a negative number
-    return (bad * h).exp()
-
-
-def test_detect_anomaly_names_the_line_of_a_buried_log_of_a_negative_number():
-    line = next(
-        i for i, text in enumerate(inspect.getsource(buried_log).splitlines()) if "bad = " in text
-    )
-    line += buried_log.__code__.co_firstlineno
-    with detect_anomaly():
-        with pytest.raises(AnomalyError) as caught:
-            buried_log(Value(0.3))
-    text = str(caught.value)
-    assert "log" in text and "nan" in text
-    assert f"test_autodiff.py:{line} in buried_log" in text
-    assert "bad = (h - 3).log()" in text
-    assert buried_log(Value(0.3)).data != buried_log(Value(0.3)).data  # outside: nan, no error
-
-
-def test_detect_anomaly_names_the_node_where_backward_first_makes_inf():
-    x = Value(0.0, label="x")
-    with detect_anomaly():
-        r = x.sqrt()  # finite forward (0), infinite derivative 1 / (2 sqrt(0))
-        r.label = "r"
-        loss = r * 3 + x
-        with pytest.raises(AnomalyError) as caught:
-            loss.backward()
-    text = str(caught.value)
-    assert "backward of sqrt" in text and "'r'" in text and "inf" in text
-    assert "test_autodiff.py" in text and "r = x.sqrt()" in text
-    with pytest.raises(AnomalyError, match="backward of sqrt"):
-        with detect_anomaly():
-            grad(loss, x)
-    loss.backward()  # outside: inf, no error
-    assert x.grad == math.inf
-
-
-def test_detect_anomaly_names_a_line_through_library_code():
-    model = MLP(2, [2, 1], seed=0)
-    with detect_anomaly() as anomaly:
-        out = model([Value(1.0), Value(2.0)])
-    where = anomaly.where(out)
-    assert where is not None and "test_autodiff.py" in where and "model([" in where
-    assert "nn.py" in where  # the library frame it came through
-
-
-def test_detect_anomaly_is_off_again_after_the_block_even_after_an_error():
-    assert engine._watcher is None and engine._open_blocks == 0
-    with pytest.raises(AnomalyError):
-        with detect_anomaly() as outer:
-            assert engine._watcher is outer and engine._open_blocks == 1
-            with detect_anomaly(check_nan=False):
-                quiet = Value(-1.0).log()  # nested, not checking: no error, but recorded
-            assert outer.where(quiet) is not None
-            Value(-1.0).log()
-    # outside, making a node tests engine._open_blocks (0) and nothing else
-    assert engine._watcher is None and engine._open_blocks == 0
-    assert outer.where(quiet) is not None  # the record outlives the block
-
-
-def test_detect_anomaly_checks_inside_no_grad_and_leaves_finite_work_alone():
-    with detect_anomaly():
-        assert (Value(2.0) * 3).data == 6.0
-        assert math.isnan((Value(float("nan")) + 1).data)  # nan in, nan out: not made here
-        with no_grad(), pytest.raises(AnomalyError, match="div"):
-            Value(1.0) / 0.0
-    with pytest.raises(TypeError, match="check_nan"):
-        detect_anomaly(check_nan="yes")
-
-
-def test_every_op_method_is_watched_by_detect_anomaly():
-    with detect_anomaly() as anomaly:
-        for case in CASES:
-            leaves = [Value(0.7) for _ in range(case.arity)]
-            out = case.ours(*leaves)
-            assert anomaly.where(out) is not None, case.name
-
-
-# ---- the pieces under it ------------------------------------------------------------------
-
-
-def test_comparisons_read_data_and_equality_stays_identity():
-    a, b = Value(1.0), Value(2.0)
-    assert a < b and a <= 1.0 and b > 1 and b >= Value(2.0) and not (a > b)
-    assert max([a, b]) is b and sorted([b, a]) == [a, b]
-    assert Value(1.0) != Value(1.0) and a == a and len({a, Value(1.0)}) == 2
-    with pytest.raises(TypeError):
-        assert a < "x"
-
-
-def test_every_rule_run_with_graph_gives_the_float_rules_numbers():
-    for case in CASES:
-        xs = draw(case, random.Random(case.name + "graph"))
-        out = case.ours(*[Value(x) for x in xs])
-        fn, operands = out._fn, out._prev
-        extra = (out._arg,) if fn.has_arg else ()
-        floats = fn.backward(ops.SCALAR, 0.75, out.data, *[v.data for v in operands], *extra)
-        graphs = fn.backward(engine.GRAPH, Value(0.75), out, *operands, *extra)
-        assert [g.data if isinstance(g, Value) else g for g in graphs] == list(floats), case.name
-
-
-def test_graph_node_makes_every_op_from_its_row_as_the_value_methods_do():
-    # GRAPH.node is how a rule builds an op that has no operator (relu_grad); it must make the
-    # same node as the Value method for every op: the same data, operands and constant
-    for case in CASES:
-        xs = draw(case, random.Random(case.name + "node"))
-        operands = [Value(x) for x in xs]
-        ref = case.ours(*operands)
-        fn = ref._fn
-        extra = (ref._arg,) if fn.has_arg else ()
-        made = engine.GRAPH.node(fn, *ref._prev, *extra)
-        assert (made._fn, made._prev, made._arg) == (fn, ref._prev, ref._arg), case.name
-        assert made.data == ref.data or (math.isnan(made.data) and math.isnan(ref.data))
-    lifted = engine.GRAPH.node(ops.POWC, 3.0, 2.0)  # a number becomes a leaf; k stays a float
-    assert (lifted.data, lifted._arg, lifted._a.data) == (9.0, 2.0, 3.0)
-
-
-def test_hessian_rejects_bad_arguments_and_fills_zeros():
-    x, y = Value(2.0), Value(3.0)
-    with pytest.raises(TypeError, match="hessian"):
-        hessian([x * y], [x])
-    with pytest.raises(ValueError, match="not used"):
-        hessian(x * 2, [x, y])
-    assert hessian(x * 2 + y, [x, y]) == [[0.0, 0.0], [0.0, 0.0]]
-    assert hessian(x * 2, [x, y], allow_unused=True) == [[0.0, 0.0], [0.0, 0.0]]
-
-
-def test_detect_anomaly_checks_a_create_graph_backward_too():
-    x = Value(0.0, label="x")
-    with detect_anomaly():
-        y = x.sqrt() * 2
-        with pytest.raises(AnomalyError, match="backward of sqrt"):
-            y.backward(create_graph=True)
-        z = x * x + 1
-        z.backward(create_graph=True)  # fine: no error, and .grad is a graph
-    assert isinstance(x.grad, Value)
-
-
-def test_gradient_graphs_make_no_reference_cycles():
-    import gc
-
-    gc.collect()
-    gc.disable()
-    try:
-        xs = [Value(random.random()) for _ in range(5)]
-        out = sum((x * x).tanh() for x in xs)
-        grads = grad(out, xs, create_graph=True)
-        second = grad(sum(grads), xs)
-        del out, grads, second
-        assert gc.collect() == 0  # freed by reference counting alone
-    finally:
-        gc.enable()
-
-
-def test_gradcheck_at_a_kink_names_the_kinked_node():
-    def f(x):
-        h = x * 2
-        h.label = "h"
-        r = h.relu()
-        r.label = "r"
-        return r + x
-
-    with pytest.raises(GradcheckError, match=r"node 'r', op relu .* is at a kink") as caught:
-        gradcheck(f, [0.0])
-    assert caught.value.node is None  # no rule is wrong
-
-
-def test_a_gradient_graph_does_not_wait_in_the_young_generation():
-    """The sweep's new nodes move to the oldest generation, so the first allocation after it
-    does not run a collection over all of them; a program's own gc.freeze() is left alone."""
-    xs = [Value(0.1 * k) for k in range(300)]
-    loss = sum((x * x).tanh() for x in xs)
-    collections = []
-
-    def seen(phase, info):
-        if phase == "start":
-            collections.append(info["generation"])
-
-    gc.collect()
-    gc.callbacks.append(seen)
-    try:
-        grads = grad(loss, xs, create_graph=True)  # about 2,000 new nodes
-    finally:
-        gc.callbacks.remove(seen)
-    assert collections == [], collections
-    assert gc.get_count()[0] < 100, gc.get_count()
-    gc.freeze()
-    try:
-        frozen = gc.get_freeze_count()
-        grad(grads[0], xs, allow_unused=True, create_graph=True)
-        assert gc.get_freeze_count() == frozen  # nothing of the program's unfrozen
-    finally:
-        gc.unfreeze()
