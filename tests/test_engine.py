@@ -683,6 +683,46 @@ def test_outside_a_scope_nodes_carry_nothing():
     assert type(v.label) is str and engine._open_blocks == 0
 
 
+def test_a_scopes_op_methods_label_their_nodes_in_both_builds():
+    from backprop import engine, ops, scope
+    from backprop.scopes import _label, methods_in
+
+    x = Value(2.0, label="x")
+    node = engine._node(ops.ADD, 4.0, x, x, None, _label("net/l0"))  # the C twin takes it too
+    assert (node.scope, node._op, node.data, node._prev) == ("net/l0", "+", 4.0, (x, x))
+    mul = methods_in("net/l0")["mul"]
+    with scope("outer"):
+        inside = mul(x, x)  # a scope's method keeps its own scope inside another block
+        leaf = Value(1.0, label="w")
+    outside = mul(x, 3.0)
+    scopes = (inside.scope, outside.scope, leaf.scope, leaf.label)
+    assert scopes == ("net/l0", "net/l0", "outer", "w")
+    (inside + outside).backward()
+    assert x.grad == 2 * 2.0 + 3.0
+
+
+def test_engine_py_reads_top_down_and_stays_short():
+    from pathlib import Path
+
+    from backprop import engine
+
+    lines = Path(engine.__file__).read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 325
+    where = {
+        name: next(i for i, line in enumerate(lines) if line.startswith(name))
+        for name in (
+            "class Value",
+            "    def _backward",
+            "    def topological_order",
+            "    def backward",
+            "def _binary_method",
+            "def no_grad",
+        )
+    }
+    assert where["class Value"] < 100
+    assert list(where.values()) == sorted(where.values())
+
+
 # ---- the native part (backprop._cvalue), and the same behaviour without it ------------------
 
 

@@ -1,12 +1,13 @@
 """Value: a scalar that remembers how it was computed, and backpropagates through that graph.
 
-Read in order: Value, its chain rule (_backward, topological_order, backward), the ops made from
-their rows in ops.py, no_grad, and the hooks the rest of the package attaches by."""
+Read in order: Value and its chain rule (_backward, topological_order, backward), the ops made
+from their rows in ops.py, no_grad, and the hooks the rest of the package attaches by."""
 
 from __future__ import annotations
 
 import numbers
 import operator
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,12 +22,9 @@ __all__ = ["Value", "no_grad", "is_grad_enabled", "set_grad_enabled", "backward_
 
 
 class Value(_Base):
-    """A scalar node of a computation graph.
-
-    ``data`` is its value and ``grad`` the derivative of the last ``backward()`` root with
-    respect to it. ``_prev`` holds the operands in order (``a*a`` keeps both edges), ``_op``
-    names the operation that made it (``''`` for a leaf).
-    """
+    """A scalar node of a computation graph: ``data`` is its value and ``grad`` the derivative of
+    the last ``backward()`` root with respect to it; ``_prev`` holds the operands in order (``a*a``
+    keeps both edges), ``_op`` names the operation that made it (``''`` for a leaf)."""
 
     # _fn is the op's row in ops.OPS, _arg its constant (the 2 of x**2), _a and _b the operands
     # (None when absent). No per-node closure means no reference cycle, so a graph is freed the
@@ -37,19 +35,15 @@ class Value(_Base):
     def __init__(self, data: float, label: str = "") -> None:
         self.data = _to_float(data)
         self.grad = 0.0
-        self.label = _ScopedLabel(label, _state.scope) if _open_blocks and _state.scope else label
-        self._fn: Op | None = None
-        self._a: Value | None = None
-        self._b: Value | None = None
-        self._arg: float | None = None
+        # in a scope() block a leaf's label carries the block's path too (scopes.py)
+        self.label = _state.label.named(label) if _open_blocks and _state.scope else label
+        self._fn = self._a = self._b = self._arg = None
 
     @property
     def _prev(self) -> tuple[Value, ...]:
         """The operands, in order: (a, a) for a*a."""
         a, b = self._a, self._b
-        if a is None:
-            return ()
-        return (a,) if b is None else (a, b)
+        return () if a is None else (a,) if b is None else (a, b)
 
     @property
     def _op(self) -> str:
@@ -62,8 +56,8 @@ class Value(_Base):
 
     @property
     def scope(self) -> str:
-        """The '/'-joined names of the ``scope()`` blocks open when this node was made ('' outside
-        any). The node's label carries it: relabelling a node takes it out of its scope."""
+        """The '/'-joined names of the scope() blocks it was made in ('' outside any), carried by
+        its label: relabelling a node takes it out of its scope (scopes.py)."""
         return getattr(self.label, "scope", "")
 
     def __repr__(self) -> str:
@@ -74,7 +68,6 @@ class Value(_Base):
         return self.data
 
     # ---- backpropagation ----------------------------------------------------------------------
-
     def _backward(self) -> tuple[float, ...]:
         """Apply the chain rule at this node once: add g * d(self)/d(input) into each input.
         Returns what it added, one term per input (nothing for a leaf)."""
@@ -101,15 +94,12 @@ class Value(_Base):
 
     def backward(self, grad: float = 1.0, create_graph: bool = False) -> None:
         """Backpropagate from this node, adding d(self)/d(leaf) * grad into every leaf's .grad.
-
         Leaves accumulate, as in PyTorch (zero them between steps: backward() twice doubles
         them); intermediate nodes are reset first, so their .grad is this call's gradient.
         ``create_graph=True``, as in PyTorch, makes every .grad it writes a Value, a graph built
-        by the same op rules, to be differentiated again (``backprop.grad`` leaves .grad alone).
-        """
-        if backward_checks:
-            for check in backward_checks:
-                check(self)
+        by the same op rules, to be differentiated again (``backprop.grad`` leaves .grad alone)."""
+        for check in backward_checks:
+            check(self)
         if _watcher is not None:  # inside detect_anomaly(): it runs backward, checking each step
             return _watcher.backward(self, grad, create_graph)
         if create_graph:
@@ -121,26 +111,8 @@ class Value(_Base):
             if node._fn is not None:
                 node.grad = 0.0
         self.grad += _to_float(grad)
-        # node._backward() for each node, inlined: calling it made this loop 12% slower (the W2
-        # moons graph of benchmarks/bench_engine.py: 27.7 -> 31.0 ms CPU, pure Python)
         for node in reversed(order):
-            fn = node._fn
-            if fn is None:
-                continue
-            a, b = node._a, node._b
-            if b is not None:
-                ga, gb = fn.backward(SCALAR, node.grad, node.data, a.data, b.data)
-                a.grad += ga
-                b.grad += gb
-            elif fn.has_arg:
-                (ga,) = fn.backward(SCALAR, node.grad, node.data, a.data, node._arg)
-                a.grad += ga
-            else:
-                (ga,) = fn.backward(SCALAR, node.grad, node.data, a.data)
-                a.grad += ga
-
-
-_new = Value.__new__
+            node._backward()
 
 
 def _topological_order(roots) -> list[Value]:
@@ -150,14 +122,13 @@ def _topological_order(roots) -> list[Value]:
     stack: list[Value | None] = list(reversed(roots))
     while stack:
         node = stack.pop()
-        if node is None:  # the marker: the node under it now has all its inputs in order
+        if node is None:
             order.append(stack.pop())
             continue
         if node in visited:
             continue
         visited.add(node)
-        stack.append(node)
-        stack.append(None)
+        stack += (node, None)  # None marks node: once it is popped, node's inputs are in order
         b = node._b
         if b is not None and b not in visited:
             stack.append(b)
@@ -168,19 +139,22 @@ def _topological_order(roots) -> list[Value]:
 
 
 # ---- the ops: every method comes from its op's row in ops.py ---------------------------------
+_NO_LABEL = ""  # the label of a new op node outside any scope: the empty string itself
+_new = Value.__new__
 
 
-def _node(fn: Op, data: float, a: Value, b: Value | None = None, arg: float | None = None):
-    """A new node of op fn (a row of ops.OPS) over a (and b), its value already computed."""
+def _node(fn: Op, data: float, a: Value, b: Value | None = None, arg=None, label=_NO_LABEL):
+    """A new node of op fn (a row of ops.OPS) over a (and b), its value already computed; label
+    is the scope's, for the op methods of a scope (scopes.methods_in)."""
     out = _new(Value)
-    out.data, out.grad, out.label = data, 0.0, _NO_LABEL
+    out.data, out.grad, out.label = data, 0.0, label
     if _open_blocks:  # a no_grad(), scope() or detect_anomaly() block is open somewhere
         return _opened(out, fn, a, b, arg)
     out._fn, out._a, out._b, out._arg = fn, a, b, arg
     return out
 
 
-def _binary_method(fn: Op, strict: bool = False, label: str = ""):
+def _binary_method(fn: Op, strict: bool = False, label: str = _NO_LABEL):
     """Value's method for a binary op, a op b, and its mirror b op a (__radd__ and kin). Numbers
     are lifted to leaf Values; anything else is NotImplemented (a TypeError when strict). A label
     carrying a scope makes the methods of that scope (scopes.methods_in)."""
@@ -193,18 +167,7 @@ def _binary_method(fn: Op, strict: bool = False, label: str = ""):
             if strict:
                 raise TypeError(f"{fn.name}: a Value's other operand must be a Value or a number")
             return NotImplemented
-        # _node()'s body, inlined: this is where graph building spends most of its time
-        out = _new(Value)
-        out.data = forward(SCALAR, a.data, b.data)
-        out.grad = 0.0
-        out.label = label
-        out._arg = None
-        if _open_blocks:  # a no_grad(), scope() or detect_anomaly() block is open somewhere
-            return _opened(out, fn, a, b)
-        out._fn = fn
-        out._a = a
-        out._b = b
-        return out
+        return _node(fn, forward(SCALAR, a.data, b.data), a, b, None, label)
 
     def mirrored(b: Value, a: Value | float) -> Value:
         if type(a) is not Value and (a := _lift(a)) is None:
@@ -214,21 +177,12 @@ def _binary_method(fn: Op, strict: bool = False, label: str = ""):
     return method, mirrored
 
 
-def _unary_method(fn: Op, label: str = ""):
+def _unary_method(fn: Op, label: str = _NO_LABEL):
     """Value's method for a unary op, such as v.tanh()."""
     if _native:  # the same method in C (_cvalue.c)
         return _native.op_method(fn, 1, 0, 0, label)
     forward = fn.forward
-
-    def method(self: Value) -> Value:
-        out = _new(Value)  # _node()'s body, inlined
-        out.data, out.grad, out.label, out._arg = forward(SCALAR, self.data), 0.0, label, None
-        if _open_blocks:
-            return _opened(out, fn, self, None)
-        out._fn, out._a, out._b = fn, self, None
-        return out
-
-    return method
+    return lambda self: _node(fn, forward(SCALAR, self.data), self, None, None, label)
 
 
 def _pow(self: Value, other: Value | float) -> Value:
@@ -279,13 +233,11 @@ for _name in ("lt", "le", "gt", "ge"):
 Value.__pos__ = lambda self: self
 
 
-# ---- no_grad and scope: blocks that change how nodes are made --------------------------------
-
-
+# ---- no_grad and the blocks that change how nodes are made -----------------------------------
 class _State(threading.local):
     enabled = True  # grad mode, on every thread by default
     scope = ""  # the path of the scope() blocks open on this thread
-    label = ""  # the label of its new op nodes: an empty _ScopedLabel of that path
+    label = ""  # the label of its new op nodes: scopes.py's empty label of that path
 
 
 _state = _State()
@@ -293,7 +245,6 @@ _state = _State()
 # node tests this one number and nothing else (the thread-local state is not read)
 _open_blocks = 0
 _lock = threading.Lock()
-_NO_LABEL = ""  # the label of a new op node outside any scope: the empty string itself
 
 
 def _opened(out: Value, fn: Op, a: Value, b: Value | None, arg: float | None = None) -> Value:
@@ -347,18 +298,7 @@ def no_grad():
     return _block(enabled=False)
 
 
-class _ScopedLabel(str):
-    """A label made inside a scope: the same text, carrying the scope's path in .scope, so that
-    a node holds its scope at no cost in bytes (the op nodes of one path share one label)."""
-
-    def __new__(cls, text: str, path: str) -> _ScopedLabel:
-        label = super().__new__(cls, text)
-        label.scope = path
-        return label
-
-
 # ---- hooks: how the rest of the package attaches, without writing the engine's globals -----
-
 # Each is called with the root at the start of every eager backward() (and, per output, of
 # autodiff.grad()), and refuses the call by raising: compiled mode's replay guard is one.
 backward_checks: list[Callable[[Value], None]] = []
@@ -377,9 +317,7 @@ def watch(watcher) -> None:
     _watcher = watcher
 
 
-def __getattr__(name: str):
-    if name in ("GRAPH", "GraphMath"):  # moved to autodiff/sweep.py, which backprop imports
-        import sys
-
+def __getattr__(name: str):  # GRAPH and GraphMath moved to autodiff/sweep.py
+    if name in ("GRAPH", "GraphMath"):
         return getattr(sys.modules["backprop.autodiff.sweep"], name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

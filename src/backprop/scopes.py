@@ -13,13 +13,27 @@ from collections.abc import Callable
 from contextlib import ContextDecorator
 
 from . import engine, ops
-from .engine import _binary_method, _ScopedLabel, _unary_method
+from .engine import _binary_method, _unary_method
 
 __all__ = ["scope", "current_scope"]
 
 _open = threading.local()  # .blocks: this thread's open scope blocks, innermost last
 _LABELS: dict[str, str] = {}  # scope path -> the empty label of its op nodes
 _METHODS: dict[str, dict] = {}  # scope path -> methods_in(path)
+
+
+class _ScopedLabel(str):
+    """A label made inside a scope: the same text, carrying the scope's path in .scope, so that
+    a node holds its scope at no cost in bytes (the op nodes of one path share one label)."""
+
+    def __new__(cls, text: str, path: str) -> _ScopedLabel:
+        label = super().__new__(cls, text)
+        label.scope = path
+        return label
+
+    def named(self, text: str) -> _ScopedLabel:
+        """A leaf's label made in this scope (Value.__init__ asks the open block's label)."""
+        return _ScopedLabel(text, self.scope)
 
 
 class scope(ContextDecorator):
