@@ -243,48 +243,28 @@ static void Node_dealloc(Node *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* ---- fields ------------------------------------------------------------------------------ */
+/* ---- fields ------------------------------------------------------------------------------
+ * Reads: grad, label and the op's fields are T_OBJECT_EX members, which Python 3.11's
+ * specializing interpreter reads inline (LOAD_ATTR_SLOT: a version check and a load, as for a
+ * __slots__ class), not through a descriptor call; data, a double, needs its getter (a float
+ * made per read). Writes go through Node_setattro below, which finds the field by the
+ * descriptor the name resolves to (a subclass's own property of that name wins, as it must)
+ * and sets it directly, applying the hooks: a float into the double, a .grad or .label that
+ * could close a cycle tracks the node. grad and label are READONLY members so that no other
+ * path (a member descriptor's __set__, a specialized store) could skip those hooks. */
 
-static PyObject *get_object(PyObject *value, const char *name) {
+static int set_hooked(Node *self, PyObject **slot, PyObject *value, const char *name,
+                      PyTypeObject *quiet) {
     if (value == NULL) {
-        PyErr_Format(PyExc_AttributeError, "'Value' object has no attribute '%s'", name);
-        return NULL;
-    }
-    return Py_NewRef(value);
-}
-
-static PyObject *Node_get_grad(Node *self, void *closure) {
-    return get_object(self->grad, "grad");
-}
-
-static int Node_set_grad(Node *self, PyObject *value, void *closure) {
-    if (value == NULL) {
-        if (self->grad == NULL) {
-            PyErr_SetString(PyExc_AttributeError, "grad");
+        if (*slot == NULL) {
+            PyErr_SetString(PyExc_AttributeError, name);
             return -1;
         }
-        Py_CLEAR(self->grad);
+        Py_CLEAR(*slot);
         return 0;
     }
-    Py_XSETREF(self->grad, Py_NewRef(value));
-    return PyFloat_CheckExact(value) ? 0 : watch((PyObject *)self, value);
-}
-
-static PyObject *Node_get_label(Node *self, void *closure) {
-    return get_object(self->label, "label");
-}
-
-static int Node_set_label(Node *self, PyObject *value, void *closure) {
-    if (value == NULL) {
-        if (self->label == NULL) {
-            PyErr_SetString(PyExc_AttributeError, "label");
-            return -1;
-        }
-        Py_CLEAR(self->label);
-        return 0;
-    }
-    Py_XSETREF(self->label, Py_NewRef(value));
-    return PyUnicode_CheckExact(value) ? 0 : watch((PyObject *)self, value);
+    Py_XSETREF(*slot, Py_NewRef(value));
+    return Py_IS_TYPE(value, quiet) ? 0 : watch((PyObject *)self, value);
 }
 
 static PyObject *Node_get_data(Node *self, void *closure) {
@@ -297,18 +277,55 @@ static int Node_set_data(Node *self, PyObject *value, void *closure) {
 
 static PyGetSetDef Node_getset[] = {
     {"data", (getter)Node_get_data, (setter)Node_set_data, "the node's value", NULL},
-    {"grad", (getter)Node_get_grad, (setter)Node_set_grad, "d(root)/d(this node)", NULL},
-    {"label", (getter)Node_get_label, (setter)Node_set_label, "the node's name", NULL},
     {NULL},
 };
 
 static PyMemberDef Node_members[] = {
+    {"grad", T_OBJECT_EX, offsetof(Node, grad), READONLY, "d(root)/d(this node)"},
+    {"label", T_OBJECT_EX, offsetof(Node, label), READONLY, "the node's name"},
     {"_fn", T_OBJECT_EX, offsetof(Node, fn), 0, "the op's row in ops.OPS, None for a leaf"},
     {"_a", T_OBJECT_EX, offsetof(Node, a), 0, "the first operand, or None"},
     {"_b", T_OBJECT_EX, offsetof(Node, b), 0, "the second operand, or None"},
     {"_arg", T_OBJECT_EX, offsetof(Node, arg), 0, "the op's constant (the 2 of x**2), or None"},
     {NULL},
 };
+
+/* Base's descriptors of data, grad, label, _fn, _a, _b, _arg (borrowed from its dict) */
+enum { F_DATA, F_GRAD, F_LABEL, F_FN, F_A, F_B, F_ARG, N_FIELDS };
+static PyObject *DESCRIPTORS[N_FIELDS];
+
+static int Node_setattro(PyObject *self, PyObject *name, PyObject *value) {
+    PyObject *d = _PyType_Lookup(Py_TYPE(self), name);  /* borrowed; cached by the type */
+    int i = 0;
+    if (d != NULL)
+        while (i < N_FIELDS && DESCRIPTORS[i] != d) i++;
+    Node *v = (Node *)self;
+    PyObject **slot;
+    switch (d == NULL ? N_FIELDS : i) {
+    case F_DATA:
+        if (value == NULL && IS_BOXED(v) && UNBOX(v) == NULL) {  /* del of an absent .data */
+            PyErr_SetString(PyExc_AttributeError, "data");
+            return -1;
+        }
+        return set_data(self, value);
+    case F_GRAD:
+        return set_hooked(v, &v->grad, value, "grad", &PyFloat_Type);
+    case F_LABEL:
+        return set_hooked(v, &v->label, value, "label", &PyUnicode_Type);
+    case F_FN: slot = &v->fn; break;
+    case F_A: slot = &v->a; break;
+    case F_B: slot = &v->b; break;
+    case F_ARG: slot = &v->arg; break;
+    default:
+        return PyObject_GenericSetAttr(self, name, value);
+    }
+    if (value == NULL && *slot == NULL) {
+        PyErr_SetObject(PyExc_AttributeError, name);
+        return -1;
+    }
+    Py_XSETREF(*slot, Py_XNewRef(value));
+    return 0;
+}
 
 /* ---- copying and pickling: the fields as a dict, as a slotted class gives them ------------ */
 
@@ -365,6 +382,7 @@ static PyTypeObject BaseType = {
     .tp_dealloc = (destructor)Node_dealloc,
     .tp_traverse = (traverseproc)Node_traverse,
     .tp_clear = (inquiry)Node_clear,
+    .tp_setattro = Node_setattro,
     .tp_members = Node_members,
     .tp_getset = Node_getset,
     .tp_methods = Node_methods,
@@ -933,6 +951,10 @@ PyMODINIT_FUNC PyInit__cvalue(void) {
     if (slots == NULL || PyDict_SetItemString(BaseType.tp_dict, "__slots__", slots) < 0) return NULL;
     Py_DECREF(slots);
     PyType_Modified(&BaseType);
+    static const char *names[N_FIELDS] = {"data", "grad", "label", "_fn", "_a", "_b", "_arg"};
+    for (int i = 0; i < N_FIELDS; i++)
+        if ((DESCRIPTORS[i] = PyDict_GetItemString(BaseType.tp_dict, names[i])) == NULL)
+            return NULL;
     ZERO = PyFloat_FromDouble(0.0);
     EMPTY = PyUnicode_FromString("");
     if (ZERO == NULL || EMPTY == NULL) return NULL;

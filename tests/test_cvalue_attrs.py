@@ -1,0 +1,103 @@
+"""The native part's fields from user code: .grad reads specialized by the interpreter, writes
+through one setattr that keeps every hook (the collector's tracking, data as a double)."""
+
+from __future__ import annotations
+
+import dis
+import gc
+import pickle
+import sys
+
+import pytest
+
+from backprop import Value
+from backprop._base import NATIVE
+
+native = pytest.mark.skipif(not NATIVE, reason="the native part is off or not built")
+
+
+def _read_grads(values):
+    total = 0.0
+    for v in values:
+        total += v.grad
+    return total
+
+
+@native
+@pytest.mark.skipif(sys.version_info[:2] not in ((3, 11), (3, 12)), reason="3.11/3.12 opcodes")
+def test_grad_reads_are_specialized_like_a_slot():
+    # a getset descriptor is never specialized; a T_OBJECT_EX member becomes LOAD_ATTR_SLOT
+    values = [Value(float(i)) for i in range(64)]
+    for _ in range(200):
+        _read_grads(values)
+    names = {i.opname for i in dis.get_instructions(_read_grads, adaptive=True)}
+    assert "LOAD_ATTR_SLOT" in names, sorted(names)
+
+
+def test_writes_keep_their_meaning():
+    v = Value(2.0)
+    v.grad = 0
+    assert v.grad == 0 and type(v.grad) is int
+    v.data = 3
+    assert v.data == 3 and type(v.data) is int  # what was put there, as a slot gives back
+    v.data = 0.25
+    assert v.data == 0.25 and type(v.data) is float
+    v.data -= 0.5
+    assert v.data == -0.25
+    v.label = "w"
+    assert v.label == "w"
+    del v.grad
+    with pytest.raises(AttributeError):
+        _ = v.grad
+    with pytest.raises(AttributeError):
+        del v.grad
+    v.grad = 1.5
+    assert v.grad == 1.5
+    w = pickle.loads(pickle.dumps(v))
+    assert (w.data, w.grad, w.label) == (v.data, v.grad, v.label)
+
+
+def test_unknown_attributes_are_refused():
+    v = Value(1.0)
+    with pytest.raises(AttributeError):
+        v.gradd = 1.0
+
+
+@native
+def test_a_grad_that_closes_a_cycle_tracks_the_node():
+    x = Value(1.5)
+    y = x * x
+    assert not gc.is_tracked(y)
+    y.grad = y * 2.0  # y -> its grad -> y: a cycle only the collector can free
+    assert gc.is_tracked(y)
+    x.label = [x]
+    assert gc.is_tracked(x)
+
+
+@native
+def test_a_setattr_by_a_computed_name_takes_the_same_path():
+    x = Value(1.5)
+    y = x * x
+    setattr(y, "".join(["gr", "ad"]), y * 2.0)
+    assert gc.is_tracked(y)
+    setattr(x, "".join(["da", "ta"]), 0.5)
+    assert x.data == 0.5
+
+
+def test_a_subclass_property_of_the_same_name_wins():
+    seen = []
+
+    class Logged(Value):
+        __slots__ = ()
+
+        @property
+        def grad(self):
+            return seen[-1] if seen else 0.0
+
+        @grad.setter
+        def grad(self, value):
+            seen.append(value)
+
+    v = Logged(1.0)
+    v.grad = 2.5
+    assert seen[-1] == 2.5 and v.grad == 2.5
