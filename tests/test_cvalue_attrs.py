@@ -101,3 +101,19 @@ def test_a_subclass_property_of_the_same_name_wins():
     v = Logged(1.0)
     v.grad = 2.5
     assert seen[-1] == 2.5 and v.grad == 2.5
+
+
+@native
+def test_read_data_reads_the_doubles_and_stops_at_a_non_number():
+    np = pytest.importorskip("numpy")
+    from backprop._base import native as module
+
+    values = [Value(0.1 * i) for i in range(100)] + [Value(1.0) * 3.0]
+    out = np.empty(len(values))
+    assert module.read_data(values, out) == -1
+    assert out.tolist() == [v.data for v in values]
+    values[7].data = 2  # an int is kept as the object, and read as a number
+    values[9].data = "x"
+    assert module.read_data(values, out) == 9 and out[7] == 2.0
+    with pytest.raises(ValueError):
+        module.read_data(values, np.empty(3))

@@ -904,6 +904,56 @@ static PyObject *backward(PyObject *module, PyObject *const *args, Py_ssize_t na
     Py_RETURN_NONE;
 }
 
+/* read_data(values, out) -> -1, or the index of the first value whose .data is not a number
+ * held as a double here (or an exact float or int): compiled/_native.c's read_numbers for
+ * .data, without making a float per value. out: a writable buffer of one float64 a value. */
+static PyObject *read_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "read_data(values, out)");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[0], "values must be a sequence");
+    if (seq == NULL) return NULL;
+    Py_buffer out;
+    if (PyObject_GetBuffer(args[1], &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), bad = -1;
+    if (out.len != n * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "the array must hold one float64 a value");
+        PyBuffer_Release(&out);
+        Py_DECREF(seq);
+        return NULL;
+    }
+    double *dst = out.buf;
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n && bad < 0; i++) {
+        PyObject *v = items[i];
+        if (!IS_NODE(v)) {
+            bad = i;
+        } else if (!IS_BOXED((Node *)v)) {
+            dst[i] = ((Node *)v)->data.d;
+        } else {
+            PyObject *x = UNBOX((Node *)v);
+            if (x != NULL && PyFloat_CheckExact(x)) {
+                dst[i] = PyFloat_AS_DOUBLE(x);
+            } else if (x != NULL && PyLong_CheckExact(x)) {
+                dst[i] = PyLong_AsDouble(x);
+                if (dst[i] == -1.0 && PyErr_Occurred()) {
+                    PyErr_Clear();
+                    bad = i;
+                }
+            } else {
+                bad = i;
+            }
+        }
+    }
+    PyBuffer_Release(&out);
+    Py_DECREF(seq);
+    return PyLong_FromSsize_t(bad);
+}
+
 /* bind(Value, SCALAR, lift, opened): what the hot paths need from engine.py */
 static PyObject *bind(PyObject *module, PyObject *args) {
     PyObject *value_type;
@@ -933,6 +983,8 @@ static PyMethodDef module_methods[] = {
      "autodiff.sweep._sweep_graph without a check, in C"},
     {"backward", (PyCFunction)(void (*)(void))backward, METH_FASTCALL,
      "Value.backward(grad)'s float path, in C"},
+    {"read_data", (PyCFunction)(void (*)(void))read_data, METH_FASTCALL,
+     "read_data(values, out) -> -1, or the index of the first non-number .data"},
     {NULL},
 };
 
