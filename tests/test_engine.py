@@ -815,3 +815,14 @@ def test_a_number_operand_becomes_the_leaf_value_would_make():
         assert (3 * Value(1.0))._prev[0].scope == "s"
     with pytest.raises(OverflowError):
         Value(1.0) + 10**400
+
+
+def test_square_root_powers_follow_torch_at_special_values():
+    # C's pow(-inf, 0.5) is inf and pow(-0.0, -0.5) is inf; torch (and numpy) take x ** 0.5 as
+    # sqrt(x) and x ** -0.5 as 1 / sqrt(x): nan and -inf
+    torch = pytest.importorskip("torch")
+    for a in [-math.inf, -4.0, -0.0, 0.0, 1e-300, 2.0, 3.7, math.inf, math.nan]:
+        for k in [0.5, -0.5]:
+            ours = (Value(a) ** k).data
+            theirs = (torch.tensor(a, dtype=torch.float64) ** k).item()
+            assert repr(ours) == repr(theirs), (a, k, ours, theirs)

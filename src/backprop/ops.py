@@ -161,9 +161,11 @@ POW = _op("pow", "**", 2,
 
 # ---- unary, with a constant argument --------------------------------------------------------
 POWC = _op("powc", "**{k}", 1,
-           lambda m, a, k: m.where(k == 2.0, a * a, m.pow(a, k)),  # x*x is exact, pow may not be
+           lambda m, a, k: _pow_constant(m, a, k),
            # d(a^k)/da = k a^(k-1), and exactly 0 for k == 0
-           lambda m, g, out, a, k: (m.where(k == 0.0, 0.0, g * (k * m.pow(a, k - 1.0))),),
+           lambda m, g, out, a, k: (
+               m.where(k == 0.0, 0.0, g * (k * _pow_constant(m, a, k - 1.0))),
+           ),
            has_arg=True)
 RPOW = _op("rpow", "{k}**", 1,  # k ** a for a constant base k, e.g. 2 ** v
            lambda m, a, k: m.pow(k, a),
@@ -244,6 +246,24 @@ def _one_minus_square(y):
     s = 1.0 - p
     t = (1.0 - s) - p
     return s + (t - e)
+
+
+def _pow_constant(m, a, k):
+    """a ** k for a constant k, as torch computes it: a*a for 2 (exact, where pow may not be),
+    sqrt for 0.5 and 1/sqrt for -0.5 (C's pow(-inf, 0.5) is inf where torch and numpy give nan,
+    and pow(-0.0, -0.5) is inf where torch's rsqrt gives -inf)."""
+    if not isinstance(k, numbers.Real):  # an array of constants (compiled replay)
+        root = m.sqrt(a)
+        return m.where(
+            k == 2.0, a * a, m.where(k == 0.5, root, m.where(k == -0.5, 1.0 / root, m.pow(a, k)))
+        )
+    if k == 2.0:
+        return a * a
+    if k == 0.5:
+        return m.sqrt(a)
+    if k == -0.5:
+        return _div(m, 1.0, m.sqrt(a))
+    return m.pow(a, k)
 
 
 def _div(m, a, b):
