@@ -19,6 +19,7 @@ later name of that length replays the compiled program. The losses are eager mod
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 
@@ -64,8 +65,9 @@ def softmax(logits: list[Value]) -> list[Value]:
     return [e / total for e in exps]
 
 
-def gpt(params, token, pos: int, keys: list, values: list) -> list[Value]:
-    """The logits of the next token, given this one and the keys and values of those before."""
+def gpt(params, token, pos: int, keys: list, values: list, attention=None) -> list[Value]:
+    """The logits of the next token, given this one and the keys and values of those before
+    (``attention``, a list per head, collects each head's weights over the positions)."""
     x = [t + p for t, p in zip(take(params["wte"], token), params["wpe"][pos])]
     x = rmsnorm(x)
     for i in range(N_LAYER):
@@ -79,6 +81,8 @@ def gpt(params, token, pos: int, keys: list, values: list) -> list[Value]:
             part = slice(h * HEAD, (h + 1) * HEAD)
             scores = [sum(a * b for a, b in zip(q[part], kt[part])) / HEAD**0.5 for kt in keys[i]]
             weights = softmax(scores)
+            if attention is not None:
+                attention[h].append(weights)
             for j in range(h * HEAD, (h + 1) * HEAD):
                 heads.append(sum(w * vt[j] for w, vt in zip(weights, values[i])))
         x = [a + b for a, b in zip(linear(heads, params[f"{i}.wo"]), skip)]
@@ -98,6 +102,16 @@ def loss_of(params, tokens) -> Value:
         probs = softmax(gpt(params, tokens[pos], pos, keys, values))
         losses.append(-take(probs, tokens[pos + 1]).log())
     return (1.0 / n) * sum(losses)
+
+
+def attention_of(params, tokens) -> list[list[list[Value]]]:
+    """Every head's attention weights over one name (a row per position), without a graph."""
+    keys, values = [[] for _ in range(N_LAYER)], [[] for _ in range(N_LAYER)]
+    heads = [[] for _ in range(N_HEAD)]
+    with backprop.no_grad():
+        for pos in range(min(BLOCK, len(tokens) - 1)):
+            gpt(params, tokens[pos], pos, keys, values, heads)
+    return heads
 
 
 class Adam:
@@ -142,8 +156,11 @@ def sample(params, bos: int, chars: str, rng: random.Random, temperature: float 
     return "".join(out)
 
 
-def train(steps: int = 100, seed: int = 42, use_jit: bool = False, log_every: int = 0):
-    """Train for ``steps`` names; return (params, losses, tokenizer (bos, chars))."""
+def train(
+    steps: int = 100, seed: int = 42, use_jit: bool = False, log_every: int = 0, explore=None
+):
+    """Train for ``steps`` names; return (params, losses, tokenizer (bos, chars)). With
+    ``explore`` a path, the run is recorded (backprop.Recorder) and its page saved there."""
     docs = backprop.data.names()
     random.Random(seed).shuffle(docs)
     chars = "".join(sorted(set("".join(docs))))
@@ -156,19 +173,57 @@ def train(steps: int = 100, seed: int = 42, use_jit: bool = False, log_every: in
         return loss_of(params, tokens)
 
     step_loss = backprop.jit(loss_fn) if use_jit else loss_fn
+    record = explore and Recorder(params, title="microgpt on the makemore names", steps=steps)
     losses = []
     for step in range(steps):
         doc = docs[step % len(docs)]
         tokens = [bos] + [chars.index(c) for c in doc] + [bos]
         loss = step_loss(tokens)
         loss.backward()
+        if record:
+            record.step(loss, lr=opt.lr * (1 - step / steps), chars=len(doc))
         opt.step()
         losses.append(loss.data)
         if log_every and (step + 1) % log_every == 0:
             print(f"step {step + 1:4d} / {steps}: loss {loss.data:.4f}")
     if use_jit:
         print(f"jit: {len(step_loss.cache_info())} programs traced (one per name length)")
+    if record:
+        record.save(explore)
+        print(f"wrote {explore}: the run's page (open it in a browser)")
     return params, losses, (bos, chars)
+
+
+class Recorder:
+    """What --explore records: the loss, every matrix and its gradient, each head's attention
+    on a probe name, names sampled as it learns, and the probe name's loss graph."""
+
+    def __init__(self, params, title: str, steps: int, probe: str = "emma") -> None:
+        docs = backprop.data.names()
+        self.chars = "".join(sorted(set("".join(docs))))
+        self.bos = len(self.chars)
+        self.params = params
+        self.tokens = [self.bos] + [self.chars.index(c) for c in probe] + [self.bos]
+        self.labels = ["BOS"] + list(probe)
+        self.every = max(1, steps // 10)
+        self.rng = random.Random(0)
+        self.rec = backprop.Recorder(params, title=title)
+        self.rec.probe(lambda: loss_of(params, self.tokens))
+        self.probe = probe
+
+    def step(self, loss: Value, **scalars) -> None:
+        """Call after backward() and before the update: the step's gradients are recorded."""
+        for h, rows in enumerate(attention_of(self.params, self.tokens)):
+            labels = self.labels[: len(rows)]
+            name = f"attention head {h} on '{self.probe}'"
+            self.rec.watch(name, rows, rows=labels, columns=labels)
+        if self.rec.steps % self.every == 0:
+            names = (sample(self.params, self.bos, self.chars, self.rng) for _ in range(5))
+            self.rec.note("samples", " ".join(names))
+        self.rec.step(loss, **scalars)
+
+    def save(self, path: str) -> None:
+        backprop.explore(self.rec).save(path)
 
 
 def main(argv=None) -> None:
@@ -177,10 +232,15 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--jit", action="store_true", help="compile the loss with backprop.jit")
     parser.add_argument("--samples", type=int, default=10, help="names to sample at the end")
+    parser.add_argument(
+        "--explore", metavar="PAGE", help="record the run and write its page (an .html file)"
+    )
     args = parser.parse_args(argv)
+    if args.explore and not os.path.isdir(os.path.dirname(args.explore) or "."):
+        parser.error(f"--explore: no folder {os.path.dirname(args.explore)!r} to write the page in")
     start = time.perf_counter()
     params, losses, (bos, chars) = train(
-        args.steps, args.seed, args.jit, log_every=max(1, args.steps // 10)
+        args.steps, args.seed, args.jit, log_every=max(1, args.steps // 10), explore=args.explore
     )
     seconds = time.perf_counter() - start
     print(f"trained {args.steps} steps in {seconds:.1f} s; final loss {losses[-1]:.4f}")

@@ -4,6 +4,7 @@ traced-int errors, what retraces, the cache, replaced parameters, and the microg
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 import random
@@ -292,6 +293,18 @@ def test_the_microgpt_example_trains_the_same_eagerly_and_with_jit(capsys):
     name = microgpt.sample(params, bos, chars, random.Random(0))
     assert set(name) <= set(chars)
     assert "programs traced" in capsys.readouterr().out
+
+
+def test_the_microgpt_example_records_its_run_for_the_explorer(tmp_path, capsys):
+    microgpt = load_microgpt()
+    page = tmp_path / "run.html"
+    losses = microgpt.main(["--steps", "4", "--jit", "--samples", "1", "--explore", str(page)])
+    html = page.read_text()
+    assert len(losses) == 4 and f"wrote {page}" in capsys.readouterr().out
+    for name in ["wte", "0.wq", "head", "attention head 3 on 'emma'", "samples", "loss"]:
+        assert json.dumps(name)[1:-1] in html, name
+    with pytest.raises(SystemExit):  # a folder that is not there: refused before training
+        microgpt.main(["--steps", "4", "--explore", str(tmp_path / "no" / "run.html")])
 
 
 def test_keyword_arguments_are_data_or_shape_as_positional_ones():
