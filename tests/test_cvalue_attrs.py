@@ -117,3 +117,26 @@ def test_read_data_reads_the_doubles_and_stops_at_a_non_number():
     assert module.read_data(values, out) == 9 and out[7] == 2.0
     with pytest.raises(ValueError):
         module.read_data(values, np.empty(3))
+
+
+def test_freeing_values_and_subclasses_lets_go_of_their_type_once():
+    # with the native part, Value frees its nodes itself (not through the heap type's generic
+    # dealloc) and must let go of the type's reference exactly once, subclasses included
+    class WithDict(Value):
+        pass
+
+    class WithSlot(Value):
+        __slots__ = ("extra",)
+
+    class Plain(Value):
+        __slots__ = ()
+
+    for cls in (Value, WithDict, WithSlot, Plain):
+        gc.collect()
+        before = sys.getrefcount(cls)
+        leaves = [cls(float(i)) for i in range(200)]
+        nodes = [v * v + 1.0 for v in leaves]
+        assert sys.getrefcount(cls) > before
+        del leaves, nodes
+        gc.collect()
+        assert sys.getrefcount(cls) == before, cls.__name__

@@ -232,7 +232,13 @@ static void release_operands(Node *self) {
     stack_free(&s);
 }
 
+/* Value's own tp_dealloc once bind() has seen it adds nothing to free (no slots, dict, weak
+ * references or finalizer): a heap type's generic dealloc (subtype_dealloc) would only find
+ * that out per node, re-track the node and call this. An instance of a heap type then owns a
+ * reference to its type, which this lets go (subtype_dealloc does it only when the nearest
+ * type with another dealloc is static: this one, called for Base's own, or before bind()). */
 static void Node_dealloc(Node *self) {
+    PyTypeObject *type = Py_TYPE(self), *owner = type;
     PyObject_GC_UnTrack(self);
     clear_data(self);
     Py_CLEAR(self->grad);
@@ -240,7 +246,9 @@ static void Node_dealloc(Node *self) {
     Py_CLEAR(self->fn);
     Py_CLEAR(self->arg);
     release_operands(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    while (owner->tp_dealloc != (destructor)Node_dealloc) owner = owner->tp_base;
+    type->tp_free((PyObject *)self);
+    if (owner->tp_flags & Py_TPFLAGS_HEAPTYPE) Py_DECREF(type);
 }
 
 /* ---- fields ------------------------------------------------------------------------------
@@ -963,6 +971,11 @@ static PyObject *bind(PyObject *module, PyObject *args) {
     Py_INCREF(LIFT);
     Py_INCREF(OPENED);
     ValueType = (PyTypeObject *)Py_NewRef(value_type);
+    PyTypeObject *t = ValueType;
+    if (t->tp_base == &BaseType && t->tp_basicsize == BaseType.tp_basicsize &&
+        t->tp_dictoffset == 0 && t->tp_weaklistoffset == 0 && t->tp_finalize == NULL &&
+        t->tp_del == NULL && (t->tp_flags & Py_TPFLAGS_HEAPTYPE))
+        t->tp_dealloc = (destructor)Node_dealloc;
     Py_RETURN_NONE;
 }
 
