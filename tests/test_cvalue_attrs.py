@@ -140,3 +140,15 @@ def test_freeing_values_and_subclasses_lets_go_of_their_type_once():
         del leaves, nodes
         gc.collect()
         assert sys.getrefcount(cls) == before, cls.__name__
+
+
+@pytest.mark.parametrize("start", [0.0, -0.0, 0, 2.5, float("inf")])
+def test_backward_adds_into_grad_as_python_adds(start):
+    x = Value(-0.0)
+    x.grad = start
+    y = x * -1.0 + x * 0.5  # two terms into x.grad, after what was there
+    y.backward()
+    expected = start + (-1.0)
+    expected = expected + 0.5
+    assert type(x.grad) is type(expected) or isinstance(start, int)
+    assert repr(x.grad) == repr(expected) or x.grad == expected

@@ -595,6 +595,12 @@ static int add_grad(PyObject *node, PyObject *g) {
         PyErr_SetString(PyExc_AttributeError, "grad");
         return -1;
     }
+    if (PyFloat_CheckExact(v->grad) && PyFloat_CheckExact(g)) {  /* float + float: one add */
+        PyObject *sum = PyFloat_FromDouble(PyFloat_AS_DOUBLE(v->grad) + PyFloat_AS_DOUBLE(g));
+        if (sum == NULL) return -1;
+        set_field(&v->grad, sum);
+        return 0;
+    }
     PyObject *sum = PyNumber_InPlaceAdd(v->grad, g);
     if (sum == NULL) return -1;
     set_field(&v->grad, sum);
