@@ -410,13 +410,22 @@ static void set_field(PyObject **slot, PyObject *value) { /* steals value */
     Py_XDECREF(old);
 }
 
+/* A new Value, untracked, every field empty: what tp_alloc gives and then PyObject_GC_UnTrack,
+ * without its zeroing of the whole object, nor the tracking undone at once. */
+static Node *new_node(void) {
+    Node *out = PyObject_GC_New(Node, ValueType);  /* takes a reference to the type */
+    if (out == NULL) return NULL;
+    out->data.bits = 0;
+    out->grad = out->label = out->fn = out->a = out->b = out->arg = NULL;
+    return out;
+}
+
 /* A node of fn over a (and b) with value data: engine._node(), or _opened() when a block is
  * open. Steals nothing. */
 static PyObject *make(PyObject *fn, PyObject *data, PyObject *a, PyObject *b, PyObject *arg,
                       PyObject *label) {
-    Node *out = (Node *)ValueType->tp_alloc(ValueType, 0);
+    Node *out = new_node();
     if (out == NULL) return NULL;
-    PyObject_GC_UnTrack(out);
     if (set_data((PyObject *)out, data) < 0) {
         Py_DECREF(out);
         return NULL;
@@ -463,9 +472,8 @@ static PyObject *value_of(PyObject *x) { /* x as a Value, None for a non-number:
         if (d == -1.0 && PyErr_Occurred()) return NULL;
         PyObject *data = PyFloat_FromDouble(d);
         if (data == NULL) return NULL;
-        Node *leaf = (Node *)ValueType->tp_alloc(ValueType, 0);
+        Node *leaf = new_node();
         if (leaf != NULL) {
-            PyObject_GC_UnTrack(leaf);
             set_data((PyObject *)leaf, data);
             leaf->grad = Py_NewRef(ZERO);
             leaf->label = Py_NewRef(EMPTY);
