@@ -16,7 +16,11 @@ NO_FMA = ["-O3", "-ffp-contract=off"]  # no fused multiply-adds: Python and nump
 setup(
     ext_modules=[
         Extension(
-            "backprop._cvalue", ["src/backprop/_cvalue.c"], extra_compile_args=NO_FMA, optional=True
+            "backprop._cvalue",
+            [f"src/backprop/{name}.c" for name in ("_cvalue", "_cvalue_ops", "_cvalue_graph")],
+            depends=["src/backprop/_cvalue.h"],  # rebuilt when it changes, and in the sdist
+            extra_compile_args=NO_FMA,
+            optional=True,
         ),
         Extension(
             "backprop.compiled._native",
