@@ -227,3 +227,84 @@ def test_a_called_model_copies_and_pickles_without_its_cached_op_methods():
     with scope("again"):  # a call under another scope gets that scope's methods
         assert model([1.0, 2.0]).scope == "again/mlp/layer1/neuron0"
     assert model([1.0, 2.0]).scope == "mlp/layer1/neuron0"
+
+
+class _CountedName(str):
+    """A parameter name that counts how often it is hashed (a set or dict lookup)."""
+
+    hashes = 0
+
+    def __hash__(self):
+        type(self).hashes += 1
+        return str.__hash__(self)
+
+
+def test_load_state_dict_hashes_each_name_a_bounded_number_of_times(monkeypatch):
+    # a set of all names built once per key made loading quadratic: 40k parameters took
+    # minutes. Counting hashes checks the work is linear without timing anything.
+    model = MLP(3, [20, 10, 1], seed=0)
+    named = [(_CountedName(n), p) for n, p in model.named_parameters()]
+    monkeypatch.setattr(model, "named_parameters", lambda: named)
+    state = {n: p.data + 1.0 for n, p in named}
+    _CountedName.hashes = 0
+    model.load_state_dict(state)
+    assert [p.data for p in model.parameters()] == list(state.values())
+    assert _CountedName.hashes <= 5 * len(named)  # the old code: about len(named) ** 2
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MLP(10**9, [10**9]),
+        lambda: MLP(2, [10**6, 10**6]),
+        lambda: MLP(10**4000, [1]),
+        lambda: Layer(10**9, 10**9),
+        lambda: Neuron(10**9),
+    ],
+    ids=["MLP 1e9", "MLP two wide layers", "4000 digits", "Layer", "Neuron"],
+)
+def test_a_huge_model_is_refused_before_anything_is_built(make, monkeypatch):
+    made = []
+
+    def counted(*args, **kwargs):  # (stop the old code early, before it fills the memory)
+        made.append(1)
+        raise MemoryError("a Value was built")
+
+    monkeypatch.setattr(Value, "__init__", counted)
+    with pytest.raises(ValueError, match="over the limit of 1,000,000") as info:
+        make()
+    message = str(info.value)
+    assert "backprop.serialize.MAX_PARAMETERS" in message
+    assert "\n" not in message and len(message) < 300
+    assert not made
+
+
+def test_the_size_limit_is_serialize_max_parameters(monkeypatch):
+    import backprop.serialize
+
+    assert len(MLP(10, [10, 1], seed=0).parameters()) == 121
+    monkeypatch.setattr(backprop.serialize, "MAX_PARAMETERS", 120)
+    with pytest.raises(ValueError, match="121 parameters, over the limit of 120"):
+        MLP(10, [10, 1], seed=0)
+    monkeypatch.setattr(backprop.serialize, "MAX_PARAMETERS", 121)
+    assert len(MLP(10, [10, 1], seed=0).parameters()) == 121
+
+
+@pytest.mark.parametrize(
+    "nouts, message",
+    [
+        ([True], "layer size must be a positive int, got True"),
+        ([2.0], "layer size must be a positive int, got 2.0"),
+        ([-3], "layer size must be a positive int, got -3"),
+        ("12", "nouts must be a non-empty list of layer sizes, got '12'"),
+        (None, "nouts must be a non-empty list of layer sizes, got None"),
+        ([], "nouts must be a non-empty list of layer sizes, got \\[\\]"),
+    ],
+)
+def test_bad_layer_sizes_are_named(nouts, message):
+    with pytest.raises(ValueError, match=message):
+        MLP(2, nouts)
+
+
+def test_nouts_may_be_any_iterable_of_sizes():
+    assert MLP(2, iter([3, 1]), seed=0).sizes == MLP(2, (3, 1), seed=0).sizes == [2, 3, 1]

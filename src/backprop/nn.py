@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import reduce
 
 from .engine import Value
@@ -48,10 +48,39 @@ def _check_activation(name: str) -> str:
     return name
 
 
+def _cut(value: object, limit: int = 60) -> str:
+    """repr(value) cut to about limit characters (a 4,000-digit size must not fill a screen)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int over Python's 4,300-digit str() limit
+        return f"<an int of {value.bit_length() * 0.30103:,.0f} digits>"
+    return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text):,} chars)"
+
+
 def _check_size(what: str, n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{what} must be a positive int, got {n!r}")
+        raise ValueError(f"{what} must be a positive int, got {_cut(n)}")
     return n
+
+
+def _check_count(what: str, count: int) -> None:
+    """Refuse a model of more than serialize.MAX_PARAMETERS parameters before building any:
+    ``MLP(10**9, [10**9])`` would otherwise fill the memory for minutes, then fail."""
+    from . import serialize  # (serialize imports this module)
+
+    limit = serialize.MAX_PARAMETERS
+    if count > limit:
+        raise ValueError(
+            f"{what} would have {_count_text(count)} parameters, over the limit of {limit:,} "
+            "(backprop.serialize.MAX_PARAMETERS; raise it to build a bigger model)"
+        )
+
+
+def _count_text(n: int) -> str:
+    """n with thousands separators, or its number of digits when that would be long."""
+    if n < 10**30:
+        return f"{n:,}"
+    return f"a {n.bit_length() * 0.30103:,.0f}-digit number of"
 
 
 def _rng(seed: int | random.Random | None):
@@ -127,8 +156,9 @@ class Module:
             raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
         named = self.named_parameters()
         names = [name for name, _ in named]
+        known = set(names)  # once: a set per key made loading quadratic in the model's size
         missing = [n for n in names if n not in state_dict]
-        unexpected = [n for n in state_dict if n not in set(names)]
+        unexpected = [n for n in state_dict if n not in known]
         if missing or unexpected:
             parts = []
             if missing:
@@ -169,6 +199,7 @@ class Neuron(Module):
         self, nin: int, activation: str = "tanh", seed: int | random.Random | None = None
     ) -> None:
         self.nin = _check_size("nin", nin)
+        _check_count(f"Neuron({_cut(nin)})", nin + 1)
         self.activation = _check_activation(activation)
         rng = _rng(seed)
         self.w = [Value(rng.uniform(-1, 1)) for _ in range(nin)]
@@ -213,7 +244,9 @@ class Layer(Module):
         activation: str = "tanh",
         seed: int | random.Random | None = None,
     ) -> None:
+        _check_size("nin", nin)
         _check_size("nout", nout)
+        _check_count(f"Layer({_cut(nin)}, {_cut(nout)})", (nin + 1) * nout)
         rng = _rng(seed)
         self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
         for j, n in enumerate(self.neurons):
@@ -259,9 +292,14 @@ class MLP(Module):
         seed: int | random.Random | None = None,
     ) -> None:
         _check_size("nin", nin)
-        if isinstance(nouts, int) or not nouts:
-            raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r}")
+        if isinstance(nouts, (int, str, bytes)) or not isinstance(nouts, Iterable):
+            raise ValueError(f"nouts must be a non-empty list of layer sizes, got {_cut(nouts)}")
+        nouts = list(nouts)
+        if not nouts:
+            raise ValueError("nouts must be a non-empty list of layer sizes, got []")
         sizes = [nin] + [_check_size("layer size", n) for n in nouts]
+        count = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+        _check_count(f"MLP({_cut(nin)}, {_cut(nouts)})", count)
         if isinstance(activation, str):
             acts = [activation] * len(nouts)
         else:
