@@ -152,3 +152,24 @@ def test_backward_adds_into_grad_as_python_adds(start):
     expected = expected + 0.5
     assert type(x.grad) is type(expected) or isinstance(start, int)
     assert repr(x.grad) == repr(expected) or x.grad == expected
+
+
+def test_the_native_sources_are_split_into_files_of_at_most_600_lines():
+    # issue 18: no module over 700 lines; the one extension is built from several sources
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parents[1] / "src" / "backprop"
+    sources = sorted(here.glob("_cvalue*.[ch]"))
+    assert {p.name for p in sources} >= {"_cvalue.c", "_cvalue.h"}
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in sources}
+    assert len(sizes) >= 3 and max(sizes.values()) <= 600, sizes
+
+
+@native
+def test_the_module_built_from_them_has_every_function():
+    import backprop._cvalue as c
+
+    for name in ("Base", "bind", "set_open", "op_method", "node", "sweep", "topological_order"):
+        assert callable(getattr(c, name))
+    for name in ("sweep_graph", "backward", "read_data"):
+        assert callable(getattr(c, name))
