@@ -370,3 +370,154 @@ def test_writing_through_a_symlink_is_refused_and_the_target_kept(tmp_path):
         save(_model(), dangling)
     assert target.read_text() == "keep me" and link.is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.json", "m.json", "precious.txt"]
+
+
+def test_load_and_load_metadata_build_the_model_at_most_once(tmp_path, monkeypatch):
+    # export reads a file with load() then load_metadata(): each built the whole model (and
+    # loaded it in quadratic time); load_metadata now builds nothing, load one model
+    path = save(_model(seed=3), tmp_path / "m.json", metadata={"classes": ["a", "b"]})
+    target = _model(seed=9)
+    built = []
+    init = MLP.__init__
+
+    def counted(self, *args, **kwargs):
+        built.append(1)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLP, "__init__", counted)
+    assert load_metadata(path) == {"classes": ["a", "b"]}
+    assert built == []
+    model = load(path)
+    assert built == [1]
+    assert load(path, target) is target
+    assert built == [1]
+    assert _weights(target) == _weights(model) == _weights(_model(seed=3))
+
+
+def _pipe_of(text, path):
+    import threading
+
+    os.mkfifo(path)
+
+    def write():
+        with open(path, "w") as f:
+            try:
+                f.write(text)
+            except BrokenPipeError:
+                pass
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_pipe_is_read_up_to_the_size_limit_only(tmp_path, monkeypatch):
+    # a pipe or a device reports size 0, so the size check passed and the read never ended
+    from backprop import serialize
+
+    monkeypatch.setattr(serialize, "MAX_FILE_BYTES", 100)
+    thread = _pipe_of("{" + " " * 10_000 + "}", tmp_path / "fifo")
+    with pytest.raises(ModelFileError, match="over the 100 bytes a model file may have"):
+        load(tmp_path / "fifo")
+    thread.join(5)
+    # a whole model through a pipe (``--model <(...)``) still loads
+    text = save(_model(seed=5), tmp_path / "m.json").read_text()
+    monkeypatch.setattr(serialize, "MAX_FILE_BYTES", 100 * 2**20)
+    thread = _pipe_of(text, tmp_path / "fifo2")
+    assert _weights(load(tmp_path / "fifo2")) == _weights(_model(seed=5))
+    thread.join(5)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_a_device_is_refused_in_one_line():
+    import resource
+    import subprocess
+    import sys
+
+    def cap():  # the old code read /dev/zero until the memory ran out
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+
+    run = subprocess.run(
+        [sys.executable, "-c", "import backprop; backprop.load('/dev/zero')"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=cap,
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines()[-1] == (
+        "backprop.serialize.ModelFileError: /dev/zero: a device, not a model file"
+    )
+
+
+def _with_metadata(tmp_path, **metadata):
+    return save(MLP(2, [3, 1], seed=0), tmp_path / "m.json", metadata=metadata)
+
+
+@pytest.mark.parametrize(
+    "metadata, message",
+    [
+        ({"classes": ["a", "a"]}, "metadata classes name 'a' twice"),
+        ({"classes": [1, "1"]}, "metadata classes name '1' twice"),
+        ({"classes": [1, 1.0]}, "metadata classes name 1.0 twice"),
+        ({"feature_names": ["x"]}, "metadata lists 1 feature_names for a model of 2 inputs"),
+        ({"feature_names": [1, 2]}, r"feature_names must be a list of texts, got \[1, 2\]"),
+        ({"label_column": -7}, r"label_column must be a column .* \(-3 to 2\) or null, got -7"),
+        ({"label_column": 10**30}, "label_column must be a column"),
+        ({"label_column": True}, "label_column must be a column"),
+    ],
+)
+def test_metadata_that_does_not_fit_the_model_is_refused(tmp_path, metadata, message):
+    path = _with_metadata(tmp_path, **metadata)
+    for read in (load, load_metadata):
+        with pytest.raises(ModelFileError, match=message):
+            read(path)
+
+
+def test_metadata_that_fits_is_accepted(tmp_path):
+    metadata = {"classes": ["a", "b"], "feature_names": ["x", "x"], "label_column": 0}
+    assert load_metadata(_with_metadata(tmp_path, **metadata)) == metadata
+    assert load_metadata(_with_metadata(tmp_path, label_column=None)) == {"label_column": None}
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda t: t.replace('"weights": {', '"weights": {\n"layers.0.neurons.0.b": 99,'),
+            "the key 'layers.0.neurons.0.b' appears twice in one object",
+        ),
+        (
+            lambda t: t.replace('"version"', '"format": "x", "version"'),
+            "the key 'format' appears twice",
+        ),
+        (lambda t: t.replace('"version": 1', '"version": true'), "unsupported format version"),
+        (
+            lambda t: t.replace('"metadata": {}', '"metadata": {"n": ' + "9" * 5000 + "}"),
+            "holds a number of over 4,300 digits, not a model file$",
+        ),
+    ],
+    ids=["duplicate weight", "duplicate format", "version true", "5000 digits"],
+)
+def test_hand_edited_files_are_refused_in_one_line(tmp_path, edit, message):
+    path = save(MLP(2, [3, 1], seed=0), tmp_path / "m.json")
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ModelFileError, match=message) as info:
+        load(path)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+def test_a_byte_order_mark_is_read_past(tmp_path):
+    path = save(_model(seed=6), tmp_path / "m.json", metadata={"loss": "mse"})
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # as Notepad saves UTF-8
+    assert _weights(load(path)) == _weights(_model(seed=6))
+    assert load_metadata(path) == {"loss": "mse"}
+
+
+@pytest.mark.parametrize("field", ["nin", "nouts"])
+def test_a_size_of_thousands_of_digits_is_cut_in_the_error(tmp_path, field):
+    huge = int("9" * 4000)
+    arch = {"nin": huge} if field == "nin" else {"nouts": [huge]}
+    with pytest.raises(ModelFileError, match="4,00.-digit number of parameters") as info:
+        load(_model_file(tmp_path, **arch))
+    assert len(str(info.value)) < 400

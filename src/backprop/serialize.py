@@ -31,6 +31,7 @@ import numbers
 import os
 import secrets
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +168,10 @@ def _link_target(path: Path) -> str:
 
 def _short(value: object, limit: int = 80) -> str:
     """repr(value), cut to about ``limit`` characters: an error echoes untrusted input."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int (or a list holding one) over Python's str() digit limit
+        return f"<a {type(value).__name__} too long to show>"
     return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text):,} chars)"
 
 
@@ -175,30 +179,73 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a valid number in a model file")
 
 
-def _read(path: str | Path) -> dict[str, Any]:
-    """The parsed, fully checked document (architecture and weights agree)."""
-    path = Path(path)
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: an object naming a key twice is refused (json would keep the
+    last value silently, so a weight written twice would load whichever came last)."""
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(f"the key {_short(key)} appears twice in one object")
+            seen.add(key)
+    return doc
+
+
+def _read_bytes(path: Path) -> bytes:
+    """At most MAX_FILE_BYTES of a regular file or a pipe (``--model <(...)``); a device such
+    as /dev/zero, a socket, a folder or a file too big is refused in one line."""
     try:
-        size = os.stat(path).st_size
+        info = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         raise ModelFileError(f"{path}: no such model file") from None
-    if size > MAX_FILE_BYTES:
+    except OSError as e:
+        raise ModelFileError(f"{path}: {e.strerror or e}") from None
+    mode = info.st_mode
+    if stat.S_ISDIR(mode):
+        raise ModelFileError(f"{path}: is a directory, not a model file")
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        kind = "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+        raise ModelFileError(f"{path}: {kind}, not a model file")
+    too_big = ModelFileError(
+        f"{path}: over the {MAX_FILE_BYTES:,} bytes a model file may have "
+        "(backprop.serialize.MAX_FILE_BYTES)"
+    )
+    if info.st_size > MAX_FILE_BYTES:
         raise ModelFileError(
-            f"{path}: {size:,} bytes, over the {MAX_FILE_BYTES:,} a model file may have "
+            f"{path}: {info.st_size:,} bytes, over the {MAX_FILE_BYTES:,} a model file may have "
             "(backprop.serialize.MAX_FILE_BYTES)"
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # bounded: a size of 0 may not be the truth
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
     except IsADirectoryError:
         raise ModelFileError(f"{path}: is a directory, not a model file") from None
+    except OSError as e:
+        raise ModelFileError(f"{path}: {e.strerror or e}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise too_big
+    return data
+
+
+def _read(path: str | Path) -> dict[str, Any]:
+    """The parsed, fully checked document (architecture and weights agree)."""
+    path = Path(path)
+    data = _read_bytes(path)
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark (Notepad) is not part of the text
     except UnicodeDecodeError:
         raise ModelFileError(f"{path}: not a text file, so not a backprop model") from None
     if not text.strip():
         raise ModelFileError(f"{path}: the file is empty")
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        doc = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as e:
         kind = _kind_of_text(text)
         if kind:
@@ -213,7 +260,14 @@ def _read(path: str | Path) -> dict[str, Any]:
         raise ModelFileError(
             f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}{hint}"
         ) from None
-    except ValueError as e:  # NaN / Infinity
+    except _DuplicateKey as e:
+        raise ModelFileError(f"{path}: {e}") from None
+    except ValueError as e:  # NaN / Infinity, or an integer of thousands of digits
+        if "integer string conversion" in str(e):
+            raise ModelFileError(
+                f"{path}: holds a number of over {sys.get_int_max_str_digits():,} digits, "
+                "not a model file"
+            ) from None
         raise ModelFileError(f"{path}: {e}") from None
     except RecursionError:  # [[[[...]]]]: the parser recurses once per level
         raise ModelFileError(
@@ -228,7 +282,7 @@ def _read(path: str | Path) -> dict[str, Any]:
         if kind:
             fail(f"this looks like {kind}, not a saved backprop model")
         fail(f'not a backprop model file (no "format": "{FORMAT}")')
-    if doc.get("version") != VERSION:
+    if isinstance(doc.get("version"), bool) or doc.get("version") != VERSION:
         fail(
             f"unsupported format version {_short(doc.get('version'))} "
             f"(this backprop reads {VERSION})"
@@ -250,7 +304,67 @@ def _read(path: str | Path) -> dict[str, Any]:
             f"but the file holds {len(weights):,} weights"
         )
     doc.setdefault("metadata", {})
+    _check_metadata(doc["metadata"], doc["architecture"], fail)
+    mismatch = _name_mismatch(doc["architecture"], weights)
+    if mismatch:
+        fail(f"weights do not match the architecture: {mismatch}")
     return doc
+
+
+def _weight_names(arch: dict[str, Any]):
+    """The names of an MLP's parameters, in MLP.state_dict() order, without building it."""
+    sizes = [arch["nin"], *arch["nouts"]]
+    for i, (fan_in, n) in enumerate(zip(sizes, sizes[1:])):
+        for j in range(n):
+            for k in range(fan_in):
+                yield f"layers.{i}.neurons.{j}.w.{k}"
+            yield f"layers.{i}.neurons.{j}.b"
+
+
+def _name_mismatch(arch: dict[str, Any], weights: dict[str, Any]) -> str:
+    """What is missing from and unexpected in the weights' names, as load_state_dict says it
+    ("" when they fit): checked here so that nothing need be built to check a file."""
+    expected = list(_weight_names(arch))
+    known = set(expected)
+    missing = [n for n in expected if n not in weights]
+    unexpected = [n for n in weights if n not in known]
+    parts = []
+    if missing:
+        parts.append(f"missing {len(missing):,} ({', '.join(map(_short, missing[:3]))}...)")
+    if unexpected:
+        parts.append(
+            f"unexpected {len(unexpected):,} ({', '.join(map(_short, unexpected[:3]))}...)"
+        )
+    return "; ".join(parts)
+
+
+def _check_metadata(metadata: dict[str, Any], arch: dict[str, Any], fail) -> None:
+    """The metadata train --save writes, where present, against the model: its classes are
+    distinct, its feature names one text per input, its label column a place in a row."""
+    nin = arch["nin"]
+    classes = metadata.get("classes")
+    if isinstance(classes, list) and all(isinstance(c, (str, int, float, bool)) for c in classes):
+        texts: set[str] = set()
+        values: set[object] = set()  # 1, 1.0 and True are one value
+        for c in classes:
+            if str(c) in texts or c in values:
+                fail(f"metadata classes name {_short(c)} twice (they must be distinct)")
+            texts.add(str(c))
+            values.add(c)
+    names = metadata.get("feature_names")
+    if names is not None:
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            fail(f"metadata feature_names must be a list of texts, got {_short(names)}")
+        if len(names) != nin:
+            fail(f"metadata lists {len(names):,} feature_names for a model of {nin:,} inputs")
+    column = metadata.get("label_column")
+    if column is not None and (
+        isinstance(column, bool) or not isinstance(column, int) or not -nin - 1 <= column <= nin
+    ):
+        fail(
+            f"metadata label_column must be a column of a row of {nin + 1:,} cells "
+            f"(-{nin + 1:,} to {nin:,}) or null, got {_short(column)}"
+        )
 
 
 def _check_architecture(arch: dict[str, Any], fail) -> None:
@@ -278,8 +392,8 @@ def _check_architecture(arch: dict[str, Any], fail) -> None:
     count = _parameter_count(arch)
     if count > MAX_PARAMETERS:
         fail(
-            f"{_describe(arch)} has {count:,} parameters, over the limit of {MAX_PARAMETERS:,} "
-            "(backprop.serialize.MAX_PARAMETERS)"
+            f"{_describe(arch)} has {_count_text(count)} parameters, "
+            f"over the limit of {MAX_PARAMETERS:,} (backprop.serialize.MAX_PARAMETERS)"
         )
 
 
@@ -364,10 +478,9 @@ def _build(doc: dict[str, Any], path: str | Path) -> MLP:
 def load(path: str | Path, model: Module | None = None) -> MLP:
     """Read a model file. With ``model``, load the weights into it (its architecture must match
     the file's; on any error it is left unchanged) and return it; else build a new MLP."""
-    doc = _read(path)
-    fresh = _build(doc, path)  # checks the weights against the file's own architecture
+    doc = _read(path)  # checks the weights' names against the file's own architecture
     if model is None:
-        return fresh
+        return _build(doc, path)
     if not isinstance(model, MLP):
         raise TypeError(f"load() can fill an MLP, got {type(model).__name__}")
     theirs = {"type": "MLP", **model.architecture()}
@@ -376,17 +489,23 @@ def load(path: str | Path, model: Module | None = None) -> MLP:
             f"{path}: the file holds {_describe(doc['architecture'])}, "
             f"but the model is {_describe(theirs)}"
         )
-    model.load_state_dict(fresh.state_dict())
+    try:
+        model.load_state_dict(doc["weights"])
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: weights do not match the architecture: {e}") from None
     return model
 
 
 def load_metadata(path: str | Path) -> dict[str, Any]:
     """The metadata saved with a model (the loss, the class labels ...), after checking the file."""
-    doc = _read(path)
-    _build(doc, path)
-    return doc["metadata"]
+    return _read(path)["metadata"]  # checked whole (weight names too), but nothing built
 
 
 def _describe(arch: dict[str, Any]) -> str:
     sizes = [arch["nin"], *arch["nouts"]]
-    return f"an MLP {sizes} with activations {arch['activation']}"
+    return f"an MLP {_short(sizes)} with activations {_short(arch['activation'])}"
+
+
+def _count_text(n: int) -> str:
+    """n with thousands separators, or its number of digits when that would be long."""
+    return f"{n:,}" if n < 10**30 else f"a {n.bit_length() * 0.30103:,.0f}-digit number of"
