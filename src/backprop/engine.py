@@ -104,7 +104,7 @@ class Value(_Base):
             return _watcher.backward(self, grad, create_graph)
         if create_graph:
             return _graph_backward(self, grad)
-        if _native:  # the lines below, in C (_cvalue.c): the same order, rules and sums
+        if _native:  # the lines below, in C (_cvalue_graph.c): the same order, rules and sums
             return _native.backward(self, _to_float(grad))
         order = self.topological_order()
         for node in order:
@@ -158,7 +158,7 @@ def _binary_method(fn: Op, strict: bool = False, label: str = _NO_LABEL):
     """Value's method for a binary op, a op b, and its mirror b op a (__radd__ and kin). Numbers
     are lifted to leaf Values; anything else is NotImplemented (a TypeError when strict). A label
     carrying a scope makes the methods of that scope (scopes.methods_in)."""
-    if _native:  # the same methods in C (_cvalue.c)
+    if _native:  # the same methods in C (_cvalue_ops.c)
         return _native.op_method(fn, 2, 0, strict, label), _native.op_method(fn, 2, 1, 0, label)
     forward = fn.forward
 
@@ -179,7 +179,7 @@ def _binary_method(fn: Op, strict: bool = False, label: str = _NO_LABEL):
 
 def _unary_method(fn: Op, label: str = _NO_LABEL):
     """Value's method for a unary op, such as v.tanh()."""
-    if _native:  # the same method in C (_cvalue.c)
+    if _native:  # the same method in C (_cvalue_ops.c)
         return _native.op_method(fn, 1, 0, 0, label)
     forward = fn.forward
     return lambda self: _node(fn, forward(SCALAR, self.data), self, None, None, label)
@@ -216,7 +216,7 @@ def _lift(x: object) -> Value | None:
     return Value(x) if isinstance(x, numbers.Real) else None
 
 
-if _native:  # the C twins of _node() and _topological_order() (_cvalue.c)
+if _native:  # the C twins of _node() and _topological_order() (_cvalue_ops.c, _cvalue_graph.c)
     _node, _topological_order = _native.node, _native.topological_order
     _native.bind(Value, SCALAR, _lift, lambda *args: _opened(*args))
 Value.__add__, Value.__radd__ = _binary_method(ops.ADD)

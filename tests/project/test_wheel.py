@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "backprop"
 # built, not shipped as such: bytecode, the extension's C source and in-place builds of it
-NOT_SHIPPED = (".pyc", ".c", ".so", ".pyd", ".o")
+NOT_SHIPPED = (".pyc", ".c", ".h", ".so", ".pyd", ".o")
 
 
 def source_files() -> set[str]:
@@ -52,7 +52,9 @@ def test_the_wheel_holds_every_file_of_the_package(wheel):
 
 
 def test_the_wheel_ships_no_bytecode_or_c_source(wheel):
-    shipped = [n for n in wheel.namelist() if n.endswith((".pyc", ".c")) or "__pycache__" in n]
+    shipped = [
+        n for n in wheel.namelist() if n.endswith((".pyc", ".c", ".h")) or "__pycache__" in n
+    ]
     assert not shipped
 
 

@@ -126,7 +126,7 @@ def _backpropagate(roots, seeds, m=SCALAR, wanted=None, check=None, into_grads=F
             if root.grad is not _SKIP:
                 root.grad = _accumulate(root.grad, seed, graph)
         if not graph and check is None and _native:
-            _native.sweep(order)  # backward()'s loop, in C (_cvalue.c)
+            _native.sweep(order)  # backward()'s loop, in C (_cvalue_graph.c)
         elif not graph:
             for node in reversed(order):  # backward()'s loop, with a check
                 grads = node._backward()
@@ -158,7 +158,7 @@ def _sweep_graph(order, m, check) -> None:
     """The chain rule with m building Values: the rules get the nodes themselves, not numbers.
     A .grad of None means no adjoint yet; a leaf whose .grad is _SKIP gets none."""
     add = Value.__add__
-    if _native and check is None:  # this loop, in C (_cvalue.c)
+    if _native and check is None:  # this loop, in C (_cvalue_graph.c)
         return _native.sweep_graph(order, m, add, _accumulate, _SKIP)
     for node in reversed(order):
         fn = node._fn
