@@ -18,7 +18,10 @@ A file looks like this (one weight per line, so it diffs and reads well)::
 crash never leaves half a file; it refuses to write through a symbolic link. ``load`` checks the
 whole file before touching any model, and its declared sizes before building anything: a file
 over MAX_FILE_BYTES, or whose architecture has more than MAX_PARAMETERS parameters or a
-different count from its weights, is refused in one line. ``prediction_task`` reads and
+different count from its weights, is refused in one line; so is a device (only a regular
+file or a pipe is read, and never more than MAX_FILE_BYTES), a key written twice, or metadata
+that does not fit the model (repeated classes, feature names not one per input, a label column
+outside a row). ``MLP`` itself refuses more than MAX_PARAMETERS. ``prediction_task`` reads and
 checks the metadata's ``loss`` and ``classes``, which ``backprop predict`` answers with.
 """
 
