@@ -756,3 +756,104 @@ def test_a_wrong_image_shape_is_one_line(tmp_path, capsys, monkeypatch, shape, m
         capsys, "train", "--dataset", "digits", "--image-shape", shape, "--epochs", "1"
     )
     assert code == 2 and out == "" and message in err and err.count("\n") == 1
+
+
+# ---- issue 17: sizes, paths and terminal output from a hostile user ---------------------------
+
+
+def _no_data(*args, **kwargs):
+    raise AssertionError("the dataset was made before the sizes were checked")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--hidden", "1000000000"], "a layer of 1,000,000,000 holds at least 2,000,000,000 "),
+        (["--hidden", "5000,5000"], "layers of 5,000 and 5,000 hold 25,005,000 parameters"),
+        (["--samples", "1000000000"], "--samples: expected at most 1,000,000"),
+        (["--dataset", "blobs", "--classes", "1000000"], "expected at most 1,000 "),
+        (["--epochs", "100000000000000000000"], "--epochs: expected at most 1,000,000 "),
+        (["--epochs", "9" * 5000], "characters)"),
+    ],
+)
+def test_huge_sizes_are_refused_before_any_work(capsys, monkeypatch, args, message):
+    """These built the data or the model first: a MemoryError after a minute, a run still
+    going at 60 s, tqdm's OverflowError traceback. Now one line naming the limit, exit 2."""
+    import backprop.cli.train as train_module
+
+    monkeypatch.setattr(train_module, "_load_dataset", _no_data)
+    code, out, err = call(capsys, "train", "--quiet", *args)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and len(err) < 400, err
+    assert message in err and ("MAX_" in err or "characters" in err)
+
+
+def test_a_model_over_the_parameter_limit_is_refused_before_it_is_built(capsys, monkeypatch):
+    import backprop.cli.train as train_module
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was built before its size was checked")
+
+    monkeypatch.setattr(train_module, "MLP", no_model)
+    code, _, err = call(capsys, "train", "--dataset", "digits", "--hidden", "20000", "--quiet")
+    assert code == 2 and err.count("\n") == 1
+    assert "the model (64, 20000, 10) would have 1,500,010 parameters, over the limit of " in err
+    assert "backprop.serialize.MAX_PARAMETERS" in err
+
+
+LONG = "a" * 300
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--dataset", "toy", "--save", LONG + ".json"],
+        ["train", "--dataset", "toy", "--plot", LONG + ".png"],
+        ["train", "--dataset", "toy", "--explore", LONG + ".html"],
+        ["train", "--dataset", LONG + ".csv"],
+        ["predict", "--model", LONG + ".json", "--data", "p.csv"],
+        ["predict", "--model", "m.json", "--data", "p.csv", "--out", LONG + ".csv"],
+        ["demo", "--graph", LONG + ".svg"],
+        ["graph", "x*2", "--set", "x=1", "--html", LONG + ".html"],
+        ["graph", "x*2", "--set", "x=1", "--svg", LONG + ".svg"],
+        ["predict", "--model", "loop/m.json", "--data", "p.csv"],
+        ["predict", "--model", "m.json", "--data", "loop/p.csv", "--out", "o.csv"],
+        ["train", "--dataset", "loop/d.csv", "--save", "m.json"],
+        ["train", "--dataset", "loop/d.csv"],
+    ],
+    ids=lambda a: " ".join(x if len(x) < 40 else "LONG" for x in a),
+)
+def test_a_name_too_long_or_a_loop_of_links_is_one_line(capsys, tmp_path, monkeypatch, args):
+    """OSError ENAMETOOLONG / ELOOP, and pathlib's RuntimeError for a loop in resolve(), were
+    tracebacks from every command."""
+    monkeypatch.chdir(tmp_path)
+    os.symlink("loop", "loop")
+    _write_csv(tmp_path / "p.csv", [[1, 2]])
+    code, _, err = call(capsys, *args, *(["--quiet"] if args[0] == "train" else []))
+    assert code == 2, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith(f"backprop {args[0]}: error: ")
+    assert "File name too long" in err or "symbolic links" in err or "Symlink loop" in err, err
+    assert len(err) < 1100  # bounded (main cuts a message over MAX_MESSAGE)
+
+
+def test_labels_and_file_names_reach_the_terminal_escaped(capsys, tmp_path, monkeypatch):
+    """An escape sequence in a CSV label coloured and erased the terminal line; a newline in
+    --save's name split the message in two."""
+    monkeypatch.chdir(tmp_path)
+    _write_csv(tmp_path / "ansi.csv", [[1, 2, "\x1b[31mRED\x1b[2K"], [2, 3, "b\x00"], [3, 1, "b"]])
+    name = "new\nline.json"
+    code, out, err = call(
+        capsys, "train", "--dataset", "ansi.csv", "--epochs", "2", "--quiet", "--save", name
+    )
+    assert code == 0, err
+    assert "\x1b" not in out and "\x00" not in out
+    assert "classes \\x1b[31mRED\\x1b[2K, b, b\\x00)" in out
+    assert "saved the model to new\\nline.json\n" in out
+    assert load_metadata(name)["classes"] == ["\x1b[31mRED\x1b[2K", "b", "b\x00"]  # kept as is
+    # predict: its CSV to a pipe is the data itself; to a terminal, escaped
+    code, out, err = call(capsys, "predict", "--model", name, "--data", "ansi.csv")
+    assert code == 0 and "\x1b[31mRED" in out
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, err = call(capsys, "predict", "--model", name, "--data", "ansi.csv")
+    assert code == 0 and "\x1b" not in out and "\x00" not in out and "\\x1b[31mRED" in out

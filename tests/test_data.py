@@ -438,3 +438,29 @@ def test_digits_X_is_a_list_that_says_it_holds_images():
         assert type(again) is ImageRows and again.image_shape == (8, 8) and again == X
     assert Dataset([[1.0, 2.0]], [0], image_shape=(1, 2)).X.image_shape == (1, 2)
     assert type(Dataset([[1.0, 2.0]], [0]).X) is list
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: moons(n_samples=10**9), "n_samples must be at most 1,000,000"),
+        (lambda: circles(10**9), "backprop.data.MAX_SAMPLES"),
+        (lambda: xor(10**5000), "got an int of 16,610 bits"),
+        (lambda: spiral(10**7), "n_samples must be at most 1,000,000"),
+        (lambda: spiral(100, classes=10**6), "classes must be at most 1,000"),
+        (lambda: blobs(100, centers=10**6), "centers must be at most 1,000"),
+        (lambda: get_dataset("blobs", n_samples=10**12), "backprop.data.MAX_SAMPLES"),
+    ],
+)
+def test_generators_refuse_absurd_sizes_at_once_in_one_line(call, message):
+    """A billion rows took 44 s and ended in a MemoryError; now refused before any work."""
+    with pytest.raises(ValueError, match=message) as caught:
+        call()
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 200
+
+
+def test_generators_make_as_many_rows_as_the_limit_allows():
+    from backprop.data import MAX_CLASSES, MAX_SAMPLES
+
+    assert MAX_SAMPLES == 1_000_000 and MAX_CLASSES == 1_000
+    assert len(blobs(MAX_CLASSES, centers=MAX_CLASSES).classes) == MAX_CLASSES

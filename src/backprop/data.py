@@ -2,6 +2,9 @@
 two real data sets shipped with the package (``names()``, ``digits()``), CSV loading, a
 train/test split and a minibatch iterator. Pure Python, nothing downloaded.
 
+A generator makes at most ``MAX_SAMPLES`` (1,000,000) rows and ``MAX_CLASSES`` (1,000)
+classes; a larger request is a one-line ValueError before any work.
+
 Every loader returns a ``Dataset``, which unpacks like scikit-learn's ``(X, y)``::
 
     X, y = moons(100, noise=0.1, seed=1)   # X: 100 [x1, x2] rows, y: 100 labels 0 or 1
@@ -44,6 +47,7 @@ __all__ = [
     "MAX_CSV_COLUMNS",
     "MAX_CSV_CELLS",
     "MAX_CLASSES",
+    "MAX_SAMPLES",
 ]
 
 
@@ -126,10 +130,34 @@ class Dataset:
         )
 
 
-def _check_count(name: str, n: object, minimum: int = 1) -> int:
+# The largest data set a generator makes: a million rows of two floats (about 200 MB of Python
+# lists), far more than a scalar engine trains on in a day.
+MAX_SAMPLES = 1_000_000
+
+
+def _check_count(name: str, n: object, minimum: int = 1, maximum: int | None = None) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {n!r}")
+        raise ValueError(f"{name} must be an int >= {minimum}, got {_brief(n)}")
+    if maximum is not None and n > maximum:
+        limit = "MAX_SAMPLES" if name == "n_samples" else "MAX_CLASSES"
+        raise ValueError(
+            f"{name} must be at most {maximum:,} (backprop.data.{limit}), got {_brief(n)}"
+        )
     return n
+
+
+def _brief(n: object) -> str:
+    """repr(n), cut if long (a 5,000-digit int)."""
+    text = (
+        repr(n)
+        if not isinstance(n, int) or n.bit_length() < 3000
+        else f"an int of {n.bit_length():,} bits"
+    )
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text):,} characters)"
+
+
+def _check_samples(n: object) -> int:
+    return _check_count("n_samples", n, 2, MAX_SAMPLES)
 
 
 def _check_noise(noise: object) -> float:
@@ -162,7 +190,7 @@ def _linspace(start: float, stop: float, n: int) -> list[float]:
 
 def moons(n_samples: int = 100, noise: float = 0.1, seed: int | None = 0) -> Dataset:
     """Two interleaving half circles (scikit-learn's make_moons); labels 0 and 1."""
-    _check_count("n_samples", n_samples, 2)
+    _check_samples(n_samples)
     noise, rng = _check_noise(noise), _rng(seed)
     n_out = n_samples // 2
     n_in = n_samples - n_out
@@ -175,7 +203,7 @@ def circles(
     n_samples: int = 100, noise: float = 0.05, factor: float = 0.5, seed: int | None = 0
 ) -> Dataset:
     """A small circle (label 1) inside a large one (label 0), as scikit-learn's make_circles."""
-    _check_count("n_samples", n_samples, 2)
+    _check_samples(n_samples)
     if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
         raise ValueError(f"factor must be a number in (0, 1), got {factor!r}")
     noise, rng = _check_noise(noise), _rng(seed)
@@ -196,8 +224,8 @@ def spiral(
     Arm j has radius r going 0 -> 1 and angle 4j + 4r plus gaussian noise of std ``noise``
     (in radians), so each arm turns about 230 degrees.
     """
-    _check_count("n_samples", n_samples, 2)
-    _check_count("classes", classes, 2)
+    _check_samples(n_samples)
+    _check_count("classes", classes, 2, MAX_CLASSES)
     if n_samples < classes:
         raise ValueError(f"n_samples ({n_samples}) must be at least classes ({classes})")
     noise, rng = _check_noise(noise), _rng(seed)
@@ -214,7 +242,7 @@ def spiral(
 
 def xor(n_samples: int = 100, noise: float = 0.0, seed: int | None = 0) -> Dataset:
     """Points in [-1, 1]^2 away from the axes; label 1 where x1 * x2 > 0 (same-sign quadrants)."""
-    _check_count("n_samples", n_samples, 2)
+    _check_samples(n_samples)
     noise, rng = _check_noise(noise), _rng(seed)
     X, y = [], []
     for _ in range(n_samples):
@@ -233,8 +261,8 @@ def blobs(
     seed: int | None = 0,
 ) -> Dataset:
     """Gaussian blobs around ``centers`` random centres in [-box, box]^2; labels 0 .. centers-1."""
-    _check_count("n_samples", n_samples, 2)
-    _check_count("centers", centers, 2)
+    _check_samples(n_samples)
+    _check_count("centers", centers, 2, MAX_CLASSES)
     if isinstance(box, bool) or not isinstance(box, numbers.Real) or not 0 < box < math.inf:
         raise ValueError(f"box must be a positive number, got {box!r}")
     std, rng = _check_noise(std), _rng(seed)
@@ -339,7 +367,7 @@ def _parse_label(text: str):
 MAX_CSV_LINE_CHARS = 4 * 1024 * 1024  # one physical line (100,000 numbers of 40 characters)
 MAX_CSV_COLUMNS = 100_000  # fields in a row
 MAX_CSV_CELLS = 10_000_000  # fields in the whole file (about 1 GB of Python strings and floats)
-MAX_CLASSES = 1_000  # distinct labels that load_csv accepts
+MAX_CLASSES = 1_000  # distinct labels that load_csv accepts; classes of spiral and blobs
 
 
 def _lines(f, path: Path) -> Iterator[str]:

@@ -320,3 +320,26 @@ def test_a_graph_too_wide_for_a_screen_is_drawn_top_to_bottom(capsys, tmp_path):
     assert "rankdir=LR" in dot.read_text()
     code, _, _ = run(capsys, "x*y", "--set", "x=1", "y=2", "--dot", str(dot))
     assert "rankdir=LR" in dot.read_text()  # a small graph keeps the notebook's direction
+
+
+def test_the_slow_layout_note_is_said_once_for_svg_and_png(capsys, tmp_path, monkeypatch):
+    """The note came once per drawing: twice for --svg --png."""
+    import backprop.viz.layout as layout_module
+
+    def no_dot(*args, **kwargs):
+        raise AssertionError("dot was run on a graph it would take minutes over")
+
+    monkeypatch.setattr(viz.subprocess, "run", no_dot)
+    monkeypatch.setattr(layout_module.subprocess, "run", no_dot)
+    svg, png = tmp_path / "fan.svg", tmp_path / "fan.png"
+    code, out, err = run(capsys, "+".join(["x"] * 150), "--set", "x=1", "--svg", str(svg),
+                         "--png", str(png))  # fmt: skip
+    assert code == 0 and svg.exists() and png.read_bytes()[:4] == b"\x89PNG"
+    assert err.count("note: this graph has about") == 1, err
+
+
+def test_an_output_name_with_a_newline_is_printed_escaped(capsys, tmp_path):
+    svg = tmp_path / "a\nb\x1b[2K.svg"
+    code, out, _ = run(capsys, "x*2", "--set", "x=1", "--svg", str(svg))
+    assert code == 0 and svg.exists()
+    assert "\x1b" not in out and f"{tmp_path}/a\\nb\\x1b[2K.svg\n" in out

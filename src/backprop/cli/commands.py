@@ -18,6 +18,8 @@ from .common import (
     _positive_float,
     _positive_int,
     _write_output,
+    path_error,
+    shown,
 )
 from .export import add_export_command
 from .graph import add_graph_command
@@ -87,7 +89,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {x!s:20}  target {y:+.1f}  prediction {p:+.4f}")
     if graph_path is not None:
         _write_graph(neuron_graph(), graph_path)
-        print(f"wrote the notebook's neuron graph, o = tanh(x1*w1 + x2*w2 + b), to {graph_path}")
+        what = "the notebook's neuron graph, o = tanh(x1*w1 + x2*w2 + b)"
+        print(f"wrote {what}, to {shown(graph_path)}")
     return 0
 
 
@@ -96,6 +99,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _label_text(label: object) -> str:
     return str(label)
+
+
+def _for_terminal(text: str) -> str:
+    """CSV text for a terminal: each line's unprintable characters escaped."""
+    return "".join(shown(line) + "\n" for line in text.splitlines())
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -157,11 +165,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    if out_path is None:
-        sys.stdout.write(buffer.getvalue())
+    if out_path is None:  # the CSV as it is, unless a terminal shows it (escape codes in labels)
+        text = buffer.getvalue()
+        sys.stdout.write(_for_terminal(text) if sys.stdout.isatty() else text)
     else:
         _write_output("--out", out_path, buffer.getvalue())
-        print(f"wrote {plural(len(rows), 'prediction')} to {out_path}")
+        print(f"wrote {plural(len(rows), 'prediction')} to {shown(out_path)}")
     return 0
 
 
@@ -240,6 +249,15 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except CommandError as e:
         print(f"backprop {args.command}: error: {_one_line(str(e))}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError) as e:
+        # a path the checks did not reach: a name too long, a loop of links (pathlib's
+        # resolve() raises RuntimeError for one), a folder it may not read. Any other
+        # RuntimeError is a bug: its traceback is kept.
+        if isinstance(e, RuntimeError) and not str(e).startswith("Symlink loop"):
+            raise
+        message = str(path_error(e))
+        print(f"backprop {args.command}: error: {_one_line(message)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"backprop {args.command}: interrupted", file=sys.stderr)

@@ -18,6 +18,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def quoted(text: str, limit: int = 80) -> str:
+    """repr(text) for an error, cut with its length past ``limit`` characters."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[: limit - 20]!r}... ({len(text):,} characters)"
+
+
 def _number(convert, accept, parse_error: str, range_error: str):
     """An argparse type: convert(text), then accept(value), each with its one-line error."""
 
@@ -25,9 +32,11 @@ def _number(convert, accept, parse_error: str, range_error: str):
         try:
             value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {parse_error}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected {parse_error}, got {quoted(text)}"
+            ) from None
         if not accept(value):
-            raise argparse.ArgumentTypeError(f"expected {range_error}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {range_error}, got {quoted(text)}")
         return value
 
     return parse
@@ -40,12 +49,37 @@ _nonnegative_float = _number(float, lambda x: 0 <= x < math.inf, "a number", "a 
 _integer = _number(int, lambda n: True, "an integer", "an integer")
 
 
+def shown(text: object) -> str:
+    """text for the terminal: unprintable characters (a newline, NUL, an escape sequence) as
+    their Python escapes, so that a label or a file name cannot forge, colour or hide output."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def _short(text: object, limit: int = 80) -> str:
+    """A user's name for an error message: escaped, and cut with its length if it is long."""
+    text = shown(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def path_error(e: OSError | RuntimeError) -> CommandError:
+    """A CommandError from an OSError (a name too long, a loop of links, no permission) or
+    pathlib's RuntimeError for a loop of links: NAME: reason, on one line."""
+    if isinstance(e, OSError):
+        where = f"{_short(e.filename)}: " if e.filename is not None else ""
+        return CommandError(f"{where}{e.strerror or e}")
+    return CommandError(_short(str(e), 300))
+
+
 def _same_file(a: Path, b: Path) -> bool:
     """Whether two paths name one file (hard links and symlinks included)."""
     try:
         return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist yet
+    except OSError:  # one of them does not exist yet (or cannot be reached: see resolve)
+        pass
+    try:
         return a.resolve() == b.resolve()
+    except (OSError, RuntimeError) as e:  # a name too long; a loop of links (RuntimeError)
+        raise path_error(e) from None
 
 
 def _output_path(
@@ -62,6 +96,13 @@ def _output_path(
     """
     if text is None:
         return None
+    try:
+        return _checked_output(option, text, suffixes, inputs)
+    except (OSError, RuntimeError) as e:  # a name too long, a loop of links: one line
+        raise path_error(e) from None
+
+
+def _checked_output(option, text, suffixes, inputs) -> Path:
     path = Path(text)
     if path.is_symlink():  # dangling or not: the write would land elsewhere, or fail at the end
         raise CommandError(
@@ -74,7 +115,8 @@ def _output_path(
         raise CommandError(f"{option} {text!r}: the file name must end in {' or '.join(suffixes)}")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise CommandError(f"{option} {text!r}: the folder {str(folder)!r} does not exist")
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise CommandError(f"{option} {text!r}: the folder {str(folder)!r} {what}")
     if not os.access(folder, os.W_OK):
         raise CommandError(f"{option} {text!r}: the folder {str(folder)!r} is not writable")
     for input_option, input_path in inputs:

@@ -15,7 +15,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .common import CommandError, _output_path, _same_file, _write_output
+from .common import CommandError, _output_path, _same_file, _write_output, shown
 
 __all__ = ["add_graph_command", "run_graph"]
 
@@ -177,7 +177,7 @@ def _write(path: Path | str, content: str | bytes, what: str, option: str, out) 
         sys.stdout.write(content)
         return
     _write_output(option, path, content)
-    print(f"wrote {what}: {path}", file=out)
+    print(f"wrote {what}: {shown(path)}", file=out)
 
 
 def _shorten(text: str, limit: int = 80) -> str:
@@ -248,6 +248,7 @@ def _drawings(args, root, paths: dict, rankdir: str) -> list[tuple[str, str | by
     from ..viz import GraphvizMissing, draw_dot, explain, to_dot, to_json, to_mermaid
 
     made = []
+    notes: list[str] = []  # each said once: the same note comes for --svg and --png
     if "html" in paths:
         title = f"The backward pass of {_shorten(root.label, 60)}"
         page = explain(root, layout_engine=args.layout, title=title)
@@ -263,7 +264,9 @@ def _drawings(args, root, paths: dict, rankdir: str) -> list[tuple[str, str | by
             except GraphvizMissing as e:
                 raise _command_error(str(e)) from None
         for w in caught:  # e.g. the note that our own renderer stands in for Graphviz
-            print(f"note: {w.message}", file=sys.stderr)
+            if str(w.message) not in notes:
+                notes.append(str(w.message))
+                print(f"note: {w.message}", file=sys.stderr)
         made.append((fmt, data, f"the {fmt.upper()} drawing"))
     exports = (
         ("dot", to_dot, "DOT"),

@@ -11,7 +11,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import plural
+from ..data import MAX_CLASSES, MAX_SAMPLES, plural
 from ..nn import ACTIVATIONS, MLP
 from .common import (
     CommandError,
@@ -22,6 +22,8 @@ from .common import (
     _output_path,
     _positive_float,
     _positive_int,
+    quoted,
+    shown,
 )
 
 __all__ = ["cmd_train", "add_train_command"]
@@ -32,6 +34,31 @@ def _fraction(text: str) -> float:
     if not x < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
     return x
+
+
+# The most epochs `backprop train` runs (the progress bar cannot count to 1e20, and a million
+# epochs of the smallest data set already takes hours).
+MAX_EPOCHS = 1_000_000
+
+
+def _bounded(parse, maximum: int, limit: str):
+    """An argparse type: parse(text), then at most ``maximum`` (the documented ``limit``)."""
+
+    def check(text: str) -> int:
+        n = parse(text)
+        if n > maximum:
+            raise argparse.ArgumentTypeError(
+                f"expected at most {maximum:,} ({limit}), got {quoted(text)}"
+            )
+        return n
+
+    return check
+
+
+def _max_parameters() -> int:
+    from ..serialize import MAX_PARAMETERS
+
+    return MAX_PARAMETERS
 
 
 def _layer_sizes(text: str) -> list[int]:
@@ -51,6 +78,16 @@ def _layer_sizes(text: str) -> list[int]:
                 f"('none' for a linear model), got {text!r}"
             )
         sizes.append(n)
+    limit = _max_parameters()
+    for a, b in zip([1] + sizes, sizes):  # each layer's weights (from at least one input)
+        if a * b + b > limit:
+            what = (
+                f"layers of {a:,} and {b:,} hold" if a > 1 else f"a layer of {b:,} holds at least"
+            )
+            raise argparse.ArgumentTypeError(
+                f"{what} {a * b + b:,} parameters, over the limit of "
+                f"{limit:,} (backprop.serialize.MAX_PARAMETERS), got {quoted(text)}"
+            )
     return sizes
 
 
@@ -212,6 +249,7 @@ def _plan_training(args: argparse.Namespace, dataset, X, record: bool, scale_pix
     try:
         classes, objective = resolve_task(dataset.y, dataset.classes, args.loss)
         sizes = args.hidden + [objective.n_outputs(len(classes))]
+        _check_parameters(dataset.n_features, sizes)
         activations = [args.activation] * len(args.hidden) + [args.output_activation]
         model = MLP(dataset.n_features, sizes, activation=activations, seed=args.seed)
         optimizer = make_optimizer(
@@ -242,6 +280,19 @@ def _plan_training(args: argparse.Namespace, dataset, X, record: bool, scale_pix
     return model, plan
 
 
+def _check_parameters(n_inputs: int, sizes: list[int]) -> None:
+    """Refuse, before building it, a model over backprop.serialize.MAX_PARAMETERS (a model
+    that could not be saved, and whose Values would fill the memory)."""
+    count = sum(a * b + b for a, b in zip([n_inputs] + sizes, sizes))
+    limit = _max_parameters()
+    if count > limit:
+        shape = ", ".join(str(n) for n in [n_inputs] + sizes)
+        raise CommandError(
+            f"the model ({shape}) would have {count:,} parameters, over the limit of "
+            f"{limit:,} (backprop.serialize.MAX_PARAMETERS): use smaller --hidden layers"
+        )
+
+
 def _optimizer_options(args: argparse.Namespace) -> dict:
     if args.optimizer == "sgd":
         return {"momentum": args.momentum, "weight_decay": args.weight_decay or 0.0}
@@ -254,8 +305,8 @@ def _print_setup(args: argparse.Namespace, dataset, model, plan, scaling) -> Non
     from ..train import labels_text
 
     print(
-        f"dataset: {dataset.name} ({plural(len(dataset), 'row')}, "
-        f"{plural(dataset.n_features, 'feature')}, classes {labels_text(plan.classes)})"
+        f"dataset: {shown(dataset.name)} ({plural(len(dataset), 'row')}, "
+        f"{plural(dataset.n_features, 'feature')}, classes {shown(labels_text(plan.classes))})"
     )
     print(f"model: {model}")
     batch = f"batches of {args.batch_size}" if args.batch_size else "full batch"
@@ -314,7 +365,9 @@ def _print_test(args: argparse.Namespace, model, history) -> None:
     from ..train import accuracy, predict
 
     predicted = predict(model, test.X, history.loss_name, history.classes)
-    print(f"test accuracy {accuracy(predicted, test.y):.1%} on {test.name} ({len(test)} rows)")
+    print(
+        f"test accuracy {accuracy(predicted, test.y):.1%} on {shown(test.name)} ({len(test)} rows)"
+    )
 
 
 def _epoch(history) -> str:
@@ -341,7 +394,7 @@ def _write_train_outputs(args, outputs, dataset, model, history, scaling) -> Non
         except OSError as e:
             raise CommandError(f"--plot: cannot write {args.plot!r}: {e.strerror or e}") from None
         reason = no_boundary_reason(dataset.X)
-        print(f"wrote the plot to {outputs['--plot']}" + (f" ({reason})" if reason else ""))
+        print(f"wrote the plot to {shown(outputs['--plot'])}" + (f" ({reason})" if reason else ""))
     if outputs["--explore"] is not None and history.snapshots:
         from ..viz.explorer import explore
 
@@ -349,7 +402,9 @@ def _write_train_outputs(args, outputs, dataset, model, history, scaling) -> Non
         if scaling is not None:
             names = [name + scaling.suffix for name in names]
         explore(history, features=names).save(outputs["--explore"])
-        print(f"wrote the training explorer to {outputs['--explore']} (open it in a browser)")
+        print(
+            f"wrote the training explorer to {shown(outputs['--explore'])} (open it in a browser)"
+        )
 
 
 def _save_model(args, path: Path, dataset, model, history) -> None:
@@ -370,7 +425,7 @@ def _save_model(args, path: Path, dataset, model, history) -> None:
         raise CommandError(str(e)) from None
     except OSError as e:
         raise CommandError(f"--save: cannot write {args.save!r}: {e.strerror or e}") from None
-    print(f"saved the model to {path}")
+    print(f"saved the model to {shown(path)}")
 
 
 def add_train_command(sub) -> None:
@@ -400,13 +455,17 @@ def _data_options(data) -> None:
     )
     data.add_argument(
         "--samples",
-        type=_positive_int,
-        help="rows to generate (dataset's default: 100, spiral 150)",
+        type=_bounded(_positive_int, MAX_SAMPLES, "backprop.data.MAX_SAMPLES"),
+        help=f"rows to generate, at most {MAX_SAMPLES:,} (dataset's default: 100, spiral 150)",
     )
     data.add_argument(
         "--noise", type=_nonnegative_float, help="noise of a generated dataset (its default)"
     )
-    data.add_argument("--classes", type=_positive_int, help="classes of spiral (3) or blobs (3)")
+    data.add_argument(
+        "--classes",
+        type=_bounded(_positive_int, MAX_CLASSES, "backprop.data.MAX_CLASSES"),
+        help="classes of spiral (3) or blobs (3)",
+    )
     data.add_argument(
         "--image-shape",
         type=_image_shape,
@@ -468,7 +527,12 @@ def _training_options(opt) -> None:
         default="none",
         help="learning-rate schedule over the epochs; linear decays to 0.1 lr (none)",
     )
-    opt.add_argument("--epochs", type=_positive_int, default=100, help="passes over the data (100)")
+    opt.add_argument(
+        "--epochs",
+        type=_bounded(_positive_int, MAX_EPOCHS, "backprop.cli.train.MAX_EPOCHS"),
+        default=100,
+        help=f"passes over the data, at most {MAX_EPOCHS:,} (100)",
+    )
     opt.add_argument(
         "--batch-size", type=_nonnegative_int, default=0, help="rows per step; 0 = full batch (0)"
     )
