@@ -857,3 +857,9 @@ def test_labels_and_file_names_reach_the_terminal_escaped(capsys, tmp_path, monk
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     code, out, err = call(capsys, "predict", "--model", name, "--data", "ansi.csv")
     assert code == 0 and "\x1b" not in out and "\x00" not in out and "\\x1b[31mRED" in out
+
+
+def test_demo_refuses_a_number_of_steps_it_would_never_finish(capsys):
+    code, out, err = call(capsys, "demo", "--steps", "100000000000000000000", "--graph", "")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--steps: expected at most 1,000,000 (backprop.cli.train.MAX_EPOCHS)" in err

@@ -23,7 +23,7 @@ from .common import (
 )
 from .export import add_export_command
 from .graph import add_graph_command
-from .train import add_train_command
+from .train import MAX_EPOCHS, _bounded, add_train_command
 
 __all__ = ["main", "build_parser"]
 
@@ -213,7 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="train the notebook's MLP on its 4 points and draw a neuron's graph",
         description=cmd_demo.__doc__,
     )
-    demo.add_argument("--steps", type=_positive_int, default=100, help="gradient steps (100)")
+    demo.add_argument(
+        "--steps",
+        type=_bounded(_positive_int, MAX_EPOCHS, "backprop.cli.train.MAX_EPOCHS"),
+        default=100,
+        help=f"gradient steps, at most {MAX_EPOCHS:,} (100)",
+    )
     demo.add_argument("--lr", type=_positive_float, default=0.1, help="step size (0.1)")
     demo.add_argument("--seed", type=_integer, default=0, help="random seed for the weights (0)")
     demo.add_argument(
