@@ -198,14 +198,10 @@ def test_micrograd_readme_example():
     assert b.grad == tb.grad.item()
 
 
-def test_notebook_neuron_step_by_step():
-    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
-    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
-    b = Value(6.8813735870195432, label="b")
-    x1w1, x2w2 = x1 * w1, x2 * w2
-    s = x1w1 + x2w2
-    n = s + b
-    o = n.tanh()
+def test_notebook_neuron_step_by_step(notebook_neuron):
+    nb = notebook_neuron
+    x1, x2, w1, w2 = nb.x1, nb.x2, nb.w1, nb.w2
+    x1w1, x2w2, s, n, o = nb.x1w1, nb.x2w2, nb.s, nb.n, nb.o
     o.grad = 1.0
     o._backward()
     assert n.grad == pytest.approx(0.5, abs=1e-12)

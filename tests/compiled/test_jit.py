@@ -16,7 +16,7 @@ from backprop import Value, jit, take
 from backprop.compiled import LeafMismatchError
 from backprop.compiled.jit import JitResult, TracedIntError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def close(a: float, b: float, rel: float = 1e-12) -> bool:

@@ -186,7 +186,7 @@ def test_a_bound_kernel_rejects_bad_buffers_and_arguments():
         native.relu_forward(a)
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_without_a_c_compiler_the_install_goes_on_and_replay_says_so_once(tmp_path):

@@ -1,7 +1,7 @@
 """The torch backend of compiled mode: the compiled-vs-eager tests run again with torch standing
 in for numpy, the torch backend against the numpy backend to 1e-12, devices, fit and train.
 
-test_compiled.py's and test_train_compiled.py's tests are imported below and run here with
+test_compiled.py's and test_trainer.py's tests are imported below and run here with
 ``BACKENDS['numpy']`` swapped for the torch backend: the same graphs, the same tolerance (the
 numpy backend's 1e-12), the same conditioning of random graphs. Tests about the numpy
 backend's own text (its listing, its name) stay there.
@@ -38,7 +38,7 @@ from test_compiled import (  # noqa: E402, F401  (collected here, with the fixtu
     test_weight_tying_scatters_every_use,
     test_wide_and_deep_sums_are_one_step,
 )
-from test_train_compiled import (  # noqa: E402, F401
+from test_trainer import (  # noqa: E402, F401
     test_a_custom_module_compiles_and_equals_eager,
     test_compiled_fit_equals_eager_fit,
     test_validation_early_stopping_and_restore_best_as_eager,

@@ -588,7 +588,7 @@ def test_every_graph_the_seed_notebook_builds_agrees_with_torch(monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
-    folder = Path(__file__).resolve().parents[1] / "notebooks"
+    folder = Path(__file__).resolve().parents[2] / "notebooks"
     notebook = json.loads((folder / "seed_notebook.ipynb").read_text(encoding="utf-8"))
     monkeypatch.chdir(folder)
     monkeypatch.syspath_prepend(str(folder))
