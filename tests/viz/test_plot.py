@@ -33,6 +33,7 @@ def _texts(fig):
 def test_history_png(tmp_path, moons_run):
     *_, history = moons_run
     path = tmp_path / "history.png"
+    plt.close("all")  # what earlier tests may have left open, so the check below is this call's
     fig = plot_history(history, path)
     assert path.read_bytes()[:8] == PNG
     height, width, _ = matplotlib.image.imread(path).shape
