@@ -45,10 +45,16 @@ def import_torch(what: str):
 
 
 def shown(value: object, limit: int = 80) -> str:
-    """repr(value) for an error message, cut to about ``limit`` characters with a mark that
-    says so (a ``{value!r:.80}`` cut drops the closing quote and says nothing)."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text):,} chars)"
+    """repr(value) for an error message (which echoes untrusted input), cut to about ``limit``
+    characters with a mark that says so (a ``{value!r:.80}`` cut drops the closing quote and
+    says nothing); an int past Python's 4,300-digit str() limit is given by its size."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int (or a list holding one) over Python's str() digit limit
+        if isinstance(value, int):
+            return f"an int of {value.bit_length():,} bits"
+        return f"<a {type(value).__name__} too long to show>"
+    return text if len(text) <= limit else f"{text[: max(limit - 20, 10)]}... ({len(text):,} chars)"
 
 
 def check_device(device: Any):

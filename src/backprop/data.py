@@ -21,6 +21,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._optional import shown
 from .datasets import DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION, digits_rows, names  # noqa: F401
 
 __all__ = [
@@ -137,23 +138,13 @@ MAX_SAMPLES = 1_000_000
 
 def _check_count(name: str, n: object, minimum: int = 1, maximum: int | None = None) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {_brief(n)}")
+        raise ValueError(f"{name} must be an int >= {minimum}, got {shown(n)}")
     if maximum is not None and n > maximum:
         limit = "MAX_SAMPLES" if name == "n_samples" else "MAX_CLASSES"
         raise ValueError(
-            f"{name} must be at most {maximum:,} (backprop.data.{limit}), got {_brief(n)}"
+            f"{name} must be at most {maximum:,} (backprop.data.{limit}), got {shown(n)}"
         )
     return n
-
-
-def _brief(n: object) -> str:
-    """repr(n), cut if long (a 5,000-digit int)."""
-    text = (
-        repr(n)
-        if not isinstance(n, int) or n.bit_length() < 3000
-        else f"an int of {n.bit_length():,} bits"
-    )
-    return text if len(text) <= 80 else f"{text[:60]}... ({len(text):,} characters)"
 
 
 def _check_samples(n: object) -> int:

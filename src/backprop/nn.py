@@ -8,6 +8,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import reduce
 
+from ._optional import shown
 from .engine import Value
 from .scopes import current_scope, methods_in, scope
 
@@ -48,18 +49,9 @@ def _check_activation(name: str) -> str:
     return name
 
 
-def _cut(value: object, limit: int = 60) -> str:
-    """repr(value) cut to about limit characters (a 4,000-digit size must not fill a screen)."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int over Python's 4,300-digit str() limit
-        return f"<an int of {value.bit_length() * 0.30103:,.0f} digits>"
-    return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text):,} chars)"
-
-
 def _check_size(what: str, n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{what} must be a positive int, got {_cut(n)}")
+        raise ValueError(f"{what} must be a positive int, got {shown(n)}")
     return n
 
 
@@ -199,7 +191,7 @@ class Neuron(Module):
         self, nin: int, activation: str = "tanh", seed: int | random.Random | None = None
     ) -> None:
         self.nin = _check_size("nin", nin)
-        _check_count(f"Neuron({_cut(nin)})", nin + 1)
+        _check_count(f"Neuron({shown(nin)})", nin + 1)
         self.activation = _check_activation(activation)
         rng = _rng(seed)
         self.w = [Value(rng.uniform(-1, 1)) for _ in range(nin)]
@@ -246,7 +238,7 @@ class Layer(Module):
     ) -> None:
         _check_size("nin", nin)
         _check_size("nout", nout)
-        _check_count(f"Layer({_cut(nin)}, {_cut(nout)})", (nin + 1) * nout)
+        _check_count(f"Layer({shown(nin)}, {shown(nout)})", (nin + 1) * nout)
         rng = _rng(seed)
         self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
         for j, n in enumerate(self.neurons):
@@ -293,13 +285,13 @@ class MLP(Module):
     ) -> None:
         _check_size("nin", nin)
         if isinstance(nouts, (int, str, bytes)) or not isinstance(nouts, Iterable):
-            raise ValueError(f"nouts must be a non-empty list of layer sizes, got {_cut(nouts)}")
+            raise ValueError(f"nouts must be a non-empty list of layer sizes, got {shown(nouts)}")
         nouts = list(nouts)
         if not nouts:
             raise ValueError("nouts must be a non-empty list of layer sizes, got []")
         sizes = [nin] + [_check_size("layer size", n) for n in nouts]
         count = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
-        _check_count(f"MLP({_cut(nin)}, {_cut(nouts)})", count)
+        _check_count(f"MLP({shown(nin)}, {shown(nouts)})", count)
         if isinstance(activation, str):
             acts = [activation] * len(nouts)
         else:

@@ -38,6 +38,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._optional import shown as _short
 from .nn import ACTIVATIONS, MLP, Module
 
 __all__ = [
@@ -167,15 +168,6 @@ def _link_target(path: Path) -> str:
         return repr(os.readlink(path))
     except OSError:  # pragma: no cover - it was a link a moment ago
         return "somewhere else"
-
-
-def _short(value: object, limit: int = 80) -> str:
-    """repr(value), cut to about ``limit`` characters: an error echoes untrusted input."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int (or a list holding one) over Python's str() digit limit
-        return f"<a {type(value).__name__} too long to show>"
-    return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text):,} chars)"
 
 
 def _reject_constant(name: str) -> None:
