@@ -173,10 +173,27 @@ def test_the_page_names_everything_and_keeps_to_max_bytes():
 def test_a_probe_the_browser_cannot_replay_exactly_is_said():
     w = Value(2.0)
     rec = Recorder({"w": w})
-    rec.probe(lambda: (w * w + 1.0) ** -0.5)
+    rec.probe(lambda: (w * w + 1.0) ** w)  # a power of a Value: its derivative needs log
     rec.step(1.0)
     note = explore_recording(rec).data["probe"]["note"]
-    assert "x ** -0.5" in note and "explain()" in note
+    assert "is pow" in note and "explain()" in note
+
+
+def test_constant_powers_are_replayed_with_hints_for_their_derivatives():
+    w = Value(2.0)
+    rec = Recorder({"w": w})
+    rec.probe(lambda: (w * w + 1.0) ** -0.5 + w**3 + w**0.5 + w**1.5)
+    rec.step(1.0)
+    probe = explore_recording(rec).data["probe"]
+    assert probe["note"] is None
+    tape = probe["tape"]
+    powers = {i: tape["args"][i] for i, op in enumerate(tape["ops"]) if op == "powc"}
+    # the data of ** 3 and ** 1.5 are libm pows (hinted), of ** -0.5 and ** 0.5 not (1/sqrt,
+    # sqrt); of the derivatives' powers only -0.5's x ** -1.5 is one (x*x, sqrt, 1/sqrt)
+    assert sorted(powers[i] for i in tape["hinted"] if i in powers) == [1.5, 3.0]
+    assert [powers[i] for i in tape["bhinted"]] == [-0.5]
+    assert probe["H"] == len(tape["hinted"]) + len(tape["bhinted"])
+    assert probe["free"] == [i for i, leaf in enumerate(tape["leaves"]) if leaf and "const" in leaf]
 
 
 def test_notes_belong_to_the_coming_step():

@@ -18,8 +18,9 @@ every step; frames (parameters, gradients, watched values and the probe) are thi
 spaced ones (every 2nd, then 4th, ... step), always with the first and the latest.
 
 Memory: 16 bytes per parameter per kept frame (its data and grad, as doubles), 8 per watched
-number, and for the probe 8 bytes per leaf and 1 per op node (graphs of up to ``PROBE_NODES``
-nodes; a bigger one keeps only its output), plus its first graph; with the default
+number, and for the probe 8 bytes per leaf and 1 per node a browser may compute differently
+(exp, log, tanh, x ** -0.5's derivative ...: graphs of up to ``PROBE_NODES`` nodes; a bigger
+one keeps only its output), plus its first graph; with the default
 ``max_frames=201``, a model of 4,000 parameters keeps at most 201 x 64 KB = 12.9 MB of frames
 (measured: 13.4 MB at the peak for 4,096 parameters). Each scalar costs 8 bytes per step.
 """
@@ -39,7 +40,7 @@ from .nn import MLP, Module
 __all__ = ["Recorder", "Frame", "MAX_FRAMES", "PROBE_NODES"]
 
 MAX_FRAMES = 201  # as fit(record=True): at most this many frames, evenly spaced
-PROBE_NODES = 3_000  # a bigger probe graph keeps only its output (the page does not draw it)
+PROBE_NODES = 60_000  # a bigger probe graph keeps only its output (the page does not draw it)
 _LOW = struct.Struct("<d")  # a double's bytes, little-endian: byte 0 is its low byte
 
 
@@ -52,7 +53,7 @@ class Frame:
     data: array
     grads: array
     watched: dict[str, list[list[float]]] = field(default_factory=dict)
-    probe: tuple[list[float], bytes, float] | None = None  # leaf values, low bytes, output
+    probe: tuple[list[float], bytes, float] | None = None  # leaf values, hints, output
 
 
 def _number(x, where: str) -> float:
@@ -168,6 +169,7 @@ class Recorder:
         self._probe: Callable[[], Value] | None = None
         self.probe_root: Value | None = None  # the probe's graph at its first kept step
         self._probe_ops: list[str | None] = []
+        self._probe_hints: tuple[list[int], list[int]] = ([], [])  # viz.tape.hint_nodes
 
     # ---- recording ---------------------------------------------------------------------------
     def watch(self, name: str, values, *, rows=None, columns=None) -> None:
@@ -257,10 +259,13 @@ class Recorder:
             self.stride *= 2
 
     def _run_probe(self) -> tuple[list[float], bytes, float]:
-        """The probe's graph at this step: its leaves' values, the low byte of every op node's
-        value (the page keeps those of the ops a browser may round differently) and its output.
-        The first graph is kept (``probe_root``) for its shape; a bigger graph than
-        ``PROBE_NODES`` keeps only its output."""
+        """The probe's graph at this step: its leaves' values, the hints (viz.tape.hint_nodes:
+        the low byte of each node's value that a browser's maths library may round otherwise,
+        then of each ``x ** k`` node's power in its derivative) and its output. The first
+        graph is kept (``probe_root``) for its shape; a bigger graph than ``PROBE_NODES``
+        keeps only its output."""
+        from .viz.tape import hint_nodes, power_local
+
         root = self._probe()
         if not isinstance(root, Value):
             raise TypeError(f"the probe function must return a Value, got {type(root).__name__}")
@@ -268,6 +273,7 @@ class Recorder:
         ops = [None if v._fn is None else v._fn.name for v in order]
         if self.probe_root is None:
             self.probe_root, self._probe_ops = root, ops
+            self._probe_hints = hint_nodes(ops, [v._arg for v in order])
         elif ops != self._probe_ops:
             raise ValueError(
                 "the probe built a graph of another shape than at its first step "
@@ -277,8 +283,12 @@ class Recorder:
         if len(order) > PROBE_NODES:
             return [], b"", root.data
         leaves = [v.data for v, op in zip(order, ops) if op is None]
-        low = bytes(_LOW.pack(v.data)[0] for v, op in zip(order, ops) if op is not None)
-        return leaves, low, root.data
+        hinted, bhinted = self._probe_hints
+        low = [_LOW.pack(order[i].data)[0] for i in hinted]
+        for i in bhinted:
+            v = order[i]
+            low.append(_LOW.pack(power_local(v._prev[0].data, v._arg))[0])
+        return leaves, bytes(low), root.data
 
     def kept(self) -> list[Frame]:
         """The kept frames, with the latest step's last when it was not kept."""

@@ -28,21 +28,25 @@ The page's data (JSON in ``<script id="bpr-data" type="application/json">``):
 from __future__ import annotations
 
 import base64
+import gzip
 import html
 import json
 import math
+import struct
 from array import array
 
 from ..engine import Value
 from ..recorder import PROBE_NODES, Recorder
 from .assets import read_asset
 from .page import Page, fill, scripts
+from .stepthrough.view import COMPACT_FROM
 from .tape import NUMBER_CHARS, Tape, _b64, _derivatives, _thin, script_json
 
 __all__ = ["RecorderPage", "ProbeGraph", "explore_recording", "REPLAYABLE"]
 
 PAGE_BUDGET = 9_500_000  # bytes: the held-out page must stay under 10 MB
-# the ops replay.js replays exactly (powc only for ** 0, 1, 2)
+# the ops replay.js replays exactly (with one-byte hints for exp, log, tanh, sigmoid and the
+# powers x ** k other than 0, 1, 2, 0.5 and -0.5, and for their derivatives)
 REPLAYABLE = frozenset(
     {"add", "sub", "mul", "div", "neg", "abs", "relu", "sqrt", "sign", "relu_grad", "exp",
      "log", "tanh", "sigmoid", "powc"}
@@ -51,35 +55,49 @@ REPLAYABLE = frozenset(
 
 class ProbeGraph:
     """The probe's graph as a tape (read from the Recorder's first probe graph): which of its
-    nodes are leaves, where its hinted nodes' low bytes sit among the recorded ones (one per op
-    node), and why the browser cannot replay it (None when it can)."""
+    nodes are leaves and which of those are parameters (whose values the page takes from the
+    frame's), and why the browser cannot replay it (None when it can)."""
 
     def __init__(self, tape: Tape) -> None:
         self.tape = tape
         self.leaf_nodes = [i for i, op in enumerate(tape.ops) if op is None]
-        position = {i: k for k, i in enumerate(i for i, op in enumerate(tape.ops) if op)}
-        self.hinted_positions = [position[i] for i in tape.hinted]
         self.refused = _refusal(tape)
 
     @classmethod
     def read(cls, root: Value, params: list[Value]) -> ProbeGraph:
         return cls(Tape.read(root, params, [], None))
 
+    def free_leaves(self, frames: list) -> list[int]:
+        """Positions (among the leaves) of the leaves whose values each frame ships: those that
+        are not parameters, and any parameter whose recorded value is not the frame's (a
+        probe that changed it)."""
+        leaves = self.tape.leaves
+        free = []
+        for q, i in enumerate(self.leaf_nodes):
+            k = leaves[i].get("param")
+            if k is None or any(
+                f.probe and f.probe[0] and _bits(f.probe[0][q]) != _bits(f.data[k]) for f in frames
+            ):
+                free.append(q)
+        return free
+
+
+def _bits(x: float) -> bytes:
+    return struct.pack("<d", x)
+
 
 def _refusal(tape: Tape) -> str | None:
-    for i, (op, arg) in enumerate(zip(tape.ops, tape.args)):
-        if op is None:
-            continue
-        if op not in REPLAYABLE or (op == "powc" and float(arg) not in (0.0, 1.0, 2.0)):
-            what = f"x ** {arg}" if op == "powc" else op
+    for i, op in enumerate(tape.ops):
+        if op is not None and op not in REPLAYABLE:
             return (
-                f"its node {i} is {what}, which the browser cannot replay bit for bit "
-                "(it would need a libm pow); explain() the probe's graph in Python instead"
+                f"its node {i} is {op}, which the browser cannot replay bit for bit "
+                "(its derivative would need a libm pow and log); explain() the probe's graph "
+                "in Python instead"
             )
     return None
 
 
-_SCRIPTS = ("explain.js", "replay.js", "explore_draw.js", "recorder.js")
+_SCRIPTS = ("explain.js", "replay.js", "blocks.js", "explore_draw.js", "recorder.js")
 
 
 def _SKELETON() -> int:  # noqa: N802 - a constant, computed once
@@ -144,17 +162,16 @@ def explore_recording(
 
     step_view = stepthrough.step_view_markup()
     probe = ProbeGraph.read(rec.probe_root, rec.params) if rec.probe_root is not None else None
-    view, note = _probe_view(probe, max_bytes) if probe is not None else (None, None)
-    replayed = probe is not None and view is not None  # else only its output is shipped
-    leaves = len(probe.leaf_nodes) if replayed else 0
-    hinted = len(probe.tape.hinted) if replayed else 0
-    per_frame = (2 * P * 8 + leaves * 8) * 4 // 3 + hinted * 4 // 3 + watched_bytes + 40
+    shipped, note = _probe_view(probe, max_bytes) if probe is not None else (None, None)
+    free = probe.free_leaves(frames) if shipped else []
+    hints = len(probe.tape.hinted) + len(probe.tape.bhinted) if shipped else 0
+    per_frame = (2 * P + len(free)) * 8 * 4 // 3 + hints * 4 // 3 + watched_bytes + 40
     fixed = (
         len(json.dumps(rec.notes))
         + _SKELETON()
         + len(step_view)
         + 12 * rec.steps * len(rec.scalars)
-        + (len(json.dumps(view)) * 12 // 10 if view else 0)  # escapes of its markup's < and >
+        + (_shipped_bytes(shipped) if shipped else 0)
         + 20_000  # the derivatives' wording, names and the rest of the data
     )
     keep = max(2, (max_bytes - fixed) // max(per_frame, 1))
@@ -187,12 +204,18 @@ def explore_recording(
     if len(shown) < len(frames):
         data["thinned"] = {"kept": len(shown), "recorded": len(frames), "maxBytes": max_bytes}
     if probe is not None:
-        data["probe"] = _probe_data(probe, shown, view, note)
+        data["probe"] = _probe_data(probe, shown, shipped, note, free)
     return RecorderPage(data, step_view)
 
 
+PACK_FROM = 500_000  # bytes of JSON: a bigger probe drawing is shipped gzipped
+
+
 def _probe_view(probe: ProbeGraph, max_bytes: int) -> tuple[dict | None, str | None]:
-    """explain()'s drawing of the probe's graph, or None and why it is left out."""
+    """The probe's tape with explain()'s drawing of its graph (and its blocks, when it was
+    built under scopes), as the page ships it: ``{"tape": ...}``, or for a big graph
+    ``{"packed": ...}`` (the tape's JSON gzipped, in base64: the page inflates it with the
+    browser's DecompressionStream); or None and why it is left out."""
     from . import stepthrough
 
     n = len(probe.tape.ops)
@@ -203,22 +226,42 @@ def _probe_view(probe: ProbeGraph, max_bytes: int) -> tuple[dict | None, str | N
         )
     if probe.refused:
         return None, probe.refused
+    root = probe.tape.order[probe.tape.root]
     try:
-        ex = stepthrough.explain(probe.tape.order[probe.tape.root], title="the probe")
+        ex = stepthrough.explain(root, title="the probe", max_nodes=PROBE_NODES)
     except ValueError as e:  # too big for explain()
         return None, f"explain() refuses its graph: {e}"
-    view = stepthrough.view_of(ex, number_chars=NUMBER_CHARS)
-    if len(json.dumps(view)) > max_bytes // 2:
+    compact = n > COMPACT_FROM
+    view = stepthrough.view_of(ex, number_chars=NUMBER_CHARS, compact=compact)
+    if compact:
+        del view["svg"]  # the page draws it from the boxes
+    if any(ex.scopes):
+        order, blocks = ex.block_steps()
+        view.update(scopes=ex.scopes, order=order, blocks=blocks)
+    tape = probe.tape.as_json(view)
+    text = script_json(tape)
+    shipped = {"tape": tape}
+    if len(text) > PACK_FROM:
+        packed = gzip.compress(text.encode(), compresslevel=9, mtime=0)
+        shipped = {"packed": base64.b64encode(packed).decode("ascii")}
+    if _shipped_bytes(shipped) > max_bytes // 2:
         return None, (
             f"its drawing ({n:,} nodes) would take more than half of the page's "
             f"{max_bytes / 1e6:.1f} MB budget"
         )
-    return view, None
+    return shipped, None
 
 
-def _probe_data(probe: ProbeGraph, shown: list, view: dict | None, note: str | None) -> dict:
+def _shipped_bytes(shipped: dict) -> int:
+    if "packed" in shipped:
+        return len(shipped["packed"])
+    return len(json.dumps(shipped["tape"])) * 12 // 10  # escapes of its markup's < and >
+
+
+def _probe_data(probe, shown: list, shipped: dict | None, note: str | None, free) -> dict:
     """The probe's part of the page data: its output at each frame, and when it can be stepped
-    through, its tape with the leaf values and hints of every frame."""
+    through, its tape with the values of its free leaves (free_leaves: the parameters' come
+    from the frame's data) and the hints of every frame."""
     out = {
         "nodes": len(probe.tape.ops),
         "outputs": [_json_number(f.probe[2]) if f.probe else None for f in shown],
@@ -226,18 +269,20 @@ def _probe_data(probe: ProbeGraph, shown: list, view: dict | None, note: str | N
         "note": note,
         "tape": None,
     }
-    if view is not None:
-        leaves, hinted = len(probe.leaf_nodes), len(probe.tape.hinted)
-        got = [f.probe if f.probe else ([0.0] * leaves, None, None) for f in shown]
-        hints = b"".join(
-            bytes(hinted) if low is None else bytes(low[k] for k in probe.hinted_positions)
-            for _, low, _ in got
-        )
+    if shipped is not None:
+        H = len(probe.tape.hinted) + len(probe.tape.bhinted)
+        got = [f.probe if f.probe and f.probe[0] else None for f in shown]
+        values = array("d")
+        hints = bytearray()
+        for g in got:
+            values.extend([0.0] * len(free) if g is None else (g[0][q] for q in free))
+            hints += bytes(H) if g is None else g[1]
+        out.update(shipped)
         out.update(
-            tape=probe.tape.as_json(view),
-            leaves=_b64(array("d", [x for values, _, _ in got for x in values])),
-            hints=_b64_bytes(hints),
-            H=hinted,
+            free=[probe.leaf_nodes[q] for q in free],
+            leaves=_b64(values),
+            hints=_b64_bytes(bytes(hints)),
+            H=H,
         )
     return out
 

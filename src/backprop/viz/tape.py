@@ -15,13 +15,37 @@ from array import array
 from dataclasses import dataclass
 
 from ..engine import Value
-from ..ops import OPS, SCALAR
+from ..ops import OPS, SCALAR, _pow_constant
 
-__all__ = ["Tape", "HINTED_OPS", "NUMBER_CHARS", "script_json"]
+__all__ = ["Tape", "HINTED_OPS", "NUMBER_CHARS", "script_json", "hint_nodes", "power_local"]
 
 # ops whose result a browser's Math library may round differently from CPython's libm: the
 # page corrects them with one byte each (see the module docstring)
 HINTED_OPS = frozenset({"tanh", "sigmoid", "exp", "log", "pow", "rpow"})
+# x ** k for these constants is computed without a libm pow (ops._pow_constant: 1, x, x*x,
+# sqrt(x), 1/sqrt(x)), so a browser gets the same double; any other k needs a hint
+EXACT_POWERS = frozenset({0.0, 1.0, 2.0, 0.5, -0.5})
+
+
+def hint_nodes(ops, args) -> tuple[list[int], list[int]]:
+    """The nodes whose data a page needs a hint for (``hinted``: a libm op, or x ** k for a k
+    outside EXACT_POWERS), and the nodes x ** k whose local derivative k * x ** (k - 1) needs
+    one for its power (``bhinted``: k - 1 outside EXACT_POWERS, k != 0)."""
+    hinted, bhinted = [], []
+    for i, (op, arg) in enumerate(zip(ops, args)):
+        if op in HINTED_OPS or (op == "powc" and float(arg) not in EXACT_POWERS):
+            hinted.append(i)
+        if op == "powc" and float(arg) != 0.0 and float(arg) - 1.0 not in EXACT_POWERS:
+            bhinted.append(i)
+    return hinted, bhinted
+
+
+def power_local(a: float, k: float) -> float:
+    """x ** (k - 1) at x = a, as powc's backward rule computes it (the number a backward hint
+    corrects: the browser's Math.pow may differ from libm's in the last bit)."""
+    return _pow_constant(SCALAR, a, float(k) - 1.0)
+
+
 NUMBER_CHARS = 13  # the widest number fmt() writes, e.g. '-1234567.1234'
 
 
@@ -37,6 +61,7 @@ class Tape:
     root: int
     order: list[Value]  # the graph it was read from (at the first frame's weights)
     _hinted_fn: object = None
+    bhinted: list[int] = ()  # nodes x ** k whose derivative's power needs a hint (hint_nodes)
 
     @classmethod
     def read(cls, root: Value, params: list[Value], inputs: list[Value], target) -> Tape:
@@ -57,14 +82,17 @@ class Tape:
             else:
                 leaves.append({"const": v.data})
         ops = [None if v._fn is None else v._fn.name for v in order]
+        args = [v._arg for v in order]
+        hinted, bhinted = hint_nodes(ops, args)
         return cls(
             ops=ops,
             inputs=[[index[id(p)] for p in v._prev] for v in order],
-            args=[v._arg for v in order],
+            args=args,
             leaves=leaves,
-            hinted=[i for i, op in enumerate(ops) if op in HINTED_OPS],
+            hinted=hinted,
             root=index[id(root)],
             order=order,
+            bhinted=bhinted,
         )
 
     def evaluate(self, params: list[float], x: list[float], target: float | None) -> list[float]:
@@ -118,7 +146,7 @@ class Tape:
         return self._hinted_fn
 
     def as_json(self, view: dict) -> dict:
-        return {
+        out = {
             "ops": self.ops,
             "inputs": self.inputs,
             "args": self.args,
@@ -127,6 +155,9 @@ class Tape:
             "root": self.root,
             "view": view,
         }
+        if self.bhinted:
+            out["bhinted"] = list(self.bhinted)
+        return out
 
 
 def _b64(numbers: array) -> str:

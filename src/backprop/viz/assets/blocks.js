@@ -321,6 +321,7 @@
 
   function keys(e) {
     const t = e.target;
+    if (!handle || window.bpStepThrough.mounted() !== handle) return;  // closed (a page's overlay)
     if (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA") return;
     if (e.key === "Enter" && $("bp-open") && t.tagName !== "BUTTON") {
       e.preventDefault();

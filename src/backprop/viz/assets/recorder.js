@@ -232,17 +232,28 @@
   }
 
   // ---- the probe ------------------------------------------------------------------------------
-  let probeRun = null, stepHandle = null;
+  // Its tape (with explain()'s drawing) comes as JSON, or for a big graph gzipped (packed),
+  // inflated here with the browser's DecompressionStream once the rest of the page is drawn.
+  let stepHandle = null, blocksOn = false;
   const probe = D.probe;
-  const replayable = !!(probe && probe.tape);
-  const PLEAVES = replayable ? R.decodeF64(probe.leaves) : null;
-  const PHINTS = replayable ? R.decodeU8(probe.hints) : null;
-  function probeAt(k) {  // the probe's graph at frame k, replayed exactly: {data, grad}
-    const tape = probe.tape, per = PLEAVES.length / F;
+  let replayable = !!(probe && probe.tape), unpacking = !!(probe && probe.packed), unpackError = null;
+  const PLEAVES = probe && (probe.tape || probe.packed) ? R.decodeF64(probe.leaves) : null;
+  const PHINTS = probe && (probe.tape || probe.packed) ? R.decodeU8(probe.hints) : null;
+  const FREE = probe && probe.free ? probe.free : [];
+  function probeAt(k) {  // the probe's graph at frame k, replayed exactly: {data, grad, powers}
+    const tape = probe.tape;
     const leafValue = new Float64Array(tape.ops.length);
-    let q = 0;
-    for (let i = 0; i < tape.ops.length; i++) if (tape.ops[i] === null) leafValue[i] = PLEAVES[k * per + q++];
+    for (let i = 0; i < tape.ops.length; i++) {  // a parameter's value is the frame's
+      const leaf = tape.leaves[i];
+      if (leaf && leaf.param !== undefined) leafValue[i] = DATA[k * P + leaf.param];
+    }
+    FREE.forEach((i, q) => { leafValue[i] = PLEAVES[k * FREE.length + q]; });
     return R.run(tape, leafValue, PHINTS.subarray(k * probe.H, (k + 1) * probe.H));
+  }
+  async function unpack() {
+    const bytes = R.decodeU8(probe.packed);
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return JSON.parse(await new Response(stream).text());
   }
   function nearestProbed(k) {
     let best = -1;
@@ -261,11 +272,20 @@
     box.appendChild(el("p", "bpx-teach", "The graph that the probe function builds, " + probe.nodes.toLocaleString("en") +
       " nodes, recorded at step " + D.frameSteps[k] + (k !== cur ? " (the nearest kept step the probe ran at)" : "") +
       ": its output is " + (typeof probe.outputs[k] === "string" ? probe.outputs[k] : fmt(probe.outputs[k])) + "."));
-    if (!replayable) {
-      box.appendChild(el("p", "bpx-note", "Its step-through is left out: " + probe.note + "."));
+    if (unpacking) {
+      box.appendChild(el("p", "bpx-note", "Unpacking its graph for the step-through\u2026"));
       return;
     }
-    probeRun = probeAt(k);
+    if (!replayable) {
+      box.appendChild(el("p", "bpx-note", "Its step-through is left out: " + (unpackError || probe.note) + "."));
+      return;
+    }
+    const view = probe.tape.view;
+    if (view.blocks) {
+      const top = view.blocks[0].items;
+      box.appendChild(el("p", "bpx-teach", "It was built in scopes, so the step-through opens on " +
+        (top.length + 2) + " steps, " + top.filter((it) => it[2] >= 0).length + " of them blocks that open in place."));
+    }
     const btn = box.appendChild(el("button", "bpx-primary", "\u25B6 Step through its backward pass at step " + D.frameSteps[k]));
     btn.id = "bpr-step-probe";
     btn.onclick = () => openStepThrough(k);
@@ -278,11 +298,16 @@
     $("bpx-overlay-title").textContent = "The probe at step " + D.frameSteps[k] + ": the backward pass of its graph";
     overlay.hidden = false;
     document.body.classList.add("bpx-stepping");
-    stepHandle = window.bpStepThrough.mount(R.explanation(probe.tape, r.data, D.derivatives));
+    const ex = R.explanation(probe.tape, r.data, D.derivatives, 1.0, r.powers);
+    blocksOn = !!ex.blocks;
+    stepHandle = blocksOn ? window.bpExplain.start(ex) : window.bpStepThrough.mount(ex);
     $("bpx-back").focus();
   }
   function closeStepThrough() {
-    if (stepHandle) { stepHandle.destroy(); stepHandle = null; }
+    const handle = blocksOn ? window.bpExplain.handle() : stepHandle;
+    if (handle) handle.destroy();
+    stepHandle = null;
+    blocksOn = false;
     if (overlay.hidden) return;
     overlay.hidden = true;
     document.body.classList.remove("bpx-stepping");
@@ -330,8 +355,9 @@
   $("bpr-show-data").addEventListener("change", mode);
   $("bpr-show-grads").addEventListener("change", mode);
   document.addEventListener("keydown", (e) => {
-    if (!overlay.hidden) {
-      if (e.key === "Escape") { e.preventDefault(); closeStepThrough(); }
+    if (!overlay.hidden) {  // (Esc inside a block closes the block: blocks.js's)
+      const inBlock = blocksOn && window.bpExplain.level().length > 1;
+      if (e.key === "Escape" && !inBlock) { e.preventDefault(); closeStepThrough(); }
       return;
     }
     if (e.target === slider || e.target.tagName === "INPUT" || e.altKey || e.ctrlKey || e.metaKey) return;
@@ -361,10 +387,24 @@
     grads: (k, name) => Array.from(frameOf(GRADS, k, params.find((p) => p.name === name))),
     norms: () => norms.map((n) => n.slice()),
     probe: (k) => { const r = probeAt(k); return { data: Array.from(r.data), grad: Array.from(r.grad) }; },
+    probeReady: () => !unpacking,
     showGradients: (on) => { $(on ? "bpr-show-grads" : "bpr-show-data").click(); },
     openStepThrough: openStepThrough,
     closeStepThrough: closeStepThrough,
     stepThroughOpen: () => !overlay.hidden,
   };
   document.body.dataset.ready = "1";
+  if (unpacking) {
+    const done = (why) => {
+      unpacking = false;
+      unpackError = why;
+      drawProbe();
+      document.body.dataset.probeReady = "1";
+    };
+    if (typeof DecompressionStream === "undefined") done("this browser cannot unpack its graph (it has no DecompressionStream)");
+    else {
+      unpack().then((tape) => { probe.tape = tape; replayable = true; done(null); },
+        (e) => done("its graph could not be unpacked (" + e + ")"));
+    }
+  } else document.body.dataset.probeReady = "1";
 })();

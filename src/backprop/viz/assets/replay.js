@@ -94,14 +94,22 @@
       b: (g, out) => [g * (1.0 - out) * out],
       libm: true,
     },
-    // x ** k for the constants whose rules are exact: a*a for k == 2 (as ops.py computes it),
-    // and pow(a, 1) == a, pow(a, 0) == 1 (also in the derivative k * a ** (k - 1))
+    // x ** k as ops.py's _pow_constant computes it: exact (no libm pow) for k in EXACT_POWERS,
+    // else Math.pow, corrected by a hint; the derivative k * x ** (k - 1) takes its power from
+    // p when given (run()'s powers: Python's, from a backward hint)
     powc: {
-      f: (a, k) => (k === 2.0 ? a * a : Math.pow(a, k)),
-      b: (g, out, a, k) => [k === 0.0 ? 0.0 : g * (k * Math.pow(a, k - 1.0))],
+      f: (a, k) => powConstant(a, k),
+      b: (g, out, a, k, p) => [k === 0.0 ? 0.0 :
+        g * (k * (p === undefined ? powConstant(a, k - 1.0) : p))],
+      libm: true,
     },
   };
-  const EXACT_POWERS = [0.0, 1.0, 2.0];
+  const EXACT_POWERS = [0.0, 1.0, 2.0, 0.5, -0.5];
+  function powConstant(a, k) {
+    return k === 2.0 ? a * a : k === 0.5 ? Math.sqrt(a) : k === -0.5 ? 1.0 / Math.sqrt(a) :
+      Math.pow(a, k);
+  }
+  const exactPower = (k) => EXACT_POWERS.includes(k);
 
   // A layer's activation as the explorer's views compute it: the op table's own rows, so that
   // the rules are written once. f(z) is the forward rule; backward(g, y) the gradient through
@@ -118,17 +126,24 @@
     };
   }
 
-  // why a node cannot be replayed exactly, or null
-  function refusal(tape, i, hinted) {
+  // why a node cannot be replayed exactly, or null (hinted, bhinted: the sets of nodes with a
+  // hint for their data and for their derivative's power, or null when the replay has none)
+  function refusal(tape, i, hinted, bhinted) {
     const op = tape.ops[i];
     if (op === null) return null;
     if (!(op in OPS)) {
       return "node " + i + " is " + op + ", which the page cannot replay exactly" +
         (op === "pow" || op === "rpow" ? " (its derivative needs a libm pow or log)" : "");
     }
-    if (op === "powc" && !EXACT_POWERS.includes(Number(tape.args[i]))) {
-      return "node " + i + " is x ** " + tape.args[i] + ": only ** 0, ** 1 and ** 2 replay " +
-        "exactly (the derivative of other powers needs a libm pow)";
+    if (op === "powc") {
+      const k = Number(tape.args[i]);
+      const exact = exactPower(k) || (hinted && hinted.has(i));
+      const local = k === 0.0 || exactPower(k - 1.0) || (bhinted && bhinted.has(i));
+      if (!exact || !local) {
+        return "node " + i + " is x ** " + tape.args[i] + ": only ** 0, 1, 2, 0.5 and -0.5 " +
+          "replay exactly without hints (other powers need a libm pow)";
+      }
+      return null;
     }
     if (hinted && OPS[op].libm && !hinted.has(i)) {
       return "node " + i + " (" + op + ") has no hint: the browser's Math." + op +
@@ -137,39 +152,43 @@
     return null;
   }
 
-  function hintedSet(tape) {
+  function hintedSet(tape, which) {
     const slot = new Map();
-    (tape.hinted || []).forEach((node, k) => slot.set(node, k));
+    (tape[which || "hinted"] || []).forEach((node, k) => slot.set(node, k));
     return slot;
   }
 
   // Refuses (throws) a tape with an op it cannot replay exactly; null when all is well.
   function check(tape, withHints) {
     const slot = withHints === false ? null : hintedSet(tape);
+    const bslot = withHints === false ? null : hintedSet(tape, "bhinted");
     for (let i = 0; i < tape.ops.length; i++) {
-      const why = refusal(tape, i, slot);
+      const why = refusal(tape, i, slot, bslot);
       if (why) throw new Error("bpReplay: " + why);
     }
     return null;
   }
 
-  function backwardOf(op, g, out, xs, arg) {
+  function backwardOf(op, g, out, xs, arg, power) {
     const row = OPS[op];
     return arg === null || arg === undefined ? row.b(g, out, xs[0], xs[1]) :
-      row.b(g, out, xs[0], arg);
+      row.b(g, out, xs[0], arg, power);
   }
 
   // Every node's data and grad: tape in topological order, leafValue(leaf, i) (or an array by
   // node) for its leaves, hints the low bytes of the hinted nodes' data (k-th byte for the
-  // k-th of tape.hinted). Without hints (null) libm ops keep the browser's numbers: exact is
-  // then false. The backward pass is Value.backward()'s: grads start at 0, the root gets
-  // seed, nodes run newest first, each adding its terms into its inputs in operand order.
+  // k-th of tape.hinted), then of the powers in the derivatives of tape.bhinted's nodes. Without
+  // hints (null) libm ops keep the browser's numbers: exact is then false. The backward pass
+  // is Value.backward()'s: grads start at 0, the root gets seed, nodes run newest first, each
+  // adding its terms into its inputs in operand order. powers: node -> the hinted power in its
+  // derivative (for explanation()).
   function run(tape, leafValue, hints, seed) {
     const withHints = hints !== null && hints !== undefined;
     check(tape, withHints);
     const n = tape.ops.length;
-    const slot = hintedSet(tape);
-    const data = new Float64Array(n), grad = new Float64Array(n);
+    const slot = hintedSet(tape), bslot = hintedSet(tape, "bhinted");
+    const H = (tape.hinted || []).length;
+    const data = new Float64Array(n), grad = new Float64Array(n), powers = new Map();
     const valueOf = typeof leafValue === "function" ? leafValue : (leaf, i) => leafValue[i];
     for (let i = 0; i < n; i++) {
       const op = tape.ops[i];
@@ -183,6 +202,10 @@
         OPS[op].f(a, ins.length > 1 ? data[ins[1]] : undefined) : OPS[op].f(a, Number(arg));
       if (withHints && slot.has(i)) out = fix(out, hints[slot.get(i)]);
       data[i] = out;
+      if (withHints && bslot.has(i)) {
+        const k = Number(arg);
+        powers.set(i, fix(powConstant(a, k - 1.0), hints[H + bslot.get(i)]));
+      }
     }
     grad[tape.root] += seed === undefined ? 1.0 : seed;
     for (let i = n - 1; i >= 0; i--) {
@@ -190,10 +213,11 @@
       if (op === null) continue;
       const ins = tape.inputs[i], arg = tape.args[i];
       const xs = ins.map((j) => data[j]);
-      const terms = backwardOf(op, grad[i], data[i], xs, arg === null ? null : Number(arg));
+      const terms = backwardOf(op, grad[i], data[i], xs, arg === null ? null : Number(arg),
+        powers.get(i));
       for (let k = 0; k < ins.length; k++) grad[ins[k]] += terms[k];
     }
-    return { data: data, grad: grad, exact: withHints };
+    return { data: data, grad: grad, exact: withHints, powers: powers };
   }
 
   // the gradient of each parameter (model.parameters() order) from a run's grads
@@ -300,11 +324,13 @@
 
   // D for bpStepThrough.mount(): tape.view's drawing and structure, with data (every node's
   // value, e.g. run().data) and the steps of the backward pass from seed (default 1), worded
-  // with derivatives (explain()'s LOCAL_DERIVATIVES: {op: {computes, locals, why}}).
-  function explanation(tape, values, derivatives, seed) {
+  // with derivatives (explain()'s LOCAL_DERIVATIVES: {op: {computes, locals, why}}); powers,
+  // run().powers when the run had hints.
+  function explanation(tape, values, derivatives, seed, powers) {
     seed = seed === undefined ? 1.0 : seed;
+    const power = (i) => (powers ? powers.get(i) : undefined);
     const view = tape.view, names = view.names, n = names.length, root = tape.root;
-    check(tape, false);
+    check(tape, !!powers);  // with run()'s powers, its hinted powers are Python's
     const grad = new Float64Array(n);
     const received = Array.from({ length: n }, () => []);  // [step node, term]
     const outName = ref(names[root]);
@@ -331,8 +357,8 @@
       const xs = ins.map((j) => values[j]);
       const befores = ins.map((j) => grad[j]);
       const g = grad[i], out = values[i];
-      const terms = backwardOf(op, g, out, xs, arg);
-      const locals = backwardOf(op, 1.0, out, xs, arg);
+      const terms = backwardOf(op, g, out, xs, arg, power(i));
+      const locals = backwardOf(op, 1.0, out, xs, arg, power(i));
       for (let k = 0; k < ins.length; k++) grad[ins[k]] += terms[k];  // _backward() itself
       const explained = derivatives[op];
       const labels = { out: names[i] }, vals = { out: out };
