@@ -672,6 +672,39 @@ def test_scope_with_no_grad_and_bad_names():
             scope(bad)
 
 
+def test_in_a_scope_constants_blocks_and_watchers_are_as_outside_it():
+    # (with the native part, a thread in scopes only makes its nodes in C: the same nodes)
+    from backprop import engine, scope
+    from backprop.engine import set_grad_enabled
+
+    made = []
+
+    class Watcher:
+        def node_made(self, out, fn, a, b, arg):
+            made.append(fn.name)
+
+    x = Value(2.0)
+    with scope("s"):
+        y = x * 3.0 + 1
+        with no_grad():
+            n = x * 2
+            with set_grad_enabled(True):
+                r = x * 5
+        engine.watch(Watcher())
+        try:
+            w = x.exp()
+        finally:
+            engine.watch(None)
+        after = x - 1
+    assert [v.scope for v in (y, y._prev[0]._prev[1], y._prev[1], n, r, w, after)] == ["s"] * 7
+    assert y._prev[0]._prev[1].data == 3.0 and y._prev[1].data == 1.0
+    assert (n._prev, r._op, r._prev) == ((), "*", (x, r._prev[1]))
+    assert made == ["exp"] and engine._open_blocks == 0
+    (y + r + w + after).backward()
+    assert x.grad == 3.0 + 5.0 + math.exp(2.0) + 1.0
+    assert (x * 2).scope == ""
+
+
 def test_outside_a_scope_nodes_carry_nothing():
     from backprop import engine
 

@@ -304,7 +304,9 @@ PyTypeObject bp_BaseType = {
 
 static PyMethodDef module_methods[] = {
     {"bind", bp_bind, METH_VARARGS, "bind(Value, SCALAR, lift, opened)"},
-    {"set_open", bp_set_open, METH_O, "set_open(engine._open_blocks)"},
+    {"set_open", bp_set_open, METH_VARARGS, "set_open(engine._open_blocks, watching)"},
+    {"set_scope_label", bp_set_scope_label, METH_O,
+     "set_scope_label(label or None): this thread's scope label, when only scopes are open"},
     {"op_method", bp_op_method, METH_VARARGS, "op_method(fn, arity, mirrored, strict, label)"},
     {"node", (PyCFunction)(void (*)(void))bp_node, METH_FASTCALL, "engine._node, in C"},
     {"sweep", bp_sweep, METH_O, "backward()'s loop over a topological order, in C"},

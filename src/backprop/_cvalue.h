@@ -43,7 +43,8 @@ extern BP_HIDDEN PyTypeObject *bp_ValueType;  /* engine.Value */
 extern BP_HIDDEN PyObject *bp_SCALAR, *bp_ZERO;
 BP_HIDDEN int bp_ops_init(void);  /* PyInit's part for the ops: their type, 0.0 and '' */
 BP_HIDDEN PyObject *bp_bind(PyObject *module, PyObject *args);
-BP_HIDDEN PyObject *bp_set_open(PyObject *module, PyObject *n);
+BP_HIDDEN PyObject *bp_set_open(PyObject *module, PyObject *args);
+BP_HIDDEN PyObject *bp_set_scope_label(PyObject *module, PyObject *label);
 BP_HIDDEN PyObject *bp_op_method(PyObject *module, PyObject *args);
 BP_HIDDEN PyObject *bp_node(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 

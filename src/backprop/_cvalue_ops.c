@@ -9,6 +9,11 @@ PyTypeObject *bp_ValueType;  /* engine.Value, set by bind() */
 PyObject *bp_SCALAR, *bp_ZERO;
 static PyObject *EMPTY, *LIFT, *OPENED;
 static long open_blocks;  /* engine._open_blocks, kept in step by set_open() */
+static int watching;      /* a watcher (detect_anomaly) is attached: every node takes the slow path */
+/* On a thread whose open blocks are scope() blocks only (grad on): the label of its new op nodes
+ * (scopes.py's, carrying the path), set by engine._block through set_scope_label(), so that
+ * making a node there does _opened()'s work itself. NULL: the slow path, through _opened(). */
+static _Thread_local PyObject *scope_label;
 
 /* A new Value, untracked, every field empty: what tp_alloc gives and then PyObject_GC_UnTrack,
  * without its zeroing of the whole object, nor the tracking undone at once. */
@@ -32,7 +37,9 @@ static PyObject *make(PyObject *fn, PyObject *data, PyObject *a, PyObject *b, Py
     }
     out->grad = Py_NewRef(bp_ZERO);
     out->label = Py_NewRef(label);
-    if (open_blocks) {
+    if (open_blocks && scope_label != NULL && !watching) {
+        if (label == EMPTY) Py_SETREF(out->label, Py_NewRef(scope_label));  /* _opened() */
+    } else if (open_blocks) {
         out->arg = Py_NewRef(Py_None);
         PyObject *args[] = {(PyObject *)out, fn, a, b ? b : Py_None, arg ? arg : Py_None};
         PyObject *result = PyObject_Vectorcall(OPENED, args, 5, NULL);
@@ -66,8 +73,10 @@ typedef struct {
 
 static PyObject *value_of(PyObject *x) { /* x as a Value, None for a non-number: _lift() */
     if (Py_TYPE(x) == bp_ValueType) return Py_NewRef(x);
-    if ((PyFloat_CheckExact(x) || PyLong_CheckExact(x)) && !open_blocks) {
-        /* Value(x), as its __init__ makes it outside any block: a leaf of float(x) */
+    int plain = !open_blocks || (scope_label != NULL && !watching);
+    if ((PyFloat_CheckExact(x) || PyLong_CheckExact(x)) && plain) {
+        /* Value(x), as its __init__ makes it outside any block (or in scopes only, with the
+         * scope's empty label): a leaf of float(x) */
         double d = PyFloat_AsDouble(x);
         if (d == -1.0 && PyErr_Occurred()) return NULL;
         PyObject *data = PyFloat_FromDouble(d);
@@ -76,7 +85,7 @@ static PyObject *value_of(PyObject *x) { /* x as a Value, None for a non-number:
         if (leaf != NULL) {
             set_data((PyObject *)leaf, data);
             leaf->grad = Py_NewRef(bp_ZERO);
-            leaf->label = Py_NewRef(EMPTY);
+            leaf->label = Py_NewRef(open_blocks ? scope_label : EMPTY);
             leaf->fn = Py_NewRef(Py_None);
             leaf->a = Py_NewRef(Py_None);
             leaf->b = Py_NewRef(Py_None);
@@ -213,9 +222,22 @@ PyObject *bp_bind(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-PyObject *bp_set_open(PyObject *module, PyObject *n) {
-    open_blocks = PyLong_AsLong(n);
-    if (open_blocks == -1 && PyErr_Occurred()) return NULL;
+PyObject *bp_set_open(PyObject *module, PyObject *args) {
+    long n;
+    int watched;
+    if (!PyArg_ParseTuple(args, "lp", &n, &watched)) return NULL;
+    open_blocks = n;
+    watching = watched;
+    Py_RETURN_NONE;
+}
+
+/* set_scope_label(label or None), for this thread (see scope_label) */
+PyObject *bp_set_scope_label(PyObject *module, PyObject *label) {
+    if (label != Py_None && !PyUnicode_Check(label)) {
+        PyErr_SetString(PyExc_TypeError, "set_scope_label takes a str or None");
+        return NULL;
+    }
+    Py_XSETREF(scope_label, label == Py_None ? NULL : Py_NewRef(label));
     Py_RETURN_NONE;
 }
 

@@ -263,8 +263,9 @@ def _count_block(k: int) -> None:
     global _open_blocks
     with _lock:
         _open_blocks += k
-        if _native:
-            _native.set_open(_open_blocks)
+        if _native:  # and this thread's label, when only scopes are open: C makes its nodes
+            _native.set_open(_open_blocks, _watcher is not None)
+            _native.set_scope_label(_state.label if _state.enabled and _state.scope else None)
 
 
 @contextmanager
@@ -273,14 +274,12 @@ def _block(**changes) -> Iterator[None]:
     saved = {name: getattr(_state, name) for name in changes}
     vars(_state).update(changes)
     counted = not _state.enabled or "scope" in changes  # only these need the slow path
-    if counted:
-        _count_block(1)
+    _count_block(counted)
     try:
         yield
     finally:
         vars(_state).update(saved)
-        if counted:
-            _count_block(-1)
+        _count_block(-counted)
 
 
 def is_grad_enabled() -> bool:
@@ -313,8 +312,8 @@ def watch(watcher) -> None:
     grad, create_graph)`` runs backward() in its place. detect_anomaly() is one; while one is
     attached, making a node takes the slow path."""
     global _watcher
-    _count_block((watcher is not None) - (_watcher is not None))
-    _watcher = watcher
+    before, _watcher = _watcher, watcher
+    _count_block((watcher is not None) - (before is not None))
 
 
 def __getattr__(name: str):  # GRAPH and GraphMath moved to autodiff/sweep.py
