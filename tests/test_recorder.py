@@ -252,3 +252,15 @@ def test_a_list_of_matrices_is_one_map_each_and_numpy_numbers_are_numbers():
         "attention [1]": [[1.0], [0.25, 0.75]],
     }
     assert list(rec.scalars["tokens"]) == [7.0]
+
+
+def test_the_probe_names_parameters_for_where_they_sit_and_leaves_labels_alone():
+    a, own = Value(1.0), Value(2.0, label="mine")
+    m = [[Value(0.5), Value(0.2)], [Value(0.1), Value(-0.3)]]
+    rec = Recorder({"a": a, "m": m, "row": [own, Value(3.0)]})
+    rec.probe(lambda: a * m[1][0] + m[0][1].tanh() + own + rec.params[-1])
+    rec.step(1.0)
+    names = explore_recording(rec).data["probe"]["tape"]["view"]["names"]
+    assert {"a", "m[1][0]", "m[0][1]", "mine", "row[1]"} <= set(names)
+    assert [v.label for v in (a, m[1][0], m[0][1], rec.params[-1])] == [""] * 4
+    assert own.label == "mine"

@@ -17,17 +17,23 @@ The page's data (JSON in ``<script id="bpr-data" type="application/json">``):
 - ``probe``: null, or ``{nodes, outputs, probed, note, tape}``: the probe graph's size, its
   output at each frame (null where it did not run), ``probed`` (per frame, whether it ran),
   ``note`` (why the step-through is left out, or null) and, when it is not left out, ``tape``
-  (the explorer's ``Tape.as_json`` with explain()'s view), ``leaves`` (per frame its leaf
-  values, base64 float64, one per leaf in tape order), ``hints`` and ``H`` (per frame the low
-  bytes of its hinted nodes); else ``tape`` is null. The page replays the tape with
-  replay.js, so its step-through at a frame equals ``backward()`` on that step's graph, bit
-  for bit;
+  (the explorer's ``Tape.as_json`` with explain()'s view: its drawing, compact above
+  ``COMPACT_FROM`` nodes, and its ``scopes``, ``order`` and ``blocks`` when the probe was built
+  under scopes) or, when that is over ``PACK_FROM`` bytes, ``packed`` (its JSON gzipped, in
+  base64; ``tape`` is then null until the page inflates it); ``free`` (the leaves whose values
+  each frame ships: not parameters, whose values come from ``data``), ``leaves`` (per frame
+  the free leaves' values, base64 float64), ``hints`` and ``H`` (per frame the low bytes of
+  the tape's ``hinted`` nodes' data, then of its ``bhinted`` nodes' powers: tape.hint_nodes).
+  The page replays the tape with replay.js, so its step-through at a frame equals
+  ``backward()`` on that step's graph, bit for bit. Parameters without a label are named for
+  where they sit (``wte[3][5]``);
 - ``derivatives``: explain()'s wording of each op.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import html
 import json
@@ -162,7 +168,7 @@ def explore_recording(
 
     step_view = stepthrough.step_view_markup()
     probe = ProbeGraph.read(rec.probe_root, rec.params) if rec.probe_root is not None else None
-    shipped, note = _probe_view(probe, max_bytes) if probe is not None else (None, None)
+    shipped, note = (None, None) if probe is None else _probe_view(probe, rec.matrices, max_bytes)
     free = probe.free_leaves(frames) if shipped else []
     hints = len(probe.tape.hinted) + len(probe.tape.bhinted) if shipped else 0
     per_frame = (2 * P + len(free)) * 8 * 4 // 3 + hints * 4 // 3 + watched_bytes + 40
@@ -211,7 +217,7 @@ def explore_recording(
 PACK_FROM = 500_000  # bytes of JSON: a bigger probe drawing is shipped gzipped
 
 
-def _probe_view(probe: ProbeGraph, max_bytes: int) -> tuple[dict | None, str | None]:
+def _probe_view(probe: ProbeGraph, matrices, max_bytes: int) -> tuple[dict | None, str | None]:
     """The probe's tape with explain()'s drawing of its graph (and its blocks, when it was
     built under scopes), as the page ships it: ``{"tape": ...}``, or for a big graph
     ``{"packed": ...}`` (the tape's JSON gzipped, in base64: the page inflates it with the
@@ -228,7 +234,8 @@ def _probe_view(probe: ProbeGraph, max_bytes: int) -> tuple[dict | None, str | N
         return None, probe.refused
     root = probe.tape.order[probe.tape.root]
     try:
-        ex = stepthrough.explain(root, title="the probe", max_nodes=PROBE_NODES)
+        with _named(matrices):
+            ex = stepthrough.explain(root, title="the probe", max_nodes=PROBE_NODES)
     except ValueError as e:  # too big for explain()
         return None, f"explain() refuses its graph: {e}"
     compact = n > COMPACT_FROM
@@ -250,6 +257,29 @@ def _probe_view(probe: ProbeGraph, max_bytes: int) -> tuple[dict | None, str | N
             f"{max_bytes / 1e6:.1f} MB budget"
         )
     return shipped, None
+
+
+@contextlib.contextmanager
+def _named(matrices):
+    """While explain() reads the probe's graph: each parameter without a label of its own named
+    for where it sits ("wte[3][5]", "layer 1 biases[2]"), as the step-through then calls it;
+    the labels are given back after."""
+    saved = []
+    for name, rows in matrices:
+        for r, row in enumerate(rows):
+            for c, v in enumerate(row):
+                if not v.label:
+                    saved.append((v, v.label))
+                    v.label = (
+                        name if len(rows) == len(row) == 1
+                        else f"{name}[{c}]" if len(rows) == 1
+                        else f"{name}[{r}][{c}]"
+                    )  # fmt: skip
+    try:
+        yield
+    finally:
+        for v, label in saved:
+            v.label = label
 
 
 def _shipped_bytes(shipped: dict) -> int:
