@@ -20,20 +20,18 @@ from backprop import Value
 from backprop.viz import draw as viz
 from backprop.viz.stepthrough import explain
 
+# every node's box in node order: a big graph keeps those out of view out of the document
+NODES = "window.backprop.nodes()"
+
 
 def shown_grads(page) -> list[float]:
     """The grad each node displays, read back from the DOM."""
-    texts = page.eval_on_selector_all(
-        "g.vnode", "gs => gs.sort((a, b) => a.dataset.i - b.dataset.i).map(g => g.dataset.grad)"
-    )
+    texts = page.evaluate(f"{NODES}.map(g => g.dataset.grad)")
     return [float(t) for t in texts]
 
 
 def cell_texts(page) -> list[str]:
-    return page.eval_on_selector_all(
-        "g.vnode", "gs => gs.sort((a, b) => a.dataset.i - b.dataset.i)"
-        ".map(g => g.querySelector('text.grad').textContent)"
-    )  # fmt: skip
+    return page.evaluate(f"{NODES}.map(g => g.querySelector('text.grad').textContent)")
 
 
 def same(a, b):
@@ -47,8 +45,7 @@ def step_of(page) -> int:
 
 STEP_ALL = """() => {
   const next = document.getElementById("bp-next"), states = [];
-  const nodes = Array.from(document.querySelectorAll("g.vnode"))
-    .sort((a, b) => a.dataset.i - b.dataset.i);
+  const nodes = window.backprop.nodes();
   while (!next.disabled) {  // the real button and its handler, without a round trip per step
     next.click();
     states.push([window.backprop.step(), nodes.map((g) => g.dataset.grad)]);
@@ -60,8 +57,7 @@ STEP_ALL = """() => {
 # a page grouped by scopes: every single step of every level, opening each block in place
 WALK_LEVELS = """() => {
   const E = window.bpExplain, flat = E.recorded().steps, states = [];
-  const nodes = Array.from(document.querySelectorAll("g.vnode"))
-    .sort((a, b) => a.dataset.i - b.dataset.i);
+  const nodes = window.backprop.nodes();
   function level() {
     for (let k = 0; k < E.handle().steps; k++) {
       E.handle().go(k);

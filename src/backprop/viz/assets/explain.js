@@ -78,24 +78,51 @@
     return out.join("\n");
   }
 
-  // the elements of the drawing in world, by node
-  let drawn = null;
-  function elements(world, svg, N) {
-    const els = { first: world.firstElementChild, N: N, vnode: [], opnode: [], gradText: [],
-      dataText: [], tips: [], visible: new Uint8Array(N), cull: null };
-    for (let i = 0; i < N; i++) {
-      const g = document.getElementById("v" + i);
-      els.vnode.push(g);
-      els.opnode.push(document.getElementById("o" + i));
+  // A big graph's drawing (built here from its compact data) is kept out of the document but
+  // for what is in view: world holds two layers, edges under boxes, and cull() moves elements
+  // in and out of them. The browser then styles and lays out a few hundred elements, not the
+  // whole graph's (a 40,000-node graph has some 400,000), when it opens and at every step.
+  function detachedDrawing(D, world) {
+    const SVGNS = world.namespaceURI;
+    const holder = document.createElementNS(SVGNS, "g");
+    holder.innerHTML = drawing(D);
+    const layers = ["bp-edges", "bp-nodes"].map((id) => {
+      const g = document.createElementNS(SVGNS, "g");
+      g.id = id;
+      return g;
+    });
+    world.replaceChildren(...layers);
+    return { holder: holder, boxes: D.boxes, edges: layers[0], nodes: layers[1] };
+  }
+
+  // the elements of the drawing in world (or, detached, in its holder), by node
+  let drawn = null, detached = null;
+  function elements(world, svg, N, apart) {
+    const els = { first: world.firstElementChild, N: N, vnode: new Array(N).fill(null),
+      opnode: new Array(N).fill(null), gradText: [], dataText: [], tips: [],
+      visible: new Uint8Array(N), cull: null, apart: apart };
+    els.edgesOf = Array.from({ length: N }, () => []);  // edges drawn into node i (and its op)
+    els.edgesFrom = Array.from({ length: N }, () => []);
+    const edge = (e) => {
+      els.edgesOf[+e.dataset.node].push(e);
+      els.edgesFrom[+e.dataset.src].push(e);
+    };
+    if (apart) {
+      for (const e of apart.holder.children) {
+        if (e.tagName === "path") edge(e);
+        else (e.id[0] === "v" ? els.vnode : els.opnode)[+e.dataset.i] = e;
+      }
+    } else {
+      for (let i = 0; i < N; i++) {
+        els.vnode[i] = document.getElementById("v" + i);
+        els.opnode[i] = document.getElementById("o" + i);
+      }
+      for (const e of svg.querySelectorAll("path.edge")) edge(e);
+    }
+    for (const g of els.vnode) {
       els.gradText.push(g.querySelector("text.grad"));
       els.dataText.push(g.querySelector("text.data"));
       els.tips.push(g.querySelector("title"));
-    }
-    els.edgesOf = Array.from({ length: N }, () => []);  // edges drawn into node i (and its op)
-    els.edgesFrom = Array.from({ length: N }, () => []);
-    for (const e of svg.querySelectorAll("path.edge")) {
-      els.edgesOf[+e.dataset.node].push(e);
-      els.edgesFrom[+e.dataset.src].push(e);
     }
     return els;
   }
@@ -117,16 +144,22 @@
     const forwardMode = D.mode === "forward";
     const svg = $("bp-svg"), slider = $("bp-slider"), playBtn = $("bp-play");
     const world = $("bp-world");
-    if (typeof D.svg === "string") world.innerHTML = D.svg;  // the explorer's: one per tape
-    else if (D.cells && !$("v0")) world.innerHTML = drawing(D);  // a big graph's, drawn here
+    if (typeof D.svg === "string") {  // the explorer's: one per tape
+      world.innerHTML = D.svg;
+      detached = null;
+    } else if (D.cells && !(detached && detached.boxes === D.boxes)) {
+      detached = detachedDrawing(D, world);  // a big graph's, drawn here
+    }
     const control = new AbortController();
     const on = (target, type, handler, options) =>
       target.addEventListener(type, handler, Object.assign({ signal: control.signal }, options));
     let destroyed = false;
     // the drawing's elements, looked up once per drawing (a page may mount other data on the
     // same drawing: a level of blocks, a nudge)
-    const same = drawn && drawn.first === world.firstElementChild && drawn.N === N;
-    const els = same ? drawn : elements(world, svg, N);
+    const apart = D.cells && detached && detached.boxes === D.boxes ? detached : null;
+    const same = drawn && drawn.first === world.firstElementChild && drawn.N === N &&
+      drawn.apart === apart;
+    const els = same ? drawn : elements(world, svg, N, apart);
     drawn = els;
     const { vnode, opnode, gradText, dataText, tips, edgesOf, edgesFrom } = els;
     const users = Array.from({ length: N }, () => []);
@@ -136,7 +169,12 @@
     const setText = (e, text) => { if (e.textContent !== text) e.textContent = text; };
     const STATES = ["cur", "rec", "active", "selected", "match", "near", "inblk"];
     // touching only what differs: big graphs have 10^4 elements
-    for (const e of svg.querySelectorAll("." + STATES.join(",."))) e.classList.remove(...STATES);
+    const clear = (e) => { if (e) e.classList.remove(...STATES); };
+    if (apart) {  // (the elements out of the document too)
+      vnode.forEach(clear);
+      opnode.forEach(clear);
+      edgesOf.forEach((list) => list.forEach(clear));
+    } else for (const e of svg.querySelectorAll("." + STATES.join(",."))) clear(e);
     if (!same || els.cull !== !!D.cull) {  // a drawing already culled as D wants is kept so
       for (const e of svg.querySelectorAll(".vnode, .opnode, path.edge")) {
         if (e.classList.contains("off") !== !!D.cull) e.classList.toggle("off", !!D.cull);
@@ -270,6 +308,7 @@
     // ---- node details ----------------------------------------------------------------------
     let selected = null;
     function showNode(i) {
+      if (selected !== null) vnode[selected].classList.remove("selected");  // (if detached)
       selected = i;
       for (const e of svg.querySelectorAll(".selected")) e.classList.remove("selected");
       vnode[i].classList.add("selected");
@@ -412,12 +451,19 @@
       }
       for (const i of changed) {
         const off = !visible[i];
-        vnode[i].classList.toggle("off", off);
-        if (opnode[i]) opnode[i].classList.toggle("off", off);
+        show(vnode[i], off, els.apart && els.apart.nodes);
+        if (opnode[i]) show(opnode[i], off, els.apart && els.apart.nodes);
         for (const e of edgesOf[i].concat(edgesFrom[i])) {
-          e.classList.toggle("off", !(visible[+e.dataset.node] || visible[+e.dataset.src]));
+          show(e, !(visible[+e.dataset.node] || visible[+e.dataset.src]),
+            els.apart && els.apart.edges);
         }
       }
+    }
+    function show(e, off, layer) {  // an element in view or not (and, detached, in its layer)
+      e.classList.toggle("off", off);
+      if (!layer) return;
+      if (off) e.remove();
+      else if (e.parentNode !== layer) layer.appendChild(e);
     }
     function screenScale() {  // graph units per screen pixel
       return 1 / T.s;
@@ -508,7 +554,7 @@
     let matches = [], matchAt = -1;
     on($("bp-search"), "input", () => {
       const q = $("bp-search").value.trim().toLowerCase();
-      for (const e of svg.querySelectorAll(".match")) e.classList.remove("match");
+      for (const i of matches) vnode[i].classList.remove("match");
       matches = [];
       matchAt = -1;
       if (q) {
@@ -532,7 +578,11 @@
     let nearOn = false;
     const near = new Set();
     function neighbourhood() {
-      for (const e of svg.querySelectorAll(".near")) e.classList.remove("near");
+      near.forEach((i) => {
+        vnode[i].classList.remove("near");
+        if (opnode[i]) opnode[i].classList.remove("near");
+        for (const e of edgesOf[i]) e.classList.remove("near");
+      });
       near.clear();
       const s = D.steps[cur];
       const start = s.node === null ? D.root : s.node;
@@ -568,6 +618,7 @@
       steps: S,
       names: D.names,
       grads: () => grad.slice(),
+      nodes: () => vnode.slice(),  // each node's box, in the document or (a big graph) kept apart
       playing: () => timer !== null,
       view: () => Object.assign({}, view),
       selected: () => selected,
