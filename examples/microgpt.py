@@ -67,40 +67,53 @@ def softmax(logits: list[Value]) -> list[Value]:
 
 def gpt(params, token, pos: int, keys: list, values: list, attention=None) -> list[Value]:
     """The logits of the next token, given this one and the keys and values of those before
-    (``attention``, a list per head, collects each head's weights over the positions)."""
-    x = [t + p for t, p in zip(take(params["wte"], token), params["wpe"][pos])]
-    x = rmsnorm(x)
+    (``attention``, a list per head, collects each head's weights over the positions). Its
+    parts are made in named scopes (``backprop.scope``), so that a step-through of the graph
+    (explain(), or the --explore page's probe) goes block by block."""
+    with backprop.scope("embedding"):
+        x = [t + p for t, p in zip(take(params["wte"], token), params["wpe"][pos])]
+        x = rmsnorm(x)
     for i in range(N_LAYER):
         skip = x
-        x = rmsnorm(x)
-        q, k, v = (linear(x, params[f"{i}.{name}"]) for name in ("wq", "wk", "wv"))
-        keys[i].append(k)
-        values[i].append(v)
-        heads = []
-        for h in range(N_HEAD):
-            part = slice(h * HEAD, (h + 1) * HEAD)
-            scores = [sum(a * b for a, b in zip(q[part], kt[part])) / HEAD**0.5 for kt in keys[i]]
-            weights = softmax(scores)
-            if attention is not None:
-                attention[h].append(weights)
-            for j in range(h * HEAD, (h + 1) * HEAD):
-                heads.append(sum(w * vt[j] for w, vt in zip(weights, values[i])))
-        x = [a + b for a, b in zip(linear(heads, params[f"{i}.wo"]), skip)]
+        with backprop.scope(f"attention {i}" if N_LAYER > 1 else "attention"):
+            x = rmsnorm(x)
+            q, k, v = (linear(x, params[f"{i}.{name}"]) for name in ("wq", "wk", "wv"))
+            keys[i].append(k)
+            values[i].append(v)
+            heads = []
+            for h in range(N_HEAD):
+                with backprop.scope(f"head {h}"):
+                    part = slice(h * HEAD, (h + 1) * HEAD)
+                    scores = [
+                        sum(a * b for a, b in zip(q[part], kt[part])) / HEAD**0.5 for kt in keys[i]
+                    ]
+                    weights = softmax(scores)
+                    if attention is not None:
+                        attention[h].append(weights)
+                    for j in range(h * HEAD, (h + 1) * HEAD):
+                        heads.append(sum(w * vt[j] for w, vt in zip(weights, values[i])))
+            x = [a + b for a, b in zip(linear(heads, params[f"{i}.wo"]), skip)]
         skip = x
-        x = rmsnorm(x)
-        x = [a.relu() for a in linear(x, params[f"{i}.fc1"])]
-        x = [a + b for a, b in zip(linear(x, params[f"{i}.fc2"]), skip)]
-    return linear(x, params["head"])
+        with backprop.scope(f"mlp {i}" if N_LAYER > 1 else "mlp"):
+            x = rmsnorm(x)
+            x = [a.relu() for a in linear(x, params[f"{i}.fc1"])]
+            x = [a + b for a, b in zip(linear(x, params[f"{i}.fc2"]), skip)]
+    with backprop.scope("head"):
+        return linear(x, params["head"])
 
 
 def loss_of(params, tokens) -> Value:
-    """Mean cross-entropy of predicting each next token of one name ([BOS] name [BOS])."""
+    """Mean cross-entropy of predicting each next token of one name ([BOS] name [BOS]); each
+    position's part of the graph is made in a scope of its own ("position 2")."""
     n = min(BLOCK, len(tokens) - 1)
     keys, values = [[] for _ in range(N_LAYER)], [[] for _ in range(N_LAYER)]
     losses = []
     for pos in range(n):
-        probs = softmax(gpt(params, tokens[pos], pos, keys, values))
-        losses.append(-take(probs, tokens[pos + 1]).log())
+        with backprop.scope(f"position {pos}"):
+            logits = gpt(params, tokens[pos], pos, keys, values)
+            with backprop.scope("loss"):
+                probs = softmax(logits)
+                losses.append(-take(probs, tokens[pos + 1]).log())
     return (1.0 / n) * sum(losses)
 
 

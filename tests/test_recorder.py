@@ -261,6 +261,6 @@ def test_the_probe_names_parameters_for_where_they_sit_and_leaves_labels_alone()
     rec.probe(lambda: a * m[1][0] + m[0][1].tanh() + own + rec.params[-1])
     rec.step(1.0)
     names = explore_recording(rec).data["probe"]["tape"]["view"]["names"]
-    assert {"a", "m[1][0]", "m[0][1]", "mine", "row[1]"} <= set(names)
+    assert {"a", "m[1][0]", "m[0][1]", "mine", "row[1]", "probe"} <= set(names)
     assert [v.label for v in (a, m[1][0], m[0][1], rec.params[-1])] == [""] * 4
     assert own.label == "mine"

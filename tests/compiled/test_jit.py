@@ -3,6 +3,8 @@ traced-int errors, what retraces, the cache, replaced parameters, and the microg
 
 from __future__ import annotations
 
+import base64
+import gzip
 import importlib.util
 import json
 import math
@@ -303,6 +305,14 @@ def test_the_microgpt_example_records_its_run_for_the_explorer(tmp_path, capsys)
     assert len(losses) == 4 and f"wrote {page}" in capsys.readouterr().out
     for name in ["wte", "0.wq", "head", "attention head 3 on 'emma'", "samples", "loss"]:
         assert json.dumps(name)[1:-1] in html, name
+    # the probe, the loss of "emma" (43,021 nodes), can be stepped through block by block
+    data = json.loads(html.split('id="bpr-data">', 1)[1].split("</script>", 1)[0])
+    probe = data["probe"]
+    assert probe["nodes"] > 40_000 and probe["note"] is None and len(html) < 10_000_000
+    tape = json.loads(gzip.decompress(base64.b64decode(probe["packed"])))
+    blocks = {b["name"] for b in tape["view"]["blocks"]}
+    assert {"position 0", "position 4", "attention", "head 3", "mlp", "loss"} <= blocks
+    assert "wte[26][0]" in tape["view"]["names"]  # BOS's embedding, named where it sits
     with pytest.raises(SystemExit):  # a folder that is not there: refused before training
         microgpt.main(["--steps", "4", "--explore", str(tmp_path / "no" / "run.html")])
 

@@ -148,8 +148,8 @@ def test_the_replay_at_a_frame_equals_eager_backward_bit_for_bit(page, recorded)
 
 def test_the_step_through_goes_block_by_block(page, recorded):
     page.evaluate("bpr.frame(5)")
-    page.click("#bpr-step-probe")
-    assert page.evaluate("bpr.stepThroughOpen()")
+    page.click("#bpr-step-probe")  # (it says it is drawing, then draws)
+    page.wait_for_function("bpr.stepThroughOpen()")
     data, grad = eager(recorded, 5)
     shown = page.evaluate("bpExplain.recorded().grads")
     assert bits(shown) == bits(grad)  # the step-through's numbers are eager's
@@ -173,6 +173,7 @@ def test_the_step_through_goes_block_by_block(page, recorded):
 def test_parameters_are_named_for_where_they_sit(page):
     page.evaluate("bpr.frame(0)")
     page.click("#bpr-step-probe")
+    page.wait_for_function("bpr.stepThroughOpen()")
     names = page.evaluate("bpExplain.recorded().names")
     assert "wte[3][0]" in names and "head[5][7]" in names
     page.keyboard.press("Escape")

@@ -234,7 +234,7 @@ def _probe_view(probe: ProbeGraph, matrices, max_bytes: int) -> tuple[dict | Non
         return None, probe.refused
     root = probe.tape.order[probe.tape.root]
     try:
-        with _named(matrices):
+        with _named(matrices, root):
             ex = stepthrough.explain(root, title="the probe", max_nodes=PROBE_NODES)
     except ValueError as e:  # too big for explain()
         return None, f"explain() refuses its graph: {e}"
@@ -260,11 +260,13 @@ def _probe_view(probe: ProbeGraph, matrices, max_bytes: int) -> tuple[dict | Non
 
 
 @contextlib.contextmanager
-def _named(matrices):
+def _named(matrices, root: Value):
     """While explain() reads the probe's graph: each parameter without a label of its own named
-    for where it sits ("wte[3][5]", "layer 1 biases[2]"), as the step-through then calls it;
-    the labels are given back after."""
-    saved = []
+    for where it sits ("wte[3][5]", "layer 1 biases[2]"), as the step-through then calls it,
+    and its output "probe"; the labels are given back after."""
+    saved = [(root, root.label)] if not root.label else []
+    if saved:
+        root.label = "probe"
     for name, rows in matrices:
         for r, row in enumerate(rows):
             for c, v in enumerate(row):

@@ -288,7 +288,16 @@
     }
     const btn = box.appendChild(el("button", "bpx-primary", "\u25B6 Step through its backward pass at step " + D.frameSteps[k]));
     btn.id = "bpr-step-probe";
-    btn.onclick = () => openStepThrough(k);
+    btn.onclick = () => {  // a big graph takes seconds: say so first, then draw
+      if (probe.nodes <= 3000) { openStepThrough(k); return; }
+      btn.disabled = true;
+      btn.textContent = "Drawing its " + probe.nodes.toLocaleString("en") + " nodes\u2026";
+      requestAnimationFrame(() => setTimeout(() => {
+        openStepThrough(k);
+        btn.disabled = false;
+        btn.textContent = "\u25B6 Step through its backward pass at step " + D.frameSteps[k];
+      }, 0));
+    };
   }
   const overlay = $("bpx-overlay");
   function openStepThrough(k) {
