@@ -264,3 +264,22 @@ def test_the_probe_names_parameters_for_where_they_sit_and_leaves_labels_alone()
     assert {"a", "m[1][0]", "m[0][1]", "mine", "row[1]", "probe"} <= set(names)
     assert [v.label for v in (a, m[1][0], m[0][1], rec.params[-1])] == [""] * 4
     assert own.label == "mine"
+
+
+def test_a_big_watched_map_is_shown_strided_and_the_page_stays_small():
+    w = Value(1.0)
+    rec = Recorder({"w": w})
+    for step in range(3):
+        rec.watch(
+            "big", [[(i * 3001 + j + step) % 7 * 0.5 for j in range(1500)] for i in range(1200)]
+        )
+        rec.watch("small", [[1.0, 2.0]], rows=["r"], columns=["a", "b"])
+        rec.step(1.0)
+    page = explore_recording(rec)
+    big, small = page.data["watched"]
+    assert (big["stride"], big["size"]) == (7, [1200, 1500])  # sqrt(1.8M / 40,000) -> 7
+    rows = big["frames"][2]
+    assert (len(rows), len(rows[0])) == (172, 215)  # every 7th: ceil(1200/7), ceil(1500/7)
+    assert rows[1][2] == (7 * 3001 + 14 + 2) % 7 * 0.5  # row 7, column 14 of step 2
+    assert "stride" not in small and small["frames"][0] == [[1.0, 2.0]]
+    assert len(page.html.encode()) < 2_000_000

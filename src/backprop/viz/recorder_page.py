@@ -161,8 +161,10 @@ def explore_recording(
         raise ValueError("this Recorder has no steps yet: call rec.step(loss) in the loop")
     P = len(rec.params)
     names = sorted({name for f in frames for name in f.watched})
+    strides = {n: _stride(frames, n) for n in names}
     watched_bytes = max(
-        (len(json.dumps([_rows(f.watched.get(n)) for n in names])) for f in frames), default=0
+        (len(json.dumps([_rows(f.watched.get(n), strides[n]) for n in names])) for f in frames),
+        default=0,
     )
     from . import stepthrough
 
@@ -193,15 +195,7 @@ def explore_recording(
         "P": P,
         "data": _b64(array("d", [x for f in shown for x in f.data])),
         "grads": _b64(array("d", [x for f in shown for x in f.grads])),
-        "watched": [
-            {
-                "name": n,
-                "frames": [_rows(f.watched.get(n)) for f in shown],
-                "rows": rec.labels.get(n, (None, None))[0],
-                "columns": rec.labels.get(n, (None, None))[1],
-            }
-            for n in names
-        ],
+        "watched": [_watched(rec, n, shown, strides[n]) for n in names],
         "notes": [{"name": n, "entries": [list(e) for e in v]} for n, v in rec.notes.items()],
         "probe": None,
         "imageShape": list(rec.image_shape) if rec.image_shape else None,
@@ -323,8 +317,35 @@ def _json_number(x: float) -> float | str:
     return x if math.isfinite(x) else repr(x)  # 'nan', 'inf', '-inf': JSON has no such number
 
 
-def _rows(rows):
-    return None if rows is None else [[_round(x) for x in row] for row in rows]
+WATCHED_CELLS = 40_000  # a bigger watched map is shown every k-th row and column
+
+
+def _stride(frames, name: str) -> int:
+    """1, or the k for which every k-th row and column of the watched map keeps it within
+    WATCHED_CELLS (a 3,000 x 3,000 map would be 45 MB a frame)."""
+    cells = max((sum(map(len, f.watched[name])) for f in frames if name in f.watched), default=0)
+    return max(1, math.ceil(math.sqrt(cells / WATCHED_CELLS)))
+
+
+def _watched(rec: Recorder, name: str, shown: list, stride: int) -> dict:
+    rows, columns = rec.labels.get(name, (None, None))
+    out = {
+        "name": name,
+        "frames": [_rows(f.watched.get(name), stride) for f in shown],
+        "rows": rows if rows is None else rows[::stride],
+        "columns": columns if columns is None else columns[::stride],
+    }
+    if stride > 1:
+        got = [f.watched[name] for f in shown if name in f.watched]
+        out["stride"] = stride
+        out["size"] = [max(map(len, got)), max(len(r) for t in got for r in t)]
+    return out
+
+
+def _rows(rows, stride: int = 1):
+    if rows is None:
+        return None
+    return [[_round(x) for x in row[::stride]] for row in rows[::stride]]
 
 
 def _b64_bytes(b: bytes) -> str:

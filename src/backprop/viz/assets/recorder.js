@@ -175,11 +175,12 @@
       ? "Each cell is one parameter's gradient at this step, scaled to the largest in its map: blue positive, orange negative. The update moves each weight against its gradient."
       : "Each cell is one parameter's value at this step, blue positive and orange negative, on one scale per map over the whole run (its largest |value|), so you can watch it change. Hover for the numbers.";
   }
+  const ordinal = (n) => n + ([11, 12, 13].includes(n % 100) ? "th" : ["th", "st", "nd", "rd"][n % 10] || "th");
   function drawWatched() {
     const box = $("bpr-watched");
     box.replaceChildren();
     for (const w of D.watched) {
-      const rows = w.frames[cur];
+      const rows = w.frames[cur], S = w.stride || 1;
       const card = box.appendChild(el("div"));
       card.appendChild(el("div", "bpr-map-title", w.name));
       if (!rows) { card.appendChild(el("p", "bpx-note", "not watched at this step")); continue; }
@@ -191,16 +192,16 @@
         const width = Math.max(...rows.map((r) => r.length));
         const head = table.appendChild(el("tr"));
         head.appendChild(el("th"));
-        for (let c = 0; c < width; c++) head.appendChild(el("th", "col", w.columns ? w.columns[c] || "" : String(c)));
+        for (let c = 0; c < width; c++) head.appendChild(el("th", "col", w.columns ? w.columns[c] || "" : String(c * S)));
         rows.forEach((row, r) => {
           const tr = table.appendChild(el("tr"));
-          tr.appendChild(el("th", "", w.rows ? w.rows[r] || "" : String(r)));
+          tr.appendChild(el("th", "", w.rows ? w.rows[r] || "" : String(r * S)));
           for (let c = 0; c < width; c++) {
             const td = tr.appendChild(el("td"));
             if (c >= row.length) continue;
             const v = row[c] === null ? NaN : row[c];
             td.style.background = "rgb(" + colourOf(v, scale || 1).map(Math.round).join(",") + ")";
-            td.title = (w.rows ? w.rows[r] : r) + " \u00d7 " + (w.columns ? w.columns[c] : c) + ": " + row[c];
+            td.title = (w.rows ? w.rows[r] : r * S) + " \u00d7 " + (w.columns ? w.columns[c] : c * S) + ": " + row[c];
           }
         });
       } else {
@@ -208,7 +209,8 @@
         canvas.dataset.name = w.name;
         heatmap(canvas, rows.map((row) => row.map((v) => (v === null ? NaN : v))), scale || 1);
       }
-      card.appendChild(el("p", "bpx-note", rows.length + " row" + (rows.length > 1 ? "s" : "") + ", largest |value| " + fmt(scale)));
+      card.appendChild(el("p", "bpx-note", (S > 1 ? "every " + ordinal(S) + " row and column of " + w.size[0] + " \u00d7 " + w.size[1] + " (to keep the page small), " :
+        rows.length + " row" + (rows.length > 1 ? "s" : "") + ", ") + "largest |value| " + fmt(scale)));
     }
     $("bpr-watched-card").hidden = D.watched.length === 0;
   }
