@@ -76,8 +76,10 @@ def gpt(params, token, pos: int, keys: list, values: list, attention=None) -> li
     for i in range(N_LAYER):
         skip = x
         with backprop.scope(f"attention {i}" if N_LAYER > 1 else "attention"):
-            x = rmsnorm(x)
-            q, k, v = (linear(x, params[f"{i}.{name}"]) for name in ("wq", "wk", "wv"))
+            with backprop.scope("rmsnorm"):
+                x = rmsnorm(x)
+            with backprop.scope("q, k, v"):
+                q, k, v = (linear(x, params[f"{i}.{name}"]) for name in ("wq", "wk", "wv"))
             keys[i].append(k)
             values[i].append(v)
             heads = []
@@ -92,13 +94,17 @@ def gpt(params, token, pos: int, keys: list, values: list, attention=None) -> li
                         attention[h].append(weights)
                     for j in range(h * HEAD, (h + 1) * HEAD):
                         heads.append(sum(w * vt[j] for w, vt in zip(weights, values[i])))
-            x = [a + b for a, b in zip(linear(heads, params[f"{i}.wo"]), skip)]
+            with backprop.scope("output"):
+                x = [a + b for a, b in zip(linear(heads, params[f"{i}.wo"]), skip)]
         skip = x
         with backprop.scope(f"mlp {i}" if N_LAYER > 1 else "mlp"):
-            x = rmsnorm(x)
-            x = [a.relu() for a in linear(x, params[f"{i}.fc1"])]
-            x = [a + b for a, b in zip(linear(x, params[f"{i}.fc2"]), skip)]
-    with backprop.scope("head"):
+            with backprop.scope("rmsnorm"):
+                x = rmsnorm(x)
+            with backprop.scope("fc1, relu"):
+                x = [a.relu() for a in linear(x, params[f"{i}.fc1"])]
+            with backprop.scope("fc2"):
+                x = [a + b for a, b in zip(linear(x, params[f"{i}.fc2"]), skip)]
+    with backprop.scope("logits"):
         return linear(x, params["head"])
 
 

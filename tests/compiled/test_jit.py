@@ -311,7 +311,7 @@ def test_the_microgpt_example_records_its_run_for_the_explorer(tmp_path, capsys)
     assert probe["nodes"] > 40_000 and probe["note"] is None and len(html) < 10_000_000
     tape = json.loads(gzip.decompress(base64.b64decode(probe["packed"])))
     blocks = {b["name"] for b in tape["view"]["blocks"]}
-    assert {"position 0", "position 4", "attention", "head 3", "mlp", "loss"} <= blocks
+    assert {"position 0", "position 4", "attention", "head 3", "mlp", "logits", "loss"} <= blocks
     assert "wte[26][0]" in tape["view"]["names"]  # BOS's embedding, named where it sits
     with pytest.raises(SystemExit):  # a folder that is not there: refused before training
         microgpt.main(["--steps", "4", "--explore", str(tmp_path / "no" / "run.html")])
