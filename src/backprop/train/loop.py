@@ -50,9 +50,10 @@ def fit(
     - ``loss``: 'hinge', 'bce', 'mse' (one output, 2 classes) or 'cross-entropy' (one output
       per class); None picks hinge for 2 classes and cross-entropy for more.
     - ``l2`` adds micrograd's ``l2 * sum(p^2)`` penalty to the loss (0 turns it off).
-    - ``optimizer``: 'sgd', 'adam', 'adamw' (with ``lr``, default DEFAULT_LR) or an Optimizer
-      over ``model.parameters()``. ``schedule``: 'none', 'linear', 'step', 'cosine' or an
-      LRScheduler, stepped once per epoch.
+    - ``optimizer``: 'sgd', 'adam', 'adamw' (with ``lr``; by default ``default_lr``: DEFAULT_LR
+      for full batches, times sqrt(batch_size / training rows) for minibatches of adam and
+      adamw) or an Optimizer over ``model.parameters()``. ``schedule``: 'none', 'linear',
+      'step', 'cosine' or an LRScheduler, stepped once per epoch.
     - ``batch_size`` 0 (or None) is full batch; minibatches are reshuffled each epoch (``seed``).
     - ``validation_split`` holds out that fraction of the rows (or pass ``validation_data``);
       ``patience`` stops after that many epochs without a better monitored loss (validation
