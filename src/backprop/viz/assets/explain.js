@@ -15,116 +15,135 @@
   const { $, el, ref, pyRepr } = window.bpCommon;
 
   // The drawing, from the compact page data of a big graph (view.py's view_of(compact=True)):
-  // the same elements view.py writes for a small one, built in the browser.
-  function drawing(D) {
-    const esc = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;")
-      .replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-    const f = (x) => x.toFixed(1);
-    const off = D.cull ? " off" : "", auto = new Set(D.auto), out = [];
-    const CELL = D.cell || "grad", START = D.cellStart || "0.0";
-    const edge = (x1, y1, x2, y2, id, node, src) => {  // (the arrow head from the CSS)
+  // the same elements view.py writes for a small one, built in the browser a node at a time
+  // (fewer of them: one path for both separators, the tooltip left to the node's panel).
+  const esc = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  const f1 = (x) => x.toFixed(1);
+
+  // the edges drawn into node i: from each input's box to its op's oval, and from the oval on
+  function edgesInto(D, i) {
+    const off = D.cull ? " off" : "", out = [];
+    const edge = (x1, y1, x2, y2, src) => {  // (the arrow head from the CSS)
       const mid = (x1 + x2) / 2;
-      return '<path class="edge' + off + '" data-node="' + node + '" data-src="' + src +
-        '" d="M' + f(x1) + "," + f(y1) + " C" + f(mid) + "," + f(y1) + " " + f(mid) + "," +
-        f(y2) + " " + f(x2) + "," + f(y2) + '"/>';
+      out.push('<path class="edge' + off + '" data-node="' + i + '" data-src="' + src +
+        '" d="M' + f1(x1) + "," + f1(y1) + " C" + f1(mid) + "," + f1(y1) + " " + f1(mid) + "," +
+        f1(y2) + " " + f1(x2) + "," + f1(y2) + '"/>');
     };
-    const N = D.names.length;
-    for (let i = 0; i < N; i++) {  // edges first, so boxes sit on top of them
-      if (D.ops[i] === null) continue;
-      const b = D.boxes[i], oy = (b[5] + b[7]) / 2, count = new Map(), seen = new Map();
-      for (const p of D.inputs[i]) count.set(p, (count.get(p) || 0) + 1);
-      for (const p of D.inputs[i]) {
-        const k = seen.has(p) ? seen.get(p) + 1 : 0;
-        seen.set(p, k);
-        const shift = (k - (count.get(p) - 1) / 2) * 8, pb = D.boxes[p];
-        out.push(edge(pb[2], (pb[1] + pb[3]) / 2 + shift, b[4], oy + shift, "e" + p + "-" + i,
-          i, p));
-      }
-      out.push(edge(b[6], oy, b[0], (b[1] + b[3]) / 2, "r" + i, i, i));
+    const b = D.boxes[i], oy = (b[5] + b[7]) / 2, count = new Map(), seen = new Map();
+    for (const p of D.inputs[i]) count.set(p, (count.get(p) || 0) + 1);
+    for (const p of D.inputs[i]) {
+      const k = seen.has(p) ? seen.get(p) + 1 : 0;
+      seen.set(p, k);
+      const shift = (k - (count.get(p) - 1) / 2) * 8, pb = D.boxes[p];
+      edge(pb[2], (pb[1] + pb[3]) / 2 + shift, b[4], oy + shift, p);
     }
-    for (let i = 0; i < N; i++) {
-      const b = D.boxes[i], w = b[2] - b[0], h = b[3] - b[1], name = D.names[i];
-      const short = name.length <= 28 ? name : name.slice(0, 27) + "\u2026";
-      const cells = [D.cells[i][0], D.cells[i][1], w - D.cells[i][0] - D.cells[i][1]];
-      const texts = [["name" + (auto.has(i) ? " auto" : ""), short],
-        ["data", "data " + D.dataText[i]], ["grad", CELL + " " + START]];
-      let g = '<g class="vnode' + (D.ops[i] === null ? " leaf" : "") + off + '" id="v' + i +
-        '" data-i="' + i + '" data-name="' + esc(name) + '" data-grad="0.0" transform="translate(' +
-        f(b[0]) + "," + f(b[1]) + ')"><rect class="box" width="' + f(w) + '" height="' + f(h) +
-        '" rx="4"/>';
-      // (fewer elements than view.py's: one path for both separators, the tooltip left to
-      // the node's panel, so that the browser builds a big graph faster)
-      g += '<path class="sep" d="M' + f(cells[0]) + ",0V" + h + "M" + f(cells[0] + cells[1]) +
-        ",0V" + h + '"/>';
-      let cx = 0;
-      for (let k = 0; k < 3; k++) {
-        if (k === 2) {
-          g += '<rect class="gradcell" x="' + f(cx) + '" width="' + f(cells[2]) + '" height="' +
-            f(h) + '" rx="4"/>';
-        }
-        g += '<text class="' + texts[k][0] + '" x="' + f(cx + cells[k] / 2) + '" y="' +
-          f(h / 2 + 4) + '">' + esc(texts[k][1]) + "</text>";
-        cx += cells[k];
-      }
-      out.push(g + "</g>");
-      if (D.ops[i] !== null) {
-        const ox = (b[4] + b[6]) / 2, oy = (b[5] + b[7]) / 2;
-        out.push('<g class="opnode' + off + '" id="o' + i + '" data-i="' + i + '"><ellipse cx="' +
-          f(ox) + '" cy="' + f(oy) + '" rx="' + f((b[6] - b[4]) / 2) + '" ry="' +
-          f((b[7] - b[5]) / 2) + '"/><text x="' + f(ox) + '" y="' + f(oy + 4) + '">' +
-          esc(D.ovals[i]) + "</text></g>");
-      }
-    }
-    return out.join("\n");
+    edge(b[6], oy, b[0], (b[1] + b[3]) / 2, i);
+    return out.join("");
   }
 
-  // A big graph's drawing (built here from its compact data) is kept out of the document but
-  // for what is in view: world holds two layers, edges under boxes, and cull() moves elements
-  // in and out of them. The browser then styles and lays out a few hundred elements, not the
-  // whole graph's (a 40,000-node graph has some 400,000), when it opens and at every step.
-  function detachedDrawing(D, world) {
+  // node i's box (name, data and grad cells), then its op's oval
+  function nodeMarkup(D, i) {
+    const off = D.cull ? " off" : "", CELL = D.cell || "grad", START = D.cellStart || "0.0";
+    const b = D.boxes[i], w = b[2] - b[0], h = b[3] - b[1], name = D.names[i];
+    const short = name.length <= 28 ? name : name.slice(0, 27) + "\u2026";
+    const cells = [D.cells[i][0], D.cells[i][1], w - D.cells[i][0] - D.cells[i][1]];
+    const texts = [["name" + (D._auto.has(i) ? " auto" : ""), short],
+      ["data", "data " + D.dataText[i]], ["grad", CELL + " " + START]];
+    let g = '<g class="vnode' + (D.ops[i] === null ? " leaf" : "") + off + '" id="v' + i +
+      '" data-i="' + i + '" data-name="' + esc(name) + '" data-grad="0.0" transform="translate(' +
+      f1(b[0]) + "," + f1(b[1]) + ')"><rect class="box" width="' + f1(w) + '" height="' + f1(h) +
+      '" rx="4"/>';
+    g += '<path class="sep" d="M' + f1(cells[0]) + ",0V" + h + "M" + f1(cells[0] + cells[1]) +
+      ",0V" + h + '"/>';
+    let cx = 0;
+    for (let k = 0; k < 3; k++) {
+      if (k === 2) {
+        g += '<rect class="gradcell" x="' + f1(cx) + '" width="' + f1(cells[2]) + '" height="' +
+          f1(h) + '" rx="4"/>';
+      }
+      g += '<text class="' + texts[k][0] + '" x="' + f1(cx + cells[k] / 2) + '" y="' +
+        f1(h / 2 + 4) + '">' + esc(texts[k][1]) + "</text>";
+      cx += cells[k];
+    }
+    g += "</g>";
+    if (D.ops[i] !== null) {
+      const ox = (b[4] + b[6]) / 2, oy = (b[5] + b[7]) / 2;
+      g += '<g class="opnode' + off + '" id="o' + i + '" data-i="' + i + '"><ellipse cx="' +
+        f1(ox) + '" cy="' + f1(oy) + '" rx="' + f1((b[6] - b[4]) / 2) + '" ry="' +
+        f1((b[7] - b[5]) / 2) + '"/><text x="' + f1(ox) + '" y="' + f1(oy + 4) + '">' +
+        esc(D.ovals[i]) + "</text></g>";
+    }
+    return g;
+  }
+
+  // A big graph's drawing (built here from its compact data) is made a node at a time, when a
+  // node first comes into view or is asked for (make()), and kept out of the document but for
+  // what is in view: world holds two layers, edges under boxes, and cull() moves elements in
+  // and out of them. The browser then builds, styles and lays out a few hundred elements, not
+  // the whole graph's (a 40,000-node graph has some 400,000), when it opens and at every step.
+  function lazyDrawing(D, world) {
     const SVGNS = world.namespaceURI;
-    const holder = document.createElementNS(SVGNS, "g");
-    holder.innerHTML = drawing(D);
     const layers = ["bp-edges", "bp-nodes"].map((id) => {
       const g = document.createElementNS(SVGNS, "g");
       g.id = id;
       return g;
     });
     world.replaceChildren(...layers);
-    return { holder: holder, boxes: D.boxes, edges: layers[0], nodes: layers[1] };
+    const users = Array.from({ length: D.names.length }, () => []);
+    D.inputs.forEach((ins, i) => ins.forEach((p) => users[p].push(i)));
+    return { boxes: D.boxes, edges: layers[0], nodes: layers[1], users: users,
+      scratch: document.createElementNS(SVGNS, "g"), edgesMade: new Uint8Array(D.names.length) };
   }
 
-  // the elements of the drawing in world (or, detached, in its holder), by node
-  let drawn = null, detached = null;
+  // the elements of the drawing in world, by node (a lazy drawing's: null until made)
+  let drawn = null, lazy = null;
   function elements(world, svg, N, apart) {
     const els = { first: world.firstElementChild, N: N, vnode: new Array(N).fill(null),
-      opnode: new Array(N).fill(null), gradText: [], dataText: [], tips: [],
+      opnode: new Array(N).fill(null), gradText: new Array(N).fill(null),
+      dataText: new Array(N).fill(null), tips: new Array(N).fill(null),
       visible: new Uint8Array(N), cull: null, apart: apart };
     els.edgesOf = Array.from({ length: N }, () => []);  // edges drawn into node i (and its op)
     els.edgesFrom = Array.from({ length: N }, () => []);
-    const edge = (e) => {
-      els.edgesOf[+e.dataset.node].push(e);
-      els.edgesFrom[+e.dataset.src].push(e);
-    };
-    if (apart) {
-      for (const e of apart.holder.children) {
-        if (e.tagName === "path") edge(e);
-        else (e.id[0] === "v" ? els.vnode : els.opnode)[+e.dataset.i] = e;
-      }
-    } else {
-      for (let i = 0; i < N; i++) {
-        els.vnode[i] = document.getElementById("v" + i);
-        els.opnode[i] = document.getElementById("o" + i);
-      }
-      for (const e of svg.querySelectorAll("path.edge")) edge(e);
+    if (apart) return els;
+    for (let i = 0; i < N; i++) {
+      const g = els.vnode[i] = document.getElementById("v" + i);
+      els.opnode[i] = document.getElementById("o" + i);
+      els.gradText[i] = g.querySelector("text.grad");
+      els.dataText[i] = g.querySelector("text.data");
+      els.tips[i] = g.querySelector("title");
     }
-    for (const g of els.vnode) {
-      els.gradText.push(g.querySelector("text.grad"));
-      els.dataText.push(g.querySelector("text.data"));
-      els.tips.push(g.querySelector("title"));
-    }
+    for (const e of svg.querySelectorAll("path.edge")) edgeMade(els, e);
     return els;
+  }
+
+  function edgeMade(els, e) {
+    els.edgesOf[+e.dataset.node].push(e);
+    els.edgesFrom[+e.dataset.src].push(e);
+  }
+
+  // node i's elements in a lazy drawing, and the edges into it and into its users (those into
+  // a node are made together); the new edges touching a node in view go straight in
+  function makeNode(els, D, i) {
+    const apart = els.apart, scratch = apart.scratch;
+    scratch.innerHTML = nodeMarkup(D, i);
+    const g = els.vnode[i] = scratch.firstElementChild;
+    els.opnode[i] = g.nextElementSibling;
+    els.gradText[i] = g.querySelector("text.grad");
+    els.dataText[i] = g.querySelector("text.data");
+    scratch.replaceChildren();
+    for (const j of [i].concat(apart.users[i])) {
+      if (apart.edgesMade[j] || D.ops[j] === null) continue;  // (a leaf has none)
+      apart.edgesMade[j] = 1;
+      scratch.innerHTML = edgesInto(D, j);
+      for (const e of Array.from(scratch.children)) {
+        edgeMade(els, e);
+        if (els.visible[+e.dataset.node] || els.visible[+e.dataset.src]) {
+          e.classList.remove("off");
+          apart.edges.appendChild(e);
+        } else e.remove();
+      }
+    }
   }
 
   // Python's repr() of each number, once per array of numbers
@@ -146,17 +165,18 @@
     const world = $("bp-world");
     if (typeof D.svg === "string") {  // the explorer's: one per tape
       world.innerHTML = D.svg;
-      detached = null;
-    } else if (D.cells && !(detached && detached.boxes === D.boxes)) {
-      detached = detachedDrawing(D, world);  // a big graph's, drawn here
+      lazy = null;
+    } else if (D.cells && !(lazy && lazy.boxes === D.boxes)) {
+      lazy = lazyDrawing(D, world);  // a big graph's, drawn here as it is needed
     }
+    if (D.cells && !D._auto) Object.defineProperty(D, "_auto", { value: new Set(D.auto) });
     const control = new AbortController();
     const on = (target, type, handler, options) =>
       target.addEventListener(type, handler, Object.assign({ signal: control.signal }, options));
     let destroyed = false;
     // the drawing's elements, looked up once per drawing (a page may mount other data on the
     // same drawing: a level of blocks, a nudge)
-    const apart = D.cells && detached && detached.boxes === D.boxes ? detached : null;
+    const apart = D.cells && lazy && lazy.boxes === D.boxes ? lazy : null;
     const same = drawn && drawn.first === world.firstElementChild && drawn.N === N &&
       drawn.apart === apart;
     const els = same ? drawn : elements(world, svg, N, apart);
@@ -185,6 +205,7 @@
     const exacts = D.dataText ? reprs(D.data) : null;
     for (let i = 0; i < N; i++) {  // (the grads: the first go() paints every node)
       const g = vnode[i];
+      if (!g) continue;  // not made yet (a lazy drawing's): made with these numbers
       // (written only where they differ: explain()'s own page draws its numbers already)
       if (D.dataText) {
         setText(dataText[i], "data " + D.dataText[i]);
@@ -209,6 +230,33 @@
     const hits = new Array(N).fill(0);  // how many terms a node has received so far
     let cur = -1;
     const marked = [];  // elements highlighted for the current step
+    let inBlock = new Set(), received = new Set();  // the current step's block, its receivers
+    // node i's marks for the current step (on its elements, once made)
+    function marks(i) {
+      const s = D.steps[cur], mark = (e, cls) => { e.classList.add(cls); marked.push(e); };
+      if (i === s.node) {
+        mark(vnode[i], "cur");
+        if (opnode[i]) mark(opnode[i], "cur");
+        if (s.kind !== "seed") edgesOf[i].forEach((e) => mark(e, "active"));
+      }
+      if (inBlock.has(i)) {
+        mark(vnode[i], "inblk");
+        if (opnode[i]) mark(opnode[i], "inblk");
+      }
+      if (received.has(i)) mark(vnode[i], "rec");
+    }
+    // node i's elements, made first in a lazy drawing, with what the view shows of it now
+    function V(i) {
+      if (vnode[i] !== null) return vnode[i];
+      makeNode(els, D, i);
+      paint(i, cur);
+      if (D.dataText) vnode[i].dataset.data = exacts[i];
+      if (cur >= 0) marks(i);
+      if (selected === i) vnode[i].classList.add("selected");
+      if (matchSet.has(i)) vnode[i].classList.add("match");
+      if (near.has(i)) nearMarks(i);
+      return vnode[i];
+    }
 
     function apply(k, forward) {
       for (const c of D.steps[k].changes) {
@@ -229,6 +277,7 @@
     // what changed)
     function paint(i, k) {
       const g = vnode[i], fresh = hits[i] === 0 && grad[i] === 0;
+      if (!g) return;  // not made yet: make() paints it
       setText(gradText[i], CELL + " " + gradShown[i]);
       const exact = fresh ? "0.0" : String(grad[i]);
       if (g.dataset.grad !== exact) g.dataset.grad = exact;
@@ -246,23 +295,17 @@
       while (cur > k) { apply(cur, false); touchedBy(cur, dirty); cur -= 1; }
       for (const e of marked) e.classList.remove("cur", "rec", "active", "inblk");
       marked.length = 0;
-      const mark = (e, cls) => { e.classList.add(cls); marked.push(e); };
       if (everyNode) for (let i = 0; i < N; i++) paint(i, k);
       else dirty.forEach((i) => paint(i, k));
       const s = D.steps[k];
-      if (s.node !== null) {
-        mark(vnode[s.node], "cur");
-        if (opnode[s.node]) mark(opnode[s.node], "cur");
-        if (s.kind !== "seed") edgesOf[s.node].forEach((e) => mark(e, "active"));
-      }
-      svg.classList.toggle("blockstep", !!(s.nodes && s.nodes.length));
-      for (const i of s.nodes || []) {  // a block's nodes
-        mark(vnode[i], "inblk");
-        if (opnode[i]) mark(opnode[i], "inblk");
-      }
-      if (s.rec) s.rec.forEach((i) => mark(vnode[i], "rec"));
-      else if (s.kind === "backward") s.changes.forEach((c) => mark(vnode[c[0]], "rec"));
-      else if (s.kind === "forward") D.inputs[s.node].forEach((p) => mark(vnode[p], "rec"));
+      inBlock = new Set(s.nodes || []);  // a block's nodes
+      received = new Set(s.rec ? s.rec : s.kind === "backward" ? s.changes.map((c) => c[0]) :
+        s.kind === "forward" ? D.inputs[s.node] : []);
+      svg.classList.toggle("blockstep", inBlock.size > 0);
+      if (s.node !== null && vnode[s.node] === null) V(s.node);  // (marked as it is made)
+      else if (s.node !== null) marks(s.node);
+      for (const i of inBlock) if (vnode[i] && i !== s.node) marks(i);
+      for (const i of received) if (vnode[i] && i !== s.node && !inBlock.has(i)) marks(i);
       slider.value = k;
       $("bp-counter").textContent = "step " + k + " / " + (S - 1);
       $("bp-first").disabled = $("bp-prev").disabled = k === 0;
@@ -308,10 +351,10 @@
     // ---- node details ----------------------------------------------------------------------
     let selected = null;
     function showNode(i) {
-      if (selected !== null) vnode[selected].classList.remove("selected");  // (if detached)
+      if (selected !== null && vnode[selected]) vnode[selected].classList.remove("selected");
       selected = i;
       for (const e of svg.querySelectorAll(".selected")) e.classList.remove("selected");
-      vnode[i].classList.add("selected");
+      V(i).classList.add("selected");
       const box = $("bp-node");
       box.hidden = false;
       box.replaceChildren();
@@ -451,7 +494,8 @@
       }
       for (const i of changed) {
         const off = !visible[i];
-        show(vnode[i], off, els.apart && els.apart.nodes);
+        if (off && vnode[i] === null) continue;  // never made, nothing to hide
+        show(V(i), off, els.apart && els.apart.nodes);
         if (opnode[i]) show(opnode[i], off, els.apart && els.apart.nodes);
         for (const e of edgesOf[i].concat(edgesFrom[i])) {
           show(e, !(visible[+e.dataset.node] || visible[+e.dataset.src]),
@@ -551,18 +595,20 @@
     on($("bp-zoomout"), "click", () => zoom(1.4));
 
     // ---- filtering: search, and only the current step's neighbourhood ------------------------
-    let matches = [], matchAt = -1;
+    let matches = [], matchAt = -1, matchSet = new Set();
     on($("bp-search"), "input", () => {
       const q = $("bp-search").value.trim().toLowerCase();
-      for (const i of matches) vnode[i].classList.remove("match");
+      for (const i of matches) if (vnode[i]) vnode[i].classList.remove("match");
       matches = [];
       matchAt = -1;
+      matchSet = new Set();
       if (q) {
         for (let i = 0; i < N; i++) {
           const scope = D.scopes ? D.scopes[i].toLowerCase() : "";
           if (!D.names[i].toLowerCase().includes(q) && !scope.includes(q)) continue;
           matches.push(i);
-          vnode[i].classList.add("match");
+          matchSet.add(i);
+          if (vnode[i]) vnode[i].classList.add("match");
         }
       }
       const hint = matches.length ? " (Enter)" : "";
@@ -577,8 +623,14 @@
     });
     let nearOn = false;
     const near = new Set();
+    function nearMarks(i) {  // node i in the neighbourhood, and its edges from there
+      vnode[i].classList.add("near");
+      if (opnode[i]) opnode[i].classList.add("near");
+      for (const e of edgesOf[i]) if (near.has(+e.dataset.src)) e.classList.add("near");
+    }
     function neighbourhood() {
       near.forEach((i) => {
+        if (!vnode[i]) return;
         vnode[i].classList.remove("near");
         if (opnode[i]) opnode[i].classList.remove("near");
         for (const e of edgesOf[i]) e.classList.remove("near");
@@ -597,11 +649,7 @@
         }
         frontier = next;
       }
-      near.forEach((i) => {
-        vnode[i].classList.add("near");
-        if (opnode[i]) opnode[i].classList.add("near");
-        for (const e of edgesOf[i]) if (near.has(+e.dataset.src)) e.classList.add("near");
-      });
+      near.forEach((i) => { V(i); nearMarks(i); });
       const b = around(Array.from(near));
       fitTo(b[0], b[1], b[2], b[3]);
     }
@@ -618,7 +666,7 @@
       steps: S,
       names: D.names,
       grads: () => grad.slice(),
-      nodes: () => vnode.slice(),  // each node's box, in the document or (a big graph) kept apart
+      nodes: () => vnode.map((_, i) => V(i)),  // each node's box (a big graph's: made now)
       playing: () => timer !== null,
       view: () => Object.assign({}, view),
       selected: () => selected,
