@@ -23,7 +23,16 @@ import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Op", "OPS", "SCALAR", "ScalarMath", "to_float"]
+__all__ = [
+    "Op",
+    "OPS",
+    "SCALAR",
+    "ScalarMath",
+    "to_float",
+    "LIBM_OPS",
+    "EXACT_POWERS",
+    "libm_nodes",
+]
 
 INF = math.inf
 NAN = math.nan
@@ -276,3 +285,30 @@ def _div(m, a, b):
                 return NAN
             return math.copysign(INF, a) * math.copysign(1.0, b)
     return a / b
+
+
+# ---- what the C maths library computes --------------------------------------------------------
+# Another maths library (a browser's, replaying a graph in a page) may round these differently
+# in the last bit: the ops whose rules call exp, log, tanh or pow, and x ** k unless k is one
+# that _pow_constant computes without pow. Everything else is IEEE arithmetic, the same anywhere.
+LIBM_OPS = frozenset({"tanh", "sigmoid", "exp", "log", "pow", "rpow"})
+EXACT_POWERS = frozenset({0.0, 1.0, 2.0, 0.5, -0.5})
+
+
+def libm_nodes(ops, args) -> tuple[list[int], list[int]]:
+    """Of a graph's nodes (their op names, None for a leaf, and constants): those whose value
+    comes from the maths library (a LIBM_OPS op, or x ** k for k outside EXACT_POWERS), and the
+    x ** k nodes whose derivative k * x ** (k - 1) takes a power from it (k - 1 outside
+    EXACT_POWERS, k != 0; see power_in_derivative)."""
+    value, derivative = [], []
+    for i, (op, arg) in enumerate(zip(ops, args)):
+        if op in LIBM_OPS or (op == "powc" and float(arg) not in EXACT_POWERS):
+            value.append(i)
+        if op == "powc" and float(arg) != 0.0 and float(arg) - 1.0 not in EXACT_POWERS:
+            derivative.append(i)
+    return value, derivative
+
+
+def power_in_derivative(a: float, k: float) -> float:
+    """x ** (k - 1) at x = a, as powc's backward rule computes it."""
+    return _pow_constant(SCALAR, a, float(k) - 1.0)

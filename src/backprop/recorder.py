@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 from .engine import Value
 from .nn import MLP, Module
+from .ops import libm_nodes, power_in_derivative
 
 __all__ = ["Recorder", "Frame", "MAX_FRAMES", "PROBE_NODES"]
 
@@ -169,7 +170,7 @@ class Recorder:
         self._probe: Callable[[], Value] | None = None
         self.probe_root: Value | None = None  # the probe's graph at its first kept step
         self._probe_ops: list[str | None] = []
-        self._probe_hints: tuple[list[int], list[int]] = ([], [])  # viz.tape.hint_nodes
+        self._probe_hints: tuple[list[int], list[int]] = ([], [])  # ops.libm_nodes
 
     # ---- recording ---------------------------------------------------------------------------
     def watch(self, name: str, values, *, rows=None, columns=None) -> None:
@@ -259,13 +260,11 @@ class Recorder:
             self.stride *= 2
 
     def _run_probe(self) -> tuple[list[float], bytes, float]:
-        """The probe's graph at this step: its leaves' values, the hints (viz.tape.hint_nodes:
+        """The probe's graph at this step: its leaves' values, the hints (ops.libm_nodes:
         the low byte of each node's value that a browser's maths library may round otherwise,
         then of each ``x ** k`` node's power in its derivative) and its output. The first
         graph is kept (``probe_root``) for its shape; a bigger graph than ``PROBE_NODES``
         keeps only its output."""
-        from .viz.tape import hint_nodes, power_local
-
         root = self._probe()
         if not isinstance(root, Value):
             raise TypeError(f"the probe function must return a Value, got {type(root).__name__}")
@@ -273,7 +272,7 @@ class Recorder:
         ops = [None if v._fn is None else v._fn.name for v in order]
         if self.probe_root is None:
             self.probe_root, self._probe_ops = root, ops
-            self._probe_hints = hint_nodes(ops, [v._arg for v in order])
+            self._probe_hints = libm_nodes(ops, [v._arg for v in order])
         elif ops != self._probe_ops:
             raise ValueError(
                 "the probe built a graph of another shape than at its first step "
@@ -287,7 +286,7 @@ class Recorder:
         low = [_LOW.pack(order[i].data)[0] for i in hinted]
         for i in bhinted:
             v = order[i]
-            low.append(_LOW.pack(power_local(v._prev[0].data, v._arg))[0])
+            low.append(_LOW.pack(power_in_derivative(v._prev[0].data, v._arg))[0])
         return leaves, bytes(low), root.data
 
     def kept(self) -> list[Frame]:

@@ -45,6 +45,7 @@ __all__ = [
     "save",
     "load",
     "load_metadata",
+    "load_with_metadata",
     "prediction_task",
     "write_text_atomic",
     "write_atomic",
@@ -494,6 +495,13 @@ def load(path: str | Path, model: Module | None = None) -> MLP:
 def load_metadata(path: str | Path) -> dict[str, Any]:
     """The metadata saved with a model (the loss, the class labels ...), after checking the file."""
     return _read(path)["metadata"]  # checked whole (weight names too), but nothing built
+
+
+def load_with_metadata(path: str | Path) -> tuple[MLP, dict[str, Any]]:
+    """``(load(path), load_metadata(path))`` from one reading of the file (a pipe, such as
+    ``--model <(...)``, can be read only once)."""
+    doc = _read(path)
+    return _build(doc, path), doc["metadata"]
 
 
 def _describe(arch: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -270,6 +271,31 @@ def test_predict_with_a_corrupt_model_file(saved_model, tmp_path, edit, message)
     )
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert out.stderr.startswith("backprop predict: error: ") and message in out.stderr
+
+
+@pytest.mark.parametrize("command", ["predict", "export"])
+def test_a_model_given_through_a_pipe_is_read_once(saved_model, tmp_path, command):
+    # `--model <(cat m.json)`: a pipe can be read once (it used to be read for the model, then
+    # again for its metadata, which then looked empty)
+    fifo = tmp_path / "model.fifo"
+    os.mkfifo(fifo)
+    text = (saved_model / "m.json").read_bytes()
+    writer = threading.Thread(target=lambda: fifo.write_bytes(text))
+    writer.start()
+    args = {"predict": ["--data", "points.csv"], "export": ["--to", "python", "--out"]}[command]
+    got = run(command, "--model", str(fifo), *args, *(["piped.py"] * (command == "export")),
+              cwd=saved_model)  # fmt: skip
+    writer.join(timeout=10)
+    assert got.returncode == 0, got.stderr
+    want = run(command, "--model", "m.json", *args, *(["plain.py"] * (command == "export")),
+               cwd=saved_model)  # fmt: skip
+    if command == "predict":
+        assert got.stdout == want.stdout
+    else:
+        piped, plain = (saved_model / name for name in ("piped.py", "plain.py"))
+        assert piped.read_text().replace(fifo.name, "m.json").replace("piped.py", "plain.py") == (
+            plain.read_text()
+        )
 
 
 def test_predict_bad_data_and_arguments(saved_model, tmp_path):

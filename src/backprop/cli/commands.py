@@ -114,14 +114,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     data's vocabulary, and the model's raw scores.
     """
     from ..data import CSVError, read_features_csv
-    from ..serialize import ModelFileError, load, load_metadata, prediction_task
+    from ..serialize import ModelFileError, load_with_metadata, prediction_task
     from ..train import get_objective, predict_outputs
 
     inputs = [("--data", args.data), ("--model", args.model)]
     out_path = _output_path("--out", args.out, (".csv",), inputs) if args.out else None
     try:
-        model = load(args.model)
-        metadata = load_metadata(args.model)
+        model, metadata = load_with_metadata(args.model)
         loss, classes = prediction_task(args.model, model.sizes[-1], metadata)
     except ModelFileError as e:
         raise CommandError(str(e)) from None

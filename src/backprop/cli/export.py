@@ -37,7 +37,7 @@ def _export(args: argparse.Namespace) -> int:
     from .._optional import MissingDependency
     from ..pytorch import FORMATS, export
     from ..pytorch.script import shell_word
-    from ..serialize import ModelFileError, load, load_metadata
+    from ..serialize import ModelFileError, load_with_metadata
 
     suffix = FORMATS[args.to]
     if Path(args.out).suffix.lower() != suffix and not Path(args.out).is_dir():
@@ -58,8 +58,7 @@ def _export(args: argparse.Namespace) -> int:
             if value is not None:
                 raise CommandError(f"{option} applies to --to python only")
     try:
-        model = load(args.model)
-        metadata = load_metadata(args.model)
+        model, metadata = load_with_metadata(args.model)
     except ModelFileError as e:
         raise CommandError(str(e)) from None
     examples = None

@@ -15,37 +15,15 @@ from array import array
 from dataclasses import dataclass
 
 from ..engine import Value
-from ..ops import OPS, SCALAR, _pow_constant
+from ..ops import LIBM_OPS, OPS, SCALAR, libm_nodes, power_in_derivative
 
 __all__ = ["Tape", "HINTED_OPS", "NUMBER_CHARS", "script_json", "hint_nodes", "power_local"]
 
 # ops whose result a browser's Math library may round differently from CPython's libm: the
-# page corrects them with one byte each (see the module docstring)
-HINTED_OPS = frozenset({"tanh", "sigmoid", "exp", "log", "pow", "rpow"})
-# x ** k for these constants is computed without a libm pow (ops._pow_constant: 1, x, x*x,
-# sqrt(x), 1/sqrt(x)), so a browser gets the same double; any other k needs a hint
-EXACT_POWERS = frozenset({0.0, 1.0, 2.0, 0.5, -0.5})
-
-
-def hint_nodes(ops, args) -> tuple[list[int], list[int]]:
-    """The nodes whose data a page needs a hint for (``hinted``: a libm op, or x ** k for a k
-    outside EXACT_POWERS), and the nodes x ** k whose local derivative k * x ** (k - 1) needs
-    one for its power (``bhinted``: k - 1 outside EXACT_POWERS, k != 0)."""
-    hinted, bhinted = [], []
-    for i, (op, arg) in enumerate(zip(ops, args)):
-        if op in HINTED_OPS or (op == "powc" and float(arg) not in EXACT_POWERS):
-            hinted.append(i)
-        if op == "powc" and float(arg) != 0.0 and float(arg) - 1.0 not in EXACT_POWERS:
-            bhinted.append(i)
-    return hinted, bhinted
-
-
-def power_local(a: float, k: float) -> float:
-    """x ** (k - 1) at x = a, as powc's backward rule computes it (the number a backward hint
-    corrects: the browser's Math.pow may differ from libm's in the last bit)."""
-    return _pow_constant(SCALAR, a, float(k) - 1.0)
-
-
+# page corrects them with one byte each (see the module docstring); hint_nodes also names the
+# powers x ** k that need one, for their value or for the power in their derivative
+HINTED_OPS = LIBM_OPS
+hint_nodes, power_local = libm_nodes, power_in_derivative
 NUMBER_CHARS = 13  # the widest number fmt() writes, e.g. '-1234567.1234'
 
 

@@ -101,8 +101,7 @@
       f: (a, k) => powConstant(a, k),
       b: (g, out, a, k, p) => [k === 0.0 ? 0.0 :
         g * (k * (p === undefined ? powConstant(a, k - 1.0) : p))],
-      libm: true,
-    },
+    },  // (a libm op for some k only: refusal() checks its hints itself)
   };
   const EXACT_POWERS = [0.0, 1.0, 2.0, 0.5, -0.5];
   function powConstant(a, k) {
