@@ -273,6 +273,15 @@ def test_predict_with_a_corrupt_model_file(saved_model, tmp_path, edit, message)
     assert out.stderr.startswith("backprop predict: error: ") and message in out.stderr
 
 
+def test_a_noise_that_overflows_is_named():
+    out = run("train", "--dataset", "moons", "--noise", "1e308", "--epochs", "1")
+    assert out.returncode == 2 and out.stdout == ""
+    assert "--noise 1e+308 is too big: the moons points it makes overflow" in out.stderr
+    out = run("train", "--dataset", "moons", "--noise", "1e200", "--epochs", "1", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.strip().splitlines()[-1]) < 80  # a huge loss in 4 significant digits
+
+
 @pytest.mark.parametrize("command", ["predict", "export"])
 def test_a_model_given_through_a_pipe_is_read_once(saved_model, tmp_path, command):
     # `--model <(cat m.json)`: a pipe can be read once (it used to be read for the model, then

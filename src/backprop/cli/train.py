@@ -8,6 +8,7 @@ loop run (``run_plan``), the result printed and the files written.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,7 +176,13 @@ def _load_dataset(args: argparse.Namespace, csv_file: bool):
             return load_csv(args.dataset, label_column=label_column)
         if args.label_column != "-1":
             raise CommandError("--label-column applies to CSV files only")
-        return get_dataset(args.dataset, **_generator_options(args))
+        data = get_dataset(args.dataset, **_generator_options(args))
+        if args.noise and not all(math.isfinite(v) for row in data.X for v in row):
+            raise CommandError(
+                f"--noise {args.noise:g} is too big: the {args.dataset} points it makes overflow "
+                "to infinity"
+            )
+        return data
     except (CSVError, ValueError, TypeError) as e:
         raise CommandError(str(e)) from None
 
@@ -337,12 +344,18 @@ def _print_result(args: argparse.Namespace, history) -> None:
         return
     at = history.best_epoch if (history.interrupted or args.patience) else -1
     at = -1 if at is None else at
-    summary = f"training accuracy {history.accuracy[at]:.1%}, loss {history.loss[at]:.4f}"
+    summary = f"training accuracy {history.accuracy[at]:.1%}, loss {_loss(history.loss[at])}"
     if history.val_accuracy:
         summary += (
-            f"; validation accuracy {history.val_accuracy[at]:.1%}, loss {history.val_loss[at]:.4f}"
+            f"; validation accuracy {history.val_accuracy[at]:.1%}, "
+            f"loss {_loss(history.val_loss[at])}"
         )
     print(summary)
+
+
+def _loss(x: float) -> str:
+    """A loss as the summary prints it: 4 decimals, or 4 significant digits when huge."""
+    return f"{x:.4f}" if abs(x) < 1e6 else f"{x:.4g}"
 
 
 def _test_split(name: str):
