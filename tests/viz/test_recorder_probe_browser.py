@@ -162,8 +162,15 @@ def test_the_step_through_goes_block_by_block(page, recorded):
     page.keyboard.press("Enter")
     assert len(page.evaluate("bpExplain.level()")) == 2
     assert page.get_attribute("body", "data-level").startswith(">position")
+    for _ in range(2):
+        page.keyboard.press("ArrowRight")
     page.keyboard.press("Escape")  # closes the block, not the overlay
     assert page.evaluate("bpExplain.level()") == [0] and page.evaluate("bpr.stepThroughOpen()")
+    # following the steps, the view is back on the block's step: its output is on screen
+    page.wait_for_function("!!document.querySelector('#bp-nodes .vnode.cur')")
+    box = page.eval_on_selector("#bp-nodes .vnode.cur", "g => g.getBoundingClientRect().toJSON()")
+    view = page.eval_on_selector("#bp-svg", "s => s.getBoundingClientRect().toJSON()")
+    assert view["left"] <= box["left"] and box["right"] <= view["right"] + 1
     page.keyboard.press("Escape")
     assert not page.evaluate("bpr.stepThroughOpen()")
     page.keyboard.press("Enter")  # no block opens behind the closed overlay

@@ -316,7 +316,7 @@
     // the item of the block closed (or of the block holding it), shown done
     const pos = source.blocks[b].start;
     const k = parent.items.findIndex(([s, e]) => pos >= s && pos < e);
-    mountLevel(k + 1, view, node);
+    mountLevel(k + 1, view, node).follow();  // back where the block's step is
   }
 
   function keys(e) {

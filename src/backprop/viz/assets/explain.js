@@ -313,14 +313,18 @@
       document.body.dataset.step = k;
       showStep(s, k);
       if (nearOn) neighbourhood();
+      follow(s);
+      if (selected !== null) showNode(selected);
+      if (hooks.onStep) hooks.onStep(k, s);
+    }
+
+    function follow(s) {  // with "follow" ticked: the step's node (or block) in view
       if ($("bp-follow").checked && s.nodes && s.nodes.length) {
         const b = around(s.nodes);
         fitTo(b[0], b[1], b[2], b[3]);
         // a block too big to read whole: its output (where the gradient arrives), readable
         if (T.s < 0.3 && s.node !== null) reveal(s.node, true);
       } else if ($("bp-follow").checked && s.node !== null) reveal(s.node, false);
-      if (selected !== null) showNode(selected);
-      if (hooks.onStep) hooks.onStep(k, s);
     }
 
     function showStep(s, k) {
@@ -672,6 +676,7 @@
       selected: () => selected,
       showNode: (i) => showNode(i),
       reveal: (i) => reveal(i, true),
+      follow: () => follow(D.steps[cur]),  // (blocks.js, back at a level: its step in view)
       data: D,
       destroy: destroy,
     };

@@ -41,6 +41,15 @@
 
   // ---- charts over the steps ------------------------------------------------------------------
   const charts = [];
+  // an axis's tick labels in one format: as many decimals as their spacing needs, or all with
+  // an exponent when they are very small or very large
+  function tickLabels(ticks) {
+    const top = Math.max(...ticks.map(Math.abs));
+    if (ticks.length < 2 || !(top < 1e5 && top >= 1e-3)) return ticks.map(short);
+    const gap = Math.abs(ticks[1] - ticks[0]);
+    const decimals = Math.max(0, Math.min(6, Math.ceil(-Math.log10(gap) - 1e-9) + (String(gap / Math.pow(10, Math.floor(Math.log10(gap)))).length > 1 ? 1 : 0)));
+    return ticks.map((t) => t.toFixed(decimals));
+  }
   function chart(box, series, opts) {  // lines over the steps, with the cursor's step marked
     const W = 310, H = opts.height || 120, m = { l: 46, r: 8, t: 8, b: 20 };
     const svg = svgEl("svg", { width: W, height: H, class: "bpx-mini", viewBox: "0 0 " + W + " " + H });
@@ -51,10 +60,11 @@
     const s0 = 0, s1 = Math.max(D.steps - 1, 1);
     const X = (s) => m.l + ((s - s0) / (s1 - s0)) * (W - m.l - m.r);
     const Y = (v) => m.t + (1 - (v - lo) / (hi - lo)) * (H - m.t - m.b);
-    for (const t of niceTicks(lo, hi, 4)) {
+    const ticks = niceTicks(lo, hi, 4), labels = tickLabels(ticks);
+    ticks.forEach((t, k) => {
       svgEl("line", { x1: m.l, x2: W - m.r, y1: Y(t), y2: Y(t), class: "bpx-gridline" }, svg);
-      svgEl("text", { x: m.l - 4, y: Y(t) + 3, class: "bpx-tick", "text-anchor": "end" }, svg).textContent = short(t);
-    }
+      svgEl("text", { x: m.l - 4, y: Y(t) + 3, class: "bpx-tick", "text-anchor": "end" }, svg).textContent = labels[k];
+    });
     svgEl("text", { x: X(s0), y: H - 6, class: "bpx-tick", "text-anchor": "start" }, svg).textContent = s0;
     svgEl("text", { x: X(s1), y: H - 6, class: "bpx-tick", "text-anchor": "end" }, svg).textContent = s1;
     svgEl("text", { x: (m.l + W - m.r) / 2, y: H - 6, class: "bpx-tick", "text-anchor": "middle" }, svg).textContent = "step";
@@ -306,7 +316,7 @@
     closeStepThrough();
     stop();
     const r = probeAt(k);
-    $("bpx-overlay-title").textContent = "The probe at step " + D.frameSteps[k] + ": the backward pass of its graph";
+    $("bpx-overlay-title").textContent = "The probe at training step " + D.frameSteps[k] + ": the backward pass of its graph";
     overlay.hidden = false;
     document.body.classList.add("bpx-stepping");
     const ex = R.explanation(probe.tape, r.data, D.derivatives, 1.0, r.powers);
@@ -397,7 +407,11 @@
     params: (k, name) => Array.from(frameOf(DATA, k, params.find((p) => p.name === name))),
     grads: (k, name) => Array.from(frameOf(GRADS, k, params.find((p) => p.name === name))),
     norms: () => norms.map((n) => n.slice()),
-    probe: (k) => { const r = probeAt(k); return { data: Array.from(r.data), grad: Array.from(r.grad) }; },
+    probe: (k) => {
+      if (!probe.probed[k]) throw new Error("the probe did not run at frame " + k + " (the nearest it ran at is " + nearestProbed(k) + ")");
+      const r = probeAt(k);
+      return { data: Array.from(r.data), grad: Array.from(r.grad) };
+    },
     probeReady: () => !unpacking,
     showGradients: (on) => { $(on ? "bpr-show-grads" : "bpr-show-data").click(); },
     openStepThrough: openStepThrough,
