@@ -273,6 +273,17 @@ def test_predict_with_a_corrupt_model_file(saved_model, tmp_path, edit, message)
     assert out.stderr.startswith("backprop predict: error: ") and message in out.stderr
 
 
+def test_the_default_lr_of_adam_minibatches_follows_the_batch_size_as_in_fit():
+    from backprop.train import default_lr
+
+    out = run("train", "--samples", "100", "--hidden", "4", "--epochs", "1", "--batch-size",
+              "10", "--val-split", "0.2")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert f"adam lr {default_lr('adam', 10, 80):g}," in out.stdout  # 80 rows after the split
+    out = run("train", *SMALL, "--batch-size", "10", "--lr", "0.02")
+    assert "adam lr 0.02," in out.stdout
+
+
 def test_a_noise_that_overflows_is_named():
     out = run("train", "--dataset", "moons", "--noise", "1e308", "--epochs", "1")
     assert out.returncode == 2 and out.stdout == ""

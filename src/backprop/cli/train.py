@@ -259,8 +259,15 @@ def _plan_training(args: argparse.Namespace, dataset, X, record: bool, scale_pix
         _check_parameters(dataset.n_features, sizes)
         activations = [args.activation] * len(args.hidden) + [args.output_activation]
         model = MLP(dataset.n_features, sizes, activation=activations, seed=args.seed)
+        n = len(X)  # the training rows, for the default lr of minibatches (default_lr)
+        held = min(n - 1, max(1, round(args.val_split * n))) if args.val_split and n > 1 else 0
         optimizer = make_optimizer(
-            args.optimizer, model.parameters(), args.lr, **_optimizer_options(args)
+            args.optimizer,
+            model.parameters(),
+            args.lr,
+            batch_size=args.batch_size or 0,
+            n_rows=n - held,
+            **_optimizer_options(args),
         )
         plan = plan_fit(
             model,
@@ -523,7 +530,10 @@ def _training_options(opt) -> None:
         "--optimizer", choices=["sgd", "adam", "adamw"], default="adam", help="update rule (adam)"
     )
     opt.add_argument(
-        "--lr", type=_positive_float, help="learning rate (sgd 1.0, adam and adamw 0.05)"
+        "--lr",
+        type=_positive_float,
+        help="learning rate (sgd 1.0, adam and adamw 0.05; with --batch-size B of N training "
+        "rows, adam and adamw 0.05 * sqrt(B / N))",
     )
     opt.add_argument("--momentum", type=_nonnegative_float, default=0.0, help="sgd momentum (0)")
     opt.add_argument(

@@ -27,6 +27,7 @@ from .plan import (
     OPTIMIZERS,
     SCHEDULES,
     TrainingPlan,
+    default_lr,
     labels_text,
     make_optimizer,
     make_schedule,
@@ -71,6 +72,7 @@ __all__ = [
     "make_optimizer",
     "make_schedule",
     "DEFAULT_LR",
+    "default_lr",
     "OPTIMIZERS",
     "SCHEDULES",
 ]
