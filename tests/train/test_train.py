@@ -1,5 +1,7 @@
 """fit(): batch loss, label mapping, history, validation, early stopping, Ctrl-C, accuracy."""
 
+import warnings
+
 import pytest
 
 from backprop import MLP
@@ -468,3 +470,19 @@ def test_ctrl_c_in_an_image_run_still_returns_a_model_on_raw_pixels():
     assert history.interrupted and history.epochs == 1 and model.folded_input_scale == 16.0
     assert _weights(model) == history.snapshots[-1].parameters  # the best epoch, on raw pixels
     assert _test_accuracy(model, X, y) == history.accuracy[-1]
+
+
+def test_a_relu_output_layer_for_a_classification_loss_is_warned_about():
+    X, y = moons(20, noise=0.1, seed=0)
+    for activation, warned in [("relu", True), ("tanh", False)]:
+        model = MLP(2, [4, 2], activation=activation, seed=0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit(model, X, y, loss="cross-entropy", epochs=1, progress=False)
+        said = [str(w.message) for w in caught if "output layer applies relu" in str(w.message)]
+        assert bool(said) is warned
+        assert not said or "output_activation='linear'" in said[0]
+    model = MLP(2, [4, 1], activation="relu", seed=0)  # mse on a relu output: a regression
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(model, X, [float(c) for c in y], loss="mse", epochs=1, progress=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -173,6 +174,19 @@ def _check_model(model: Module, width: int, n_out: int, objective: Objective) ->
         raise ValueError(
             f"the model maps {model.sizes[0]} inputs to {model.sizes[-1]} outputs; this data "
             f"needs {width} inputs and {n_out} output(s) for loss {objective.name!r}"
+        )
+    if (
+        isinstance(model, MLP)
+        and model.layers[-1].neurons[0].activation == "relu"
+        and objective.name in ("cross-entropy", "bce", "hinge")
+    ):  # MLP(64, [32, 10], activation="relu") applies relu to its output too (micrograd's not)
+        warnings.warn(
+            f"the model's output layer applies relu, so its scores for the {objective.name} "
+            "loss cannot go below 0 and a score at 0 gets no gradient: it may not learn. Build "
+            "it with output_activation='linear', e.g. MLP(..., activation='relu', "
+            "output_activation='linear')",
+            UserWarning,
+            stacklevel=4,
         )
 
 
