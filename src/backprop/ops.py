@@ -32,6 +32,7 @@ __all__ = [
     "LIBM_OPS",
     "EXACT_POWERS",
     "libm_nodes",
+    "power_in_derivative",
 ]
 
 INF = math.inf

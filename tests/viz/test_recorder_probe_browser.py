@@ -13,6 +13,7 @@ import struct
 
 import pytest
 from browser import sync_api  # noqa: F401  (skips without chromium)
+from token_graph import linear, softmax
 
 from backprop import Recorder, Value, explore, scope
 
@@ -24,20 +25,9 @@ def matrix(rng, rows, cols, std=0.3):
     return [[Value(rng.gauss(0, std)) for _ in range(cols)] for _ in range(rows)]
 
 
-def linear(x, w):
-    return [sum(wi * xi for wi, xi in zip(row, x)) for row in w]
-
-
-def rmsnorm(x):
+def rmsnorm(x):  # microgpt's, with ** -0.5 (token_graph's is written with sqrt)
     scale = (sum(xi * xi for xi in x) / len(x) + 1e-5) ** -0.5
     return [xi * scale for xi in x]
-
-
-def softmax(logits):
-    top = max(v.data for v in logits)
-    exps = [(v - top).exp() for v in logits]
-    total = sum(exps)
-    return [e / total for e in exps]
 
 
 def loss_of(sd, tokens):

@@ -23,7 +23,7 @@ The page's data (JSON in ``<script id="bpr-data" type="application/json">``):
   base64; ``tape`` is then null until the page inflates it); ``free`` (the leaves whose values
   each frame ships: not parameters, whose values come from ``data``), ``leaves`` (per frame
   the free leaves' values, base64 float64), ``hints`` and ``H`` (per frame the low bytes of
-  the tape's ``hinted`` nodes' data, then of its ``bhinted`` nodes' powers: tape.hint_nodes).
+  the tape's ``hinted`` nodes' data, then of its ``bhinted`` nodes' powers: ops.libm_nodes).
   The page replays the tape with replay.js, so its step-through at a frame equals
   ``backward()`` on that step's graph, bit for bit. Parameters without a label are named for
   where they sit (``wte[3][5]``);
@@ -170,7 +170,9 @@ def explore_recording(
 
     step_view = stepthrough.step_view_markup()
     probe = ProbeGraph.read(rec.probe_root, rec.params) if rec.probe_root is not None else None
-    shipped, note = (None, None) if probe is None else _probe_view(probe, rec.matrices, max_bytes)
+    shipped, shipped_bytes, note = (
+        (None, 0, None) if probe is None else _probe_view(probe, rec.matrices, max_bytes)
+    )
     free = probe.free_leaves(frames) if shipped else []
     hints = len(probe.tape.hinted) + len(probe.tape.bhinted) if shipped else 0
     per_frame = (2 * P + len(free)) * 8 * 4 // 3 + hints * 4 // 3 + watched_bytes + 40
@@ -179,7 +181,7 @@ def explore_recording(
         + _SKELETON()
         + len(step_view)
         + 12 * rec.steps * len(rec.scalars)
-        + (_shipped_bytes(shipped) if shipped else 0)
+        + shipped_bytes
         + 20_000  # the derivatives' wording, names and the rest of the data
     )
     keep = max(2, (max_bytes - fixed) // max(per_frame, 1))
@@ -211,27 +213,32 @@ def explore_recording(
 PACK_FROM = 500_000  # bytes of JSON: a bigger probe drawing is shipped gzipped
 
 
-def _probe_view(probe: ProbeGraph, matrices, max_bytes: int) -> tuple[dict | None, str | None]:
+def _probe_view(probe: ProbeGraph, matrices, max_bytes: int) -> tuple[dict | None, int, str | None]:
     """The probe's tape with explain()'s drawing of its graph (and its blocks, when it was
     built under scopes), as the page ships it: ``{"tape": ...}``, or for a big graph
     ``{"packed": ...}`` (the tape's JSON gzipped, in base64: the page inflates it with the
-    browser's DecompressionStream); or None and why it is left out."""
+    browser's DecompressionStream), and its size in the page; or None, 0 and why it is left
+    out."""
     from . import stepthrough
 
     n = len(probe.tape.ops)
     if n > PROBE_NODES:
-        return None, (
-            f"its graph has {n:,} nodes, more than the page draws ({PROBE_NODES:,}); "
-            "a smaller probe (a shorter example, a smaller model) can be stepped through"
+        return (
+            None,
+            0,
+            (
+                f"its graph has {n:,} nodes, more than the page draws ({PROBE_NODES:,}); "
+                "a smaller probe (a shorter example, a smaller model) can be stepped through"
+            ),
         )
     if probe.refused:
-        return None, probe.refused
+        return None, 0, probe.refused
     root = probe.tape.order[probe.tape.root]
     try:
         with _named(matrices, root):
             ex = stepthrough.explain(root, title="the probe", max_nodes=PROBE_NODES)
     except ValueError as e:  # too big for explain()
-        return None, f"explain() refuses its graph: {e}"
+        return None, 0, f"explain() refuses its graph: {e}"
     compact = n > COMPACT_FROM
     view = stepthrough.view_of(ex, number_chars=NUMBER_CHARS, compact=compact)
     if compact:
@@ -240,17 +247,21 @@ def _probe_view(probe: ProbeGraph, matrices, max_bytes: int) -> tuple[dict | Non
         order, blocks = ex.block_steps()
         view.update(scopes=ex.scopes, order=order, blocks=blocks)
     tape = probe.tape.as_json(view)
-    text = script_json(tape)
-    shipped = {"tape": tape}
-    if len(text) > PACK_FROM:
-        packed = gzip.compress(text.encode(), compresslevel=9, mtime=0)
-        shipped = {"packed": base64.b64encode(packed).decode("ascii")}
-    if _shipped_bytes(shipped) > max_bytes // 2:
-        return None, (
-            f"its drawing ({n:,} nodes) would take more than half of the page's "
-            f"{max_bytes / 1e6:.1f} MB budget"
+    text = script_json(tape)  # as the page holds it
+    shipped, size = {"tape": tape}, len(text.encode())
+    if size > PACK_FROM:
+        packed = base64.b64encode(gzip.compress(text.encode(), compresslevel=9, mtime=0))
+        shipped, size = {"packed": packed.decode("ascii")}, len(packed)
+    if size > max_bytes // 2:
+        return (
+            None,
+            0,
+            (
+                f"its drawing ({n:,} nodes) would take more than half of the page's "
+                f"{max_bytes / 1e6:.1f} MB budget"
+            ),
         )
-    return shipped, None
+    return shipped, size, None
 
 
 @contextlib.contextmanager
@@ -276,12 +287,6 @@ def _named(matrices, root: Value):
     finally:
         for v, label in saved:
             v.label = label
-
-
-def _shipped_bytes(shipped: dict) -> int:
-    if "packed" in shipped:
-        return len(shipped["packed"])
-    return len(json.dumps(shipped["tape"])) * 12 // 10  # escapes of its markup's < and >
 
 
 def _probe_data(probe, shown: list, shipped: dict | None, note: str | None, free) -> dict:

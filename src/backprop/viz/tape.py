@@ -15,15 +15,14 @@ from array import array
 from dataclasses import dataclass
 
 from ..engine import Value
-from ..ops import LIBM_OPS, OPS, SCALAR, libm_nodes, power_in_derivative
+from ..ops import LIBM_OPS, OPS, SCALAR, libm_nodes
 
-__all__ = ["Tape", "HINTED_OPS", "NUMBER_CHARS", "script_json", "hint_nodes", "power_local"]
+__all__ = ["Tape", "HINTED_OPS", "NUMBER_CHARS", "script_json"]
 
 # ops whose result a browser's Math library may round differently from CPython's libm: the
-# page corrects them with one byte each (see the module docstring); hint_nodes also names the
-# powers x ** k that need one, for their value or for the power in their derivative
+# page corrects them with one byte each (see the module docstring); ops.libm_nodes also names
+# the powers x ** k that need one, for their value or for the power in their derivative
 HINTED_OPS = LIBM_OPS
-hint_nodes, power_local = libm_nodes, power_in_derivative
 NUMBER_CHARS = 13  # the widest number fmt() writes, e.g. '-1234567.1234'
 
 
@@ -39,7 +38,7 @@ class Tape:
     root: int
     order: list[Value]  # the graph it was read from (at the first frame's weights)
     _hinted_fn: object = None
-    bhinted: list[int] = ()  # nodes x ** k whose derivative's power needs a hint (hint_nodes)
+    bhinted: list[int] = ()  # nodes x ** k whose derivative's power needs a hint (ops.libm_nodes)
 
     @classmethod
     def read(cls, root: Value, params: list[Value], inputs: list[Value], target) -> Tape:
@@ -61,7 +60,7 @@ class Tape:
                 leaves.append({"const": v.data})
         ops = [None if v._fn is None else v._fn.name for v in order]
         args = [v._arg for v in order]
-        hinted, bhinted = hint_nodes(ops, args)
+        hinted, bhinted = libm_nodes(ops, args)
         return cls(
             ops=ops,
             inputs=[[index[id(p)] for p in v._prev] for v in order],

@@ -182,8 +182,8 @@
     const els = same ? drawn : elements(world, svg, N, apart);
     drawn = els;
     const { vnode, opnode, gradText, dataText, tips, edgesOf, edgesFrom } = els;
-    const users = Array.from({ length: N }, () => []);
-    D.inputs.forEach((ins, i) => ins.forEach((p) => users[p].push(i)));
+    const users = apart ? apart.users : Array.from({ length: N }, () => []);
+    if (!apart) D.inputs.forEach((ins, i) => ins.forEach((p) => users[p].push(i)));
 
     // a fresh view: the drawing may have been shown before, with other numbers
     const setText = (e, text) => { if (e.textContent !== text) e.textContent = text; };
@@ -507,7 +507,7 @@
         }
       }
     }
-    function show(e, off, layer) {  // an element in view or not (and, detached, in its layer)
+    function show(e, off, layer) {  // in view or not (a lazy drawing's: in its layer or out)
       e.classList.toggle("off", off);
       if (!layer) return;
       if (off) e.remove();

@@ -249,8 +249,9 @@
   let stepHandle = null, blocksOn = false;
   const probe = D.probe;
   let replayable = !!(probe && probe.tape), unpacking = !!(probe && probe.packed), unpackError = null;
-  const PLEAVES = probe && (probe.tape || probe.packed) ? R.decodeF64(probe.leaves) : null;
-  const PHINTS = probe && (probe.tape || probe.packed) ? R.decodeU8(probe.hints) : null;
+  const shipped = !!(probe && (probe.tape || probe.packed));  // (else only its outputs)
+  const PLEAVES = shipped ? R.decodeF64(probe.leaves) : null;
+  const PHINTS = shipped ? R.decodeU8(probe.hints) : null;
   const FREE = probe && probe.free ? probe.free : [];
   function probeAt(k) {  // the probe's graph at frame k, replayed exactly: {data, grad, powers}
     const tape = probe.tape;
@@ -298,7 +299,8 @@
       box.appendChild(el("p", "bpx-teach", "It was built in scopes, so the step-through opens on " +
         (top.length + 2) + " steps, " + top.filter((it) => it[2] >= 0).length + " of them blocks that open in place."));
     }
-    const btn = box.appendChild(el("button", "bpx-primary", "\u25B6 Step through its backward pass at step " + D.frameSteps[k]));
+    const label = "\u25B6 Step through its backward pass at step " + D.frameSteps[k];
+    const btn = box.appendChild(el("button", "bpx-primary", label));
     btn.id = "bpr-step-probe";
     btn.onclick = () => {  // a big graph takes seconds: say so first, then draw
       if (probe.nodes <= 3000) { openStepThrough(k); return; }
@@ -307,7 +309,7 @@
       requestAnimationFrame(() => setTimeout(() => {
         openStepThrough(k);
         btn.disabled = false;
-        btn.textContent = "\u25B6 Step through its backward pass at step " + D.frameSteps[k];
+        btn.textContent = label;
       }, 0));
     };
   }
@@ -412,7 +414,6 @@
       const r = probeAt(k);
       return { data: Array.from(r.data), grad: Array.from(r.grad) };
     },
-    probeReady: () => !unpacking,
     showGradients: (on) => { $(on ? "bpr-show-grads" : "bpr-show-data").click(); },
     openStepThrough: openStepThrough,
     closeStepThrough: closeStepThrough,
