@@ -25,7 +25,9 @@ def _test_files() -> list[Path]:
 def test_every_test_file_name_is_unique():
     counts = Counter(p.name for p in _test_files())
     clashes = sorted(name for name, n in counts.items() if n > 1)
-    assert not clashes, f"two test files share a name (pytest would import one as the other): {clashes}"
+    assert not clashes, (
+        f"two test files share a name (pytest would import one as the other): {clashes}"
+    )
 
 
 def test_no_folder_is_a_package():

@@ -66,7 +66,8 @@ def test_mlp_defaults_on_digits_reach_95_percent_with_minibatches_and_the_defaul
     """Issue 21's held-out check in a configuration a learner writes: MLP's default (tanh
     everywhere, 16 hidden units), fit's default epochs (100) and lr, batches of 32. With
     adam's full-batch 0.05 for every batch size, this run ended at 93.3% (and its curve swung
-    between 83% and 97% after epoch 20); benchmarks/bench_digits_grid.py measures the other configurations."""
+    between 83% and 97% after epoch 20); benchmarks/bench_digits_grid.py measures the other
+    configurations."""
     from backprop.data import digits
 
     X, y = digits("train")
